@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { startTracker } from '../net/tracker-server.js';
+
+function intOption(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+export function buildCli(): Command {
+  const program = new Command('swarmshare')
+    .description('Peer-to-peer file sharing: a chunk-map tracker and BitTorrent-compatible peers')
+    .showHelpAfterError();
+
+  program
+    .command('tracker')
+    .description('run the tracker: the JSON chunk-map API and a BitTorrent HTTP tracker (/announce, /scrape)')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'TCP port to listen on (0 picks a free one)', intOption(0, 65535), 8000)
+    .option('--interval <seconds>', 'announce interval; silent peers are dropped after twice this', intOption(1, 86400), 30)
+    .option('--no-trust-ip', "ignore the ip a peer states and use its connection's address")
+    .option('--quiet', "don't print the log lines (registrations, availability tables)")
+    .action(async (o: { host: string; port: number; interval: number; trustIp: boolean; quiet?: boolean }) => {
+      const tracker = await startTracker(
+        { host: o.host, port: o.port },
+        { interval: o.interval, trustIp: o.trustIp, log: o.quiet ? undefined : (line) => console.log(line) },
+      );
+      console.log(`Tracker listening on ${tracker.url} (announce URL ${tracker.url}/announce)`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        console.log(`Tracker stopping (${signal})`);
+        tracker.close().then(
+          () => process.exit(0),
+          (e: unknown) => {
+            console.error(`swarmshare: error while stopping: ${String(e)}`);
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildCli().parseAsync(process.argv);
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    console.error(`swarmshare: ${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}`);
+    process.exit(1);
+  }
+}
+
+main();

@@ -1,0 +1,86 @@
+/**
+ * IP address literals, parsed without node:net so the tracker core stays pure.
+ * `compactAddress` gives the BEP 23 / BEP 7 compact form: 4 or 16 address bytes then a 2-byte port,
+ * as a latin1 string (cheap to keep per peer and to concatenate into a reply).
+ */
+export type IpFamily = 4 | 6;
+
+export interface ParsedIp {
+  family: IpFamily;
+  /** Canonical text: dotted quad, or the IPv6 text as given in lowercase. IPv4-mapped IPv6 becomes IPv4. */
+  text: string;
+  bytes: number[];
+}
+
+export function parseIPv4(s: string): number[] | null {
+  const parts = s.split('.');
+  if (parts.length !== 4) return null;
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^[0-9]{1,3}$/.test(p)) return null;
+    const n = Number(p);
+    if (n > 255 || (p.length > 1 && p[0] === '0')) return null;
+    out.push(n);
+  }
+  return out;
+}
+
+export function parseIPv6(input: string): number[] | null {
+  let s = input;
+  const zone = s.indexOf('%');
+  if (zone !== -1) return null; // zone ids are link-local only: never useful to a remote peer
+  if (s.length > 45 || s.length < 2) return null;
+  let tail: number[] = [];
+  const lastColon = s.lastIndexOf(':');
+  if (s.indexOf('.', lastColon) !== -1) {
+    const v4 = parseIPv4(s.slice(lastColon + 1));
+    if (v4 === null) return null;
+    tail = v4;
+    s = `${s.slice(0, lastColon + 1)}0:0`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const parseGroups = (h: string): number[] | null => {
+    if (h === '') return [];
+    const groups = h.split(':');
+    const out: number[] = [];
+    for (const g of groups) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      out.push(Number.parseInt(g, 16));
+    }
+    return out;
+  };
+  const head = parseGroups(halves[0] as string);
+  const rest = halves.length === 2 ? parseGroups(halves[1] as string) : [];
+  if (head === null || rest === null) return null;
+  let groups: number[];
+  if (halves.length === 2) {
+    const missing = 8 - head.length - rest.length;
+    if (missing < 1) return null;
+    groups = [...head, ...new Array<number>(missing).fill(0), ...rest];
+  } else {
+    if (head.length !== 8) return null;
+    groups = head;
+  }
+  const bytes: number[] = [];
+  for (const g of groups) bytes.push(g >>> 8, g & 0xff);
+  if (tail.length === 4) bytes.splice(12, 4, ...tail);
+  return bytes;
+}
+
+export function parseIp(s: string): ParsedIp | null {
+  const v4 = parseIPv4(s);
+  if (v4 !== null) return { family: 4, text: v4.join('.'), bytes: v4 };
+  const v6 = parseIPv6(s);
+  if (v6 === null) return null;
+  const mapped = v6.slice(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff;
+  if (mapped) {
+    const b = v6.slice(12);
+    return { family: 4, text: b.join('.'), bytes: b };
+  }
+  return { family: 6, text: s.toLowerCase(), bytes: v6 };
+}
+
+export function compactAddress(ip: ParsedIp, port: number): string {
+  return String.fromCharCode(...ip.bytes, port >>> 8, port & 0xff);
+}

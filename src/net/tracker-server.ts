@@ -1,0 +1,232 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type ErrorCode, HTTP_STATUS, isSwarmshareError, SwarmshareError } from '../core/errors.js';
+import { announceReply, applyAnnounce, failureReply, parseAnnounce, scrapeReply } from '../tracker/announce.js';
+import {
+  type DeregisterBody,
+  deregister,
+  type GetPeersQuery,
+  getPeers,
+  type RegisterBody,
+  register,
+  type UpdateBody,
+  update,
+} from '../tracker/json-api.js';
+import { defaultLimits, type TrackerLimits } from '../tracker/limits.js';
+import { availabilityLines, registeredLine } from '../tracker/log-format.js';
+import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
+import { buildSchemas } from '../tracker/schemas.js';
+
+/**
+ * The tracker over HTTP: `buildTracker()` makes the app without listening (tests inject requests),
+ * `startTracker()` listens and runs the expiry timer. The only tracker code that touches the network,
+ * the clock and randomness.
+ */
+
+export interface TrackerOpts {
+  /** Announce interval in seconds (default 30); peers time out after twice that. */
+  interval?: number;
+  /** Overrides of individual limits (tests use small ones). */
+  limits?: Partial<TrackerLimits>;
+  /** Honour the `ip` a client states (announce `ip=`, JSON `ip`), default true; else the socket's address is used. */
+  trustIp?: boolean;
+  /** Where the original's log lines go (`Peer registered: ...`); default: nowhere. */
+  log?: (line: string) => void;
+}
+
+export interface TrackerHandle {
+  app: FastifyInstance;
+  registry: SwarmRegistry;
+  counters: Record<string, number>;
+}
+
+export interface TrackerClockDeps extends TrackerDeps {
+  now: () => number;
+}
+
+export function systemTrackerDeps(): TrackerClockDeps {
+  return {
+    now: () => Date.now(),
+    random: Math.random,
+    newKey: () => randomBytes(16).toString('hex'),
+  };
+}
+
+function errorBody(code: ErrorCode, message: string, details?: Readonly<Record<string, unknown>>) {
+  return { error: { code, message, ...(details ?? {}) } };
+}
+
+function remoteIp(req: FastifyRequest): string {
+  return req.socket.remoteAddress ?? '0.0.0.0';
+}
+
+function queryOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? '' : url.slice(q + 1);
+}
+
+export function buildTracker(opts: TrackerOpts = {}, deps: TrackerClockDeps = systemTrackerDeps()): TrackerHandle {
+  const limits: TrackerLimits = { ...defaultLimits(opts.interval ?? 30), ...(opts.limits ?? {}) };
+  const log = opts.log;
+  const trustIp = opts.trustIp ?? true;
+  const registry = new SwarmRegistry(limits, deps, {
+    onPeerRegistered: log
+      ? (c, files) => log(registeredLine(c.peerId, c.ip.text, c.port, files))
+      : undefined,
+    onPeerDropped: log ? (id, reason) => log(`Peer ${id} left the tracker (${reason})`) : undefined,
+  });
+  const counters: Record<string, number> = {
+    register: 0,
+    get_peers: 0,
+    update: 0,
+    deregister: 0,
+    announce: 0,
+    scrape: 0,
+    errors: 0,
+  };
+  const schemas = buildSchemas(limits);
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: limits.maxBodyBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    return503OnClosing: false,
+  });
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    counters.errors = (counters.errors ?? 0) + 1;
+    if (isSwarmshareError(err)) {
+      return reply.status(HTTP_STATUS[err.code]).send(errorBody(err.code, err.message, err.details));
+    }
+    if (err.validation) {
+      return reply.status(400).send(errorBody('ERR_VALIDATION', err.message));
+    }
+    const status = err.statusCode ?? 500;
+    if (status === 413) return reply.status(413).send(errorBody('ERR_BODY_TOO_LARGE', `body larger than ${limits.maxBodyBytes} bytes`));
+    if (status === 415) {
+      return reply.status(415).send(errorBody('ERR_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json'));
+    }
+    if (status >= 400 && status < 500) {
+      const code: ErrorCode = err.code?.startsWith('FST_ERR_CTP') ? 'ERR_BAD_JSON' : 'ERR_BAD_PARAM';
+      return reply.status(status).send(errorBody(code, err.message));
+    }
+    log?.(`tracker: internal error: ${err.stack ?? err.message}`);
+    return reply.status(500).send(errorBody('ERR_INTERNAL', 'internal error'));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send(errorBody('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  app.post('/register', { schema: { body: schemas.register } }, async (req) => {
+    counters.register = (counters.register ?? 0) + 1;
+    return register(registry, req.body as RegisterBody, remoteIp(req), deps.now());
+  });
+
+  app.get('/get_peers', { schema: { querystring: schemas.getPeers } }, async (req) => {
+    counters.get_peers = (counters.get_peers ?? 0) + 1;
+    const raw = req.query as Record<string, string>;
+    const q: GetPeersQuery = { file: raw.file as string };
+    if (raw.exclude !== undefined) q.exclude = raw.exclude;
+    if (raw.numwant !== undefined) q.numwant = Number(raw.numwant);
+    if (raw.format !== undefined) q.format = raw.format as 'list' | 'bitfield';
+    return getPeers(registry, q, {
+      onAvailability: log ? (s, peers) => log(availabilityLines(s, peers).join('\n')) : undefined,
+    });
+  });
+
+  app.post('/update', { schema: { body: schemas.update } }, async (req) => {
+    counters.update = (counters.update ?? 0) + 1;
+    return update(registry, req.body as UpdateBody, remoteIp(req), deps.now());
+  });
+
+  app.post('/deregister', { schema: { body: schemas.deregister } }, async (req) => {
+    counters.deregister = (counters.deregister ?? 0) + 1;
+    return deregister(registry, req.body as DeregisterBody);
+  });
+
+  const bencoded = (reply: FastifyReply, body: Uint8Array) =>
+    reply.type('text/plain').header('cache-control', 'no-cache').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+
+  app.get('/announce', async (req, reply) => {
+    counters.announce = (counters.announce ?? 0) + 1;
+    try {
+      const a = parseAnnounce(queryOf(req.url), remoteIp(req), limits.defaultNumwant, trustIp);
+      const result = applyAnnounce(registry, a, deps.now());
+      return bencoded(reply, announceReply(registry, a, result));
+    } catch (e) {
+      if (!(e instanceof SwarmshareError)) throw e;
+      counters.errors = (counters.errors ?? 0) + 1;
+      return bencoded(reply, failureReply(e.message));
+    }
+  });
+
+  app.get('/scrape', async (req, reply) => {
+    counters.scrape = (counters.scrape ?? 0) + 1;
+    try {
+      return bencoded(reply, scrapeReply(registry, queryOf(req.url)));
+    } catch (e) {
+      if (!(e instanceof SwarmshareError)) throw e;
+      counters.errors = (counters.errors ?? 0) + 1;
+      return bencoded(reply, failureReply(e.message));
+    }
+  });
+
+  app.get('/health', async () => ({ status: 'ok', peers: registry.peerCount, swarms: registry.swarms.size }));
+
+  app.get('/stats', async () => {
+    const swarms = [...registry.swarms.values()]
+      .sort((a, b) => b.list.length - a.list.length)
+      .slice(0, 100)
+      .map((s) => ({
+        file: s.name,
+        info_hash: s.infoHash,
+        pieces: s.pieces,
+        size: s.size,
+        seeds: s.seeds,
+        leechers: s.list.length - s.seeds,
+        downloaded: s.downloaded,
+      }));
+    return {
+      peers: registry.peerCount,
+      clients: registry.clients.size,
+      swarm_count: registry.swarms.size,
+      swarms,
+      requests: { ...counters },
+    };
+  });
+
+  return { app, registry, counters };
+}
+
+export interface RunningTracker extends TrackerHandle {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Builds the tracker, listens on host:port (0 picks a free port) and drops silent peers on a timer. */
+export async function startTracker(
+  listen: { host?: string; port?: number },
+  opts: TrackerOpts = {},
+  deps: TrackerClockDeps = systemTrackerDeps(),
+): Promise<RunningTracker> {
+  const handle = buildTracker(opts, deps);
+  const host = listen.host ?? '127.0.0.1';
+  await handle.app.listen({ host, port: listen.port ?? 8000 });
+  const addr = handle.app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : (listen.port ?? 8000);
+  const sweepMs = Math.max(1000, Math.floor(handle.registry.limits.peerTimeoutMs / 4));
+  const timer = setInterval(() => handle.registry.expire(deps.now()), sweepMs);
+  timer.unref();
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    ...handle,
+    url: `http://${shownHost}:${port}`,
+    port,
+    async close() {
+      clearInterval(timer);
+      await handle.app.close();
+    },
+  };
+}

@@ -1,0 +1,278 @@
+import bencode from 'bencode';
+import { SwarmshareError } from '../core/errors.js';
+import { latin1ToHex } from '../core/ids.js';
+import { compactAddress, parseIp } from '../core/ip.js';
+import type { PeerRecord, Swarm, SwarmRegistry } from './registry.js';
+
+/**
+ * BEP 3 /announce and BEP 48 /scrape as pure handlers: the raw query string in, bencoded bytes out.
+ * Bad requests get a bencoded `failure reason` (BEP 3), never an HTTP error.
+ */
+
+/** Longest query string we parse: a scrape of maxScrapeHashes hashes fits with room to spare. */
+export const MAX_QUERY_LENGTH = 8192;
+/** Longest `key` (BEP 3 leaves it open; clients send 4 to 20 bytes). */
+export const MAX_KEY_LENGTH = 64;
+
+/**
+ * Splits a query string into raw values: percent escapes become bytes, kept as latin1 strings so
+ * binary info hashes and peer ids survive. A name may repeat (scrape sends info_hash many times).
+ */
+export function parseRawQuery(query: string): Map<string, string[]> {
+  if (query.length > MAX_QUERY_LENGTH) {
+    throw new SwarmshareError('ERR_BAD_PARAM', `query string longer than ${MAX_QUERY_LENGTH} characters`);
+  }
+  const out = new Map<string, string[]>();
+  if (query === '') return out;
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = unescapeLatin1(eq === -1 ? part : part.slice(0, eq));
+    const value = eq === -1 ? '' : unescapeLatin1(part.slice(eq + 1));
+    const list = out.get(name);
+    if (list === undefined) out.set(name, [value]);
+    else list.push(value);
+  }
+  return out;
+}
+
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+function unescapeLatin1(s: string): string {
+  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 37 /* % */) {
+      const hi = hexVal(s.charCodeAt(i + 1));
+      const lo = hexVal(s.charCodeAt(i + 2));
+      if (hi < 0 || lo < 0) throw new SwarmshareError('ERR_BAD_PARAM', 'malformed percent escape in query string');
+      out += String.fromCharCode(hi * 16 + lo);
+      i += 2;
+    } else if (c === 43 /* + */) {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+function one(q: Map<string, string[]>, name: string): string | undefined {
+  const v = q.get(name);
+  return v === undefined ? undefined : v[v.length - 1];
+}
+
+const INTEGER = /^[0-9]{1,16}$/;
+
+function nonNegative(q: Map<string, string[]>, name: string, fallback: number): number {
+  const v = one(q, name);
+  if (v === undefined || v === '') return fallback;
+  if (!INTEGER.test(v) || !Number.isSafeInteger(Number(v))) {
+    throw new SwarmshareError('ERR_BAD_PARAM', `${name} must be a non-negative integer`);
+  }
+  return Number(v);
+}
+
+export type AnnounceEvent = 'started' | 'completed' | 'stopped' | 'empty';
+
+export interface AnnounceRequest {
+  infoHash: string; // 20 raw bytes as latin1
+  peerId: string; // 20 raw bytes as latin1
+  port: number;
+  uploaded: number;
+  downloaded: number;
+  left: number;
+  event: AnnounceEvent;
+  numwant: number;
+  compact: boolean;
+  noPeerId: boolean;
+  key: string | null;
+  ip: string;
+}
+
+export function parseAnnounce(query: string, remoteIp: string, defaultNumwant: number, trustIp: boolean): AnnounceRequest {
+  const q = parseRawQuery(query);
+  const infoHash = one(q, 'info_hash');
+  if (infoHash === undefined) throw new SwarmshareError('ERR_BAD_INFO_HASH', 'missing info_hash');
+  if (infoHash.length !== 20) {
+    throw new SwarmshareError('ERR_BAD_INFO_HASH', `info_hash must be 20 bytes, got ${infoHash.length}`);
+  }
+  const peerId = one(q, 'peer_id');
+  if (peerId === undefined) throw new SwarmshareError('ERR_BAD_PEER_ID', 'missing peer_id');
+  if (peerId.length !== 20) throw new SwarmshareError('ERR_BAD_PEER_ID', `peer_id must be 20 bytes, got ${peerId.length}`);
+  const portText = one(q, 'port');
+  if (portText === undefined) throw new SwarmshareError('ERR_BAD_PORT', 'missing port');
+  const port = Number(portText);
+  if (!/^[0-9]{1,5}$/.test(portText) || port < 1 || port > 65535) {
+    throw new SwarmshareError('ERR_BAD_PORT', 'port must be an integer from 1 to 65535');
+  }
+  const ev = one(q, 'event') ?? '';
+  if (ev !== '' && ev !== 'started' && ev !== 'completed' && ev !== 'stopped' && ev !== 'empty') {
+    throw new SwarmshareError('ERR_BAD_PARAM', 'event must be started, completed, stopped or empty');
+  }
+  const key = one(q, 'key') ?? null;
+  if (key !== null && key.length > MAX_KEY_LENGTH) {
+    throw new SwarmshareError('ERR_BAD_PARAM', `key longer than ${MAX_KEY_LENGTH} bytes`);
+  }
+  const ipParam = one(q, 'ip');
+  let ip = remoteIp;
+  if (ipParam !== undefined && ipParam !== '' && trustIp) {
+    if (parseIp(ipParam) === null) throw new SwarmshareError('ERR_BAD_IP', 'ip must be an IPv4 or IPv6 address');
+    ip = ipParam;
+  }
+  return {
+    infoHash,
+    peerId,
+    port,
+    uploaded: nonNegative(q, 'uploaded', 0),
+    downloaded: nonNegative(q, 'downloaded', 0),
+    left: nonNegative(q, 'left', -1),
+    event: ev === '' ? 'empty' : ev,
+    numwant: nonNegative(q, 'numwant', defaultNumwant),
+    compact: one(q, 'compact') !== '0',
+    noPeerId: one(q, 'no_peer_id') === '1',
+    key,
+    ip,
+  };
+}
+
+export interface AnnounceResult {
+  swarm: Swarm | undefined;
+  peer: PeerRecord | undefined;
+  /** True when this announce made the peer a seed (a completed download). */
+  completed: boolean;
+}
+
+/** Applies one announce to the registry. */
+export function applyAnnounce(reg: SwarmRegistry, a: AnnounceRequest, now: number): AnnounceResult {
+  const hex = latin1ToHex(a.infoHash);
+  const ip = parseIp(a.ip);
+  if (ip === null) throw new SwarmshareError('ERR_BAD_IP', `'${a.ip}' is not an IPv4 or IPv6 address`);
+  if (a.event === 'stopped') {
+    const s = reg.infoHashSwarm(hex, false, now);
+    const p = s?.peers.get(a.peerId);
+    if (s !== undefined && p !== undefined) {
+      checkKey(p, a.key);
+      reg.removePeer(s, p);
+      if (p.source === 'json') reg.clients.get(p.peerId)?.swarms.delete(s);
+    }
+    return { swarm: s, peer: undefined, completed: false };
+  }
+  const s = reg.infoHashSwarm(hex, true, now) as Swarm;
+  let p = s.peers.get(a.peerId);
+  if (p === undefined) {
+    p = reg.addPeer(s, {
+      peerId: a.peerId,
+      ip: ip.text,
+      port: a.port,
+      compact: compactAddress(ip, a.port),
+      family: ip.family,
+      chunks: null,
+      left: -1,
+      uploaded: a.uploaded,
+      downloaded: a.downloaded,
+      key: a.key,
+      lastSeen: now,
+      source: 'announce',
+    });
+  } else {
+    checkKey(p, a.key);
+    if (p.key === null && a.key !== null) p.key = a.key;
+    reg.setAddress(p, ip, a.port);
+    p.uploaded = a.uploaded;
+    p.downloaded = a.downloaded;
+    p.lastSeen = now;
+  }
+  if (p.chunks === null) reg.setLeft(s, p, a.left);
+  // BEP 3: `completed` is sent once, when a download finishes. A JSON peer's completion is
+  // counted when its chunk set fills up instead.
+  const completed = a.event === 'completed' && p.chunks === null;
+  if (completed) s.downloaded++;
+  return { swarm: s, peer: p, completed };
+}
+
+function checkKey(p: PeerRecord, key: string | null): void {
+  if (p.key !== null && key !== p.key) {
+    throw new SwarmshareError('ERR_WRONG_KEY', 'this peer_id is taken by a peer with another key');
+  }
+}
+
+/** The bencoded reply to an announce. */
+export function announceReply(reg: SwarmRegistry, a: AnnounceRequest, r: AnnounceResult): Uint8Array {
+  const s = r.swarm;
+  const complete = s?.seeds ?? 0;
+  const incomplete = s === undefined ? 0 : s.list.length - s.seeds;
+  const numwant = Math.min(a.numwant, reg.limits.maxNumwant);
+  const peers = s === undefined || a.event === 'stopped' ? [] : reg.sample(s, numwant, a.peerId);
+  const reply: Record<string, unknown> = {
+    interval: reg.limits.intervalSec,
+    'min interval': reg.limits.minIntervalSec,
+    complete,
+    incomplete,
+    downloaded: s?.downloaded ?? 0,
+  };
+  if (a.compact) {
+    let v4 = '';
+    let v6 = '';
+    for (const p of peers) {
+      if (p.family === 4) v4 += p.compact;
+      else v6 += p.compact;
+    }
+    reply.peers = Buffer.from(v4, 'latin1');
+    if (v6 !== '') reply.peers6 = Buffer.from(v6, 'latin1');
+  } else {
+    reply.peers = peers.map((p) => {
+      const d: Record<string, unknown> = { ip: p.ip, port: p.port };
+      if (!a.noPeerId) d['peer id'] = Buffer.from(p.peerId, 'latin1');
+      return d;
+    });
+  }
+  return bencode.encode(reply);
+}
+
+export function failureReply(message: string): Uint8Array {
+  return bencode.encode({ 'failure reason': message });
+}
+
+/** BEP 48 scrape. With no info_hash: every info-hash swarm, up to MAX_FULL_SCRAPE. */
+export const MAX_FULL_SCRAPE = 1000;
+
+export function scrapeReply(reg: SwarmRegistry, query: string): Uint8Array {
+  const q = parseRawQuery(query);
+  const hashes = q.get('info_hash') ?? [];
+  if (hashes.length > reg.limits.maxScrapeHashes) {
+    throw new SwarmshareError('ERR_BAD_PARAM', `at most ${reg.limits.maxScrapeHashes} info_hash values per scrape`);
+  }
+  const files = new Map<Buffer, Record<string, unknown>>();
+  const entry = (s: Swarm) => {
+    const d: Record<string, unknown> = {
+      complete: s.seeds,
+      incomplete: s.list.length - s.seeds,
+      downloaded: s.downloaded,
+    };
+    if (s.name !== null) d.name = s.name;
+    return d;
+  };
+  if (hashes.length === 0) {
+    for (const s of reg.swarms.values()) {
+      if (files.size >= MAX_FULL_SCRAPE) break;
+      if (s.infoHash !== null) files.set(Buffer.from(s.infoHash, 'hex'), entry(s));
+    }
+  } else {
+    for (const h of hashes) {
+      if (h.length !== 20) throw new SwarmshareError('ERR_BAD_INFO_HASH', `info_hash must be 20 bytes, got ${h.length}`);
+      const s = reg.swarmById(latin1ToHex(h));
+      files.set(
+        Buffer.from(h, 'latin1'),
+        s === undefined ? { complete: 0, incomplete: 0, downloaded: 0 } : entry(s),
+      );
+    }
+  }
+  return bencode.encode({ files });
+}
