@@ -21,31 +21,42 @@ export function buildCli(): Command {
     .description('run the tracker: the JSON chunk-map API and a BitTorrent HTTP tracker (/announce, /scrape)')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'TCP port to listen on (0 picks a free one)', intOption(0, 65535), 8000)
-    .option('--interval <seconds>', 'announce interval; silent peers are dropped after twice this', intOption(1, 86400), 30)
+    .option(
+      '--interval <seconds>',
+      'announce interval; silent peers are dropped after twice this',
+      intOption(1, 86400),
+      30,
+    )
     .option('--no-trust-ip', "ignore the ip a peer states and use its connection's address")
     .option('--quiet', "don't print the log lines (registrations, availability tables)")
-    .action(async (o: { host: string; port: number; interval: number; trustIp: boolean; quiet?: boolean }) => {
-      const tracker = await startTracker(
-        { host: o.host, port: o.port },
-        { interval: o.interval, trustIp: o.trustIp, log: o.quiet ? undefined : (line) => console.log(line) },
-      );
-      console.log(`Tracker listening on ${tracker.url} (announce URL ${tracker.url}/announce)`);
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        console.log(`Tracker stopping (${signal})`);
-        tracker.close().then(
-          () => process.exit(0),
-          (e: unknown) => {
-            console.error(`swarmshare: error while stopping: ${String(e)}`);
-            process.exit(1);
+    .action(
+      async (o: { host: string; port: number; interval: number; trustIp: boolean; quiet?: boolean }) => {
+        const tracker = await startTracker(
+          { host: o.host, port: o.port },
+          {
+            interval: o.interval,
+            trustIp: o.trustIp,
+            log: o.quiet ? undefined : (line) => console.log(line),
           },
         );
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
-    });
+        console.log(`Tracker listening on ${tracker.url} (announce URL ${tracker.url}/announce)`);
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          console.log(`Tracker stopping (${signal})`);
+          tracker.close().then(
+            () => process.exit(0),
+            (e: unknown) => {
+              console.error(`swarmshare: error while stopping: ${String(e)}`);
+              process.exit(1);
+            },
+          );
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      },
+    );
 
   return program;
 }

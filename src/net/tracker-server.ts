@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { type ErrorCode, HTTP_STATUS, isSwarmshareError, SwarmshareError } from '../core/errors.js';
-import { announceReply, applyAnnounce, failureReply, parseAnnounce, scrapeReply } from '../tracker/announce.js';
+import {
+  announceReply,
+  applyAnnounce,
+  failureReply,
+  parseAnnounce,
+  scrapeReply,
+} from '../tracker/announce.js';
 import {
   type DeregisterBody,
   deregister,
@@ -65,14 +76,15 @@ function queryOf(url: string): string {
   return q === -1 ? '' : url.slice(q + 1);
 }
 
-export function buildTracker(opts: TrackerOpts = {}, deps: TrackerClockDeps = systemTrackerDeps()): TrackerHandle {
+export function buildTracker(
+  opts: TrackerOpts = {},
+  deps: TrackerClockDeps = systemTrackerDeps(),
+): TrackerHandle {
   const limits: TrackerLimits = { ...defaultLimits(opts.interval ?? 30), ...(opts.limits ?? {}) };
   const log = opts.log;
   const trustIp = opts.trustIp ?? true;
   const registry = new SwarmRegistry(limits, deps, {
-    onPeerRegistered: log
-      ? (c, files) => log(registeredLine(c.peerId, c.ip.text, c.port, files))
-      : undefined,
+    onPeerRegistered: log ? (c, files) => log(registeredLine(c.peerId, c.ip.text, c.port, files)) : undefined,
     onPeerDropped: log ? (id, reason) => log(`Peer ${id} left the tracker (${reason})`) : undefined,
   });
   const counters: Record<string, number> = {
@@ -102,9 +114,14 @@ export function buildTracker(opts: TrackerOpts = {}, deps: TrackerClockDeps = sy
       return reply.status(400).send(errorBody('ERR_VALIDATION', err.message));
     }
     const status = err.statusCode ?? 500;
-    if (status === 413) return reply.status(413).send(errorBody('ERR_BODY_TOO_LARGE', `body larger than ${limits.maxBodyBytes} bytes`));
+    if (status === 413)
+      return reply
+        .status(413)
+        .send(errorBody('ERR_BODY_TOO_LARGE', `body larger than ${limits.maxBodyBytes} bytes`));
     if (status === 415) {
-      return reply.status(415).send(errorBody('ERR_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json'));
+      return reply
+        .status(415)
+        .send(errorBody('ERR_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json'));
     }
     if (status >= 400 && status < 500) {
       const code: ErrorCode = err.code?.startsWith('FST_ERR_CTP') ? 'ERR_BAD_JSON' : 'ERR_BAD_PARAM';
@@ -146,7 +163,10 @@ export function buildTracker(opts: TrackerOpts = {}, deps: TrackerClockDeps = sy
   });
 
   const bencoded = (reply: FastifyReply, body: Uint8Array) =>
-    reply.type('text/plain').header('cache-control', 'no-cache').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    reply
+      .type('text/plain')
+      .header('cache-control', 'no-cache')
+      .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
 
   app.get('/announce', async (req, reply) => {
     counters.announce = (counters.announce ?? 0) + 1;

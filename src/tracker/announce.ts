@@ -51,7 +51,8 @@ function unescapeLatin1(s: string): string {
     if (c === 37 /* % */) {
       const hi = hexVal(s.charCodeAt(i + 1));
       const lo = hexVal(s.charCodeAt(i + 2));
-      if (hi < 0 || lo < 0) throw new SwarmshareError('ERR_BAD_PARAM', 'malformed percent escape in query string');
+      if (hi < 0 || lo < 0)
+        throw new SwarmshareError('ERR_BAD_PARAM', 'malformed percent escape in query string');
       out += String.fromCharCode(hi * 16 + lo);
       i += 2;
     } else if (c === 43 /* + */) {
@@ -96,7 +97,12 @@ export interface AnnounceRequest {
   ip: string;
 }
 
-export function parseAnnounce(query: string, remoteIp: string, defaultNumwant: number, trustIp: boolean): AnnounceRequest {
+export function parseAnnounce(
+  query: string,
+  remoteIp: string,
+  defaultNumwant: number,
+  trustIp: boolean,
+): AnnounceRequest {
   const q = parseRawQuery(query);
   const infoHash = one(q, 'info_hash');
   if (infoHash === undefined) throw new SwarmshareError('ERR_BAD_INFO_HASH', 'missing info_hash');
@@ -105,7 +111,8 @@ export function parseAnnounce(query: string, remoteIp: string, defaultNumwant: n
   }
   const peerId = one(q, 'peer_id');
   if (peerId === undefined) throw new SwarmshareError('ERR_BAD_PEER_ID', 'missing peer_id');
-  if (peerId.length !== 20) throw new SwarmshareError('ERR_BAD_PEER_ID', `peer_id must be 20 bytes, got ${peerId.length}`);
+  if (peerId.length !== 20)
+    throw new SwarmshareError('ERR_BAD_PEER_ID', `peer_id must be 20 bytes, got ${peerId.length}`);
   const portText = one(q, 'port');
   if (portText === undefined) throw new SwarmshareError('ERR_BAD_PORT', 'missing port');
   const port = Number(portText);
@@ -123,7 +130,8 @@ export function parseAnnounce(query: string, remoteIp: string, defaultNumwant: n
   const ipParam = one(q, 'ip');
   let ip = remoteIp;
   if (ipParam !== undefined && ipParam !== '' && trustIp) {
-    if (parseIp(ipParam) === null) throw new SwarmshareError('ERR_BAD_IP', 'ip must be an IPv4 or IPv6 address');
+    if (parseIp(ipParam) === null)
+      throw new SwarmshareError('ERR_BAD_IP', 'ip must be an IPv4 or IPv6 address');
     ip = ipParam;
   }
   return {
@@ -159,6 +167,8 @@ export function applyAnnounce(reg: SwarmRegistry, a: AnnounceRequest, now: numbe
     const p = s?.peers.get(a.peerId);
     if (s !== undefined && p !== undefined) {
       checkKey(p, a.key);
+      // A client that stops right as it finishes (aria2c --seed-time=0) never sends `completed`.
+      if (p.chunks === null && p.left > 0 && a.left === 0) s.downloaded++;
       reg.removePeer(s, p);
       if (p.source === 'json') reg.clients.get(p.peerId)?.swarms.delete(s);
     }
@@ -166,6 +176,8 @@ export function applyAnnounce(reg: SwarmRegistry, a: AnnounceRequest, now: numbe
   }
   const s = reg.infoHashSwarm(hex, true, now) as Swarm;
   let p = s.peers.get(a.peerId);
+  const isNew = p === undefined;
+  const wasLeecher = p !== undefined && p.chunks === null && p.left > 0;
   if (p === undefined) {
     p = reg.addPeer(s, {
       peerId: a.peerId,
@@ -190,9 +202,9 @@ export function applyAnnounce(reg: SwarmRegistry, a: AnnounceRequest, now: numbe
     p.lastSeen = now;
   }
   if (p.chunks === null) reg.setLeft(s, p, a.left);
-  // BEP 3: `completed` is sent once, when a download finishes. A JSON peer's completion is
-  // counted when its chunk set fills up instead.
-  const completed = a.event === 'completed' && p.chunks === null;
+  // A finished download: a leecher we knew reaching left=0 (with or without event=completed),
+  // or a first announce that says `completed`. A JSON peer's is counted when its chunk set fills.
+  const completed = p.chunks === null && p.complete && (wasLeecher || (isNew && a.event === 'completed'));
   if (completed) s.downloaded++;
   return { swarm: s, peer: p, completed };
 }
@@ -247,7 +259,10 @@ export function scrapeReply(reg: SwarmRegistry, query: string): Uint8Array {
   const q = parseRawQuery(query);
   const hashes = q.get('info_hash') ?? [];
   if (hashes.length > reg.limits.maxScrapeHashes) {
-    throw new SwarmshareError('ERR_BAD_PARAM', `at most ${reg.limits.maxScrapeHashes} info_hash values per scrape`);
+    throw new SwarmshareError(
+      'ERR_BAD_PARAM',
+      `at most ${reg.limits.maxScrapeHashes} info_hash values per scrape`,
+    );
   }
   const files = new Map<Buffer, Record<string, unknown>>();
   const entry = (s: Swarm) => {
@@ -266,7 +281,8 @@ export function scrapeReply(reg: SwarmRegistry, query: string): Uint8Array {
     }
   } else {
     for (const h of hashes) {
-      if (h.length !== 20) throw new SwarmshareError('ERR_BAD_INFO_HASH', `info_hash must be 20 bytes, got ${h.length}`);
+      if (h.length !== 20)
+        throw new SwarmshareError('ERR_BAD_INFO_HASH', `info_hash must be 20 bytes, got ${h.length}`);
       const s = reg.swarmById(latin1ToHex(h));
       files.set(
         Buffer.from(h, 'latin1'),

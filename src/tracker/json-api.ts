@@ -1,4 +1,4 @@
-import { Bitfield } from '../core/bitfield.js';
+import type { Bitfield } from '../core/bitfield.js';
 import { SwarmshareError } from '../core/errors.js';
 import { displayPeerId, isInfoHashHex, parseDisplayedPeerId } from '../core/ids.js';
 import { compactAddress, type ParsedIp, parseIp } from '../core/ip.js';
@@ -11,7 +11,14 @@ import type { ChunkSetInput, Client, PeerRecord, Swarm, SwarmRegistry } from './
 
 export type ChunkValue =
   | number[]
-  | { chunks?: number[]; bitfield?: string; pieces?: number; size?: number; name?: string; info_hash?: string };
+  | {
+      chunks?: number[];
+      bitfield?: string;
+      pieces?: number;
+      size?: number;
+      name?: string;
+      info_hash?: string;
+    };
 
 export interface RegisterBody {
   peer_id: string;
@@ -91,7 +98,8 @@ function swarmForWrite(
   now: number,
 ): Swarm {
   if (infoHash !== undefined) {
-    if (!isInfoHashHex(infoHash)) throw new SwarmshareError('ERR_BAD_INFO_HASH', 'info_hash must be 40 hex characters');
+    if (!isInfoHashHex(infoHash))
+      throw new SwarmshareError('ERR_BAD_INFO_HASH', 'info_hash must be 40 hex characters');
     return reg.infoHashSwarm(infoHash, true, now) as Swarm;
   }
   if (isInfoHashHex(ref)) return reg.infoHashSwarm(ref, true, now) as Swarm;
@@ -165,7 +173,10 @@ export function register(reg: SwarmRegistry, body: RegisterBody, remoteIp: strin
   const files = body.files ?? {};
   const refs = Object.keys(files);
   if (refs.length > reg.limits.maxFilesPerRegister) {
-    throw new SwarmshareError('ERR_VALIDATION', `at most ${reg.limits.maxFilesPerRegister} files per registration`);
+    throw new SwarmshareError(
+      'ERR_VALIDATION',
+      `at most ${reg.limits.maxFilesPerRegister} files per registration`,
+    );
   }
   const existing = reg.clients.get(body.peer_id);
   if (existing !== undefined) {
@@ -267,12 +278,16 @@ export function getPeers(reg: SwarmRegistry, q: GetPeersQuery, events: JsonApiEv
   const s = reg.resolve(q.file);
   const numwant = Math.min(q.numwant ?? reg.limits.defaultGetPeers, reg.limits.maxNumwant);
   const exclude = q.exclude !== undefined ? parseDisplayedPeerId(q.exclude) : null;
-  const chosen = s.list.length <= numwant + 1 ? s.list.filter((p) => p.peerId !== exclude) : reg.sample(s, numwant, exclude);
+  const chosen =
+    s.list.length <= numwant + 1
+      ? s.list.filter((p) => p.peerId !== exclude)
+      : reg.sample(s, numwant, exclude);
   const picked = chosen.slice(0, numwant);
   const peers: Record<string, GetPeersPeer> = {};
   for (const p of picked) {
     const entry: GetPeersPeer = { ip: p.ip, port: p.port, source: p.source, complete: p.complete };
-    if (q.format === 'bitfield') entry.bitfield = p.chunks === null ? null : bitfieldBase64(p.chunks, s.pieces);
+    if (q.format === 'bitfield')
+      entry.bitfield = p.chunks === null ? null : bitfieldBase64(p.chunks, s.pieces);
     else entry.chunks = p.chunks === null ? null : p.chunks.indices();
     peers[displayPeerId(p.peerId)] = entry;
   }

@@ -28,7 +28,12 @@ export function formatFiles(files: Record<string, number[]>): string {
   return `{${entries.join(', ')}}`;
 }
 
-export function registeredLine(peerId: string, ip: string, port: number, files: Record<string, number[]>): string {
+export function registeredLine(
+  peerId: string,
+  ip: string,
+  port: number,
+  files: Record<string, number[]>,
+): string {
   return `Peer registered: ${peerId} at ${ip}:${port} with files: ${formatFiles(files)}`;
 }
 
@@ -45,6 +50,7 @@ export function availabilityLines(swarm: Swarm, peers: readonly PeerRecord[]): s
           : 'unknown (BitTorrent client)';
     lines.push(`${displayPeerId(p.peerId)}: ${held}`);
   }
-  if (peers.length < swarm.list.length) lines.push(`(${swarm.list.length - peers.length} more peers not listed)`);
+  if (peers.length < swarm.list.length)
+    lines.push(`(${swarm.list.length - peers.length} more peers not listed)`);
   return lines;
 }

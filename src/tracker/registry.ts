@@ -156,7 +156,10 @@ export class SwarmRegistry {
 
   #createSwarm(id: string, infoHash: string | null, name: string | null, now: number): Swarm {
     if (this.swarms.size >= this.limits.maxSwarms) {
-      throw new SwarmshareError('ERR_TOO_MANY_SWARMS', `the tracker holds its maximum of ${this.limits.maxSwarms} swarms`);
+      throw new SwarmshareError(
+        'ERR_TOO_MANY_SWARMS',
+        `the tracker holds its maximum of ${this.limits.maxSwarms} swarms`,
+      );
     }
     const s: Swarm = {
       id,
@@ -201,7 +204,10 @@ export class SwarmRegistry {
 
   addPeer(s: Swarm, rec: Omit<PeerRecord, 'slot' | 'complete'>): PeerRecord {
     if (s.list.length >= this.limits.maxPeersPerSwarm) {
-      throw new SwarmshareError('ERR_SWARM_FULL', `swarm ${s.id} holds its maximum of ${this.limits.maxPeersPerSwarm} peers`);
+      throw new SwarmshareError(
+        'ERR_SWARM_FULL',
+        `swarm ${s.id} holds its maximum of ${this.limits.maxPeersPerSwarm} peers`,
+      );
     }
     const full: PeerRecord = { ...rec, complete: false, slot: s.list.length };
     s.peers.set(full.peerId, full);
@@ -279,14 +285,17 @@ export class SwarmRegistry {
         );
       }
     }
-    let known = s.piecesDeclared ? s.pieces : (declared ?? null);
+    const known = s.piecesDeclared ? s.pieces : (declared ?? null);
     let bf: Bitfield;
     if (input.bitfield !== undefined) {
       if (input.chunks !== undefined) {
         throw new SwarmshareError('ERR_BAD_CHUNKS', 'give either chunks or bitfield, not both');
       }
       if (known === null) {
-        throw new SwarmshareError('ERR_BAD_CHUNKS', 'a bitfield needs pieces (the number of chunks in the file)');
+        throw new SwarmshareError(
+          'ERR_BAD_CHUNKS',
+          'a bitfield needs pieces (the number of chunks in the file)',
+        );
       }
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(input.bitfield)) {
         throw new SwarmshareError('ERR_BAD_CHUNKS', 'bitfield must be base64');
@@ -307,12 +316,18 @@ export class SwarmRegistry {
       let top = -1;
       for (const i of list) {
         if (!Number.isInteger(i) || i < 0 || i >= max) {
-          throw new SwarmshareError('ERR_BAD_CHUNKS', `chunk index ${i} is not an integer from 0 to ${max - 1}`);
+          throw new SwarmshareError(
+            'ERR_BAD_CHUNKS',
+            `chunk index ${i} is not an integer from 0 to ${max - 1}`,
+          );
         }
         if (i > top) top = i;
       }
       if (known !== null && top >= known) {
-        throw new SwarmshareError('ERR_BAD_CHUNKS', `chunk index ${top} is out of range: the file has ${known} chunks`);
+        throw new SwarmshareError(
+          'ERR_BAD_CHUNKS',
+          `chunk index ${top} is out of range: the file has ${known} chunks`,
+        );
       }
       const length = known ?? top + 1;
       bf = Bitfield.fromIndices(length, list);
@@ -320,7 +335,10 @@ export class SwarmRegistry {
     if (declared !== undefined && !s.piecesDeclared) {
       const inferredTop = this.#highestHeld(s);
       if (inferredTop >= declared) {
-        throw new SwarmshareError('ERR_BAD_CHUNKS', `peers already hold chunk ${inferredTop}; the file cannot have ${declared}`);
+        throw new SwarmshareError(
+          'ERR_BAD_CHUNKS',
+          `peers already hold chunk ${inferredTop}; the file cannot have ${declared}`,
+        );
       }
       s.piecesDeclared = true;
       this.#setPieces(s, declared);
