@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -71,6 +72,12 @@ function remoteIp(req: FastifyRequest): string {
   return req.socket.remoteAddress ?? '0.0.0.0';
 }
 
+function routeOf(url: string): 'announce' | 'scrape' | null {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  return path === '/announce' ? 'announce' : path === '/scrape' ? 'scrape' : null;
+}
+
 function queryOf(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? '' : url.slice(q + 1);
@@ -98,8 +105,55 @@ export function buildTracker(
   };
   const schemas = buildSchemas(limits);
 
+  /** /announce and /scrape: the pure handlers, bencoded bytes out, failures as `failure reason`. */
+  const bencodedRoute = (name: 'announce' | 'scrape', url: string, ip: string): Buffer => {
+    counters[name] = (counters[name] ?? 0) + 1;
+    let body: Uint8Array;
+    try {
+      if (name === 'announce') {
+        const a = parseAnnounce(queryOf(url), ip, limits.defaultNumwant, trustIp);
+        body = announceReply(registry, a, applyAnnounce(registry, a, deps.now()));
+      } else {
+        body = scrapeReply(registry, queryOf(url));
+      }
+    } catch (e) {
+      if (!(e instanceof SwarmshareError)) throw e;
+      counters.errors = (counters.errors ?? 0) + 1;
+      body = failureReply(e.message);
+    }
+    return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  };
+
+  /**
+   * Over real sockets, GET /announce and /scrape skip the framework's routing (they have no body
+   * or JSON schema to check, and they are the hot path); app.inject() reaches the same handlers
+   * through the routes below.
+   */
+  const fastPath = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = req.url ?? '';
+    const name = routeOf(url);
+    if (name === null || req.method !== 'GET') return false;
+    let body: Buffer;
+    try {
+      body = bencodedRoute(name, url, req.socket.remoteAddress ?? '0.0.0.0');
+    } catch {
+      return false; // let the framework answer (and log) the unexpected
+    }
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'content-length': body.length,
+      'cache-control': 'no-cache',
+    });
+    res.end(body);
+    return true;
+  };
+
   const app = Fastify({
     logger: false,
+    serverFactory: (handler) =>
+      createServer((req, res) => {
+        if (!fastPath(req, res)) handler(req, res);
+      }),
     bodyLimit: limits.maxBodyBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: false,
@@ -162,35 +216,14 @@ export function buildTracker(
     return deregister(registry, req.body as DeregisterBody);
   });
 
-  const bencoded = (reply: FastifyReply, body: Uint8Array) =>
-    reply
-      .type('text/plain')
-      .header('cache-control', 'no-cache')
-      .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
-
-  app.get('/announce', async (req, reply) => {
-    counters.announce = (counters.announce ?? 0) + 1;
-    try {
-      const a = parseAnnounce(queryOf(req.url), remoteIp(req), limits.defaultNumwant, trustIp);
-      const result = applyAnnounce(registry, a, deps.now());
-      return bencoded(reply, announceReply(registry, a, result));
-    } catch (e) {
-      if (!(e instanceof SwarmshareError)) throw e;
-      counters.errors = (counters.errors ?? 0) + 1;
-      return bencoded(reply, failureReply(e.message));
-    }
-  });
-
-  app.get('/scrape', async (req, reply) => {
-    counters.scrape = (counters.scrape ?? 0) + 1;
-    try {
-      return bencoded(reply, scrapeReply(registry, queryOf(req.url)));
-    } catch (e) {
-      if (!(e instanceof SwarmshareError)) throw e;
-      counters.errors = (counters.errors ?? 0) + 1;
-      return bencoded(reply, failureReply(e.message));
-    }
-  });
+  for (const name of ['announce', 'scrape'] as const) {
+    app.get(`/${name}`, async (req, reply) =>
+      reply
+        .type('text/plain')
+        .header('cache-control', 'no-cache')
+        .send(bencodedRoute(name, req.url, remoteIp(req))),
+    );
+  }
 
   app.get('/health', async () => ({ status: 'ok', peers: registry.peerCount, swarms: registry.swarms.size }));
 

@@ -43,9 +43,15 @@ function hexVal(c: number): number {
   return -1;
 }
 
+const scratch = Buffer.allocUnsafe(MAX_QUERY_LENGTH);
+
+/**
+ * Percent-decodes into bytes and returns them as one flat latin1 string (not a chain of
+ * concatenations: a tracker keeps 100,000s of these as peer ids).
+ */
 function unescapeLatin1(s: string): string {
   if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s;
-  let out = '';
+  let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 37 /* % */) {
@@ -53,15 +59,15 @@ function unescapeLatin1(s: string): string {
       const lo = hexVal(s.charCodeAt(i + 2));
       if (hi < 0 || lo < 0)
         throw new SwarmshareError('ERR_BAD_PARAM', 'malformed percent escape in query string');
-      out += String.fromCharCode(hi * 16 + lo);
+      scratch[n++] = hi * 16 + lo;
       i += 2;
     } else if (c === 43 /* + */) {
-      out += ' ';
+      scratch[n++] = 32;
     } else {
-      out += s[i];
+      scratch[n++] = c & 0xff;
     }
   }
-  return out;
+  return scratch.toString('latin1', 0, n);
 }
 
 function one(q: Map<string, string[]>, name: string): string | undefined {
@@ -168,38 +174,23 @@ export function applyAnnounce(reg: SwarmRegistry, a: AnnounceRequest, now: numbe
     if (s !== undefined && p !== undefined) {
       checkKey(p, a.key);
       // A client that stops right as it finishes (aria2c --seed-time=0) never sends `completed`.
-      if (p.chunks === null && p.left > 0 && a.left === 0) s.downloaded++;
+      if (p.chunks === null && p.leftState === 1 && a.left === 0) s.downloaded++;
       reg.removePeer(s, p);
-      if (p.source === 'json') reg.clients.get(p.peerId)?.swarms.delete(s);
+      if (p.isJson) reg.clients.get(p.peerId)?.swarms.delete(s);
     }
     return { swarm: s, peer: undefined, completed: false };
   }
   const s = reg.infoHashSwarm(hex, true, now) as Swarm;
   let p = s.peers.get(a.peerId);
   const isNew = p === undefined;
-  const wasLeecher = p !== undefined && p.chunks === null && p.left > 0;
+  const wasLeecher = p !== undefined && p.chunks === null && p.leftState === 1;
   if (p === undefined) {
-    p = reg.addPeer(s, {
-      peerId: a.peerId,
-      ip: ip.text,
-      port: a.port,
-      compact: compactAddress(ip, a.port),
-      family: ip.family,
-      chunks: null,
-      left: -1,
-      uploaded: a.uploaded,
-      downloaded: a.downloaded,
-      key: a.key,
-      lastSeen: now,
-      source: 'announce',
-    });
+    p = reg.addPeer(s, a.peerId, compactAddress(ip, a.port), a.key, false, now);
   } else {
     checkKey(p, a.key);
     if (p.key === null && a.key !== null) p.key = a.key;
     reg.setAddress(p, ip, a.port);
-    p.uploaded = a.uploaded;
-    p.downloaded = a.downloaded;
-    p.lastSeen = now;
+    reg.touch(p, now);
   }
   if (p.chunks === null) reg.setLeft(s, p, a.left);
   // A finished download: a leecher we knew reaching left=0 (with or without event=completed),
@@ -222,30 +213,48 @@ export function announceReply(reg: SwarmRegistry, a: AnnounceRequest, r: Announc
   const incomplete = s === undefined ? 0 : s.list.length - s.seeds;
   const numwant = Math.min(a.numwant, reg.limits.maxNumwant);
   const peers = s === undefined || a.event === 'stopped' ? [] : reg.sample(s, numwant, a.peerId);
-  const reply: Record<string, unknown> = {
-    interval: reg.limits.intervalSec,
-    'min interval': reg.limits.minIntervalSec,
-    complete,
-    incomplete,
-    downloaded: s?.downloaded ?? 0,
-  };
+  const downloaded = s?.downloaded ?? 0;
   if (a.compact) {
     let v4 = '';
     let v6 = '';
     for (const p of peers) {
-      if (p.family === 4) v4 += p.compact;
+      if (p.compact.length === 6) v4 += p.compact;
       else v6 += p.compact;
     }
-    reply.peers = Buffer.from(v4, 'latin1');
-    if (v6 !== '') reply.peers6 = Buffer.from(v6, 'latin1');
-  } else {
-    reply.peers = peers.map((p) => {
+    return compactReply(reg, complete, incomplete, downloaded, v4, v6);
+  }
+  const reply = {
+    interval: reg.limits.intervalSec,
+    'min interval': reg.limits.minIntervalSec,
+    complete,
+    incomplete,
+    downloaded,
+    peers: peers.map((p) => {
       const d: Record<string, unknown> = { ip: p.ip, port: p.port };
       if (!a.noPeerId) d['peer id'] = Buffer.from(p.peerId, 'latin1');
       return d;
-    });
-  }
+    }),
+  };
   return bencode.encode(reply);
+}
+
+/**
+ * The compact reply, written directly (the hot path: a library encoder sorts keys and allocates a
+ * buffer per value). Keys in bencode's sorted order:
+ * d 8:complete i..e 10:downloaded i..e 10:incomplete i..e 8:interval i..e 12:min interval i..e
+ *   5:peers <n>:<6-byte entries> [6:peers6 <n>:<18-byte entries>] e
+ */
+function compactReply(
+  reg: SwarmRegistry,
+  complete: number,
+  incomplete: number,
+  downloaded: number,
+  v4: string,
+  v6: string,
+): Uint8Array {
+  let out = `d8:completei${complete}e10:downloadedi${downloaded}e10:incompletei${incomplete}e8:intervali${reg.limits.intervalSec}e12:min intervali${reg.limits.minIntervalSec}e5:peers${v4.length}:${v4}`;
+  if (v6 !== '') out += `6:peers6${v6.length}:${v6}`;
+  return Buffer.from(`${out}e`, 'latin1');
 }
 
 export function failureReply(message: string): Uint8Array {

@@ -127,30 +127,17 @@ function putChunks(
 ): PeerRecord {
   let s = swarm;
   let p = s.peers.get(client.peerId);
-  if (p !== undefined && p.source !== 'json') {
+  if (p !== undefined && !p.isJson) {
     // The same id announced before: the JSON registration, which has a key, takes the record over.
     reg.removePeer(s, p);
     p = undefined;
   }
   if (p === undefined) {
     if (!reg.swarms.has(s.id)) s = swarmForRef(reg, s, now);
-    p = reg.addPeer(s, {
-      peerId: client.peerId,
-      ip: client.ip.text,
-      port: client.port,
-      compact: compactAddress(client.ip, client.port),
-      family: client.ip.family,
-      chunks: null,
-      left: -1,
-      uploaded: 0,
-      downloaded: 0,
-      key: client.key,
-      lastSeen: now,
-      source: 'json',
-    });
+    p = reg.addPeer(s, client.peerId, compactAddress(client.ip, client.port), client.key, true, now);
     client.swarms.add(s);
   }
-  p.lastSeen = now;
+  reg.touch(p, now);
   reg.setChunks(s, p, input);
   return p;
 }

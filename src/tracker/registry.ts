@@ -20,26 +20,57 @@ export interface TrackerDeps {
 
 export type PeerSource = 'json' | 'announce';
 
-export interface PeerRecord {
+/**
+ * One peer in one swarm. Kept small (a tracker holds 100,000s): the address lives only in its compact
+ * form, and ip, port, family and source are derived from it.
+ */
+export class PeerRecord {
   /** JSON peer_id, or the 20 raw announce bytes as a latin1 string. */
   readonly peerId: string;
-  ip: string;
-  port: number;
-  /** BEP 23 / BEP 7 compact address+port as latin1 (6 or 18 chars). */
+  /** BEP 23 / BEP 7 compact address and port as latin1 (6 or 18 characters). */
   compact: string;
-  family: 4 | 6;
-  /** Chunks held; null when unknown (a peer that only announced). */
+  /** Chunks held (JSON peers); null for a peer that only announced (unknown). */
   chunks: Bitfield | null;
-  /** Bytes left as announced; -1 when unknown. */
-  left: number;
-  complete: boolean;
-  uploaded: number;
-  downloaded: number;
+  /** From announce `left`: -1 unknown, 0 nothing left, 1 something left. */
+  leftState: number;
+  complete = false;
   key: string | null;
-  lastSeen: number;
-  source: PeerSource;
+  /** Last heard from, in whole seconds since the registry's epoch (stays a small integer). */
+  seen: number;
   /** Position in its swarm's `list` (swap-remove). */
-  slot: number;
+  slot = 0;
+  readonly isJson: boolean;
+
+  constructor(peerId: string, compact: string, key: string | null, seen: number, isJson: boolean) {
+    this.peerId = peerId;
+    this.compact = compact;
+    this.chunks = null;
+    this.leftState = -1;
+    this.key = key;
+    this.seen = seen;
+    this.isJson = isJson;
+  }
+
+  get source(): PeerSource {
+    return this.isJson ? 'json' : 'announce';
+  }
+
+  get family(): 4 | 6 {
+    return this.compact.length === 6 ? 4 : 6;
+  }
+
+  get port(): number {
+    const c = this.compact;
+    return c.charCodeAt(c.length - 2) * 256 + c.charCodeAt(c.length - 1);
+  }
+
+  get ip(): string {
+    const c = this.compact;
+    if (c.length === 6) return `${c.charCodeAt(0)}.${c.charCodeAt(1)}.${c.charCodeAt(2)}.${c.charCodeAt(3)}`;
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(((c.charCodeAt(i) << 8) | c.charCodeAt(i + 1)).toString(16));
+    return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+  }
 }
 
 export interface Swarm {
@@ -94,6 +125,7 @@ export class SwarmRegistry {
   /** File name -> swarms carrying that name (a name-only swarm and any info-hash swarms). */
   readonly byName = new Map<string, Set<Swarm>>();
   #peerCount = 0;
+  #epochMs: number | null = null;
 
   constructor(limits: TrackerLimits, deps: TrackerDeps, events: RegistryEvents = {}) {
     this.limits = limits;
@@ -202,19 +234,37 @@ export class SwarmRegistry {
 
   // ---- peers within a swarm -----------------------------------------------
 
-  addPeer(s: Swarm, rec: Omit<PeerRecord, 'slot' | 'complete'>): PeerRecord {
+  /** Adds a peer (no chunks, left unknown) to a swarm. */
+  addPeer(
+    s: Swarm,
+    peerId: string,
+    compact: string,
+    key: string | null,
+    isJson: boolean,
+    now: number,
+  ): PeerRecord {
     if (s.list.length >= this.limits.maxPeersPerSwarm) {
       throw new SwarmshareError(
         'ERR_SWARM_FULL',
         `swarm ${s.id} holds its maximum of ${this.limits.maxPeersPerSwarm} peers`,
       );
     }
-    const full: PeerRecord = { ...rec, complete: false, slot: s.list.length };
-    s.peers.set(full.peerId, full);
-    s.list.push(full);
+    const p = new PeerRecord(peerId, compact, key, this.seconds(now), isJson);
+    p.slot = s.list.length;
+    s.peers.set(peerId, p);
+    s.list.push(p);
     this.#peerCount++;
-    this.#refreshComplete(s, full);
-    return full;
+    return p;
+  }
+
+  /** `now` (ms) as whole seconds since the registry's first call: a small integer, cheap to store. */
+  seconds(now: number): number {
+    if (this.#epochMs === null) this.#epochMs = now;
+    return Math.floor((now - this.#epochMs) / 1000);
+  }
+
+  touch(p: PeerRecord, now: number): void {
+    p.seen = this.seconds(now);
   }
 
   removePeer(s: Swarm, p: PeerRecord): void {
@@ -231,18 +281,15 @@ export class SwarmRegistry {
   }
 
   setAddress(p: PeerRecord, ip: ParsedIp, port: number): void {
-    if (p.ip === ip.text && p.port === port) return;
-    p.ip = ip.text;
-    p.port = port;
-    p.family = ip.family;
-    p.compact = compactAddress(ip, port);
+    const compact = compactAddress(ip, port);
+    if (p.compact !== compact) p.compact = compact;
   }
 
   /** Recomputes a peer's seed flag; counts a completed download when it turns complete. */
   #refreshComplete(s: Swarm, p: PeerRecord): boolean {
     const was = p.complete;
     const now =
-      p.chunks !== null ? s.pieces !== null && s.pieces > 0 && p.chunks.count >= s.pieces : p.left === 0;
+      p.chunks !== null ? s.pieces !== null && s.pieces > 0 && p.chunks.count >= s.pieces : p.leftState === 0;
     if (now === was) return false;
     p.complete = now;
     s.seeds += now ? 1 : -1;
@@ -251,7 +298,7 @@ export class SwarmRegistry {
 
   /** Marks an announce peer's progress; true when it just became a seed. */
   setLeft(s: Swarm, p: PeerRecord, left: number): boolean {
-    p.left = left;
+    p.leftState = left < 0 ? -1 : left === 0 ? 0 : 1;
     return this.#refreshComplete(s, p);
   }
 
@@ -376,7 +423,7 @@ export class SwarmRegistry {
     for (let k = 0, i = start; k < n && out.length < numwant; k++, i = (i + stride) % n) {
       const p = s.list[i] as PeerRecord;
       if (p.peerId === excludeId) continue;
-      if (family !== undefined && p.family !== family) continue;
+      if (family !== undefined && (family === 4) !== (p.compact.length === 6)) continue;
       out.push(p);
     }
     return out;
@@ -388,7 +435,7 @@ export class SwarmRegistry {
   dropClient(c: Client, reason: 'deregistered' | 'expired'): void {
     for (const s of c.swarms) {
       const p = s.peers.get(c.peerId);
-      if (p !== undefined && p.source === 'json') this.removePeer(s, p);
+      if (p !== undefined && p.isJson) this.removePeer(s, p);
     }
     c.swarms.clear();
     this.clients.delete(c.peerId);
@@ -398,6 +445,7 @@ export class SwarmRegistry {
   /** Removes peers and clients not heard from since `now - peerTimeout`. Returns how many peers went. */
   expire(now: number): number {
     const cutoff = now - this.limits.peerTimeoutMs;
+    const cutoffSec = this.seconds(now) - Math.ceil(this.limits.peerTimeoutMs / 1000);
     const before = this.#peerCount;
     for (const c of this.clients.values()) {
       if (c.lastSeen < cutoff) this.dropClient(c, 'expired');
@@ -406,7 +454,7 @@ export class SwarmRegistry {
       for (let i = s.list.length - 1; i >= 0; i--) {
         const p = s.list[i] as PeerRecord;
         // JSON peers live and die with their client (above); announce peers on their own.
-        if (p.source === 'announce' && p.lastSeen < cutoff) {
+        if (!p.isJson && p.seen < cutoffSec) {
           this.removePeer(s, p);
           this.events.onPeerDropped?.(displayPeerId(p.peerId), 'expired');
         }
