@@ -143,18 +143,19 @@ async function populate(
     while (next < count) {
       const i = next++;
       const p = pathOf(i);
-      const res =
-        typeof p === 'string'
-          ? await fetch(`http://127.0.0.1:${port}${p}`)
-          : await fetch(`http://127.0.0.1:${port}/register`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json' },
-              body: JSON.stringify(p.post),
-            });
+      const res = await send(p).catch(() => send(p)); // one retry: a pooled connection may close under us
       await res.arrayBuffer();
       if (res.status !== 200) errors++;
     }
   };
+  const send = (p: string | { post: unknown }) =>
+    typeof p === 'string'
+      ? fetch(`http://127.0.0.1:${port}${p}`)
+      : fetch(`http://127.0.0.1:${port}/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(p.post),
+        });
   await Promise.all(Array.from({ length: 32 }, worker));
   if (errors > 0) throw new Error(`${errors} populate requests failed`);
 }

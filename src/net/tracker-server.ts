@@ -150,10 +150,14 @@ export function buildTracker(
 
   const app = Fastify({
     logger: false,
-    serverFactory: (handler) =>
-      createServer((req, res) => {
+    serverFactory: (handler) => {
+      const server = createServer((req, res) => {
         if (!fastPath(req, res)) handler(req, res);
-      }),
+      });
+      // What the framework sets on a server it makes itself: clients keep connections across announces.
+      server.keepAliveTimeout = 72_000;
+      return server;
+    },
     bodyLimit: limits.maxBodyBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: false,
