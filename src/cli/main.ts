@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { startTracker } from '../net/tracker-server.js';
+import { registerPeerCommands } from './peer-commands.js';
 
-function intOption(min: number, max: number) {
+export function intOption(min: number, max: number) {
   return (value: string): number => {
     if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
     const n = Number(value);
@@ -58,6 +59,7 @@ export function buildCli(): Command {
       },
     );
 
+  registerPeerCommands(program);
   return program;
 }
 
@@ -65,8 +67,7 @@ async function main(): Promise<void> {
   try {
     await buildCli().parseAsync(process.argv);
   } catch (e) {
-    const err = e as { code?: string; message?: string };
-    console.error(`swarmshare: ${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}`);
+    console.error(`swarmshare: ${(e as Error).message ?? String(e)}`);
     process.exit(1);
   }
 }

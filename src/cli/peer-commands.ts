@@ -1,0 +1,233 @@
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { magnetUri, parseTorrent } from '../core/metainfo.js';
+import { createTorrent, parseSize, sha1 } from '../node/create-torrent.js';
+import { PeerNode } from '../node/peer-node.js';
+import { formatBytes, showProgress } from './progress.js';
+
+function sizeOption(value: string): number {
+  try {
+    return parseSize(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function portOption(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) > 65535)
+    throw new InvalidArgumentError('expected a port from 0 to 65535');
+  return Number(value);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function readTorrent(path: string) {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return parseTorrent(bytes, sha1);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Runs until SIGINT/SIGTERM, then stops the node cleanly and exits with `code`. */
+function stopOnSignal(node: PeerNode, code: () => number, cleanup?: () => void): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    cleanup?.();
+    console.log(`Stopping (${signal}): leaving the tracker...`);
+    node.stop().then(
+      () => process.exit(code()),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+const strategyOption = () =>
+  new Option('--strategy <name>', 'piece selection')
+    .choices(['rarest-first', 'random', 'sequential'])
+    .default('rarest-first');
+
+export function registerPeerCommands(program: Command): void {
+  program
+    .command('create')
+    .description('write a v1 .torrent for a file or folder; print its info hash and magnet URI')
+    .argument('<path>', 'file or folder to describe')
+    .option('--piece-size <size>', 'piece length, a power of two >= 16KiB', sizeOption, 256 * 1024)
+    .option('--tracker <url>', 'tracker announce URL (repeatable)', collect, [])
+    .option('-o, --output <file>', 'where to write the .torrent (default: <name>.torrent here)')
+    .action(async (path: string, o: { pieceSize: number; tracker: string[]; output?: string }) => {
+      const { bytes, meta } = await createTorrent(path, { pieceLength: o.pieceSize, trackers: o.tracker });
+      const out = resolve(o.output ?? `${meta.name}.torrent`);
+      await writeFile(out, bytes);
+      console.log(`Torrent:   ${out}`);
+      console.log(
+        `Name:      ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces of ${formatBytes(meta.pieceLength)})`,
+      );
+      console.log(`Info hash: ${meta.infoHashHex}`);
+      console.log(`Magnet:    ${magnetUri(meta)}`);
+    });
+
+  program
+    .command('share')
+    .description('seed a file or folder (or the content of a .torrent) until Ctrl-C')
+    .argument('<path>', 'file, folder, or .torrent whose content is in --dir')
+    .requiredOption(
+      '--tracker <url>',
+      'tracker: an announce URL (…/announce) or a swarmshare tracker base URL (repeatable)',
+      collect,
+      [],
+    )
+    .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
+    .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.2)', '127.0.0.1')
+    .option('--piece-size <size>', 'piece length when making the torrent', sizeOption, 256 * 1024)
+    .option(
+      '-o, --output <file>',
+      'where to write the .torrent made for a file or folder (default: <name>.torrent here)',
+    )
+    .option('--dir <folder>', 'for a .torrent: the folder holding its content (default: the current folder)')
+    .action(
+      async (
+        path: string,
+        o: {
+          tracker: string[];
+          port: number;
+          host: string;
+          pieceSize: number;
+          output?: string;
+          dir?: string;
+        },
+      ) => {
+        let torrentPath: string;
+        let meta: Awaited<ReturnType<typeof readTorrent>>;
+        let dir: string;
+        if (path.endsWith('.torrent') && (await stat(path)).isFile()) {
+          torrentPath = resolve(path);
+          meta = await readTorrent(path);
+          dir = resolve(o.dir ?? '.');
+        } else {
+          const made = await createTorrent(path, { pieceLength: o.pieceSize, trackers: o.tracker });
+          meta = made.meta;
+          torrentPath = resolve(o.output ?? `${meta.name}.torrent`);
+          await writeFile(torrentPath, made.bytes);
+          dir = dirname(resolve(path));
+        }
+        const node = new PeerNode({
+          meta,
+          dir,
+          mode: 'seed',
+          host: o.host,
+          port: o.port,
+          trackers: o.tracker,
+        });
+        node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
+        node.on('tracker', (url, _peers, error) => {
+          if (error) console.error(`tracker ${url}: ${error} (retrying)`);
+        });
+        await node.start();
+        console.log(`Seeding:   ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces)`);
+        console.log(`Info hash: ${meta.infoHashHex}`);
+        console.log(`Magnet:    ${magnetUri(meta)}`);
+        console.log(`Torrent:   ${torrentPath}`);
+        console.log(`Listening: ${o.host}:${node.port}  (Ctrl-C to stop)`);
+        stopOnSignal(node, () => 0);
+      },
+    );
+
+  program
+    .command('get')
+    .description('download a torrent, verify every piece, exit 0 when complete')
+    .argument('<torrent>', '.torrent file')
+    .option('--tracker <url>', "tracker to use instead of the torrent's (repeatable)", collect, [])
+    .option('-o, --output <dir>', 'folder to download into', '.')
+    .option('--seed', 'keep seeding after the download completes, until Ctrl-C')
+    .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
+    .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.3)', '127.0.0.1')
+    .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', (v) => {
+      if (!/^[0-9]+$/.test(v) || Number(v) < 1)
+        throw new InvalidArgumentError('expected a whole number of seconds');
+      return Number(v);
+    })
+    .addOption(strategyOption())
+    .action(
+      async (
+        torrent: string,
+        o: {
+          tracker: string[];
+          output: string;
+          seed?: boolean;
+          port: number;
+          host: string;
+          timeout?: number;
+          strategy: 'rarest-first';
+        },
+      ) => {
+        const meta = await readTorrent(torrent);
+        const trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
+        if (trackers.length === 0) throw new Error('the torrent names no tracker: give one with --tracker');
+        const node = new PeerNode({
+          meta,
+          dir: resolve(o.output),
+          mode: 'download',
+          host: o.host,
+          port: o.port,
+          trackers,
+          strategy: o.strategy,
+        });
+        node.on('tracker', (url, _peers, error) => {
+          if (error) console.error(`tracker ${url}: ${error} (retrying)`);
+        });
+        node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
+        await node.start();
+        const resumed = node.core.have.count;
+        console.log(
+          `Downloading ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) into ${resolve(o.output)}`,
+        );
+        if (resumed > 0 && !node.core.complete)
+          console.log(`Resuming: ${resumed} verified pieces already on disk`);
+        const stopProgress = showProgress(node);
+        let exitCode = 130;
+        stopOnSignal(node, () => exitCode, stopProgress);
+        let timer: NodeJS.Timeout | undefined;
+        if (o.timeout !== undefined) {
+          timer = setTimeout(() => {
+            stopProgress();
+            console.error(
+              `swarmshare: not complete after ${o.timeout} s (${node.core.have.count}/${meta.pieceCount} pieces); the partial download is kept for resume`,
+            );
+            node.stop().finally(() => process.exit(3));
+          }, o.timeout * 1000);
+        }
+        try {
+          await node.done;
+        } catch (e) {
+          stopProgress();
+          if (timer) clearTimeout(timer);
+          console.error(`swarmshare: ${(e as Error).message}`);
+          await node.stop();
+          process.exit(1);
+        }
+        if (timer) clearTimeout(timer);
+        stopProgress();
+        console.log(`Done: ${node.store.finalPath} (${meta.pieceCount} pieces verified)`);
+        exitCode = 0;
+        if (!o.seed) {
+          await node.stop();
+          process.exit(0);
+        }
+        console.log('Seeding (Ctrl-C to stop)');
+      },
+    );
+}

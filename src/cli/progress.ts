@@ -1,0 +1,72 @@
+import cliProgress from 'cli-progress';
+import type { PeerNode } from '../node/peer-node.js';
+
+/** Human units: 1.5 MiB, 12.0 KiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
+}
+
+/** Bytes/s over a sliding window of samples. */
+export class RateMeter {
+  #samples: [number, number][] = [];
+  constructor(readonly windowMs = 5000) {}
+  add(now: number, total: number): number {
+    this.#samples.push([now, total]);
+    while (this.#samples.length > 2 && now - (this.#samples[0] as [number, number])[0] > this.windowMs)
+      this.#samples.shift();
+    const [t0, b0] = this.#samples[0] as [number, number];
+    return now > t0 ? ((total - b0) * 1000) / (now - t0) : 0;
+  }
+}
+
+/**
+ * Download progress: a live bar in a terminal (percent, rate, peers, ETA), plain lines every
+ * `everyMs` otherwise. Returns a function that stops it.
+ */
+export function showProgress(
+  node: PeerNode,
+  out: NodeJS.WriteStream = process.stdout,
+  everyMs = 2000,
+): () => void {
+  const total = node.meta.pieceCount;
+  const meter = new RateMeter();
+  const tty = out.isTTY === true;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          format:
+            '{bar} {percentage}% | {value}/{total} pieces | {rate} | {peers} peers | ETA {eta_formatted}',
+          hideCursor: true,
+          stream: out,
+          etaBuffer: 50,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  bar?.start(total, node.core.have.count, { rate: '0 B/s', peers: 0 });
+  const update = () => {
+    const rate = meter.add(Date.now(), node.downloaded);
+    const have = node.core.have.count;
+    if (bar) bar.update(have, { rate: `${formatBytes(rate)}/s`, peers: node.connections });
+    else {
+      const pct = ((have / Math.max(total, 1)) * 100).toFixed(1);
+      const eta = rate > 0 ? `${Math.ceil(((total - have) * node.meta.pieceLength) / rate)}s` : '?';
+      out.write(
+        `${pct}% ${have}/${total} pieces, ${formatBytes(rate)}/s, ${node.connections} peers, ETA ${eta}\n`,
+      );
+    }
+  };
+  const timer = setInterval(update, tty ? 250 : everyMs);
+  return () => {
+    clearInterval(timer);
+    update();
+    bar?.stop();
+  };
+}

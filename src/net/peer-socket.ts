@@ -1,0 +1,78 @@
+import type { Socket } from 'node:net';
+import { Decoder } from '../wire/decoder.js';
+import { encode, encodeHandshake, pieceHeader } from '../wire/encode.js';
+import type { Handshake, Message, WireError } from '../wire/messages.js';
+
+/**
+ * One TCP connection speaking the peer wire: bytes in through the pure decoder, messages out
+ * through the pure encoder. A piece message is written as its 13-byte header and the block
+ * itself, without copying the block.
+ */
+export interface PeerSocketHandlers {
+  onMessage(m: Message | Handshake): void;
+  onWireError(e: WireError): void;
+  onClose(): void;
+}
+
+/** Bytes we let queue up unsent on one socket before we stop reading blocks for it. */
+export const MAX_WRITE_BACKLOG = 4 * 1024 * 1024;
+
+export class PeerSocket {
+  readonly socket: Socket;
+  readonly remote: string;
+  #closed = false;
+
+  constructor(socket: Socket, handlers: PeerSocketHandlers) {
+    this.socket = socket;
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const decoder = new Decoder({ handshake: true });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.#closed) return;
+      const r = decoder.push(chunk);
+      for (const m of r.messages) {
+        if (this.#closed) return;
+        handlers.onMessage(m);
+      }
+      if (r.error && !this.#closed) handlers.onWireError(r.error);
+    });
+    socket.on('error', () => {
+      // 'close' follows; the error itself is just the reason the link ended.
+    });
+    socket.on('close', () => {
+      this.#closed = true;
+      handlers.onClose();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get backlog(): number {
+    return this.socket.writableLength;
+  }
+
+  sendHandshake(infoHash: Uint8Array, peerId: Uint8Array): void {
+    if (this.#closed) return;
+    this.socket.write(encodeHandshake({ reserved: new Uint8Array(8), infoHash, peerId }));
+  }
+
+  send(m: Message): void {
+    if (this.#closed) return;
+    if (m.type === 'piece') {
+      this.socket.cork();
+      this.socket.write(pieceHeader(m.index, m.begin, m.block.length));
+      this.socket.write(m.block);
+      this.socket.uncork();
+      return;
+    }
+    this.socket.write(encode(m));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.socket.destroy();
+  }
+}

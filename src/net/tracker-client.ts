@@ -1,0 +1,244 @@
+import bencode from 'bencode';
+import type { Bitfield } from '../core/bitfield.js';
+
+/**
+ * Talking to trackers: a standard BitTorrent HTTP tracker (`.../announce`, BEP 3/23/7) or our own
+ * tracker's JSON API (any other URL: its base). One interface, so the peer doesn't care which.
+ */
+
+export interface PeerAddress {
+  ip: string;
+  port: number;
+}
+
+export interface AnnounceInfo {
+  infoHash: Uint8Array;
+  peerId: Uint8Array;
+  /** The address we are reachable at (announced as `ip`) and our port. */
+  ip: string;
+  port: number;
+  name: string;
+  pieceCount: number;
+  length: number;
+}
+
+export interface AnnounceState {
+  uploaded: number;
+  downloaded: number;
+  left: number;
+  have: Bitfield;
+  event?: 'started' | 'completed' | 'stopped';
+}
+
+export interface AnnounceResult {
+  interval: number;
+  peers: PeerAddress[];
+}
+
+export interface TrackerClient {
+  readonly url: string;
+  announce(state: AnnounceState): Promise<AnnounceResult>;
+}
+
+/** A tracker that doesn't answer within this is treated as down (and retried with backoff). */
+export const TRACKER_TIMEOUT_MS = 10_000;
+/** Peers we ask a tracker for. */
+export const NUMWANT = 50;
+
+export class TrackerError extends Error {
+  readonly code = 'ERR_TRACKER' as const;
+}
+
+function pct(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) {
+    const unreserved =
+      (b >= 0x30 && b <= 0x39) ||
+      (b >= 0x41 && b <= 0x5a) ||
+      (b >= 0x61 && b <= 0x7a) ||
+      b === 0x2d ||
+      b === 0x2e ||
+      b === 0x5f ||
+      b === 0x7e;
+    s += unreserved ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`;
+  }
+  return s;
+}
+
+export function parseCompactPeers(buf: Uint8Array, size: 6 | 18): PeerAddress[] {
+  const out: PeerAddress[] = [];
+  for (let i = 0; i + size <= buf.length; i += size) {
+    let ip: string;
+    if (size === 6) ip = `${buf[i]}.${buf[i + 1]}.${buf[i + 2]}.${buf[i + 3]}`;
+    else {
+      const groups: string[] = [];
+      for (let k = 0; k < 16; k += 2)
+        groups.push((((buf[i + k] as number) << 8) | (buf[i + k + 1] as number)).toString(16));
+      ip = groups.join(':');
+    }
+    const port = ((buf[i + size - 2] as number) << 8) | (buf[i + size - 1] as number);
+    if (port > 0) out.push({ ip, port });
+  }
+  return out;
+}
+
+const decoder = new TextDecoder();
+
+async function getBytes(url: string, init?: RequestInit): Promise<{ status: number; body: Uint8Array }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(TRACKER_TIMEOUT_MS) });
+  } catch (e) {
+    throw new TrackerError(`tracker ${new URL(url).origin} unreachable: ${(e as Error).message}`);
+  }
+  return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
+}
+
+export class HttpTrackerClient implements TrackerClient {
+  readonly url: string;
+  readonly #info: AnnounceInfo;
+  readonly #key: string;
+
+  constructor(url: string, info: AnnounceInfo, key: string) {
+    this.url = url;
+    this.#info = info;
+    this.#key = key;
+  }
+
+  async announce(s: AnnounceState): Promise<AnnounceResult> {
+    const i = this.#info;
+    const q = [
+      `info_hash=${pct(i.infoHash)}`,
+      `peer_id=${pct(i.peerId)}`,
+      `port=${i.port}`,
+      `uploaded=${s.uploaded}`,
+      `downloaded=${s.downloaded}`,
+      `left=${s.left}`,
+      'compact=1',
+      `numwant=${s.event === 'stopped' ? 0 : NUMWANT}`,
+      `key=${this.#key}`,
+      `ip=${encodeURIComponent(i.ip)}`,
+    ];
+    if (s.event) q.push(`event=${s.event}`);
+    const sepChar = this.url.includes('?') ? '&' : '?';
+    const { status, body } = await getBytes(`${this.url}${sepChar}${q.join('&')}`);
+    let d: Record<string, unknown>;
+    try {
+      d = bencode.decode(body) as Record<string, unknown>;
+    } catch {
+      throw new TrackerError(`tracker answered HTTP ${status} with something that is not bencode`);
+    }
+    if (d['failure reason'] instanceof Uint8Array) {
+      throw new TrackerError(`tracker refused: ${decoder.decode(d['failure reason'])}`);
+    }
+    const peers: PeerAddress[] = [];
+    if (d.peers instanceof Uint8Array) peers.push(...parseCompactPeers(d.peers, 6));
+    else if (Array.isArray(d.peers)) {
+      for (const p of d.peers as Record<string, unknown>[]) {
+        if (p.ip instanceof Uint8Array && typeof p.port === 'number')
+          peers.push({ ip: decoder.decode(p.ip), port: p.port });
+      }
+    }
+    if (d.peers6 instanceof Uint8Array) peers.push(...parseCompactPeers(d.peers6, 18));
+    const interval = typeof d.interval === 'number' && d.interval > 0 ? d.interval : 1800;
+    return { interval, peers };
+  }
+}
+
+/** Our tracker's JSON API: register once, then update (with the chunk bitfield) and get_peers. */
+export class JsonTrackerClient implements TrackerClient {
+  readonly url: string;
+  readonly #info: AnnounceInfo;
+  readonly #peerName: string;
+  #key: string | null = null;
+
+  constructor(url: string, info: AnnounceInfo, peerName: string) {
+    this.url = url.replace(/\/+$/, '');
+    this.#info = info;
+    this.#peerName = peerName;
+  }
+
+  async #post(path: string, body: unknown): Promise<{ status: number; json: Record<string, any> }> {
+    const { status, body: raw } = await getBytes(`${this.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status, json: parseJson(raw, status) };
+  }
+
+  #file(have: Bitfield) {
+    return {
+      info_hash: Buffer.from(this.#info.infoHash).toString('hex'),
+      bitfield: Buffer.from(have.bytes).toString('base64'),
+      pieces: this.#info.pieceCount,
+      size: this.#info.length,
+    };
+  }
+
+  async #register(have: Bitfield): Promise<void> {
+    const r = await this.#post('/register', {
+      peer_id: this.#peerName,
+      ip: this.#info.ip,
+      port: this.#info.port,
+      files: { [this.#info.name]: this.#file(have) },
+      ...(this.#key ? { key: this.#key } : {}),
+    });
+    if (r.status !== 200) throw new TrackerError(`register refused: ${r.json.error?.message ?? r.status}`);
+    this.#key = r.json.key as string;
+  }
+
+  async announce(s: AnnounceState): Promise<AnnounceResult> {
+    if (s.event === 'stopped') {
+      if (this.#key !== null) await this.#post('/deregister', { peer_id: this.#peerName, key: this.#key });
+      this.#key = null;
+      return { interval: 0, peers: [] };
+    }
+    if (this.#key === null) await this.#register(s.have);
+    else {
+      const u = await this.#post('/update', {
+        peer_id: this.#peerName,
+        key: this.#key,
+        file: Buffer.from(this.#info.infoHash).toString('hex'),
+        ...this.#file(s.have),
+        info_hash: undefined,
+      });
+      if (u.status === 404 && u.json.error?.code === 'ERR_UNKNOWN_PEER') {
+        // The tracker restarted or dropped us: register again.
+        this.#key = null;
+        await this.#register(s.have);
+      } else if (u.status !== 200)
+        throw new TrackerError(`update refused: ${u.json.error?.message ?? u.status}`);
+    }
+    const hex = Buffer.from(this.#info.infoHash).toString('hex');
+    const { status, body } = await getBytes(
+      `${this.url}/get_peers?file=${hex}&exclude=${encodeURIComponent(this.#peerName)}&numwant=${NUMWANT}&format=bitfield`,
+    );
+    const g = parseJson(body, status);
+    if (status !== 200) throw new TrackerError(`get_peers refused: ${g.error?.message ?? status}`);
+    const peers: PeerAddress[] = [];
+    for (const p of Object.values(g.peers as Record<string, { ip: string; port: number }>))
+      peers.push({ ip: p.ip, port: p.port });
+    return { interval: 30, peers };
+  }
+}
+
+function parseJson(raw: Uint8Array, status: number): Record<string, any> {
+  try {
+    return JSON.parse(decoder.decode(raw)) as Record<string, any>;
+  } catch {
+    throw new TrackerError(`tracker answered HTTP ${status} with something that is not JSON`);
+  }
+}
+
+/** `.../announce` (any path ending in announce) speaks BEP 3; any other URL is our JSON API's base. */
+export function trackerClientFor(
+  url: string,
+  info: AnnounceInfo,
+  key: string,
+  peerName: string,
+): TrackerClient {
+  const path = new URL(url).pathname;
+  if (/announce[^/]*$/.test(path)) return new HttpTrackerClient(url, info, key);
+  return new JsonTrackerClient(url, info, peerName);
+}

@@ -1,0 +1,208 @@
+import { constants } from 'node:fs';
+import { type FileHandle, mkdir, open, realpath, rename, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { Bitfield } from '../core/bitfield.js';
+import { checkPathComponent, type Metainfo, pieceSize } from '../core/metainfo.js';
+import type { PieceStore } from './piece-store.js';
+
+/**
+ * A torrent's files on disk. Downloads are written under a partial name (`<name>.part`, a file
+ * or a folder) and renamed to `<name>` only once every piece is verified (`finish`). A seed reads
+ * the files where they are and never writes them.
+ *
+ * Safety: every path is built from sanitized components (metainfo.ts), resolved under the root,
+ * checked to stay inside it after resolving symlinks in its folders, and opened with O_NOFOLLOW.
+ */
+
+export type StoreMode = 'seed' | 'download';
+
+export class StorageError extends Error {
+  readonly code: 'ERR_STORAGE' | 'ERR_UNSAFE_PATH' | 'ERR_MISSING_FILE';
+  constructor(code: StorageError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+interface Span {
+  file: number;
+  fileOffset: number;
+  length: number;
+  dataOffset: number;
+}
+
+/** Offsets of a byte range of the torrent within its files. */
+export function spans(meta: Pick<Metainfo, 'files'>, offset: number, length: number): Span[] {
+  const out: Span[] = [];
+  let pos = offset;
+  let left = length;
+  for (let i = 0; i < meta.files.length && left > 0; i++) {
+    const f = meta.files[i] as Metainfo['files'][number];
+    const end = f.offset + f.length;
+    if (pos >= end || f.length === 0) continue;
+    const take = Math.min(left, end - pos);
+    out.push({ file: i, fileOffset: pos - f.offset, length: take, dataOffset: length - left });
+    pos += take;
+    left -= take;
+  }
+  return out;
+}
+
+function inside(root: string, p: string): boolean {
+  const rel = relative(root, p);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+export class FsStore implements PieceStore {
+  readonly meta: Metainfo;
+  readonly mode: StoreMode;
+  /** The folder the torrent's name sits in. */
+  readonly root: string;
+  readonly finalPath: string;
+  readonly partPath: string;
+  #handles: (FileHandle | null)[];
+  #finished: boolean;
+
+  private constructor(meta: Metainfo, root: string, mode: StoreMode, finished: boolean) {
+    this.meta = meta;
+    this.mode = mode;
+    this.root = root;
+    this.finalPath = join(root, meta.name);
+    this.partPath = join(root, `${meta.name}.part`);
+    this.#handles = meta.files.map(() => null);
+    this.#finished = finished;
+  }
+
+  /**
+   * Opens a torrent's storage under `root`. A seed needs the files under their final name; a
+   * download uses the final name when it is complete already, else the partial name.
+   */
+  static async open(meta: Metainfo, rootDir: string, mode: StoreMode): Promise<FsStore> {
+    for (const f of meta.files) f.path.forEach(checkPathComponent);
+    await mkdir(rootDir, { recursive: true });
+    const root = await realpath(rootDir);
+    const finalExists = await exists(join(root, meta.name));
+    if (mode === 'seed' && !finalExists) {
+      throw new StorageError('ERR_MISSING_FILE', `nothing to seed: ${join(root, meta.name)} does not exist`);
+    }
+    return new FsStore(meta, root, mode, finalExists);
+  }
+
+  /** The base the files are under now: the final name once finished, else the partial name. */
+  get base(): string {
+    return this.#finished ? this.finalPath : this.partPath;
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  #filePath(i: number): string {
+    const f = this.meta.files[i] as Metainfo['files'][number];
+    const p = this.meta.multiFile ? join(this.base, ...f.path) : this.base;
+    if (!inside(this.root, resolve(p)))
+      throw new StorageError('ERR_UNSAFE_PATH', `path escapes the folder: ${p}`);
+    return p;
+  }
+
+  async #handle(i: number, write: boolean): Promise<FileHandle | null> {
+    const h = this.#handles[i];
+    if (h !== null && h !== undefined) return h;
+    const p = this.#filePath(i);
+    const dir = dirname(p);
+    if (write) await mkdir(dir, { recursive: true });
+    else if (!(await exists(dir))) return null;
+    // Symlinked folders must not lead outside the root.
+    const realDir = await realpath(dir);
+    if (!inside(this.root, realDir))
+      throw new StorageError('ERR_UNSAFE_PATH', `folder resolves outside the download folder: ${dir}`);
+    const flags =
+      (write && this.mode === 'download' ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY) |
+      constants.O_NOFOLLOW;
+    try {
+      const handle = await open(p, flags, 0o644);
+      this.#handles[i] = handle;
+      return handle;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !write) return null;
+      if (code === 'ELOOP') throw new StorageError('ERR_UNSAFE_PATH', `refusing to follow a symlink: ${p}`);
+      throw new StorageError('ERR_STORAGE', `cannot open ${p}: ${(e as Error).message}`);
+    }
+  }
+
+  async read(index: number, begin: number, length: number): Promise<Uint8Array> {
+    const buf = Buffer.allocUnsafe(length);
+    const offset = index * this.meta.pieceLength + begin;
+    for (const s of spans(this.meta, offset, length)) {
+      const h = await this.#handle(s.file, false);
+      if (h === null) throw new StorageError('ERR_MISSING_FILE', `missing file for piece ${index}`);
+      const { bytesRead } = await h.read(buf, s.dataOffset, s.length, s.fileOffset);
+      if (bytesRead !== s.length) throw new StorageError('ERR_MISSING_FILE', `short read in piece ${index}`);
+    }
+    return buf;
+  }
+
+  async write(index: number, data: Uint8Array): Promise<void> {
+    if (this.mode !== 'download') throw new StorageError('ERR_STORAGE', 'a seed never writes its files');
+    const offset = index * this.meta.pieceLength;
+    for (const s of spans(this.meta, offset, data.length)) {
+      const h = (await this.#handle(s.file, true)) as FileHandle;
+      try {
+        await h.write(data, s.dataOffset, s.length, s.fileOffset);
+      } catch (e) {
+        throw new StorageError('ERR_STORAGE', `cannot write piece ${index}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  async verifyExisting(check: (index: number, data: Uint8Array) => Promise<boolean>): Promise<Bitfield> {
+    const have = new Bitfield(this.meta.pieceCount);
+    for (let i = 0; i < this.meta.pieceCount; i++) {
+      let data: Uint8Array;
+      try {
+        data = await this.read(i, 0, pieceSize(this.meta, i));
+      } catch (e) {
+        if (e instanceof StorageError && e.code === 'ERR_MISSING_FILE') continue;
+        throw e;
+      }
+      if (await check(i, data)) have.set(i);
+    }
+    // Zero-length files hold no piece: create them so a finished download has every file.
+    return have;
+  }
+
+  async finish(): Promise<void> {
+    if (this.#finished) return;
+    for (let i = 0; i < this.meta.files.length; i++) {
+      const f = this.meta.files[i] as Metainfo['files'][number];
+      if (f.length === 0) await this.#handle(i, true);
+      const h = this.#handles[i];
+      if (h) await h.sync();
+    }
+    await this.close();
+    if (await exists(this.finalPath)) {
+      throw new StorageError(
+        'ERR_STORAGE',
+        `${this.finalPath} appeared while downloading; the download stays at ${this.partPath}`,
+      );
+    }
+    await rename(this.partPath, this.finalPath);
+    this.#finished = true;
+  }
+
+  async close(): Promise<void> {
+    const hs = this.#handles;
+    this.#handles = this.meta.files.map(() => null);
+    await Promise.all(hs.map((h) => h?.close()));
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Whom to upload to. The policy (docs/peer.md):
+ * - `slots` regular unchoke slots go to the interested peers that gave us the most (their download
+ *   rate to us) while we download, or that took the most from us while we seed;
+ * - one optimistic slot goes to a random other interested peer, rotated every OPTIMISTIC_ROUNDS
+ *   rounds (30 s with the 10 s round), so newcomers get a first piece and better partners are found;
+ * - rates tie at zero at the start, so a seed's choice rotates through its peers.
+ * Pure: rates and randomness come in.
+ */
+
+/** Seconds between choking rounds (BEP 3 clients use 10 s). */
+export const CHOKE_ROUND_MS = 10_000;
+/** Rounds between optimistic unchoke rotations: 3 rounds = 30 s. */
+export const OPTIMISTIC_ROUNDS = 3;
+
+export interface ChokeCandidate {
+  id: number;
+  interested: boolean;
+  /** Bytes/s they sent us (downloading) or we sent them (seeding) over the last round. */
+  rate: number;
+}
+
+export interface ChokeDecision {
+  unchoke: Set<number>;
+  optimistic: number | null;
+}
+
+export function chooseUnchoked(
+  candidates: readonly ChokeCandidate[],
+  slots: number,
+  previousOptimistic: number | null,
+  rotate: boolean,
+  rng: () => number,
+): ChokeDecision {
+  const interested = candidates.filter((c) => c.interested);
+  // Shuffle first so equal rates are broken at random, then a stable sort by rate.
+  for (let i = interested.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [interested[i], interested[j]] = [interested[j] as ChokeCandidate, interested[i] as ChokeCandidate];
+  }
+  interested.sort((a, b) => b.rate - a.rate);
+  const unchoke = new Set<number>();
+  for (const c of interested) {
+    if (unchoke.size >= slots) break;
+    unchoke.add(c.id);
+  }
+  const others = interested.filter((c) => !unchoke.has(c.id));
+  let optimistic = previousOptimistic;
+  const stillThere = others.some((c) => c.id === previousOptimistic);
+  if (rotate || !stillThere) {
+    optimistic = others.length > 0 ? (others[Math.floor(rng() * others.length)] as ChokeCandidate).id : null;
+  }
+  if (optimistic !== null) unchoke.add(optimistic);
+  return { unchoke, optimistic };
+}

@@ -1,0 +1,261 @@
+import { Bitfield } from '../core/bitfield.js';
+import { BLOCK_LENGTH } from '../wire/messages.js';
+
+/**
+ * Which blocks to ask a peer for. Every piece is in exactly one state (STATE.md beside this file):
+ *   COMPLETED  verified and stored (`have`)
+ *   IN_FLIGHT  some of its blocks requested or received (`active`)
+ *   QUEUED     wanted, nothing requested yet
+ * Pure: randomness comes in as `rng`.
+ */
+
+export type Strategy = 'rarest-first' | 'random' | 'sequential';
+
+export interface BlockRequest {
+  index: number;
+  begin: number;
+  length: number;
+}
+
+/** Per block of an in-flight piece: how many links it is requested from, or RECEIVED. */
+const RECEIVED = -1;
+
+interface ActivePiece {
+  index: number;
+  size: number;
+  /** Requests outstanding per block; RECEIVED once its data is in. */
+  blocks: Int16Array;
+  /** Which links each block is requested from (for endgame cancels). */
+  owners: (Set<number> | undefined)[];
+  received: number;
+  unrequested: number;
+}
+
+export interface PickerOpts {
+  pieceCount: number;
+  pieceLength: number;
+  length: number;
+  strategy: Strategy;
+  rng: () => number;
+}
+
+export class PiecePicker {
+  readonly have: Bitfield;
+  /** How many connected peers hold each piece. */
+  readonly availability: Uint16Array;
+  readonly active = new Map<number, ActivePiece>();
+  strategy: Strategy;
+  readonly #opts: PickerOpts;
+
+  constructor(opts: PickerOpts, have?: Bitfield) {
+    this.#opts = opts;
+    this.strategy = opts.strategy;
+    this.have = have ?? new Bitfield(opts.pieceCount);
+    this.availability = new Uint16Array(opts.pieceCount);
+  }
+
+  get complete(): boolean {
+    return this.have.complete;
+  }
+
+  pieceSize(index: number): number {
+    const o = this.#opts;
+    return index === o.pieceCount - 1 ? o.length - o.pieceLength * index : o.pieceLength;
+  }
+
+  // ---- availability ----------------------------------------------------------------
+
+  addAvailability(b: Bitfield): void {
+    for (let i = 0; i < b.length; i++)
+      if (b.has(i)) this.availability[i] = (this.availability[i] as number) + 1;
+  }
+
+  removeAvailability(b: Bitfield): void {
+    for (let i = 0; i < b.length; i++) {
+      if (b.has(i) && (this.availability[i] as number) > 0)
+        this.availability[i] = (this.availability[i] as number) - 1;
+    }
+  }
+
+  addHave(index: number): void {
+    this.availability[index] = (this.availability[index] as number) + 1;
+  }
+
+  /** True when `peer` holds a piece we still need. */
+  wants(peer: Bitfield): boolean {
+    for (let i = 0; i < peer.length; i++) if (peer.has(i) && !this.have.has(i)) return true;
+    return false;
+  }
+
+  // ---- picking ------------------------------------------------------------------------
+
+  /**
+   * Up to `max` block requests for link `link`, whose pieces are `peer`. `already` tells which
+   * blocks this link has outstanding (never asked twice of one link). Partly requested pieces come
+   * first, then a new piece by strategy; when nothing is left unrequested (endgame), blocks
+   * outstanding elsewhere are requested again.
+   */
+  pick(
+    link: number,
+    peer: Bitfield,
+    max: number,
+    already: (index: number, begin: number) => boolean,
+  ): BlockRequest[] {
+    const out: BlockRequest[] = [];
+    if (max <= 0) return out;
+    for (const a of this.active.values()) {
+      if (a.unrequested === 0 || !peer.has(a.index)) continue;
+      this.#takeFrom(a, link, out, max, false, already);
+      if (out.length >= max) return out;
+    }
+    while (out.length < max) {
+      const index = this.#choosePiece(peer);
+      if (index === -1) break;
+      const a = this.#activate(index);
+      this.#takeFrom(a, link, out, max, false, already);
+    }
+    if (out.length < max && this.#inEndgame()) {
+      for (const a of this.active.values()) {
+        if (!peer.has(a.index)) continue;
+        this.#takeFrom(a, link, out, max, true, already);
+        if (out.length >= max) break;
+      }
+    }
+    return out;
+  }
+
+  /** Endgame: every block of every missing piece is requested or received. */
+  #inEndgame(): boolean {
+    for (const a of this.active.values()) if (a.unrequested > 0) return false;
+    return this.have.count + this.active.size === this.#opts.pieceCount;
+  }
+
+  #activate(index: number): ActivePiece {
+    const size = this.pieceSize(index);
+    const n = Math.ceil(size / BLOCK_LENGTH);
+    const a: ActivePiece = {
+      index,
+      size,
+      blocks: new Int16Array(n),
+      owners: new Array(n),
+      received: 0,
+      unrequested: n,
+    };
+    this.active.set(index, a);
+    return a;
+  }
+
+  #takeFrom(
+    a: ActivePiece,
+    link: number,
+    out: BlockRequest[],
+    max: number,
+    duplicate: boolean,
+    already: (index: number, begin: number) => boolean,
+  ): void {
+    for (let b = 0; b < a.blocks.length && out.length < max; b++) {
+      const state = a.blocks[b] as number;
+      if (state === RECEIVED) continue;
+      if (state > 0 && !duplicate) continue;
+      const begin = b * BLOCK_LENGTH;
+      if (already(a.index, begin)) continue;
+      if (state === 0) a.unrequested--;
+      a.blocks[b] = state + 1;
+      let owners = a.owners[b];
+      if (owners === undefined) {
+        owners = new Set();
+        a.owners[b] = owners;
+      }
+      owners.add(link);
+      out.push({ index: a.index, begin, length: Math.min(BLOCK_LENGTH, a.size - begin) });
+    }
+  }
+
+  #choosePiece(peer: Bitfield): number {
+    const n = this.#opts.pieceCount;
+    const rng = this.#opts.rng;
+    if (this.strategy === 'sequential') {
+      for (let i = 0; i < n; i++) if (this.#candidate(i, peer)) return i;
+      return -1;
+    }
+    if (this.strategy === 'random') {
+      const start = Math.floor(rng() * n);
+      for (let k = 0; k < n; k++) {
+        const i = (start + k) % n;
+        if (this.#candidate(i, peer)) return i;
+      }
+      return -1;
+    }
+    // rarest-first: lowest availability; ties broken at random (reservoir sampling).
+    let best = -1;
+    let bestAvail = Number.POSITIVE_INFINITY;
+    let ties = 0;
+    for (let i = 0; i < n; i++) {
+      if (!this.#candidate(i, peer)) continue;
+      const av = this.availability[i] as number;
+      if (av < bestAvail) {
+        best = i;
+        bestAvail = av;
+        ties = 1;
+      } else if (av === bestAvail) {
+        ties++;
+        if (rng() * ties < 1) best = i;
+      }
+    }
+    return best;
+  }
+
+  #candidate(i: number, peer: Bitfield): boolean {
+    return peer.has(i) && !this.have.has(i) && !this.active.has(i);
+  }
+
+  // ---- outcomes ---------------------------------------------------------------------
+
+  /**
+   * A block arrived. Returns 'new' with the other links it was also requested from (to cancel),
+   * 'duplicate' when it was already in, or 'unexpected' when the piece isn't in flight.
+   */
+  received(
+    index: number,
+    begin: number,
+    link: number,
+  ): { status: 'new' | 'duplicate' | 'unexpected'; cancel: number[]; pieceDone: boolean } {
+    const a = this.active.get(index);
+    const b = begin / BLOCK_LENGTH;
+    if (a === undefined || !Number.isInteger(b) || b >= a.blocks.length)
+      return { status: 'unexpected', cancel: [], pieceDone: false };
+    if (a.blocks[b] === RECEIVED) return { status: 'duplicate', cancel: [], pieceDone: false };
+    if (a.blocks[b] === 0) a.unrequested--;
+    const owners = a.owners[b];
+    const cancel = owners === undefined ? [] : [...owners].filter((l) => l !== link);
+    a.blocks[b] = RECEIVED;
+    a.owners[b] = undefined;
+    a.received++;
+    return { status: 'new', cancel, pieceDone: a.received === a.blocks.length };
+  }
+
+  /** A link will not deliver a block it was asked for (choked, timed out, gone). */
+  release(index: number, begin: number, link: number): void {
+    const a = this.active.get(index);
+    if (a === undefined) return;
+    const b = begin / BLOCK_LENGTH;
+    const state = a.blocks[b];
+    if (state === undefined || state <= 0) return;
+    const owners = a.owners[b];
+    if (owners === undefined || !owners.delete(link)) return;
+    a.blocks[b] = state - 1;
+    if (state - 1 === 0) a.unrequested++;
+    if (a.received === 0 && a.unrequested === a.blocks.length) this.active.delete(index);
+  }
+
+  /** The piece hashed right: COMPLETED. */
+  verified(index: number): void {
+    this.active.delete(index);
+    this.have.set(index);
+  }
+
+  /** The piece hashed wrong: back to QUEUED, every block to be fetched again. */
+  failed(index: number): void {
+    this.active.delete(index);
+  }
+}

@@ -1,0 +1,548 @@
+import { Bitfield } from '../core/bitfield.js';
+import type { Handshake, Message } from '../wire/messages.js';
+import { MAX_REQUEST_LENGTH } from '../wire/messages.js';
+import { CHOKE_ROUND_MS, chooseUnchoked, OPTIMISTIC_ROUNDS } from './choker.js';
+import { type BlockRequest, PiecePicker, type Strategy } from './picker.js';
+
+/**
+ * One torrent's peer-wire logic: every link's state, the picker, the choker, piece assembly.
+ * Events in (a link opened, a message, a block read from storage, a piece verified, a clock tick),
+ * commands out (send, close, read, verify). No sockets, no clock, no randomness of its own: the
+ * same code runs over TCP and in a simulated network. Invariants: STATE.md beside this file.
+ */
+
+export type LinkId = number;
+
+export type Command =
+  | { type: 'handshake'; link: LinkId }
+  | { type: 'send'; link: LinkId; msg: Message }
+  | { type: 'close'; link: LinkId; code: CloseCode; reason: string; ban: boolean }
+  | { type: 'read'; link: LinkId; index: number; begin: number; length: number }
+  | { type: 'verify'; index: number; data: Uint8Array }
+  | { type: 'complete' };
+
+export type CloseCode =
+  | 'ERR_WRONG_INFO_HASH'
+  | 'ERR_SELF_CONNECTION'
+  | 'ERR_DUPLICATE_PEER'
+  | 'ERR_PROTOCOL'
+  | 'ERR_BAD_BITFIELD'
+  | 'ERR_BAD_HAVE'
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_REQUEST_FLOOD'
+  | 'ERR_BAD_PIECE'
+  | 'ERR_HASH_MISMATCH'
+  | 'ERR_TIMEOUT'
+  | 'ERR_NOT_NEEDED';
+
+/** Requests we keep outstanding per peer: 64 x 16 KiB = 1 MiB in flight, enough for a fast link. */
+export const DEFAULT_PIPELINE = 64;
+/** Their requests we queue at most; more is a flood and closes the link (clients send ~250 at most). */
+export const MAX_PEER_REQUESTS = 512;
+/** Regular unchoke slots (plus one optimistic). */
+export const DEFAULT_UPLOAD_SLOTS = 4;
+/** A request unanswered this long is given to another peer. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** A link that completes no handshake in this time is closed. */
+export const HANDSHAKE_TIMEOUT_MS = 20_000;
+/** A link silent this long is closed (BEP 3 peers send a keep-alive every ~2 minutes). */
+export const IDLE_TIMEOUT_MS = 180_000;
+/** We send a keep-alive after this much silence of our own. */
+export const KEEPALIVE_MS = 90_000;
+/** Failed pieces a peer may take part in before it is banned. */
+export const MAX_BAD_PIECES = 2;
+/** Blocks nobody asked for that a peer may send before it is dropped. */
+export const MAX_UNEXPECTED_BLOCKS = 64;
+
+export interface CoreOpts {
+  infoHash: Uint8Array;
+  peerId: Uint8Array;
+  pieceCount: number;
+  pieceLength: number;
+  length: number;
+  strategy?: Strategy;
+  pipeline?: number;
+  uploadSlots?: number;
+  /** Verified pieces we start with (a seed: all; a resumed download: some). */
+  have?: Bitfield;
+}
+
+export interface CoreEvents {
+  onPieceVerified?(index: number): void;
+  onPieceFailed?(index: number, contributors: string[]): void;
+  onBlock?(link: LinkId, bytes: number): void;
+  onUpload?(link: LinkId, bytes: number): void;
+  onRequestBlocks?(link: LinkId, requests: BlockRequest[]): void;
+}
+
+interface Link {
+  id: LinkId;
+  outgoing: boolean;
+  handshaken: boolean;
+  peerId: string | null;
+  amChoking: boolean;
+  amInterested: boolean;
+  peerChoking: boolean;
+  peerInterested: boolean;
+  have: Bitfield;
+  /** Messages received since the handshake: a bitfield is allowed only as the first. */
+  messages: number;
+  outstanding: Map<number, { index: number; begin: number; length: number; at: number }>;
+  pendingReads: Set<number>;
+  downloaded: number;
+  uploaded: number;
+  roundDown: number;
+  roundUp: number;
+  rate: number;
+  lastReceived: number;
+  lastSent: number;
+  openedAt: number;
+  unexpected: number;
+}
+
+interface Assembly {
+  data: Uint8Array;
+  contributors: Set<string>;
+}
+
+/** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
+const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
+
+export class TorrentCore {
+  readonly opts: Required<Omit<CoreOpts, 'have'>>;
+  readonly picker: PiecePicker;
+  readonly links = new Map<LinkId, Link>();
+  readonly events: CoreEvents;
+  readonly #rng: () => number;
+  readonly #assembly = new Map<number, Assembly>();
+  readonly #verifying = new Set<number>();
+  readonly #strikes = new Map<string, number>();
+  readonly banned = new Set<string>();
+  #lastRound = Number.NEGATIVE_INFINITY;
+  #round = 0;
+  #optimistic: LinkId | null = null;
+  #completeSent = false;
+  #infoHashKey: string;
+  #selfKey: string;
+
+  constructor(opts: CoreOpts, rng: () => number, events: CoreEvents = {}) {
+    this.opts = {
+      infoHash: opts.infoHash,
+      peerId: opts.peerId,
+      pieceCount: opts.pieceCount,
+      pieceLength: opts.pieceLength,
+      length: opts.length,
+      strategy: opts.strategy ?? 'rarest-first',
+      pipeline: opts.pipeline ?? DEFAULT_PIPELINE,
+      uploadSlots: opts.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
+    };
+    this.#rng = rng;
+    this.events = events;
+    this.picker = new PiecePicker(
+      {
+        pieceCount: opts.pieceCount,
+        pieceLength: opts.pieceLength,
+        length: opts.length,
+        strategy: this.opts.strategy,
+        rng,
+      },
+      opts.have,
+    );
+    this.#infoHashKey = Buffer.from(opts.infoHash).toString('hex');
+    this.#selfKey = Buffer.from(opts.peerId).toString('latin1');
+    this.#completeSent = this.picker.complete;
+  }
+
+  get complete(): boolean {
+    return this.picker.complete;
+  }
+
+  get have(): Bitfield {
+    return this.picker.have;
+  }
+
+  // ---- links ------------------------------------------------------------------------
+
+  /** A connection opened (either way): we send our handshake at once. */
+  addLink(link: LinkId, outgoing: boolean, now: number): Command[] {
+    this.links.set(link, {
+      id: link,
+      outgoing,
+      handshaken: false,
+      peerId: null,
+      amChoking: true,
+      amInterested: false,
+      peerChoking: true,
+      peerInterested: false,
+      have: new Bitfield(this.opts.pieceCount),
+      messages: 0,
+      outstanding: new Map(),
+      pendingReads: new Set(),
+      downloaded: 0,
+      uploaded: 0,
+      roundDown: 0,
+      roundUp: 0,
+      rate: 0,
+      lastReceived: now,
+      lastSent: now,
+      openedAt: now,
+      unexpected: 0,
+    });
+    return [{ type: 'handshake', link }];
+  }
+
+  /** The connection is gone: its requests go back to the picker. */
+  removeLink(link: LinkId): void {
+    const l = this.links.get(link);
+    if (l === undefined) return;
+    for (const r of l.outstanding.values()) this.picker.release(r.index, r.begin, link);
+    if (l.handshaken) this.picker.removeAvailability(l.have);
+    this.links.delete(link);
+    if (this.#optimistic === link) this.#optimistic = null;
+  }
+
+  peerIdOf(link: LinkId): string | null {
+    return this.links.get(link)?.peerId ?? null;
+  }
+
+  linkStats(link: LinkId) {
+    const l = this.links.get(link);
+    if (l === undefined) return undefined;
+    return {
+      downloaded: l.downloaded,
+      uploaded: l.uploaded,
+      amChoking: l.amChoking,
+      amInterested: l.amInterested,
+      peerChoking: l.peerChoking,
+      peerInterested: l.peerInterested,
+      pieces: l.have.count,
+      outstanding: l.outstanding.size,
+    };
+  }
+
+  #close(l: Link, code: CloseCode, reason: string, ban = false): Command[] {
+    this.removeLink(l.id);
+    if (ban && l.peerId !== null) this.banned.add(l.peerId);
+    return [{ type: 'close', link: l.id, code, reason, ban }];
+  }
+
+  #send(l: Link, msg: Message, now: number, out: Command[]): void {
+    l.lastSent = now;
+    out.push({ type: 'send', link: l.id, msg });
+  }
+
+  // ---- messages ----------------------------------------------------------------------
+
+  message(link: LinkId, m: Message | Handshake, now: number): Command[] {
+    const l = this.links.get(link);
+    if (l === undefined) return [];
+    l.lastReceived = now;
+    const out: Command[] = [];
+    if (m.type === 'handshake') return this.#onHandshake(l, m, now);
+    if (!l.handshaken) return this.#close(l, 'ERR_PROTOCOL', 'message before handshake');
+    l.messages++;
+    switch (m.type) {
+      case 'keepAlive':
+      case 'port':
+      case 'unknown':
+        break;
+      case 'bitfield': {
+        const n = this.opts.pieceCount;
+        if (m.bitfield.length !== Bitfield.byteLength(n)) {
+          return this.#close(
+            l,
+            'ERR_BAD_BITFIELD',
+            `bitfield of ${m.bitfield.length} bytes; ${n} pieces need ${Bitfield.byteLength(n)}`,
+          );
+        }
+        if (!Bitfield.spareBitsClear(m.bitfield, n))
+          return this.#close(l, 'ERR_BAD_BITFIELD', 'bitfield has spare bits set');
+        // BEP 3 puts the bitfield first, but a peer with nothing at first may send it later
+        // (aria2c does, on its first piece): take it as the peer's whole set then.
+        if (l.messages !== 1) this.picker.removeAvailability(l.have);
+        l.have = new Bitfield(n, new Uint8Array(m.bitfield));
+        this.picker.addAvailability(l.have);
+        if (this.complete && l.have.complete) return this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds');
+        this.#updateInterest(l, now, out);
+        break;
+      }
+      case 'have': {
+        if (m.index >= this.opts.pieceCount)
+          return this.#close(l, 'ERR_BAD_HAVE', `have ${m.index} out of range`);
+        if (!l.have.has(m.index)) {
+          l.have.set(m.index);
+          this.picker.addHave(m.index);
+          if (!l.amInterested) this.#updateInterest(l, now, out);
+          else this.#fillRequests(l, now, out);
+        }
+        if (this.complete && l.have.complete)
+          return [...out, ...this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds')];
+        break;
+      }
+      case 'choke':
+        l.peerChoking = true;
+        // BEP 3: a choke discards every request we had outstanding there.
+        for (const r of l.outstanding.values()) this.picker.release(r.index, r.begin, l.id);
+        l.outstanding.clear();
+        break;
+      case 'unchoke':
+        l.peerChoking = false;
+        this.#fillRequests(l, now, out);
+        break;
+      case 'interested':
+        l.peerInterested = true;
+        if (l.amChoking && this.#unchokedCount() < this.opts.uploadSlots + 1) {
+          l.amChoking = false;
+          this.#send(l, { type: 'unchoke' }, now, out);
+        }
+        break;
+      case 'notInterested':
+        l.peerInterested = false;
+        break;
+      case 'request':
+        return this.#onRequest(l, m, now);
+      case 'cancel':
+        l.pendingReads.delete(blockKey(m.index, m.begin));
+        break;
+      case 'piece':
+        return this.#onPiece(l, m, now);
+    }
+    return out;
+  }
+
+  #onHandshake(l: Link, h: Handshake, now: number): Command[] {
+    if (l.handshaken) return this.#close(l, 'ERR_PROTOCOL', 'second handshake');
+    if (Buffer.from(h.infoHash).toString('hex') !== this.#infoHashKey) {
+      return this.#close(l, 'ERR_WRONG_INFO_HASH', 'handshake for another torrent');
+    }
+    const peerId = Buffer.from(h.peerId).toString('latin1');
+    if (peerId === this.#selfKey) return this.#close(l, 'ERR_SELF_CONNECTION', 'connected to ourselves');
+    if (this.banned.has(peerId)) return this.#close(l, 'ERR_HASH_MISMATCH', 'banned peer', true);
+    for (const other of this.links.values()) {
+      if (other !== l && other.peerId === peerId)
+        return this.#close(l, 'ERR_DUPLICATE_PEER', 'already connected to this peer');
+    }
+    l.handshaken = true;
+    l.peerId = peerId;
+    const out: Command[] = [];
+    if (this.picker.have.count > 0) {
+      this.#send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
+    }
+    return out;
+  }
+
+  #onRequest(l: Link, m: { index: number; begin: number; length: number }, now: number): Command[] {
+    const out: Command[] = [];
+    if (m.index >= this.opts.pieceCount)
+      return this.#close(l, 'ERR_BAD_REQUEST', `request for piece ${m.index} out of range`);
+    const size = this.picker.pieceSize(m.index);
+    if (m.length === 0 || m.length > MAX_REQUEST_LENGTH || m.begin + m.length > size || m.begin % 1 !== 0) {
+      return this.#close(l, 'ERR_BAD_REQUEST', `bad request ${m.index}:${m.begin}+${m.length}`);
+    }
+    // A request while choked (it may cross our choke in flight) or for a piece we don't have
+    // (yet: it may cross our have) is dropped, not an offence.
+    if (l.amChoking || !this.picker.have.has(m.index)) return out;
+    if (m.begin % 16384 !== 0) return this.#close(l, 'ERR_BAD_REQUEST', 'request not on a 16 KiB boundary');
+    if (l.pendingReads.size >= MAX_PEER_REQUESTS) {
+      return this.#close(l, 'ERR_REQUEST_FLOOD', `more than ${MAX_PEER_REQUESTS} requests queued`);
+    }
+    const key = blockKey(m.index, m.begin);
+    if (l.pendingReads.has(key)) return out;
+    l.pendingReads.add(key);
+    out.push({ type: 'read', link: l.id, index: m.index, begin: m.begin, length: m.length });
+    return out;
+  }
+
+  /** Storage read a block we were asked for: send it unless cancelled or choked since. */
+  readDone(link: LinkId, index: number, begin: number, block: Uint8Array, now: number): Command[] {
+    const l = this.links.get(link);
+    if (l === undefined) return [];
+    const key = blockKey(index, begin);
+    if (!l.pendingReads.delete(key) || l.amChoking) return [];
+    const out: Command[] = [];
+    this.#send(l, { type: 'piece', index, begin, block }, now, out);
+    l.uploaded += block.length;
+    l.roundUp += block.length;
+    this.events.onUpload?.(link, block.length);
+    return out;
+  }
+
+  #onPiece(l: Link, m: { index: number; begin: number; block: Uint8Array }, now: number): Command[] {
+    const out: Command[] = [];
+    const key = blockKey(m.index, m.begin);
+    const req = l.outstanding.get(key);
+    if (req === undefined || req.index !== m.index || req.begin !== m.begin) {
+      // Not asked of this link (or cancelled in endgame): ignore, within reason.
+      if (++l.unexpected > MAX_UNEXPECTED_BLOCKS)
+        return this.#close(l, 'ERR_BAD_PIECE', 'too many blocks nobody asked for');
+      return out;
+    }
+    if (m.block.length !== req.length) {
+      return this.#close(
+        l,
+        'ERR_BAD_PIECE',
+        `block ${m.index}:${m.begin} has ${m.block.length} bytes, asked ${req.length}`,
+      );
+    }
+    l.outstanding.delete(key);
+    l.downloaded += m.block.length;
+    l.roundDown += m.block.length;
+    this.events.onBlock?.(l.id, m.block.length);
+    const r = this.picker.received(m.index, m.begin, l.id);
+    if (r.status === 'new') {
+      let a = this.#assembly.get(m.index);
+      if (a === undefined) {
+        a = { data: new Uint8Array(this.picker.pieceSize(m.index)), contributors: new Set() };
+        this.#assembly.set(m.index, a);
+      }
+      a.data.set(m.block, m.begin);
+      a.contributors.add(l.peerId as string);
+      for (const other of r.cancel) {
+        const o = this.links.get(other);
+        if (o === undefined) continue;
+        if (o.outstanding.delete(key))
+          this.#send(o, { type: 'cancel', index: m.index, begin: m.begin, length: req.length }, now, out);
+        this.#fillRequests(o, now, out);
+      }
+      if (r.pieceDone) {
+        this.#verifying.add(m.index);
+        out.push({ type: 'verify', index: m.index, data: a.data });
+      }
+    }
+    this.#fillRequests(l, now, out);
+    return out;
+  }
+
+  /** The driver hashed (and, when right, stored) a piece. */
+  verifyDone(index: number, ok: boolean, now: number): Command[] {
+    const out: Command[] = [];
+    const a = this.#assembly.get(index);
+    this.#assembly.delete(index);
+    this.#verifying.delete(index);
+    if (ok) {
+      this.picker.verified(index);
+      this.events.onPieceVerified?.(index);
+      for (const l of this.links.values()) {
+        if (!l.handshaken) continue;
+        if (!l.have.has(index)) this.#send(l, { type: 'have', index }, now, out);
+      }
+      for (const l of [...this.links.values()]) {
+        if (!l.handshaken) continue;
+        this.#updateInterest(l, now, out);
+        if (this.complete && l.have.complete)
+          out.push(...this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds'));
+      }
+      if (this.complete && !this.#completeSent) {
+        this.#completeSent = true;
+        out.push({ type: 'complete' });
+      }
+      return out;
+    }
+    this.picker.failed(index);
+    const contributors = a === undefined ? [] : [...a.contributors];
+    this.events.onPieceFailed?.(index, contributors);
+    for (const peerId of contributors) {
+      const strikes = (this.#strikes.get(peerId) ?? 0) + 1;
+      this.#strikes.set(peerId, strikes);
+      // A piece that came from one peer alone condemns it; shared ones count a strike each.
+      if (strikes >= MAX_BAD_PIECES || contributors.length === 1) {
+        const l = [...this.links.values()].find((x) => x.peerId === peerId);
+        this.banned.add(peerId);
+        if (l !== undefined)
+          out.push(
+            ...this.#close(l, 'ERR_HASH_MISMATCH', `sent data for piece ${index} that failed its hash`, true),
+          );
+      }
+    }
+    for (const l of this.links.values()) this.#fillRequests(l, now, out);
+    return out;
+  }
+
+  #updateInterest(l: Link, now: number, out: Command[]): void {
+    const want = !this.complete && this.picker.wants(l.have);
+    if (want !== l.amInterested) {
+      l.amInterested = want;
+      this.#send(l, { type: want ? 'interested' : 'notInterested' }, now, out);
+    }
+    this.#fillRequests(l, now, out);
+  }
+
+  #fillRequests(l: Link, now: number, out: Command[]): void {
+    if (l.peerChoking || !l.amInterested || this.complete) return;
+    const room = this.opts.pipeline - l.outstanding.size;
+    if (room <= 0) return;
+    const reqs = this.picker.pick(l.id, l.have, room, (index, begin) =>
+      l.outstanding.has(blockKey(index, begin)),
+    );
+    if (reqs.length === 0) return;
+    for (const r of reqs) {
+      l.outstanding.set(blockKey(r.index, r.begin), { ...r, at: now });
+      this.#send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
+    }
+    this.events.onRequestBlocks?.(l.id, reqs);
+  }
+
+  #unchokedCount(): number {
+    let n = 0;
+    for (const l of this.links.values()) if (!l.amChoking) n++;
+    return n;
+  }
+
+  // ---- time ---------------------------------------------------------------------------
+
+  /** Call every second or so: choking rounds, request and idle timeouts, keep-alives. */
+  tick(now: number): Command[] {
+    const out: Command[] = [];
+    for (const l of [...this.links.values()]) {
+      if (!l.handshaken && now - l.openedAt > HANDSHAKE_TIMEOUT_MS) {
+        out.push(...this.#close(l, 'ERR_TIMEOUT', 'no handshake in time'));
+        continue;
+      }
+      if (now - l.lastReceived > IDLE_TIMEOUT_MS) {
+        out.push(...this.#close(l, 'ERR_TIMEOUT', 'peer silent too long'));
+        continue;
+      }
+      let expired = false;
+      for (const [key, r] of l.outstanding) {
+        if (now - r.at > REQUEST_TIMEOUT_MS) {
+          l.outstanding.delete(key);
+          this.picker.release(r.index, r.begin, l.id);
+          expired = true;
+        }
+      }
+      if (expired) for (const o of this.links.values()) if (o !== l) this.#fillRequests(o, now, out);
+      if (l.handshaken && now - l.lastSent > KEEPALIVE_MS) this.#send(l, { type: 'keepAlive' }, now, out);
+    }
+    if (now - this.#lastRound >= CHOKE_ROUND_MS) this.#chokeRound(now, out);
+    return out;
+  }
+
+  #chokeRound(now: number, out: Command[]): void {
+    const seconds = Math.max(1, (now - this.#lastRound) / 1000);
+    this.#lastRound = now;
+    const seeding = this.complete;
+    const candidates = [];
+    for (const l of this.links.values()) {
+      l.rate = (seeding ? l.roundUp : l.roundDown) / (Number.isFinite(seconds) ? seconds : 1);
+      l.roundUp = 0;
+      l.roundDown = 0;
+      if (l.handshaken) candidates.push({ id: l.id, interested: l.peerInterested, rate: l.rate });
+    }
+    const rotate = this.#round % OPTIMISTIC_ROUNDS === 0;
+    this.#round++;
+    const d = chooseUnchoked(candidates, this.opts.uploadSlots, this.#optimistic, rotate, this.#rng);
+    this.#optimistic = d.optimistic;
+    for (const l of this.links.values()) {
+      if (!l.handshaken) continue;
+      const unchoke = d.unchoke.has(l.id);
+      if (unchoke && l.amChoking) {
+        l.amChoking = false;
+        this.#send(l, { type: 'unchoke' }, now, out);
+      } else if (!unchoke && !l.amChoking) {
+        l.amChoking = true;
+        l.pendingReads.clear();
+        this.#send(l, { type: 'choke' }, now, out);
+      }
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/** BEP 3 peer wire messages. Numbers are message ids on the wire. */
+
+export const PSTR = 'BitTorrent protocol';
+/** <pstrlen=19><pstr><reserved: 8><info_hash: 20><peer_id: 20> */
+export const HANDSHAKE_LENGTH = 68;
+/** All current clients use 16 KiB blocks and close connections that request more (BEP 3). */
+export const BLOCK_LENGTH = 16 * 1024;
+/** Longest request we serve: one block. */
+export const MAX_REQUEST_LENGTH = BLOCK_LENGTH;
+/**
+ * Longest message accepted: a bitfield for 2^20 pieces (128 KiB + 1) is the largest legitimate
+ * message; anything longer is refused before a byte of it is buffered.
+ */
+export const MAX_MESSAGE_LENGTH = (1 << 17) + 16;
+
+export const MessageId = {
+  choke: 0,
+  unchoke: 1,
+  interested: 2,
+  notInterested: 3,
+  have: 4,
+  bitfield: 5,
+  request: 6,
+  piece: 7,
+  cancel: 8,
+  port: 9,
+} as const;
+
+export interface Handshake {
+  type: 'handshake';
+  reserved: Uint8Array;
+  infoHash: Uint8Array;
+  peerId: Uint8Array;
+}
+
+export type Message =
+  | { type: 'keepAlive' }
+  | { type: 'choke' }
+  | { type: 'unchoke' }
+  | { type: 'interested' }
+  | { type: 'notInterested' }
+  | { type: 'have'; index: number }
+  | { type: 'bitfield'; bitfield: Uint8Array }
+  | { type: 'request'; index: number; begin: number; length: number }
+  | { type: 'piece'; index: number; begin: number; block: Uint8Array }
+  | { type: 'cancel'; index: number; begin: number; length: number }
+  | { type: 'port'; port: number }
+  /** An id we don't speak (extensions we didn't announce): its payload is skipped. */
+  | { type: 'unknown'; id: number; length: number };
+
+export type WireErrorCode = 'ERR_BAD_HANDSHAKE' | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_BAD_MESSAGE_LENGTH';
+
+export interface WireError {
+  code: WireErrorCode;
+  message: string;
+  /** For length errors: what came and what was expected. */
+  received?: number;
+  expected?: number;
+}
