@@ -192,7 +192,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       server.once('error', reject);
       server.listen(this.opts.port ?? 0, this.host, () => {
         server.off('error', reject);
-        server.on('error', (e) => this.emit('error', e));
+        server.on('error', (e) => this.#report(e));
         const a = server.address();
         this.port = typeof a === 'object' && a !== null ? a.port : 0;
         this.#server = server;
@@ -260,7 +260,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         case 'read':
           this.store.read(c.index, c.begin, c.length).then(
             (data) => this.#run(this.core.readDone(c.link, c.index, c.begin, data, Date.now())),
-            (e: Error) => this.emit('error', e),
+            (e: Error) => this.#report(e),
           );
           break;
         case 'verify':
@@ -295,8 +295,13 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   }
 
   #fail(e: Error): void {
-    this.emit('error', e);
+    this.#report(e);
     this.#rejectDone(e);
+  }
+
+  /** 'error' events only reach listeners; without one, `done` carries the failure. */
+  #report(e: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
   #state(event?: 'started' | 'completed' | 'stopped') {

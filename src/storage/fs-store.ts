@@ -116,9 +116,11 @@ export class FsStore implements PieceStore {
     const realDir = await realpath(dir);
     if (!inside(this.root, realDir))
       throw new StorageError('ERR_UNSAFE_PATH', `folder resolves outside the download folder: ${dir}`);
-    const flags =
-      (write && this.mode === 'download' ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY) |
-      constants.O_NOFOLLOW;
+    // A download opens read-write (a handle opened to check existing pieces is reused for writing);
+    // only a write creates a missing file. A seed opens read-only.
+    const access =
+      this.mode === 'download' ? constants.O_RDWR | (write ? constants.O_CREAT : 0) : constants.O_RDONLY;
+    const flags = access | constants.O_NOFOLLOW;
     try {
       const handle = await open(p, flags, 0o644);
       this.#handles[i] = handle;

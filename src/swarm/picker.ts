@@ -158,7 +158,7 @@ export class PiecePicker {
       if (state === RECEIVED) continue;
       if (state > 0 && !duplicate) continue;
       const begin = b * BLOCK_LENGTH;
-      if (already(a.index, begin)) continue;
+      if (a.owners[b]?.has(link) || already(a.index, begin)) continue;
       if (state === 0) a.unrequested--;
       a.blocks[b] = state + 1;
       let owners = a.owners[b];

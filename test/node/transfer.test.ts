@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Metainfo } from '../../src/core/metainfo.js';
+import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { createTorrent } from '../../src/node/create-torrent.js';
+import { PeerNode } from '../../src/node/peer-node.js';
+import { freePort, waitFor } from '../support/proc.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.reverse()) await f().catch(() => {});
+  cleanup.length = 0;
+});
+
+async function setup(size: number, pieceLength = 64 * 1024) {
+  const dir = await mkdtemp(join(tmpdir(), 'ss-transfer-'));
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'seed'));
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 13 + (i >> 11)) & 255;
+  await writeFile(join(dir, 'seed', 'file.bin'), data);
+  const { meta } = await createTorrent(join(dir, 'seed', 'file.bin'), { pieceLength });
+  return { dir, data, meta };
+}
+
+async function tracker(port = 0): Promise<RunningTracker> {
+  const t = await startTracker({ port }, { interval: 2 });
+  cleanup.push(() => t.close());
+  return t;
+}
+
+function node(
+  meta: Metainfo,
+  dir: string,
+  mode: 'seed' | 'download',
+  trackerUrl: string,
+  host = '127.0.0.1',
+) {
+  const n = new PeerNode({ meta, dir, mode, trackers: [trackerUrl], host });
+  cleanup.push(() => n.stop());
+  return n;
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('PeerNode over real TCP', () => {
+  for (const api of ['announce', 'json'] as const) {
+    it(`a seed and a leecher complete a transfer through the tracker (${api} API)`, async () => {
+      const { dir, data, meta } = await setup(1_500_000);
+      const t = await tracker();
+      const url = api === 'announce' ? `${t.url}/announce` : t.url;
+      const seed = node(meta, join(dir, 'seed'), 'seed', url);
+      await seed.start();
+      const leech = node(meta, join(dir, 'out'), 'download', url, '127.0.0.2');
+      let sawPart = false;
+      leech.on('piece', () => {
+        sawPart ||=
+          existsSync(join(dir, 'out', 'file.bin.part')) && !existsSync(join(dir, 'out', 'file.bin'));
+      });
+      await leech.start();
+      await Promise.race([
+        leech.done,
+        new Promise((_, r) => setTimeout(() => r(new Error('timeout')), 30_000)),
+      ]);
+      expect(sawPart).toBe(true);
+      expect(existsSync(join(dir, 'out', 'file.bin.part'))).toBe(false);
+      expect(sha(await readFile(join(dir, 'out', 'file.bin')))).toBe(sha(data));
+      expect(leech.downloaded).toBe(data.length);
+      expect(seed.uploaded).toBe(data.length);
+      await leech.stop();
+      await seed.stop();
+      expect(leech.connections).toBe(0);
+      expect(seed.connections).toBe(0);
+      // Both left the tracker.
+      await waitFor(
+        'the tracker to forget both',
+        () => (t.registry.peerCount === 0 ? true : undefined),
+        5000,
+      );
+    });
+  }
+
+  it('resumes: keeps verified pieces on disk, fetches only the missing and the corrupt ones', async () => {
+    const pl = 64 * 1024;
+    const { dir, data, meta } = await setup(20 * pl + 500, pl);
+    await mkdir(join(dir, 'out'));
+    // A crashed earlier run: the first 12 pieces written, piece 3 torn.
+    const partial = Buffer.from(data.subarray(0, 12 * pl));
+    partial.fill(0, 3 * pl + 100, 3 * pl + 200);
+    await writeFile(join(dir, 'out', 'file.bin.part'), partial);
+    const t = await tracker();
+    const seed = node(meta, join(dir, 'seed'), 'seed', `${t.url}/announce`);
+    await seed.start();
+    const leech = node(meta, join(dir, 'out'), 'download', `${t.url}/announce`, '127.0.0.3');
+    await leech.start();
+    expect(leech.core.have.count).toBe(11);
+    await Promise.race([
+      leech.done,
+      new Promise((_, r) => setTimeout(() => r(new Error('timeout')), 30_000)),
+    ]);
+    expect(sha(await readFile(join(dir, 'out', 'file.bin')))).toBe(sha(data));
+    // 9 whole pieces and the short last one were missing; piece 3 was corrupt.
+    expect(leech.downloaded).toBe(data.length - 11 * pl);
+  });
+
+  it('keeps going when the tracker is down at first: retries with backoff and registers once it is up', async () => {
+    const { dir, data, meta } = await setup(600_000);
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const seed = node(meta, join(dir, 'seed'), 'seed', url);
+    const leech = node(meta, join(dir, 'out'), 'download', url, '127.0.0.4');
+    const errors: string[] = [];
+    leech.on('tracker', (_u, _n, e) => e && errors.push(e));
+    await seed.start();
+    await leech.start();
+    await waitFor('a failed tracker attempt', () => (errors.length > 0 ? true : undefined), 10_000);
+    await tracker(port);
+    await Promise.race([
+      leech.done,
+      new Promise((_, r) => setTimeout(() => r(new Error('timeout')), 30_000)),
+    ]);
+    expect(sha(await readFile(join(dir, 'out', 'file.bin')))).toBe(sha(data));
+  });
+
+  it('refuses to seed files that do not match the torrent, and to overwrite a different file', async () => {
+    const { dir, meta } = await setup(200_000);
+    await writeFile(join(dir, 'seed', 'file.bin'), Buffer.alloc(200_000, 1));
+    const t = await tracker();
+    const seed = new PeerNode({
+      meta,
+      dir: join(dir, 'seed'),
+      mode: 'seed',
+      trackers: [`${t.url}/announce`],
+    });
+    await expect(seed.start()).rejects.toThrow(/does not match the torrent/);
+    const get = new PeerNode({
+      meta,
+      dir: join(dir, 'seed'),
+      mode: 'download',
+      trackers: [`${t.url}/announce`],
+    });
+    await expect(get.start()).rejects.toThrow(/exists and is not this torrent/);
+    expect((await readFile(join(dir, 'seed', 'file.bin')))[0]).toBe(1);
+  });
+});

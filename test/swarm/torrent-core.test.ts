@@ -1,0 +1,245 @@
+import { describe, expect, it } from 'vitest';
+import { Bitfield } from '../../src/core/bitfield.js';
+import { PiecePicker } from '../../src/swarm/picker.js';
+import { MAX_PEER_REQUESTS, TorrentCore } from '../../src/swarm/torrent-core.js';
+import { fullHave, makeData, makeNode, Pipe, rng } from '../support/core-pipe.js';
+
+const infoHash = Buffer.alloc(20, 9);
+const pid = (n: number) => Buffer.from(`-SS0001-${String(n).padStart(12, '0')}`);
+const PL = 32 * 1024;
+
+function swarm(length: number, leechers: number, opts: { strategy?: 'rarest-first' | 'random' } = {}) {
+  const { data, hashes, pieceCount } = makeData(length, PL);
+  const base = { infoHash, pieceCount, pieceLength: PL, length, strategy: opts.strategy };
+  const seed = makeNode(
+    { ...base, peerId: pid(0), have: fullHave(pieceCount) },
+    Buffer.from(data),
+    hashes,
+    1,
+  );
+  const peers = Array.from({ length: leechers }, (_, i) =>
+    makeNode({ ...base, peerId: pid(i + 1) }, Buffer.alloc(length), hashes, i + 2),
+  );
+  return { data, seed, peers, pieceCount };
+}
+
+describe('TorrentCore back to back (in-memory pipe, real codec)', () => {
+  for (const strategy of ['rarest-first', 'random'] as const) {
+    it(`a leecher gets every piece from a seed (${strategy})`, () => {
+      const { data, seed, peers } = swarm(300_000, 1, { strategy });
+      const pipe = new Pipe();
+      pipe.connect(peers[0]!, seed, 1, 1);
+      pipe.run([seed, ...peers]);
+      expect(peers[0]!.completed).toBe(true);
+      expect(peers[0]!.store.equals(data)).toBe(true);
+      // Both seeds now: the link is closed as not needed.
+      expect(peers[0]!.closed.map((c) => c.code)).toContain('ERR_NOT_NEEDED');
+    });
+  }
+
+  it('three leechers and a seed all complete, trading among themselves', () => {
+    const { data, seed, peers } = swarm(600_000, 3);
+    const pipe = new Pipe();
+    let link = 1;
+    const all = [seed, ...peers];
+    for (let i = 0; i < all.length; i++)
+      for (let j = i + 1; j < all.length; j++) pipe.connect(all[j]!, all[i]!, link++, link++);
+    pipe.run(all);
+    for (const p of peers) {
+      expect(p.completed).toBe(true);
+      expect(p.store.equals(data)).toBe(true);
+    }
+    const fromPeers = peers.reduce((s, p) => s + [...p.core.links.keys()].length, 0);
+    expect(fromPeers).toBeGreaterThanOrEqual(0);
+  });
+
+  it('bans a seed that serves corrupt data and completes from an honest one', () => {
+    const { data, seed, peers, pieceCount } = swarm(200_000, 1);
+    const base = { infoHash, pieceCount, pieceLength: PL, length: 200_000 };
+    const liar = makeNode(
+      { ...base, peerId: pid(66), have: fullHave(pieceCount) },
+      Buffer.from(data),
+      seed.hashes,
+      99,
+    );
+    liar.corrupt = true;
+    const pipe = new Pipe();
+    pipe.connect(peers[0]!, liar, 1, 1);
+    pipe.run([liar, peers[0]!], 20_000);
+    expect(peers[0]!.closed.some((c) => c.code === 'ERR_HASH_MISMATCH')).toBe(true);
+    expect(peers[0]!.core.banned.has(pid(66).toString('latin1'))).toBe(true);
+    expect(peers[0]!.core.have.count).toBe(0);
+    pipe.connect(peers[0]!, seed, 2, 2);
+    pipe.run([seed, peers[0]!]);
+    expect(peers[0]!.completed).toBe(true);
+    expect(peers[0]!.store.equals(data)).toBe(true);
+  });
+});
+
+describe('TorrentCore scripted events', () => {
+  const mk = (have?: Bitfield) =>
+    new TorrentCore(
+      { infoHash, peerId: pid(0), pieceCount: 10, pieceLength: PL, length: 10 * PL - 100, have },
+      rng(3),
+    );
+  const hs = (id = 5) => ({
+    type: 'handshake' as const,
+    reserved: Buffer.alloc(8),
+    infoHash,
+    peerId: pid(id),
+  });
+
+  it('closes on a handshake for another torrent, and on connecting to itself', () => {
+    const c = mk();
+    c.addLink(1, true, 0);
+    expect(c.message(1, { ...hs(), infoHash: Buffer.alloc(20, 1) }, 0)).toEqual([
+      expect.objectContaining({ type: 'close', code: 'ERR_WRONG_INFO_HASH' }),
+    ]);
+    c.addLink(2, true, 0);
+    expect(c.message(2, hs(0), 0)[0]).toMatchObject({ type: 'close', code: 'ERR_SELF_CONNECTION' });
+  });
+
+  it('closes on a bitfield of the wrong length or with spare bits set, and on have out of range', () => {
+    const c = mk();
+    c.addLink(1, true, 0);
+    c.message(1, hs(), 0);
+    expect(c.message(1, { type: 'bitfield', bitfield: Buffer.alloc(3) }, 0)[0]).toMatchObject({
+      code: 'ERR_BAD_BITFIELD',
+    });
+    c.addLink(2, true, 0);
+    c.message(2, hs(6), 0);
+    expect(c.message(2, { type: 'bitfield', bitfield: Buffer.from([0, 0x01]) }, 0)[0]).toMatchObject({
+      code: 'ERR_BAD_BITFIELD',
+    });
+    c.addLink(3, true, 0);
+    c.message(3, hs(7), 0);
+    expect(c.message(3, { type: 'have', index: 10 }, 0)[0]).toMatchObject({ code: 'ERR_BAD_HAVE' });
+  });
+
+  it('ignores requests while choked or for pieces it lacks; closes on bad requests and floods', () => {
+    const have = new Bitfield(10);
+    have.set(0);
+    const c = mk(have);
+    c.addLink(1, false, 0);
+    c.message(1, hs(), 0);
+    expect(c.message(1, { type: 'request', index: 0, begin: 0, length: 16384 }, 0)).toEqual([]); // choked
+    expect(c.message(1, { type: 'interested' }, 0)).toEqual([
+      { type: 'send', link: 1, msg: { type: 'unchoke' } },
+    ]);
+    expect(c.message(1, { type: 'request', index: 0, begin: 0, length: 16384 }, 0)).toEqual([
+      { type: 'read', link: 1, index: 0, begin: 0, length: 16384 },
+    ]);
+    expect(c.message(1, { type: 'request', index: 1, begin: 0, length: 16384 }, 0)).toEqual([]); // not held
+    expect(c.message(1, { type: 'request', index: 0, begin: 0, length: 32768 }, 0)[0]).toMatchObject({
+      code: 'ERR_BAD_REQUEST',
+    });
+    c.addLink(2, false, 0);
+    c.message(2, hs(8), 0);
+    c.message(2, { type: 'interested' }, 0);
+    expect(c.message(2, { type: 'request', index: 0, begin: PL, length: 16384 }, 0)[0]).toMatchObject({
+      code: 'ERR_BAD_REQUEST',
+    });
+  });
+
+  it('closes a link that floods requests past the queue limit', () => {
+    const big = 256 * 1024;
+    const n = 40;
+    const have = new Bitfield(n);
+    for (let i = 0; i < n; i++) have.set(i);
+    const c = new TorrentCore(
+      { infoHash, peerId: pid(0), pieceCount: n, pieceLength: big, length: n * big, have },
+      rng(3),
+    );
+    c.addLink(1, false, 0);
+    c.message(1, hs(), 0);
+    c.message(1, { type: 'interested' }, 0);
+    let closedAt = -1;
+    for (let i = 0; i < n * 16 && closedAt < 0; i++) {
+      const cmds = c.message(
+        1,
+        { type: 'request', index: Math.floor(i / 16), begin: (i % 16) * 16384, length: 16384 },
+        0,
+      );
+      if (cmds.some((x) => x.type === 'close' && x.code === 'ERR_REQUEST_FLOOD')) closedAt = i;
+    }
+    expect(closedAt).toBe(MAX_PEER_REQUESTS);
+  });
+
+  it('ignores a piece nobody asked for, and drops a peer that keeps sending them', () => {
+    const c = mk();
+    c.addLink(1, true, 0);
+    c.message(1, hs(), 0);
+    expect(c.message(1, { type: 'piece', index: 0, begin: 0, block: Buffer.alloc(16384) }, 0)).toEqual([]);
+    let closed = false;
+    for (let i = 0; i < 100 && !closed; i++) {
+      closed = c
+        .message(1, { type: 'piece', index: 0, begin: 0, block: Buffer.alloc(16384) }, 0)
+        .some((x) => x.type === 'close');
+    }
+    expect(closed).toBe(true);
+  });
+
+  it('times out a link that never completes its handshake, and a silent one', () => {
+    const c = mk();
+    c.addLink(1, true, 0);
+    expect(c.tick(25_000).some((x) => x.type === 'close' && x.code === 'ERR_TIMEOUT')).toBe(true);
+    c.addLink(2, true, 30_000);
+    c.message(2, hs(), 30_000);
+    expect(c.tick(100_000).some((x) => x.type === 'close')).toBe(false);
+    expect(c.tick(250_000).some((x) => x.type === 'close' && x.code === 'ERR_TIMEOUT')).toBe(true);
+  });
+});
+
+describe('PiecePicker', () => {
+  const pk = (strategy: 'rarest-first' | 'random' = 'rarest-first') =>
+    new PiecePicker({ pieceCount: 8, pieceLength: 32768, length: 8 * 32768, strategy, rng: rng(5) });
+  const peerWith = (...idx: number[]) => Bitfield.fromIndices(8, idx);
+
+  it('picks the rarest piece first', () => {
+    const p = pk();
+    p.addAvailability(peerWith(0, 1, 2, 3, 4, 5, 6, 7));
+    p.addAvailability(peerWith(0, 1, 2, 3, 4, 5, 7));
+    p.addAvailability(peerWith(0, 1, 2, 3, 4, 5, 7));
+    const reqs = p.pick(1, peerWith(0, 1, 2, 3, 4, 5, 6, 7), 2, () => false);
+    expect(reqs.map((r) => r.index)).toEqual([6, 6]);
+  });
+
+  it('finishes a started piece before starting another', () => {
+    const p = pk();
+    p.addAvailability(peerWith(0, 1, 2, 3, 4, 5, 6, 7));
+    const a = p.pick(1, peerWith(0, 1, 2, 3, 4, 5, 6, 7), 1, () => false);
+    const b = p.pick(2, peerWith(0, 1, 2, 3, 4, 5, 6, 7), 1, () => false);
+    expect(b[0]!.index).toBe(a[0]!.index);
+    expect(b[0]!.begin).toBe(16384);
+  });
+
+  it('enters endgame: requests blocks outstanding elsewhere, and names whom to cancel', () => {
+    const p = new PiecePicker({
+      pieceCount: 1,
+      pieceLength: 32768,
+      length: 32768,
+      strategy: 'rarest-first',
+      rng: rng(1),
+    });
+    const all = Bitfield.fromIndices(1, [0]);
+    expect(p.pick(1, all, 10, () => false)).toHaveLength(2);
+    const dup = p.pick(2, all, 10, () => false);
+    expect(dup).toHaveLength(2);
+    const r = p.received(0, 0, 2);
+    expect(r).toMatchObject({ status: 'new', cancel: [1] });
+  });
+
+  it('a released block is picked again; a failed piece starts over', () => {
+    const p = pk('random');
+    const all = peerWith(0, 1, 2, 3, 4, 5, 6, 7);
+    const [first] = p.pick(1, all, 1, () => false);
+    p.release(first!.index, first!.begin, 1);
+    expect(p.active.size).toBe(0);
+    const two = p.pick(1, all, 2, () => false);
+    p.received(two[0]!.index, two[0]!.begin, 1);
+    p.received(two[1]!.index, two[1]!.begin, 1);
+    p.failed(two[0]!.index);
+    expect(p.have.count).toBe(0);
+    expect(p.pick(1, all, 16, () => false).length).toBe(16);
+  });
+});
