@@ -20,8 +20,8 @@ function portOption(value: string): number {
   return Number(value);
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 async function readTorrent(path: string) {
@@ -88,7 +88,6 @@ export function registerPeerCommands(program: Command): void {
       '--tracker <url>',
       'tracker: an announce URL (…/announce) or a swarmshare tracker base URL (repeatable)',
       collect,
-      [],
     )
     .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
     .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.2)', '127.0.0.1')

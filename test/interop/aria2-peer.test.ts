@@ -1,0 +1,93 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { aria2Flags, freePort, randomFile, sha256File, start, stopAll, waitFor } from '../support/proc.js';
+
+const CLI = 'dist/cli/main.js';
+const within = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
+
+describe('swarmshare peers and aria2c trade both ways (loopback)', () => {
+  let tracker: RunningTracker;
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ss-aria2-peer-'));
+    tracker = await startTracker({ port: 0 }, { interval: 5 });
+  });
+  afterAll(async () => {
+    await stopAll();
+    await tracker.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('aria2c downloads from `swarmshare share`', async () => {
+    const src = join(dir, 'a-src');
+    const out = join(dir, 'a-out');
+    await mkdir(src);
+    await mkdir(out);
+    await randomFile(join(src, 'movie.bin'), 5 * 1024 * 1024 + 777);
+    const torrent = join(dir, 'movie.torrent');
+    const share = start('node', [
+      CLI,
+      'share',
+      join(src, 'movie.bin'),
+      '--tracker',
+      `${tracker.url}/announce`,
+      '-o',
+      torrent,
+      '--host',
+      '127.0.0.1',
+    ]);
+    await waitFor(
+      'the seeder to listen',
+      () => (share.output().includes('Listening:') ? true : undefined),
+      20_000,
+    );
+    expect(share.output()).toMatch(/Info hash: [0-9a-f]{40}/);
+    expect(share.output()).toMatch(/Magnet:\s+magnet:\?xt=urn:btih:/);
+    const leech = start('aria2c', [...aria2Flags(out, await freePort()), '--seed-time=0', torrent]);
+    expect(await within(leech.exited, 60_000), leech.output()).toBe(0);
+    expect(await sha256File(join(out, 'movie.bin'))).toBe(await sha256File(join(src, 'movie.bin')));
+    share.child.kill('SIGINT');
+    expect(await within(share.exited, 10_000)).toBe(0);
+    expect(share.output()).toContain('Stopping (SIGINT)');
+  }, 90_000);
+
+  it('`swarmshare get` downloads from an aria2c seeder, using a torrent made by `swarmshare create`', async () => {
+    const src = join(dir, 'b-src');
+    const out = join(dir, 'b-out');
+    await mkdir(src);
+    await randomFile(join(src, 'album.bin'), 3 * 1024 * 1024 + 5);
+    const torrent = join(dir, 'album.torrent');
+    const create = start('node', [
+      CLI,
+      'create',
+      join(src, 'album.bin'),
+      '--tracker',
+      `${tracker.url}/announce`,
+      '--piece-size',
+      '128KiB',
+      '-o',
+      torrent,
+    ]);
+    expect(await create.exited).toBe(0);
+    const hex = /Info hash: ([0-9a-f]{40})/.exec(create.output())?.[1] as string;
+    start('aria2c', [
+      ...aria2Flags(src, await freePort()),
+      '--seed-ratio=0.0',
+      '--check-integrity=true',
+      torrent,
+    ]);
+    await waitFor(
+      'aria2c to announce as a seed',
+      () => ((tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 ? true : undefined),
+      30_000,
+    );
+    const get = start('node', [CLI, 'get', torrent, '-o', out, '--timeout', '60', '--host', '127.0.0.5']);
+    expect(await within(get.exited, 70_000), get.output()).toBe(0);
+    expect(get.output()).toContain('Done:');
+    expect(await sha256File(join(out, 'album.bin'))).toBe(await sha256File(join(src, 'album.bin')));
+  }, 90_000);
+});

@@ -1,0 +1,68 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { start, stopAll } from '../support/proc.js';
+
+const CLI = 'dist/cli/main.js';
+
+describe('swarmshare create/share/get: bad input gets a clear message and a non-zero exit', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ss-cli-'));
+  });
+  afterAll(async () => {
+    await stopAll();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const run = async (args: string[]) => {
+    const p = start('node', [CLI, ...args], { cwd: process.cwd() });
+    const code = await p.exited;
+    return { code, out: p.output() };
+  };
+
+  it('get: a file that is not a torrent', async () => {
+    await writeFile(join(dir, 'bad.torrent'), 'hello');
+    const r = await run(['get', join(dir, 'bad.torrent'), '-o', dir]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/bad\.torrent: not a torrent file/);
+  });
+
+  it('get: a missing torrent', async () => {
+    const r = await run(['get', join(dir, 'nope.torrent')]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/cannot read .*nope\.torrent: ENOENT/);
+  });
+
+  it('get: no peer ever shows up -> exit 3 after --timeout, partial kept', async () => {
+    await writeFile(join(dir, 'x.bin'), Buffer.alloc(50_000, 3));
+    const c = await run([
+      'create',
+      join(dir, 'x.bin'),
+      '-o',
+      join(dir, 'x.torrent'),
+      '--tracker',
+      'http://127.0.0.1:9/announce',
+    ]);
+    expect(c.code).toBe(0);
+    const r = await run(['get', join(dir, 'x.torrent'), '-o', join(dir, 'out'), '--timeout', '2']);
+    expect(r.code).toBe(3);
+    expect(r.out).toMatch(/not complete after 2 s/);
+  });
+
+  it('create: a bad piece size and a missing path', async () => {
+    const a = await run(['create', join(dir, 'x.bin'), '--piece-size', 'huge']);
+    expect(a.code).not.toBe(0);
+    expect(a.out).toMatch(/not a size/);
+    const b = await run(['create', join(dir, 'missing')]);
+    expect(b.code).toBe(1);
+    expect(b.out).toMatch(/ENOENT|no such file/i);
+  });
+
+  it('share: without --tracker', async () => {
+    const r = await run(['share', join(dir, 'x.bin')]);
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/--tracker/);
+  });
+});
