@@ -14,6 +14,9 @@ export interface PeerSocketHandlers {
   onClose(): void;
 }
 
+/** Size of the buffer an outgoing connection reads into (one per connection, reused). */
+export const READ_BUFFER = 256 * 1024;
+
 /** Bytes we let queue up unsent on one socket before we stop reading blocks for it. */
 export const MAX_WRITE_BACKLOG = 4 * 1024 * 1024;
 
@@ -22,20 +25,20 @@ export class PeerSocket {
   readonly remote: string;
   #closed = false;
 
-  constructor(socket: Socket, handlers: PeerSocketHandlers) {
+  readonly #decoder: Decoder;
+  readonly #handlers: PeerSocketHandlers;
+
+  /**
+   * `borrowed`: the socket reads into one reused buffer (net.connect's `onread`) and calls `push`;
+   * messages are handled before the next read, so nothing is kept from that buffer.
+   */
+  constructor(socket: Socket, handlers: PeerSocketHandlers, borrowed = false) {
     this.socket = socket;
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    const decoder = new Decoder({ handshake: true });
+    this.#handlers = handlers;
+    this.#decoder = new Decoder({ handshake: true, borrowed });
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.#closed) return;
-      const r = decoder.push(chunk);
-      for (const m of r.messages) {
-        if (this.#closed) return;
-        handlers.onMessage(m);
-      }
-      if (r.error && !this.#closed) handlers.onWireError(r.error);
-    });
+    if (!borrowed) socket.on('data', (chunk: Buffer) => this.push(chunk));
     socket.on('error', () => {
       // 'close' follows; the error itself is just the reason the link ended.
     });
@@ -43,6 +46,30 @@ export class PeerSocket {
       this.#closed = true;
       handlers.onClose();
     });
+  }
+
+  /** Options for net.connect that read into one reused buffer and feed `target().push`. */
+  static readInto(target: () => PeerSocket | undefined): {
+    buffer: Buffer;
+    callback: (n: number, buf: Buffer) => boolean;
+  } {
+    return {
+      buffer: Buffer.allocUnsafe(READ_BUFFER),
+      callback: (n, buf) => {
+        target()?.push(buf.subarray(0, n));
+        return true;
+      },
+    };
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    const r = this.#decoder.push(chunk);
+    for (const m of r.messages) {
+      if (this.#closed) return;
+      this.#handlers.onMessage(m);
+    }
+    if (r.error && !this.#closed) this.#handlers.onWireError(r.error);
   }
 
   get closed(): boolean {

@@ -220,33 +220,51 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.#attach(socket, false);
   }
 
-  #attach(socket: Socket, outgoing: boolean, addr?: string): void {
+  #attach(socket: Socket, outgoing: boolean, addr?: string, borrowed = false): PeerSocket {
     const id = this.#nextLink++;
-    const sock = new PeerSocket(socket, {
-      onMessage: (msg) => this.#run(this.core.message(id, msg, Date.now())),
-      onWireError: (e) => {
-        this.emit('peer-closed', entry.addr, e.code, e.message);
-        this.core.removeLink(id);
-        sock.close();
+    const sock = new PeerSocket(
+      socket,
+      {
+        onMessage: (msg) => this.#run(this.core.message(id, msg, Date.now())),
+        onWireError: (e) => {
+          this.emit('peer-closed', entry.addr, e.code, e.message);
+          this.core.removeLink(id);
+          sock.close();
+        },
+        onClose: () => {
+          this.core.removeLink(id);
+          this.#links.delete(id);
+        },
       },
-      onClose: () => {
-        this.core.removeLink(id);
-        this.#links.delete(id);
-      },
-    });
+      borrowed,
+    );
     const entry: LinkEntry = { sock, addr: addr ?? sock.remote, ip: socket.remoteAddress ?? '', outgoing };
     this.#links.set(id, entry);
     this.#run(this.core.addLink(id, outgoing, Date.now()));
+    return sock;
   }
 
   #run(cmds: Command[]): void {
+    // Messages produced by one event (a burst of requests, haves to every peer) leave in one
+    // write per socket, not one syscall each.
+    let corked: PeerSocket[] | null = null;
+    const out = (link: LinkId): PeerSocket | undefined => {
+      const sock = this.#links.get(link)?.sock;
+      if (sock === undefined || sock.closed) return undefined;
+      corked ??= [];
+      if (!corked.includes(sock)) {
+        sock.socket.cork();
+        corked.push(sock);
+      }
+      return sock;
+    };
     for (const c of cmds) {
       switch (c.type) {
         case 'handshake':
-          this.#links.get(c.link)?.sock.sendHandshake(this.meta.infoHash, this.peerId);
+          out(c.link)?.sendHandshake(this.meta.infoHash, this.peerId);
           break;
         case 'send':
-          this.#links.get(c.link)?.sock.send(c.msg);
+          out(c.link)?.send(c.msg);
           break;
         case 'close': {
           const l = this.#links.get(c.link);
@@ -271,6 +289,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
           break;
       }
     }
+    if (corked !== null) for (const sock of corked as PeerSocket[]) sock.socket.uncork();
   }
 
   #verify(index: number, data: Uint8Array): void {
@@ -356,10 +375,12 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       if (connected.has(addr) || this.#connecting.has(addr) || this.#bannedAddrs.has(addr)) continue;
       if (p.port === this.port && (p.ip === this.host || this.host === '0.0.0.0')) continue;
       this.#connecting.add(addr);
+      let peerSocket: PeerSocket | undefined;
       const socket = connect({
         host: p.ip,
         port: p.port,
         localAddress: this.host === '0.0.0.0' ? undefined : this.host,
+        onread: PeerSocket.readInto(() => peerSocket),
       });
       socket.setTimeout(CONNECT_TIMEOUT_MS);
       socket.once('timeout', () => socket.destroy());
@@ -369,7 +390,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         socket.setTimeout(0);
         this.#connecting.delete(addr);
         if (this.#stopped) return void socket.destroy();
-        this.#attach(socket, true, addr);
+        peerSocket = this.#attach(socket, true, addr, true);
       });
     }
   }

@@ -51,6 +51,8 @@ export const IDLE_TIMEOUT_MS = 180_000;
 export const KEEPALIVE_MS = 90_000;
 /** Failed pieces a peer may take part in before it is banned. */
 export const MAX_BAD_PIECES = 2;
+/** Piece buffers kept for reuse: enough for the pieces usually in flight at once. */
+export const MAX_FREE_BUFFERS = 16;
 /** Blocks nobody asked for that a peer may send before it is dropped. */
 export const MAX_UNEXPECTED_BLOCKS = 64;
 
@@ -115,6 +117,7 @@ export class TorrentCore {
   readonly events: CoreEvents;
   readonly #rng: () => number;
   readonly #assembly = new Map<number, Assembly>();
+  readonly #free: Uint8Array[] = [];
   readonly #verifying = new Set<number>();
   readonly #strikes = new Map<string, number>();
   readonly banned = new Set<string>();
@@ -392,7 +395,7 @@ export class TorrentCore {
     if (r.status === 'new') {
       let a = this.#assembly.get(m.index);
       if (a === undefined) {
-        a = { data: new Uint8Array(this.picker.pieceSize(m.index)), contributors: new Set() };
+        a = { data: this.#pieceBuffer(this.picker.pieceSize(m.index)), contributors: new Set() };
         this.#assembly.set(m.index, a);
       }
       a.data.set(m.block, m.begin);
@@ -413,11 +416,26 @@ export class TorrentCore {
     return out;
   }
 
-  /** The driver hashed (and, when right, stored) a piece. */
+  /** A piece buffer: a recycled one when the size fits (no zeroing, no garbage per piece). */
+  #pieceBuffer(size: number): Uint8Array {
+    if (size === this.opts.pieceLength) {
+      const b = this.#free.pop();
+      if (b !== undefined) return b;
+    }
+    return new Uint8Array(size);
+  }
+
+  /**
+   * The driver hashed (and, when right, stored) a piece; it no longer holds the piece's buffer,
+   * which is recycled.
+   */
   verifyDone(index: number, ok: boolean, now: number): Command[] {
     const out: Command[] = [];
     const a = this.#assembly.get(index);
     this.#assembly.delete(index);
+    if (a !== undefined && a.data.length === this.opts.pieceLength && this.#free.length < MAX_FREE_BUFFERS) {
+      this.#free.push(a.data);
+    }
     this.#verifying.delete(index);
     if (ok) {
       this.picker.verified(index);

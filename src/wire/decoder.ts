@@ -28,6 +28,11 @@ export interface DecoderOpts {
   handshake?: boolean;
   /** Longest message accepted (default MAX_MESSAGE_LENGTH). */
   maxMessageLength?: number;
+  /**
+   * The caller reuses the buffers it pushes (a socket reading into one fixed buffer): bytes left
+   * over after a push are copied out, and returned messages are only valid until the next push.
+   */
+  borrowed?: boolean;
 }
 
 const FIXED_LENGTH: Record<number, number> = {
@@ -48,10 +53,12 @@ export class Decoder {
   #state: DecoderState;
   #bodyLength = 0;
   readonly #max: number;
+  readonly #borrowed: boolean;
 
   constructor(opts: DecoderOpts = {}) {
     this.#state = opts.handshake === false ? 'length' : 'handshake';
     this.#max = opts.maxMessageLength ?? MAX_MESSAGE_LENGTH;
+    this.#borrowed = opts.borrowed ?? false;
   }
 
   get state(): DecoderState {
@@ -122,7 +129,21 @@ export class Decoder {
         break;
       }
     }
+    if (this.#borrowed && this.#buffered > 0) this.#ownLeftover();
     return { messages };
+  }
+
+  /** Copies the unconsumed bytes out of buffers the caller will reuse. */
+  #ownLeftover(): void {
+    const own = Buffer.allocUnsafe(this.#buffered);
+    let at = 0;
+    for (const [i, c] of this.#chunks.entries()) {
+      const from = i === 0 ? this.#head : 0;
+      c.copy(own, at, from);
+      at += c.length - from;
+    }
+    this.#chunks = [own];
+    this.#head = 0;
   }
 
   #fail(messages: (Message | Handshake)[], error: WireError): DecodeResult {
