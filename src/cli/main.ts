@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { startTracker } from '../net/tracker-server.js';
+import { registerDemoCommand } from './demo-command.js';
 import { registerPeerCommands } from './peer-commands.js';
 
 export function intOption(min: number, max: number) {
@@ -60,6 +61,7 @@ export function buildCli(): Command {
     );
 
   registerPeerCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 

@@ -32,7 +32,19 @@ export class PeerSocket {
    * `borrowed`: the socket reads into one reused buffer (net.connect's `onread`) and calls `push`;
    * messages are handled before the next read, so nothing is kept from that buffer.
    */
-  constructor(socket: Socket, handlers: PeerSocketHandlers, borrowed = false) {
+  readonly #throttle: ((bytes: number) => number) | undefined;
+
+  /**
+   * `throttle(bytes)` (a download rate limit) returns how long to stop reading after `bytes`
+   * arrived.
+   */
+  constructor(
+    socket: Socket,
+    handlers: PeerSocketHandlers,
+    borrowed = false,
+    throttle?: (bytes: number) => number,
+  ) {
+    this.#throttle = throttle;
     this.socket = socket;
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.#handlers = handlers;
@@ -70,6 +82,13 @@ export class PeerSocket {
       this.#handlers.onMessage(m);
     }
     if (r.error && !this.#closed) this.#handlers.onWireError(r.error);
+    const wait = this.#throttle?.(chunk.length) ?? 0;
+    if (wait > 0 && !this.#closed) {
+      this.socket.pause();
+      setTimeout(() => {
+        if (!this.#closed) this.socket.resume();
+      }, wait).unref();
+    }
   }
 
   get closed(): boolean {

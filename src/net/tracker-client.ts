@@ -145,12 +145,21 @@ export class HttpTrackerClient implements TrackerClient {
   }
 }
 
+/** A peer as our tracker's /get_peers shows it, with the chunks it holds when known. */
+export interface SwarmPeer extends PeerAddress {
+  name: string;
+  /** BEP 3 bitfield of its chunks; null when unknown (a BitTorrent client that announced). */
+  bitfield: Uint8Array | null;
+  complete: boolean;
+}
+
 /** Our tracker's JSON API: register once, then update (with the chunk bitfield) and get_peers. */
 export class JsonTrackerClient implements TrackerClient {
   readonly url: string;
   readonly #info: AnnounceInfo;
   readonly #peerName: string;
   #key: string | null = null;
+  #interval = 30;
 
   constructor(url: string, info: AnnounceInfo, peerName: string) {
     this.url = url.replace(/\/+$/, '');
@@ -186,6 +195,49 @@ export class JsonTrackerClient implements TrackerClient {
     });
     if (r.status !== 200) throw new TrackerError(`register refused: ${r.json.error?.message ?? r.status}`);
     this.#key = r.json.key as string;
+    if (typeof r.json.interval === 'number' && r.json.interval > 0) this.#interval = r.json.interval;
+  }
+
+  /** Tells the tracker which chunks we hold (registering first, or again after a tracker restart). */
+  async report(have: Bitfield): Promise<void> {
+    if (this.#key === null) return this.#register(have);
+    const u = await this.#post('/update', {
+      peer_id: this.#peerName,
+      key: this.#key,
+      file: Buffer.from(this.#info.infoHash).toString('hex'),
+      bitfield: Buffer.from(have.bytes).toString('base64'),
+      pieces: this.#info.pieceCount,
+      size: this.#info.length,
+    });
+    if (u.status === 404 && u.json.error?.code === 'ERR_UNKNOWN_PEER') {
+      // The tracker restarted or dropped us: register again.
+      this.#key = null;
+      return this.#register(have);
+    }
+    if (u.status !== 200) throw new TrackerError(`update refused: ${u.json.error?.message ?? u.status}`);
+  }
+
+  /** The swarm's peers (not us) and the chunks each holds. */
+  async swarmPeers(): Promise<SwarmPeer[]> {
+    const hex = Buffer.from(this.#info.infoHash).toString('hex');
+    const { status, body } = await getBytes(
+      `${this.url}/get_peers?file=${hex}&exclude=${encodeURIComponent(this.#peerName)}&numwant=${NUMWANT}&format=bitfield`,
+    );
+    const g = parseJson(body, status);
+    if (status !== 200) throw new TrackerError(`get_peers refused: ${g.error?.message ?? status}`);
+    const out: SwarmPeer[] = [];
+    for (const [name, p] of Object.entries(
+      g.peers as Record<string, { ip: string; port: number; bitfield: string | null; complete: boolean }>,
+    )) {
+      out.push({
+        name,
+        ip: p.ip,
+        port: p.port,
+        bitfield: typeof p.bitfield === 'string' ? new Uint8Array(Buffer.from(p.bitfield, 'base64')) : null,
+        complete: p.complete === true,
+      });
+    }
+    return out;
   }
 
   async announce(s: AnnounceState): Promise<AnnounceResult> {
@@ -194,32 +246,9 @@ export class JsonTrackerClient implements TrackerClient {
       this.#key = null;
       return { interval: 0, peers: [] };
     }
-    if (this.#key === null) await this.#register(s.have);
-    else {
-      const u = await this.#post('/update', {
-        peer_id: this.#peerName,
-        key: this.#key,
-        file: Buffer.from(this.#info.infoHash).toString('hex'),
-        ...this.#file(s.have),
-        info_hash: undefined,
-      });
-      if (u.status === 404 && u.json.error?.code === 'ERR_UNKNOWN_PEER') {
-        // The tracker restarted or dropped us: register again.
-        this.#key = null;
-        await this.#register(s.have);
-      } else if (u.status !== 200)
-        throw new TrackerError(`update refused: ${u.json.error?.message ?? u.status}`);
-    }
-    const hex = Buffer.from(this.#info.infoHash).toString('hex');
-    const { status, body } = await getBytes(
-      `${this.url}/get_peers?file=${hex}&exclude=${encodeURIComponent(this.#peerName)}&numwant=${NUMWANT}&format=bitfield`,
-    );
-    const g = parseJson(body, status);
-    if (status !== 200) throw new TrackerError(`get_peers refused: ${g.error?.message ?? status}`);
-    const peers: PeerAddress[] = [];
-    for (const p of Object.values(g.peers as Record<string, { ip: string; port: number }>))
-      peers.push({ ip: p.ip, port: p.port });
-    return { interval: 30, peers };
+    await this.report(s.have);
+    const peers: PeerAddress[] = (await this.swarmPeers()).map((p) => ({ ip: p.ip, port: p.port }));
+    return { interval: this.#interval, peers };
   }
 }
 

@@ -206,7 +206,9 @@ export function buildTracker(
     if (raw.numwant !== undefined) q.numwant = Number(raw.numwant);
     if (raw.format !== undefined) q.format = raw.format as 'list' | 'bitfield';
     return getPeers(registry, q, {
-      onAvailability: log ? (s, peers) => log(availabilityLines(s, peers).join('\n')) : undefined,
+      onAvailability: log
+        ? (s, peers, excluded) => log(availabilityLines(s, peers, excluded).join('\n'))
+        : undefined,
     });
   });
 

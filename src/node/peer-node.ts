@@ -3,10 +3,17 @@ import { EventEmitter } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Metainfo } from '../core/metainfo.js';
 import { PeerSocket } from '../net/peer-socket.js';
-import { type PeerAddress, type TrackerClient, trackerClientFor } from '../net/tracker-client.js';
+import {
+  JsonTrackerClient,
+  type PeerAddress,
+  type TrackerClient,
+  trackerClientFor,
+} from '../net/tracker-client.js';
 import { FsStore, type StoreMode } from '../storage/fs-store.js';
 import type { Strategy } from '../swarm/picker.js';
+import { TokenBucket } from '../swarm/token-bucket.js';
 import { type Command, type LinkId, TorrentCore } from '../swarm/torrent-core.js';
+import type { Message } from '../wire/messages.js';
 
 /**
  * A running peer for one torrent: the driver that wires the pure TorrentCore to TCP sockets,
@@ -32,6 +39,18 @@ export interface PeerNodeOpts {
   /** Name used with the JSON tracker API (default: the peer id). */
   name?: string;
   peerId?: Uint8Array;
+  /**
+   * The original design's way instead of BitTorrent's: ask the tracker (JSON API) for the swarm's
+   * chunk maps, pick a random peer that holds chunks we need, fetch up to `maxChunks` of them over
+   * one connection, report to the tracker, repeat.
+   */
+  exchange?: { maxChunks: number };
+  /** Upload cap in bytes/s (token bucket); none by default. */
+  uploadRate?: number;
+  /** Download cap in bytes/s (reading pauses when over it); none by default. */
+  downloadRate?: number;
+  /** Regular unchoke slots (default 4; the demo unchokes everyone, as the original served all). */
+  uploadSlots?: number;
 }
 
 /** Default cap on open connections. */
@@ -76,7 +95,14 @@ export interface PeerNodeEvents {
   error: [err: Error];
   tracker: [url: string, peers: number, error?: string];
   'peer-closed': [addr: string, code: string, reason: string];
+  /** An exchange starts: which chunks we ask of whom. */
+  requesting: [chunks: number[], peer: string, addr: string];
 }
+
+/** An exchange that gives nothing for this long is abandoned (the peer may have died). */
+export const EXCHANGE_TIMEOUT_MS = 15_000;
+/** Pause before asking the tracker again when no peer has a chunk we need. */
+export const EXCHANGE_IDLE_MS = 300;
 
 export class PeerNode extends EventEmitter<PeerNodeEvents> {
   readonly opts: PeerNodeOpts;
@@ -88,6 +114,12 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   port = 0;
   downloaded = 0;
   uploaded = 0;
+  /** Bytes received per remote peer id (latin1). */
+  readonly receivedFrom = new Map<string, number>();
+  #upBucket: TokenBucket | null = null;
+  #downBucket: TokenBucket | null = null;
+  #exchanges = new Map<LinkId, () => void>();
+  #exchangeProgress = new Map<LinkId, () => void>();
   #server: Server | null = null;
   #links = new Map<LinkId, LinkEntry>();
   #nextLink = 1;
@@ -151,22 +183,32 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         pieceLength: m.pieceLength,
         length: m.length,
         strategy: this.opts.strategy,
+        uploadSlots: this.opts.uploadSlots,
         have,
       },
       Math.random,
       {
         onPieceVerified: (i) => this.emit('piece', i, this.core.have.count, m.pieceCount),
         onPieceFailed: (i) => this.emit('piece-failed', i),
-        onBlock: (_l, n) => {
+        onBlock: (l, n) => {
           this.downloaded += n;
+          this.#exchangeProgress.get(l)?.();
+          const from = this.core.peerIdOf(l);
+          if (from !== null) this.receivedFrom.set(from, (this.receivedFrom.get(from) ?? 0) + n);
           this.emit('block', n);
-        },
-        onUpload: (_l, n) => {
-          this.uploaded += n;
-          this.emit('upload', n);
         },
       },
     );
+    const now = Date.now();
+    // Bursts of a quarter second's worth (at least one block) keep the pace smooth.
+    if (this.opts.uploadRate)
+      this.#upBucket = new TokenBucket(this.opts.uploadRate, Math.max(16384, this.opts.uploadRate / 4), now);
+    if (this.opts.downloadRate)
+      this.#downBucket = new TokenBucket(
+        this.opts.downloadRate,
+        Math.max(16384, this.opts.downloadRate / 4),
+        now,
+      );
     await this.#listen();
     if (this.core.complete) await this.#onComplete();
     const info = {
@@ -182,6 +224,14 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const name = this.opts.name ?? Buffer.from(this.peerId).toString('latin1');
     this.#trackers = (this.opts.trackers ?? m.trackers).map((u) => trackerClientFor(u, info, key, name));
     for (const t of this.#trackers) this.#announceLoop(t, 'started', RETRY_MS);
+    if (this.opts.exchange) {
+      const json = this.#trackers.find((t) => t instanceof JsonTrackerClient);
+      if (json === undefined)
+        throw new Error('the exchange strategy needs a swarmshare tracker (its base URL, not /announce)');
+      this.#exchangeLoop(json as JsonTrackerClient, this.opts.exchange.maxChunks).catch((e: Error) =>
+        this.#fail(e),
+      );
+    }
     const tick = setInterval(() => this.#tick(), TICK_MS);
     this.#timers.add(tick);
   }
@@ -217,10 +267,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       socket.destroy();
       return;
     }
-    this.#attach(socket, false);
+    // In exchange mode a peer fetches only through its own exchanges; incoming links just serve.
+    this.#attach(socket, false, undefined, false, this.opts.exchange ? [] : undefined);
   }
 
-  #attach(socket: Socket, outgoing: boolean, addr?: string, borrowed = false): PeerSocket {
+  #attach(socket: Socket, outgoing: boolean, addr?: string, borrowed = false, wanted?: number[]): PeerSocket {
     const id = this.#nextLink++;
     const sock = new PeerSocket(
       socket,
@@ -240,7 +291,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     );
     const entry: LinkEntry = { sock, addr: addr ?? sock.remote, ip: socket.remoteAddress ?? '', outgoing };
     this.#links.set(id, entry);
-    this.#run(this.core.addLink(id, outgoing, Date.now()));
+    this.#run(this.core.addLink(id, outgoing, Date.now(), wanted));
     return sock;
   }
 
@@ -263,8 +314,25 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         case 'handshake':
           out(c.link)?.sendHandshake(this.meta.infoHash, this.peerId);
           break;
-        case 'send':
-          out(c.link)?.send(c.msg);
+        case 'send': {
+          const msg = c.msg;
+          const wait =
+            msg.type === 'piece' && this.#upBucket ? this.#upBucket.reserve(msg.block.length, Date.now()) : 0;
+          if (wait > 0) {
+            const sock = this.#links.get(c.link)?.sock;
+            const timer = setTimeout(() => {
+              this.#timers.delete(timer);
+              if (sock !== undefined && !sock.closed) this.#sendCounted(sock, msg);
+            }, wait);
+            this.#timers.add(timer);
+          } else {
+            const sock = out(c.link);
+            if (sock !== undefined) this.#sendCounted(sock, msg);
+          }
+          break;
+        }
+        case 'exchangeDone':
+          this.#exchanges.get(c.link)?.();
           break;
         case 'close': {
           const l = this.#links.get(c.link);
@@ -290,6 +358,15 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       }
     }
     if (corked !== null) for (const sock of corked as PeerSocket[]) sock.socket.uncork();
+  }
+
+  /** Sends a message; a piece counts as uploaded only when it is actually written to the socket. */
+  #sendCounted(sock: PeerSocket, msg: Message): void {
+    sock.send(msg);
+    if (msg.type === 'piece') {
+      this.uploaded += msg.block.length;
+      this.emit('upload', msg.block.length);
+    }
   }
 
   #verify(index: number, data: Uint8Array): void {
@@ -367,7 +444,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   }
 
   #connectMore(): void {
-    if (this.#stopped || this.core.complete) return;
+    if (this.#stopped || this.core.complete || this.opts.exchange) return;
     const max = this.opts.maxConnections ?? MAX_CONNECTIONS;
     const connected = new Set([...this.#links.values()].map((l) => l.addr));
     for (const [addr, p] of this.#known) {
@@ -393,6 +470,109 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         peerSocket = this.#attach(socket, true, addr, true);
       });
     }
+  }
+
+  /** The original design's loop: one exchange at a time with a random peer that has what we need. */
+  async #exchangeLoop(tracker: JsonTrackerClient, maxChunks: number): Promise<void> {
+    const rand = Math.random;
+    for (let round = 0; !this.#stopped && !this.core.complete; round++) {
+      let peers: Awaited<ReturnType<JsonTrackerClient['swarmPeers']>>;
+      try {
+        await tracker.report(this.core.have);
+        peers = await tracker.swarmPeers();
+      } catch (e) {
+        this.emit('tracker', tracker.url, 0, (e as Error).message);
+        await this.#sleep(RETRY_MS);
+        continue;
+      }
+      const have = this.core.have;
+      const offers = peers
+        .map((p) => {
+          const chunks: number[] = [];
+          if (p.bitfield !== null) {
+            for (let i = 0; i < this.meta.pieceCount; i++) {
+              if (!have.has(i) && ((p.bitfield[i >> 3] ?? 0) & (0x80 >> (i & 7))) !== 0) chunks.push(i);
+            }
+          }
+          return { p, chunks };
+        })
+        .filter((o) => o.chunks.length > 0 && !this.#bannedAddrs.has(`${o.p.ip}:${o.p.port}`));
+      if (offers.length === 0) {
+        await this.#sleep(EXCHANGE_IDLE_MS);
+        continue;
+      }
+      const pick = offers[Math.floor(rand() * offers.length)] as (typeof offers)[number];
+      // Up to maxChunks of the chunks it has that we need, drawn at random (peers that all start
+      // from the origin then fetch different chunks and can trade them), in index order.
+      const pool = pick.chunks.slice();
+      for (let i = pool.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [pool[i], pool[j]] = [pool[j] as number, pool[i] as number];
+      }
+      const chunks = pool.slice(0, maxChunks).sort((a, b) => a - b);
+      this.emit('requesting', chunks, pick.p.name, `${pick.p.ip}:${pick.p.port}`);
+      await this.#exchange(pick.p, chunks);
+    }
+    if (!this.#stopped) await tracker.report(this.core.have).catch(() => {});
+  }
+
+  /** Connects to `p`, fetches `chunks` over that one link, closes it. Resolves when over, whatever happened. */
+  #exchange(p: PeerAddress, chunks: number[]): Promise<void> {
+    return new Promise((resolve) => {
+      let link: LinkId | undefined;
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (link !== undefined) {
+          this.#exchanges.delete(link);
+          this.#exchangeProgress.delete(link);
+          this.#links.get(link)?.sock.close();
+        }
+        resolve();
+      };
+      // Abandoned when nothing arrives for EXCHANGE_TIMEOUT_MS (a dead or stalled peer), however
+      // long a slow but steady exchange takes.
+      let timer = setTimeout(finish, EXCHANGE_TIMEOUT_MS);
+      const progress = () => {
+        clearTimeout(timer);
+        timer = setTimeout(finish, EXCHANGE_TIMEOUT_MS);
+      };
+      let peerSocket: PeerSocket | undefined;
+      const socket = connect({
+        host: p.ip,
+        port: p.port,
+        localAddress: this.host === '0.0.0.0' ? undefined : this.host,
+        onread: PeerSocket.readInto(() => peerSocket),
+      });
+      socket.once('error', finish);
+      socket.once('close', finish);
+      socket.once('connect', () => {
+        if (this.#stopped || settled) return void socket.destroy();
+        link = this.#nextLink;
+        this.#exchanges.set(link, finish);
+        this.#exchangeProgress.set(link, progress);
+        peerSocket = this.#attach(socket, true, `${p.ip}:${p.port}`, true, chunks);
+      });
+    });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.#later(r, ms));
+  }
+
+  /** Dies without a word (a crash, for fault tests): no tracker goodbye, sockets just drop. */
+  async kill(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const l of this.#links.values()) l.sock.close();
+    this.#links.clear();
+    await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
+    await this.store?.close();
+    this.#rejectDone(new Error('killed'));
   }
 
   #tick(): void {

@@ -11,6 +11,11 @@ import { BLOCK_LENGTH } from '../wire/messages.js';
 
 export type Strategy = 'rarest-first' | 'random' | 'sequential';
 
+/** What `pick` needs to know of a peer's pieces (a Bitfield, or a narrower view of one). */
+export interface PieceSet {
+  has(index: number): boolean;
+}
+
 export interface BlockRequest {
   index: number;
   begin: number;
@@ -82,8 +87,8 @@ export class PiecePicker {
   }
 
   /** True when `peer` holds a piece we still need. */
-  wants(peer: Bitfield): boolean {
-    for (let i = 0; i < peer.length; i++) if (peer.has(i) && !this.have.has(i)) return true;
+  wants(peer: PieceSet): boolean {
+    for (let i = 0; i < this.#opts.pieceCount; i++) if (peer.has(i) && !this.have.has(i)) return true;
     return false;
   }
 
@@ -97,7 +102,7 @@ export class PiecePicker {
    */
   pick(
     link: number,
-    peer: Bitfield,
+    peer: PieceSet,
     max: number,
     already: (index: number, begin: number) => boolean,
   ): BlockRequest[] {
@@ -171,7 +176,7 @@ export class PiecePicker {
     }
   }
 
-  #choosePiece(peer: Bitfield): number {
+  #choosePiece(peer: PieceSet): number {
     const n = this.#opts.pieceCount;
     const rng = this.#opts.rng;
     if (this.strategy === 'sequential') {
@@ -205,7 +210,7 @@ export class PiecePicker {
     return best;
   }
 
-  #candidate(i: number, peer: Bitfield): boolean {
+  #candidate(i: number, peer: PieceSet): boolean {
     return peer.has(i) && !this.have.has(i) && !this.active.has(i);
   }
 

@@ -2,7 +2,7 @@ import { Bitfield } from '../core/bitfield.js';
 import type { Handshake, Message } from '../wire/messages.js';
 import { MAX_REQUEST_LENGTH } from '../wire/messages.js';
 import { CHOKE_ROUND_MS, chooseUnchoked, OPTIMISTIC_ROUNDS } from './choker.js';
-import { type BlockRequest, PiecePicker, type Strategy } from './picker.js';
+import { type BlockRequest, PiecePicker, type PieceSet, type Strategy } from './picker.js';
 
 /**
  * One torrent's peer-wire logic: every link's state, the picker, the choker, piece assembly.
@@ -19,6 +19,8 @@ export type Command =
   | { type: 'close'; link: LinkId; code: CloseCode; reason: string; ban: boolean }
   | { type: 'read'; link: LinkId; index: number; begin: number; length: number }
   | { type: 'verify'; index: number; data: Uint8Array }
+  /** A link opened for a set of pieces (an exchange) has nothing more to give: the driver closes it. */
+  | { type: 'exchangeDone'; link: LinkId }
   | { type: 'complete' };
 
 export type CloseCode =
@@ -100,6 +102,11 @@ interface Link {
   lastSent: number;
   openedAt: number;
   unexpected: number;
+  /** For an exchange: the only pieces to fetch over this link (null: any). */
+  wanted: Bitfield | null;
+  /** What to fetch over this link: its pieces, narrowed to `wanted` for an exchange. */
+  offer: PieceSet;
+  exchangeDone: boolean;
 }
 
 interface Assembly {
@@ -166,9 +173,13 @@ export class TorrentCore {
 
   // ---- links ------------------------------------------------------------------------
 
-  /** A connection opened (either way): we send our handshake at once. */
-  addLink(link: LinkId, outgoing: boolean, now: number): Command[] {
-    this.links.set(link, {
+  /**
+   * A connection opened (either way): we send our handshake at once. `wanted` makes it an
+   * exchange (the original design's way): only those pieces are fetched over it, and when it can
+   * give no more of them an `exchangeDone` command follows.
+   */
+  addLink(link: LinkId, outgoing: boolean, now: number, wanted?: readonly number[]): Command[] {
+    const l: Link = {
       id: link,
       outgoing,
       handshaken: false,
@@ -190,7 +201,15 @@ export class TorrentCore {
       lastSent: now,
       openedAt: now,
       unexpected: 0,
-    });
+      wanted: wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
+      offer: { has: () => false },
+      exchangeDone: false,
+    };
+    l.offer =
+      l.wanted === null
+        ? { has: (i) => l.have.has(i) }
+        : { has: (i) => l.have.has(i) && (l.wanted as Bitfield).has(i) };
+    this.links.set(link, l);
     return [{ type: 'handshake', link }];
   }
 
@@ -477,10 +496,14 @@ export class TorrentCore {
   }
 
   #updateInterest(l: Link, now: number, out: Command[]): void {
-    const want = !this.complete && this.picker.wants(l.have);
+    const want = !this.complete && this.picker.wants(l.offer);
     if (want !== l.amInterested) {
       l.amInterested = want;
       this.#send(l, { type: want ? 'interested' : 'notInterested' }, now, out);
+    }
+    if (!want && l.wanted !== null && l.outgoing && !l.exchangeDone) {
+      l.exchangeDone = true;
+      out.push({ type: 'exchangeDone', link: l.id });
     }
     this.#fillRequests(l, now, out);
   }
@@ -489,7 +512,7 @@ export class TorrentCore {
     if (l.peerChoking || !l.amInterested || this.complete) return;
     const room = this.opts.pipeline - l.outstanding.size;
     if (room <= 0) return;
-    const reqs = this.picker.pick(l.id, l.have, room, (index, begin) =>
+    const reqs = this.picker.pick(l.id, l.offer, room, (index, begin) =>
       l.outstanding.has(blockKey(index, begin)),
     );
     if (reqs.length === 0) return;

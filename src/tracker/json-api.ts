@@ -74,7 +74,8 @@ export interface GetPeersReply {
 }
 
 export interface JsonApiEvents {
-  onAvailability?(swarm: Swarm, peers: PeerRecord[]): void;
+  /** `excluded`: 1 when the asker itself was left out of the list. */
+  onAvailability?(swarm: Swarm, peers: PeerRecord[], excluded: number): void;
 }
 
 function addressOf(ip: string | undefined, remote: string): ParsedIp {
@@ -278,7 +279,7 @@ export function getPeers(reg: SwarmRegistry, q: GetPeersQuery, events: JsonApiEv
     else entry.chunks = p.chunks === null ? null : p.chunks.indices();
     peers[displayPeerId(p.peerId)] = entry;
   }
-  events.onAvailability?.(s, picked);
+  events.onAvailability?.(s, picked, exclude !== null && s.peers.has(exclude) ? 1 : 0);
   return {
     file: s.name,
     info_hash: s.infoHash,

@@ -38,7 +38,7 @@ export function registeredLine(
 }
 
 /** The original's availability table, one line per peer. */
-export function availabilityLines(swarm: Swarm, peers: readonly PeerRecord[]): string[] {
+export function availabilityLines(swarm: Swarm, peers: readonly PeerRecord[], excluded = 0): string[] {
   const label = swarm.name ?? swarm.infoHash ?? swarm.id;
   const lines = [`Available peers for '${label}':`];
   for (const p of peers) {

@@ -62,13 +62,14 @@ export class Pipe {
   ends = new Map<Node, Map<LinkId, { peer: Node; peerLink: LinkId; decoder: Decoder }>>();
   now = 0;
 
-  connect(a: Node, b: Node, linkA: LinkId, linkB: LinkId): void {
+  /** `wantedA`/`wantedB`: open the link as an exchange on that side (only those pieces fetched). */
+  connect(a: Node, b: Node, linkA: LinkId, linkB: LinkId, wantedA?: number[], wantedB?: number[]): void {
     if (!this.ends.has(a)) this.ends.set(a, new Map());
     if (!this.ends.has(b)) this.ends.set(b, new Map());
     this.ends.get(a)?.set(linkA, { peer: b, peerLink: linkB, decoder: new Decoder() });
     this.ends.get(b)?.set(linkB, { peer: a, peerLink: linkA, decoder: new Decoder() });
-    this.apply(a, a.core.addLink(linkA, true, this.now));
-    this.apply(b, b.core.addLink(linkB, false, this.now));
+    this.apply(a, a.core.addLink(linkA, true, this.now, wantedA));
+    this.apply(b, b.core.addLink(linkB, false, this.now, wantedB));
   }
 
   apply(n: Node, cmds: Command[]): void {

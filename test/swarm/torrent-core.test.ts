@@ -243,3 +243,23 @@ describe('PiecePicker', () => {
     expect(p.pick(1, all, 16, () => false).length).toBe(16);
   });
 });
+
+describe('TorrentCore exchanges (the original design: a few chunks over one link)', () => {
+  it('fetches only the wanted pieces over an exchange link, then says exchangeDone', () => {
+    const { seed, peers } = swarm(10 * PL, 1);
+    const leech = peers[0]!;
+    const pipe = new Pipe();
+    const cmds: string[] = [];
+    const apply = pipe.apply.bind(pipe);
+    pipe.apply = (n, c) => {
+      for (const x of c) if (n === leech) cmds.push(x.type);
+      apply(n, c);
+    };
+    pipe.connect(leech, seed, 1, 1, [2, 5, 7], []);
+    pipe.run([seed, leech], 5000);
+    expect(leech.core.have.indices()).toEqual([2, 5, 7]);
+    expect(cmds).toContain('exchangeDone');
+    // The serving side, opened with nothing wanted, never asked for anything.
+    expect(seed.core.linkStats(1)?.downloaded ?? 0).toBe(0);
+  });
+});

@@ -1,0 +1,252 @@
+import { readdir, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import cliProgress from 'cli-progress';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type DemoReport, type DemoRun, startDemo } from '../demo/run-demo.js';
+import { DEFAULT_SAMPLE, writeSamples } from '../demo/samples.js';
+import { parseSize } from '../node/create-torrent.js';
+import { formatBytes, RateMeter } from './progress.js';
+
+function size(v: string): number {
+  try {
+    return parseSize(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** `4MiB/s` or `4MiB` -> bytes per second. */
+function rate(v: string): number {
+  return size(v.replace(/\/s$/i, ''));
+}
+
+function positiveInt(v: string): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1)
+    throw new InvalidArgumentError('expected a positive whole number');
+  return Number(v);
+}
+
+/** `5`, `2.5s`, `1500ms` -> milliseconds. */
+function duration(v: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s)?$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 2s, 1500ms)`);
+  return Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : 1000));
+}
+
+/** `peer5@2s` -> { name: 'peer5', atMs: 2000 }; repeatable. */
+function peerAt(v: string, prev: { name: string; atMs: number }[] | undefined) {
+  const m = /^(peer[0-9]+)@(.+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`'${v}' is not peerN@time (e.g. peer5@2s)`);
+  return [...(prev ?? []), { name: m[1] as string, atMs: duration(m[2] as string) }];
+}
+
+function originLeaves(v: string): number | 'copy' {
+  return v === 'copy' ? 'copy' : duration(v);
+}
+
+interface DemoCliOpts {
+  file?: string;
+  dir?: string;
+  peers: number;
+  pieceSize: number;
+  size?: number;
+  strategy: 'random' | 'rarest-first';
+  maxChunks: number;
+  uploadRate: number;
+  downloadRate?: number;
+  noUploadLimit?: boolean;
+  out: string;
+  log?: boolean;
+  report?: string;
+  originLeavesAfter?: number | 'copy';
+  kill?: { name: string; atMs: number }[];
+  join?: { name: string; atMs: number }[];
+  timeout: number;
+}
+
+async function chooseFile(o: DemoCliOpts, interactive: boolean): Promise<string> {
+  if (o.file) return resolve(o.file);
+  const samples = join(resolve(o.out), 'samples');
+  let dir = o.dir ? resolve(o.dir) : samples;
+  if (!o.dir) {
+    await writeSamples(samples, o.pieceSize, o.size);
+    dir = samples;
+  }
+  if (!interactive) return join(samples, DEFAULT_SAMPLE);
+  const names: string[] = [];
+  for (const n of (await readdir(dir)).sort()) if ((await stat(join(dir, n))).isFile()) names.push(n);
+  if (names.length === 0) throw new Error(`${dir} holds no files to share`);
+  console.log(`Files in ${dir}:`);
+  for (const [i, n] of names.entries()) console.log(`  ${i + 1}. ${n}`);
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const def = Math.max(1, names.indexOf(DEFAULT_SAMPLE) + 1);
+    for (let tries = 0; tries < 5; tries++) {
+      const answer = (await rl.question(`Select a starting file [1-${names.length}] (${def}): `)).trim();
+      const k = answer === '' ? def : Number(answer);
+      if (Number.isInteger(k) && k >= 1 && k <= names.length) return join(dir, names[k - 1] as string);
+      console.log(`Please answer a number from 1 to ${names.length}.`);
+    }
+  } finally {
+    rl.close();
+  }
+  throw new Error('no file selected');
+}
+
+function table(report: DemoReport): string[] {
+  const lines = [
+    'peer     role          done    time      from origin   from peers    uploaded',
+    '-------  ------------  ------  --------  ------------  ------------  ------------',
+  ];
+  for (const p of report.peers) {
+    const done = p.killed ? 'killed' : p.completed ? (p.verified ? 'ok' : 'BAD') : 'no';
+    const time = p.timeMs === null ? '-' : `${(p.timeMs / 1000).toFixed(2)} s`;
+    lines.push(
+      `${p.name.padEnd(7)}  ${p.role.padEnd(12)}  ${done.padEnd(6)}  ${time.padStart(8)}  ${formatBytes(p.bytesFromOrigin).padStart(12)}  ${formatBytes(p.bytesFromPeers).padStart(12)}  ${formatBytes(p.bytesUploaded).padStart(12)}`,
+    );
+  }
+  return lines;
+}
+
+function summary(r: DemoReport): string[] {
+  const lines = table(r);
+  lines.push('');
+  lines.push(
+    `File ${r.file.name}: ${formatBytes(r.file.size)} in ${r.file.pieces} chunks of ${formatBytes(r.file.pieceSize)}, SHA-256 ${r.file.sha256.slice(0, 16)}...`,
+  );
+  lines.push(
+    `Strategy ${r.strategy}${r.strategy === 'random' ? ` (up to ${r.maxChunks} chunks per exchange)` : ''}, upload cap ${r.uploadRate ? `${formatBytes(r.uploadRate)}/s` : 'none'} per peer`,
+  );
+  if (r.totalMs !== null) lines.push(`Total time: ${(r.totalMs / 1000).toFixed(2)} s`);
+  if (r.lowerBoundMs !== null) {
+    lines.push(
+      `Lower bound max{F/u_s, F/d_min, N*F/(u_s + sum u_i)}: ${(r.lowerBoundMs / 1000).toFixed(2)} s` +
+        (r.ratioToBound !== null ? `; actual / bound = ${r.ratioToBound.toFixed(2)}` : ''),
+    );
+  }
+  lines.push(
+    `Origin uploaded ${formatBytes(r.originUploadedBytes)} (${(r.originUploadedBytes / r.file.size).toFixed(2)}x the file)`,
+  );
+  lines.push(r.success ? 'Every peer has a verified copy.' : 'NOT every surviving peer has a verified copy.');
+  return lines;
+}
+
+/** Live bars, one per peer: chunks held, download rate, whom it fetches from. */
+function bars(run: DemoRun): () => void {
+  const multi = new cliProgress.MultiBar(
+    {
+      format: '{name} {bar} {value}/{total} chunks | {rate} | {from}',
+      hideCursor: true,
+      clearOnComplete: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const shown = new Map<string, { bar: cliProgress.SingleBar; meter: RateMeter; from: string }>();
+  const timer = setInterval(() => {
+    for (const m of run.members()) {
+      let s = shown.get(m.name);
+      if (!s) {
+        const entry = {
+          bar: multi.create(run.pieces, 0, { name: m.name.padEnd(7), rate: '', from: '' }),
+          meter: new RateMeter(),
+          from: '',
+        };
+        m.node.on('requesting', (_c, from) => {
+          entry.from = `from ${from}`;
+        });
+        shown.set(m.name, entry);
+        s = entry;
+      }
+      const have = m.node.core?.have.count ?? 0;
+      const r = s.meter.add(Date.now(), m.node.downloaded);
+      s.bar.update(have, {
+        name: m.name.padEnd(7),
+        rate: `${formatBytes(r)}/s`,
+        from: m.done ? (m.role === 'origin' ? 'origin' : 'done') : s.from,
+      });
+    }
+  }, 200);
+  return () => {
+    clearInterval(timer);
+    multi.stop();
+  };
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'run the original simulation for real: a tracker, an origin peer and empty peers on 127.0.0.1, until all hold the file',
+    )
+    .option('--file <path>', 'the file to spread (default: pick one in a terminal, else a generated sample)')
+    .option('--dir <folder>', 'the folder the picker lists (default: a generated sample set)')
+    .option('--peers <n>', 'peers in all, the origin included', positiveInt, 10)
+    .option('--piece-size <size>', 'chunk size', size, 256 * 1024)
+    .option('--size <size>', 'size of the generated sample file (default: 20 chunks)', size)
+    .addOption(
+      new Option('--strategy <name>', 'how peers fetch')
+        .choices(['random', 'rarest-first'])
+        .default('random'),
+    )
+    .option('--max-chunks <n>', 'random strategy: chunks fetched per exchange', positiveInt, 5)
+    .option('--upload-rate <rate>', 'upload cap per peer', rate, 4 * 1024 * 1024)
+    .option('--no-upload-limit', 'no upload cap')
+    .option('--download-rate <rate>', 'download cap per peer (default: none)', rate)
+    .option('--out <folder>', 'where the peers’ folders go (emptied first)', 'swarm-demo')
+    .option('--log', 'print the log lines even in a terminal (instead of progress bars)')
+    .option('--report <file>', 'write the run as JSON')
+    .option(
+      '--origin-leaves-after <when>',
+      "the origin leaves: after a time (e.g. 3s) or once the others hold a full copy ('copy')",
+      originLeaves,
+    )
+    .option('--kill <peer@time>', 'a peer dies at that time, e.g. peer5@2s (repeatable)', peerAt)
+    .option('--join <peer@time>', 'a new empty peer joins at that time, e.g. peer11@3s (repeatable)', peerAt)
+    .option('--timeout <time>', 'give up after this long', duration, 120_000)
+    .action(async (o: DemoCliOpts) => {
+      const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
+      const file = await chooseFile(o, tty);
+      const logMode = o.log === true || !tty;
+      const run = await startDemo({
+        file,
+        peers: o.peers,
+        pieceSize: o.pieceSize,
+        strategy: o.strategy,
+        maxChunks: o.maxChunks,
+        uploadRate:
+          o.noUploadLimit === true || (o as { uploadLimit?: boolean }).uploadLimit === false
+            ? undefined
+            : o.uploadRate,
+        downloadRate: o.downloadRate,
+        out: o.out,
+        originLeavesAfter: o.originLeavesAfter,
+        kill: o.kill,
+        join: o.join,
+        timeoutMs: o.timeout,
+        log: logMode ? (l) => console.log(l) : () => {},
+        trackerLog: logMode,
+      });
+      console.log(`Tracker: ${run.tracker.url}  (the swarm's state: ${run.tracker.url}/stats)`);
+      const stopBars = logMode ? () => {} : bars(run);
+      let interrupted = false;
+      const onSignal = () => {
+        interrupted = true;
+        stopBars();
+        console.log('Stopping: peers leave the tracker, the tracker stops...');
+        run.stop().then(() => process.exit(130));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const report = await run.finished;
+      stopBars();
+      if (interrupted) return;
+      await run.stop();
+      for (const l of summary(report)) console.log(l);
+      if (o.report) {
+        await writeFile(o.report, `${JSON.stringify(report, null, 2)}\n`);
+        console.log(`Report: ${resolve(o.report)}`);
+      }
+      process.exit(report.success ? 0 : 1);
+    });
+}

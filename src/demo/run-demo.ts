@@ -1,0 +1,325 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { type RunningTracker, startTracker } from '../net/tracker-server.js';
+import { createTorrent } from '../node/create-torrent.js';
+import { PeerNode } from '../node/peer-node.js';
+import { formatChunks } from '../tracker/log-format.js';
+import { distributionLowerBound } from './lower-bound.js';
+
+/**
+ * The original simulation, for real: a tracker and N peers on 127.0.0.1, each with its own TCP
+ * listener and folder, the origin (peer1) holding the file; every other peer fetches it until all
+ * hold a verified copy. Faults (kill, join, origin leaving) on a schedule. See docs/demo.md.
+ */
+
+export type DemoStrategy = 'random' | 'rarest-first';
+
+export interface DemoOpts {
+  /** The file to spread (copied into the origin's folder). */
+  file: string;
+  /** Peers in all, the origin included. */
+  peers: number;
+  pieceSize: number;
+  strategy: DemoStrategy;
+  maxChunks: number;
+  /** Bytes/s per peer, or undefined for uncapped. */
+  uploadRate?: number;
+  downloadRate?: number;
+  /** Where the peers' folders go (emptied first). */
+  out: string;
+  /** Milliseconds after start, or 'copy': the origin leaves once the other peers hold every chunk between them. */
+  originLeavesAfter?: number | 'copy';
+  kill?: { name: string; atMs: number }[];
+  join?: { name: string; atMs: number }[];
+  /** Give up after this long (ms). */
+  timeoutMs: number;
+  /** Where log lines go. */
+  log: (line: string) => void;
+  /** Tracker log lines too (registrations, availability tables). */
+  trackerLog: boolean;
+}
+
+export interface PeerReport {
+  name: string;
+  address: string;
+  role: 'origin' | 'peer' | 'late joiner';
+  completed: boolean;
+  verified: boolean;
+  killed: boolean;
+  /** Milliseconds from the swarm's start (from its own start for a late joiner); null if never. */
+  timeMs: number | null;
+  bytesFromOrigin: number;
+  bytesFromPeers: number;
+  bytesUploaded: number;
+}
+
+export interface DemoReport {
+  file: { name: string; size: number; pieces: number; pieceSize: number; sha256: string };
+  strategy: DemoStrategy;
+  maxChunks: number;
+  uploadRate: number | null;
+  downloadRate: number | null;
+  trackerUrl: string;
+  totalMs: number | null;
+  lowerBoundMs: number | null;
+  ratioToBound: number | null;
+  originUploadedBytes: number;
+  success: boolean;
+  peers: PeerReport[];
+}
+
+interface Member {
+  name: string;
+  node: PeerNode;
+  role: PeerReport['role'];
+  startedAt: number;
+  doneAt: number | null;
+  killed: boolean;
+  left: boolean;
+}
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('end', () => res(h.digest('hex')))
+      .on('error', rej);
+  });
+}
+
+export interface DemoRun {
+  /** Resolves with the report when every live peer is done (or on timeout, or stop). */
+  finished: Promise<DemoReport>;
+  /** Ends the run now (Ctrl-C): peers leave the tracker, the tracker stops. */
+  stop(): Promise<void>;
+  members: () => { name: string; node: PeerNode; role: PeerReport['role']; done: boolean }[];
+  tracker: RunningTracker;
+  pieces: number;
+}
+
+export async function startDemo(o: DemoOpts): Promise<DemoRun> {
+  const out = resolve(o.out);
+  await mkdir(out, { recursive: true });
+  // Empty the peers' folders from an earlier run (and nothing else: the samples stay).
+  for (const entry of await readdir(out)) {
+    if (/^peer[0-9]+$/.test(entry) || entry.endsWith('.torrent'))
+      await rm(join(out, entry), { recursive: true, force: true });
+  }
+  const name = basename(o.file);
+  const originDir = join(out, 'peer1');
+  await mkdir(originDir, { recursive: true });
+  await copyFile(o.file, join(originDir, name));
+
+  const tracker = await startTracker(
+    { host: '127.0.0.1', port: 0 },
+    { interval: 2, log: o.trackerLog ? o.log : undefined },
+  );
+  const { bytes, meta } = await createTorrent(join(originDir, name), {
+    pieceLength: o.pieceSize,
+    trackers: [tracker.url],
+  });
+  await writeFile(join(out, `${name}.torrent`), bytes);
+  const fileSha = await sha256File(join(originDir, name));
+  const size = (await stat(join(originDir, name))).size;
+
+  const members: Member[] = [];
+  const t0 = Date.now();
+  const timers = new Set<NodeJS.Timeout>();
+  let stopped = false;
+  let resolveFinished!: (r: DemoReport) => void;
+  const finished = new Promise<DemoReport>((r) => {
+    resolveFinished = r;
+  });
+
+  const addPeer = async (peerName: string, role: PeerReport['role']): Promise<Member> => {
+    const dir = join(out, peerName);
+    await mkdir(dir, { recursive: true });
+    const node = new PeerNode({
+      meta,
+      dir,
+      mode: role === 'origin' ? 'seed' : 'download',
+      host: '127.0.0.1',
+      port: 0,
+      trackers: [tracker.url],
+      name: peerName,
+      strategy: o.strategy === 'random' ? 'random' : 'rarest-first',
+      exchange: o.strategy === 'random' ? { maxChunks: o.maxChunks } : undefined,
+      uploadRate: o.uploadRate,
+      downloadRate: o.downloadRate,
+      uploadSlots: o.peers + (o.join?.length ?? 0),
+    });
+    const m: Member = {
+      name: peerName,
+      node,
+      role,
+      startedAt: Date.now(),
+      doneAt: null,
+      killed: false,
+      left: false,
+    };
+    members.push(m);
+    node.on('requesting', (chunks, from, addr) =>
+      o.log(`Peer ${peerName} requesting chunks ${formatChunks(chunks)} from ${from} (${addr})`),
+    );
+    node.on('complete', () => {
+      if (role === 'origin') return;
+      m.doneAt = Date.now();
+      o.log(`Peer ${peerName} has downloaded all chunks. Done!`);
+      check();
+    });
+    node.on('error', (e) => o.log(`Peer ${peerName}: ${e.message}`));
+    node.done.catch(() => {});
+    await node.start();
+    return m;
+  };
+
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!stopped) fn();
+    }, ms);
+    timers.add(t);
+  };
+
+  const live = () => members.filter((m) => !m.killed && !m.left);
+  const pendingJoins = () => (o.join ?? []).filter((j) => !members.some((m) => m.name === j.name)).length;
+
+  const originLeave = () => {
+    const origin = members.find((m) => m.role === 'origin');
+    if (!origin || origin.left) return;
+    origin.left = true;
+    o.log('Origin peer1 leaves the swarm');
+    origin.node.stop().catch(() => {});
+  };
+
+  function check(): void {
+    if (o.originLeavesAfter === 'copy') {
+      const others = live().filter((m) => m.role !== 'origin');
+      const union = new Set<number>();
+      for (const m of others)
+        for (let i = 0; i < meta.pieceCount; i++) if (m.node.core?.have.has(i)) union.add(i);
+      if (union.size === meta.pieceCount) originLeave();
+    }
+    const waiting = live().filter((m) => m.role !== 'origin' && m.doneAt === null);
+    if (waiting.length === 0 && pendingJoins() === 0) finish();
+  }
+
+  const report = async (): Promise<DemoReport> => {
+    const originId = members.find((m) => m.role === 'origin')?.node.peerId;
+    const originKey = originId ? Buffer.from(originId).toString('latin1') : '';
+    const peers: PeerReport[] = [];
+    for (const m of members) {
+      let verified = m.role === 'origin';
+      if (m.role !== 'origin' && m.doneAt !== null) {
+        verified = (await sha256File(join(out, m.name, name)).catch(() => '')) === fileSha;
+      }
+      let fromOrigin = 0;
+      let fromPeers = 0;
+      for (const [id, n] of m.node.receivedFrom) {
+        if (id === originKey) fromOrigin += n;
+        else fromPeers += n;
+      }
+      peers.push({
+        name: m.name,
+        address: `127.0.0.1:${m.node.port}`,
+        role: m.role,
+        completed: m.role === 'origin' || m.doneAt !== null,
+        verified,
+        killed: m.killed,
+        timeMs: m.doneAt === null ? null : m.doneAt - (m.role === 'late joiner' ? m.startedAt : t0),
+        bytesFromOrigin: fromOrigin,
+        bytesFromPeers: fromPeers,
+        bytesUploaded: m.node.uploaded,
+      });
+    }
+    const survivors = peers.filter((p) => !p.killed && p.role !== 'origin');
+    const success = survivors.length > 0 && survivors.every((p) => p.completed && p.verified);
+    const doneTimes = members.filter((m) => m.doneAt !== null).map((m) => (m.doneAt as number) - t0);
+    const totalMs = success && doneTimes.length > 0 ? Math.max(...doneTimes) : null;
+    const n = o.peers - 1;
+    const bound = o.uploadRate
+      ? distributionLowerBound(
+          size,
+          o.uploadRate,
+          new Array(n).fill(o.uploadRate),
+          o.downloadRate ?? Number.POSITIVE_INFINITY,
+        )
+      : null;
+    const lowerBoundMs = bound === null ? null : bound * 1000;
+    return {
+      file: { name, size, pieces: meta.pieceCount, pieceSize: meta.pieceLength, sha256: fileSha },
+      strategy: o.strategy,
+      maxChunks: o.maxChunks,
+      uploadRate: o.uploadRate ?? null,
+      downloadRate: o.downloadRate ?? null,
+      trackerUrl: tracker.url,
+      totalMs,
+      lowerBoundMs,
+      ratioToBound: totalMs !== null && lowerBoundMs ? totalMs / lowerBoundMs : null,
+      originUploadedBytes: members.find((m) => m.role === 'origin')?.node.uploaded ?? 0,
+      success,
+      peers,
+    };
+  };
+
+  let finishing = false;
+  function finish(): void {
+    if (finishing) return;
+    finishing = true;
+    report().then(resolveFinished, () => resolveFinished(undefined as never));
+  }
+
+  // Origin first, as in the original; then the nine empty peers.
+  await addPeer('peer1', 'origin');
+  for (let i = 2; i <= o.peers; i++) await addPeer(`peer${i}`, 'peer');
+  for (const k of o.kill ?? []) {
+    later(k.atMs, () => {
+      const m = members.find((x) => x.name === k.name);
+      if (!m || m.killed) return;
+      m.killed = true;
+      o.log(`Peer ${k.name} killed`);
+      m.node.kill().then(check, check);
+    });
+  }
+  for (const j of o.join ?? []) {
+    later(j.atMs, () => {
+      o.log(`Peer ${j.name} joins the swarm`);
+      addPeer(j.name, 'late joiner').then(check, (e: Error) =>
+        o.log(`Peer ${j.name} could not start: ${e.message}`),
+      );
+    });
+  }
+  if (typeof o.originLeavesAfter === 'number') later(o.originLeavesAfter, originLeave);
+  later(o.timeoutMs, () => {
+    o.log(`Timed out after ${Math.round(o.timeoutMs / 1000)} s`);
+    finish();
+  });
+  const poll = setInterval(check, 250);
+  timers.add(poll as unknown as NodeJS.Timeout);
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const t of timers) clearTimeout(t);
+    clearInterval(poll);
+    await Promise.all(live().map((m) => m.node.stop().catch(() => {})));
+    await tracker.close();
+  };
+
+  return {
+    finished,
+    stop,
+    tracker,
+    pieces: meta.pieceCount,
+    members: () =>
+      members.map((m) => ({
+        name: m.name,
+        node: m.node,
+        role: m.role,
+        done: m.role === 'origin' || m.doneAt !== null,
+      })),
+  };
+}
