@@ -45,6 +45,9 @@ function originLeaves(v: string): number | 'copy' {
   return v === 'copy' ? 'copy' : duration(v);
 }
 
+/** Seconds the file picker waits before it takes the default. */
+export const PICK_TIMEOUT_S = 15;
+
 interface DemoCliOpts {
   file?: string;
   dir?: string;
@@ -83,7 +86,17 @@ async function chooseFile(o: DemoCliOpts, interactive: boolean): Promise<string>
   try {
     const def = Math.max(1, names.indexOf(DEFAULT_SAMPLE) + 1);
     for (let tries = 0; tries < 5; tries++) {
-      const answer = (await rl.question(`Select a starting file [1-${names.length}] (${def}): `)).trim();
+      // Nobody answering (npm start left alone) takes the default, so the demo always runs through.
+      const answer = (
+        await rl
+          .question(`Select a starting file [1-${names.length}] (Enter or ${PICK_TIMEOUT_S} s: ${def}): `, {
+            signal: AbortSignal.timeout(PICK_TIMEOUT_S * 1000),
+          })
+          .catch(() => {
+            console.log('');
+            return '';
+          })
+      ).trim();
       const k = answer === '' ? def : Number(answer);
       if (Number.isInteger(k) && k >= 1 && k <= names.length) return join(dir, names[k - 1] as string);
       console.log(`Please answer a number from 1 to ${names.length}.`);

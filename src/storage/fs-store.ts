@@ -61,6 +61,7 @@ export class FsStore implements PieceStore {
   readonly finalPath: string;
   readonly partPath: string;
   #handles: (FileHandle | null)[];
+  #opening = new Map<number, { promise: Promise<FileHandle | null>; write: boolean }>();
   #finished: boolean;
 
   private constructor(meta: Metainfo, root: string, mode: StoreMode, finished: boolean) {
@@ -105,9 +106,24 @@ export class FsStore implements PieceStore {
     return p;
   }
 
-  async #handle(i: number, write: boolean): Promise<FileHandle | null> {
+  /** One open per file, even when reads and writes ask for it at the same time. */
+  #handle(i: number, write: boolean): Promise<FileHandle | null> {
     const h = this.#handles[i];
-    if (h !== null && h !== undefined) return h;
+    if (h !== null && h !== undefined) return Promise.resolve(h);
+    let opening = this.#opening.get(i);
+    if (opening === undefined || (write && opening.write === false)) {
+      const p = this.#open(i, write).finally(() => {
+        if (this.#opening.get(i)?.promise === p) this.#opening.delete(i);
+      });
+      opening = { promise: p, write };
+      this.#opening.set(i, opening);
+    }
+    return opening.promise;
+  }
+
+  async #open(i: number, write: boolean): Promise<FileHandle | null> {
+    const cached = this.#handles[i];
+    if (cached !== null && cached !== undefined) return cached;
     const p = this.#filePath(i);
     const dir = dirname(p);
     if (write) await mkdir(dir, { recursive: true });
@@ -123,6 +139,11 @@ export class FsStore implements PieceStore {
     const flags = access | constants.O_NOFOLLOW;
     try {
       const handle = await open(p, flags, 0o644);
+      const raced = this.#handles[i];
+      if (raced !== null && raced !== undefined) {
+        await handle.close();
+        return raced;
+      }
       this.#handles[i] = handle;
       return handle;
     } catch (e) {
