@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { runDemoPeerChild } from '../demo/demo-peer.js';
 import { type DemoReport, type DemoRun, startDemo } from '../demo/run-demo.js';
 import { DEFAULT_SAMPLE, writeSamples } from '../demo/samples.js';
 import { parseSize } from '../node/create-torrent.js';
@@ -66,6 +67,7 @@ interface DemoCliOpts {
   kill?: { name: string; atMs: number }[];
   join?: { name: string; atMs: number }[];
   timeout: number;
+  processes?: boolean;
 }
 
 async function chooseFile(o: DemoCliOpts, interactive: boolean): Promise<string> {
@@ -171,7 +173,7 @@ function bars(run: DemoRun): () => void {
         shown.set(m.name, entry);
         s = entry;
       }
-      const have = m.node.core?.have.count ?? 0;
+      const have = m.node.haveCount();
       const r = s.meter.add(Date.now(), m.node.downloaded);
       s.bar.update(have, {
         name: m.name.padEnd(7),
@@ -187,6 +189,14 @@ function bars(run: DemoRun): () => void {
 }
 
 export function registerDemoCommand(program: Command): void {
+  program
+    .command('_demo-peer', { hidden: true })
+    .description('one demo peer in its own process (used by demo --processes)')
+    .argument('<spec>', 'the peer, as JSON')
+    .action(async (spec: string) => {
+      await runDemoPeerChild(spec);
+    });
+
   program
     .command('demo')
     .description(
@@ -217,6 +227,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--kill <peer@time>', 'a peer dies at that time, e.g. peer5@2s (repeatable)', peerAt)
     .option('--join <peer@time>', 'a new empty peer joins at that time, e.g. peer11@3s (repeatable)', peerAt)
     .option('--timeout <time>', 'give up after this long', duration, 120_000)
+    .option('--processes', 'run each peer as its own OS process')
     .action(async (o: DemoCliOpts) => {
       const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
       const file = await chooseFile(o, tty);
@@ -239,6 +250,7 @@ export function registerDemoCommand(program: Command): void {
         timeoutMs: o.timeout,
         log: logMode ? (l) => console.log(l) : () => {},
         trackerLog: logMode,
+        processes: o.processes ? { cli: process.argv[1] as string } : undefined,
       });
       console.log(`Tracker: ${run.tracker.url}  (the swarm's state: ${run.tracker.url}/stats)`);
       const stopBars = logMode ? () => {} : bars(run);

@@ -4,8 +4,8 @@ import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path';
 import { type RunningTracker, startTracker } from '../net/tracker-server.js';
 import { createTorrent } from '../node/create-torrent.js';
-import { PeerNode } from '../node/peer-node.js';
 import { formatChunks } from '../tracker/log-format.js';
+import { ChildProcessPeer, type DemoPeer, type DemoPeerSpec, InProcessPeer } from './demo-peer.js';
 import { distributionLowerBound } from './lower-bound.js';
 
 /**
@@ -39,6 +39,8 @@ export interface DemoOpts {
   log: (line: string) => void;
   /** Tracker log lines too (registrations, availability tables). */
   trackerLog: boolean;
+  /** Run each peer as its own OS process (this CLI script, `_demo-peer`). */
+  processes?: { cli: string };
 }
 
 export interface PeerReport {
@@ -72,7 +74,7 @@ export interface DemoReport {
 
 interface Member {
   name: string;
-  node: PeerNode;
+  node: DemoPeer;
   role: PeerReport['role'];
   startedAt: number;
   doneAt: number | null;
@@ -95,7 +97,7 @@ export interface DemoRun {
   finished: Promise<DemoReport>;
   /** Ends the run now (Ctrl-C): peers leave the tracker, the tracker stops. */
   stop(): Promise<void>;
-  members: () => { name: string; node: PeerNode; role: PeerReport['role']; done: boolean }[];
+  members: () => { name: string; node: DemoPeer; role: PeerReport['role']; done: boolean }[];
   tracker: RunningTracker;
   pieces: number;
 }
@@ -121,7 +123,8 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
     pieceLength: o.pieceSize,
     trackers: [tracker.url],
   });
-  await writeFile(join(out, `${name}.torrent`), bytes);
+  const torrentPath = join(out, `${name}.torrent`);
+  await writeFile(torrentPath, bytes);
   const fileSha = await sha256File(join(originDir, name));
   const size = (await stat(join(originDir, name))).size;
 
@@ -137,20 +140,21 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   const addPeer = async (peerName: string, role: PeerReport['role']): Promise<Member> => {
     const dir = join(out, peerName);
     await mkdir(dir, { recursive: true });
-    const node = new PeerNode({
-      meta,
+    const spec: DemoPeerSpec = {
+      torrent: torrentPath,
       dir,
       mode: role === 'origin' ? 'seed' : 'download',
-      host: '127.0.0.1',
-      port: 0,
-      trackers: [tracker.url],
       name: peerName,
-      strategy: o.strategy === 'random' ? 'random' : 'rarest-first',
-      exchange: o.strategy === 'random' ? { maxChunks: o.maxChunks } : undefined,
+      tracker: tracker.url,
+      strategy: o.strategy,
+      maxChunks: o.maxChunks,
       uploadRate: o.uploadRate,
       downloadRate: o.downloadRate,
       uploadSlots: o.peers + (o.join?.length ?? 0),
-    });
+    };
+    const node: DemoPeer = o.processes
+      ? new ChildProcessPeer(spec, meta.pieceCount, o.processes.cli)
+      : new InProcessPeer(spec, meta);
     const m: Member = {
       name: peerName,
       node,
@@ -171,16 +175,19 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
       check();
     });
     node.on('error', (e) => o.log(`Peer ${peerName}: ${e.message}`));
-    node.done.catch(() => {});
     await node.start();
     return m;
   };
 
+  /** Runs fn `ms` after the swarm's start (t0), however long starting the peers took. */
   const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (!stopped) fn();
-    }, ms);
+    const t = setTimeout(
+      () => {
+        timers.delete(t);
+        if (!stopped) fn();
+      },
+      Math.max(0, t0 + ms - Date.now()),
+    );
     timers.add(t);
   };
 
@@ -199,8 +206,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
     if (o.originLeavesAfter === 'copy') {
       const others = live().filter((m) => m.role !== 'origin');
       const union = new Set<number>();
-      for (const m of others)
-        for (let i = 0; i < meta.pieceCount; i++) if (m.node.core?.have.has(i)) union.add(i);
+      for (const m of others) for (let i = 0; i < meta.pieceCount; i++) if (m.node.has(i)) union.add(i);
       if (union.size === meta.pieceCount) originLeave();
     }
     const waiting = live().filter((m) => m.role !== 'origin' && m.doneAt === null);
@@ -208,8 +214,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   }
 
   const report = async (): Promise<DemoReport> => {
-    const originId = members.find((m) => m.role === 'origin')?.node.peerId;
-    const originKey = originId ? Buffer.from(originId).toString('latin1') : '';
+    const originKey = members.find((m) => m.role === 'origin')?.node.peerIdKey ?? '';
     const peers: PeerReport[] = [];
     for (const m of members) {
       let verified = m.role === 'origin';

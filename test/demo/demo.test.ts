@@ -75,6 +75,16 @@ describe('swarmshare demo without a terminal', () => {
     }, 90_000);
   }
 
+  it('--processes: each peer in its own OS process, all complete, none left running', async () => {
+    const r = await demo('processes', ['--processes', '--strategy', 'rarest-first', '--peers', '5']);
+    expect(r.code, r.out.slice(-2000)).toBe(0);
+    expect(r.report.peers).toHaveLength(5);
+    for (const p of r.report.peers) expect(p).toMatchObject({ completed: true, verified: true });
+    const { execFileSync } = await import('node:child_process');
+    const left = execFileSync('sh', ['-c', "pgrep -f '[_]demo-peer' || true"], { encoding: 'utf8' }).trim();
+    expect(left).toBe('');
+  }, 90_000);
+
   it('a peer killed mid-transfer and the origin leaving once a copy is out: the rest complete', async () => {
     const r = await demo('faults', [
       '--strategy',
