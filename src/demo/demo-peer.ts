@@ -61,8 +61,16 @@ export function nodeOpts(spec: DemoPeerSpec, meta: PeerNodeOpts['meta']): PeerNo
     uploadRate: spec.uploadRate,
     downloadRate: spec.downloadRate,
     uploadSlots: spec.uploadSlots,
+    pipeline: spec.uploadRate !== undefined ? CAPPED_PIPELINE : undefined,
   };
 }
+
+/**
+ * Requests outstanding per peer in a rate-capped demo: 16 blocks (256 KiB, a quarter second at
+ * 1 MiB/s). Deeper queues wait at the capped sender and delay every piece: with 10 peers at
+ * 8 MiB/s each, 16 finished in 1.2x the lower bound, 128 in 1.5x (the origin sent more duplicates).
+ */
+export const CAPPED_PIPELINE = 16;
 
 export class InProcessPeer extends EventEmitter<DemoPeerEvents> implements DemoPeer {
   readonly name: string;

@@ -51,6 +51,8 @@ export interface PeerNodeOpts {
   downloadRate?: number;
   /** Regular unchoke slots (default 4; the demo unchokes everyone, as the original served all). */
   uploadSlots?: number;
+  /** Requests kept outstanding per peer (default DEFAULT_PIPELINE). */
+  pipeline?: number;
 }
 
 /** Default cap on open connections. */
@@ -184,6 +186,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         length: m.length,
         strategy: this.opts.strategy,
         uploadSlots: this.opts.uploadSlots,
+        pipeline: this.opts.pipeline,
         have,
       },
       Math.random,

@@ -37,8 +37,12 @@ export type CloseCode =
   | 'ERR_TIMEOUT'
   | 'ERR_NOT_NEEDED';
 
-/** Requests we keep outstanding per peer: 64 x 16 KiB = 1 MiB in flight, enough for a fast link. */
-export const DEFAULT_PIPELINE = 64;
+/**
+ * Requests we keep outstanding per peer: 128 x 16 KiB = 2 MiB in flight, for a fast link (on
+ * loopback 64 was ~7% slower, 16 ~28%). A rate-capped swarm wants far fewer (opts.pipeline):
+ * the cap makes requests queue at the sender, and a deep queue only delays every piece.
+ */
+export const DEFAULT_PIPELINE = 128;
 /** Their requests we queue at most; more is a flood and closes the link (clients send ~250 at most). */
 export const MAX_PEER_REQUESTS = 512;
 /** Regular unchoke slots (plus one optimistic). */
