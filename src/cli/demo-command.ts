@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -68,6 +69,8 @@ interface DemoCliOpts {
   join?: { name: string; atMs: number }[];
   timeout: number;
   processes?: boolean;
+  port: number;
+  open?: boolean;
 }
 
 async function chooseFile(o: DemoCliOpts, interactive: boolean): Promise<string> {
@@ -188,6 +191,15 @@ function bars(run: DemoRun): () => void {
   };
 }
 
+/** Opens a URL with the desktop's opener, if there is one; says so when there is none. */
+function openBrowser(url: string): void {
+  const opener =
+    process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
+  child.on('error', () => console.log(`(no browser opener here: open ${url} yourself)`));
+  child.unref();
+}
+
 export function registerDemoCommand(program: Command): void {
   program
     .command('_demo-peer', { hidden: true })
@@ -228,6 +240,17 @@ export function registerDemoCommand(program: Command): void {
     .option('--join <peer@time>', 'a new empty peer joins at that time, e.g. peer11@3s (repeatable)', peerAt)
     .option('--timeout <time>', 'give up after this long', duration, 120_000)
     .option('--processes', 'run each peer as its own OS process')
+    .option(
+      '--port <n>',
+      "the tracker's port; its root is the live dashboard (0: any free port)",
+      (v) => {
+        if (!/^[0-9]+$/.test(v) || Number(v) > 65535)
+          throw new InvalidArgumentError('expected a port from 0 to 65535');
+        return Number(v);
+      },
+      0,
+    )
+    .option('--open', 'open the dashboard in a browser, where one exists')
     .action(async (o: DemoCliOpts) => {
       const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
       const file = await chooseFile(o, tty);
@@ -251,8 +274,12 @@ export function registerDemoCommand(program: Command): void {
         log: logMode ? (l) => console.log(l) : () => {},
         trackerLog: logMode,
         processes: o.processes ? { cli: process.argv[1] as string } : undefined,
+        trackerPort: o.port,
       });
-      console.log(`Tracker: ${run.tracker.url}  (the swarm's state: ${run.tracker.url}/stats)`);
+      console.log(
+        `Dashboard: ${run.tracker.url}/  (tracker ${run.tracker.url}, API docs ${run.tracker.url}/docs)`,
+      );
+      if (o.open) openBrowser(`${run.tracker.url}/`);
       const stopBars = logMode ? () => {} : bars(run);
       let interrupted = false;
       const onSignal = () => {

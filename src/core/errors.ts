@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'ERR_BAD_PARAM'
   | 'ERR_SWARM_FULL'
   | 'ERR_TOO_MANY_SWARMS'
+  | 'ERR_RATE_LIMITED'
   | 'ERR_INTERNAL';
 
 export class SwarmshareError extends Error {
@@ -62,5 +63,6 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   ERR_BAD_PARAM: 400,
   ERR_SWARM_FULL: 403,
   ERR_TOO_MANY_SWARMS: 403,
+  ERR_RATE_LIMITED: 429,
   ERR_INTERNAL: 500,
 };

@@ -41,6 +41,8 @@ export interface DemoOpts {
   trackerLog: boolean;
   /** Run each peer as its own OS process (this CLI script, `_demo-peer`). */
   processes?: { cli: string };
+  /** The tracker's port (0: any free one). */
+  trackerPort?: number;
 }
 
 export interface PeerReport {
@@ -116,7 +118,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   await copyFile(o.file, join(originDir, name));
 
   const tracker = await startTracker(
-    { host: '127.0.0.1', port: 0 },
+    { host: '127.0.0.1', port: o.trackerPort ?? 0 },
     { interval: 2, log: o.trackerLog ? o.log : undefined },
   );
   const { bytes, meta } = await createTorrent(join(originDir, name), {

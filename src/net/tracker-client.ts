@@ -153,6 +153,15 @@ export interface SwarmPeer extends PeerAddress {
   complete: boolean;
 }
 
+/** Transfer figures sent with /update for the tracker's dashboard. */
+export interface TransferStats {
+  uploaded: number;
+  downloaded: number;
+  fetching: number[];
+  /** Bytes received per peer, keyed by wire peer id (40 hex). */
+  from: Record<string, number>;
+}
+
 /** Our tracker's JSON API: register once, then update (with the chunk bitfield) and get_peers. */
 export class JsonTrackerClient implements TrackerClient {
   readonly url: string;
@@ -160,6 +169,8 @@ export class JsonTrackerClient implements TrackerClient {
   readonly #peerName: string;
   #key: string | null = null;
   #interval = 30;
+  /** Set by the peer: what it reports with each update. */
+  stats: (() => TransferStats) | null = null;
 
   constructor(url: string, info: AnnounceInfo, peerName: string) {
     this.url = url.replace(/\/+$/, '');
@@ -167,7 +178,7 @@ export class JsonTrackerClient implements TrackerClient {
     this.#peerName = peerName;
   }
 
-  async #post(path: string, body: unknown): Promise<{ status: number; json: Record<string, any> }> {
+  async #post(path: string, body: unknown): Promise<{ status: number; json: JsonReply }> {
     const { status, body: raw } = await getBytes(`${this.url}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -188,6 +199,7 @@ export class JsonTrackerClient implements TrackerClient {
   async #register(have: Bitfield): Promise<void> {
     const r = await this.#post('/register', {
       peer_id: this.#peerName,
+      wire_id: Buffer.from(this.#info.peerId).toString('hex'),
       ip: this.#info.ip,
       port: this.#info.port,
       files: { [this.#info.name]: this.#file(have) },
@@ -198,8 +210,17 @@ export class JsonTrackerClient implements TrackerClient {
     if (typeof r.json.interval === 'number' && r.json.interval > 0) this.#interval = r.json.interval;
   }
 
+  #chain: Promise<unknown> = Promise.resolve();
+
   /** Tells the tracker which chunks we hold (registering first, or again after a tracker restart). */
-  async report(have: Bitfield): Promise<void> {
+  report(have: Bitfield): Promise<void> {
+    // One request at a time: two registrations racing would refuse each other.
+    const run = this.#chain.then(() => this.#report(have));
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  async #report(have: Bitfield): Promise<void> {
     if (this.#key === null) return this.#register(have);
     const u = await this.#post('/update', {
       peer_id: this.#peerName,
@@ -208,6 +229,7 @@ export class JsonTrackerClient implements TrackerClient {
       bitfield: Buffer.from(have.bytes).toString('base64'),
       pieces: this.#info.pieceCount,
       size: this.#info.length,
+      ...(this.stats ? { stats: this.stats() } : {}),
     });
     if (u.status === 404 && u.json.error?.code === 'ERR_UNKNOWN_PEER') {
       // The tracker restarted or dropped us: register again.
@@ -252,9 +274,13 @@ export class JsonTrackerClient implements TrackerClient {
   }
 }
 
-function parseJson(raw: Uint8Array, status: number): Record<string, any> {
+/** A tracker's JSON reply: read field by field, each checked where it is used. */
+// biome-ignore lint/suspicious/noExplicitAny: untrusted JSON, narrowed at each use
+type JsonReply = Record<string, any>;
+
+function parseJson(raw: Uint8Array, status: number): JsonReply {
   try {
-    return JSON.parse(decoder.decode(raw)) as Record<string, any>;
+    return JSON.parse(decoder.decode(raw)) as JsonReply;
   } catch {
     throw new TrackerError(`tracker answered HTTP ${status} with something that is not JSON`);
   }

@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import Fastify, {
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type ErrorCode, HTTP_STATUS, isSwarmshareError, SwarmshareError } from '../core/errors.js';
 import {
   announceReply,
@@ -28,6 +25,7 @@ import { defaultLimits, type TrackerLimits } from '../tracker/limits.js';
 import { availabilityLines, registeredLine } from '../tracker/log-format.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
+import { registerDashboard } from './dashboard-routes.js';
 
 /**
  * The tracker over HTTP: `buildTracker()` makes the app without listening (tests inject requests),
@@ -161,7 +159,21 @@ export function buildTracker(
     bodyLimit: limits.maxBodyBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: false,
+    // Live feed (SSE) connections stay open: closing the tracker ends them.
+    forceCloseConnections: true,
   });
+
+  app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'swarmshare tracker',
+        version: '0.1.0',
+        description:
+          "The original project's JSON API (register, get_peers, update, deregister), the dashboard's JSON and live feed, health and stats. The BitTorrent API (/announce, /scrape) is bencoded: see docs/tracker.md.",
+      },
+    },
+  });
+  app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     counters.errors = (counters.errors ?? 0) + 1;
@@ -230,6 +242,8 @@ export function buildTracker(
         .send(bencodedRoute(name, req.url, remoteIp(req))),
     );
   }
+
+  registerDashboard(app, registry, deps.now);
 
   app.get('/health', async () => ({ status: 'ok', peers: registry.peerCount, swarms: registry.swarms.size }));
 

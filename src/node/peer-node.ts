@@ -103,6 +103,8 @@ export interface PeerNodeEvents {
 
 /** An exchange that gives nothing for this long is abandoned (the peer may have died). */
 export const EXCHANGE_TIMEOUT_MS = 15_000;
+/** New pieces reach a swarmshare tracker within this (updates coalesced). */
+export const REPORT_MS = 500;
 /** Pause before asking the tracker again when no peer has a chunk we need. */
 export const EXCHANGE_IDLE_MS = 300;
 
@@ -121,6 +123,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   #upBucket: TokenBucket | null = null;
   #downBucket: TokenBucket | null = null;
   #exchanges = new Map<LinkId, () => void>();
+  #reportPending = false;
   #exchangeProgress = new Map<LinkId, () => void>();
   #server: Server | null = null;
   #links = new Map<LinkId, LinkEntry>();
@@ -191,7 +194,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       },
       Math.random,
       {
-        onPieceVerified: (i) => this.emit('piece', i, this.core.have.count, m.pieceCount),
+        onPieceVerified: (i) => {
+          this.emit('piece', i, this.core.have.count, m.pieceCount);
+          this.#reportSoon();
+        },
         onPieceFailed: (i) => this.emit('piece-failed', i),
         onBlock: (l, n) => {
           this.downloaded += n;
@@ -226,6 +232,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const key = randomBytes(4).toString('hex');
     const name = this.opts.name ?? Buffer.from(this.peerId).toString('latin1');
     this.#trackers = (this.opts.trackers ?? m.trackers).map((u) => trackerClientFor(u, info, key, name));
+    for (const t of this.#trackers) {
+      if (t instanceof JsonTrackerClient) t.stats = () => this.transferStats();
+    }
     for (const t of this.#trackers) this.#announceLoop(t, 'started', RETRY_MS);
     if (this.opts.exchange) {
       const json = this.#trackers.find((t) => t instanceof JsonTrackerClient);
@@ -291,6 +300,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         },
       },
       borrowed,
+      this.#downBucket ? (n) => (this.#downBucket as TokenBucket).reserve(n, Date.now()) : undefined,
     );
     const entry: LinkEntry = { sock, addr: addr ?? sock.remote, ip: socket.remoteAddress ?? '', outgoing };
     this.#links.set(id, entry);
@@ -478,7 +488,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   /** The original design's loop: one exchange at a time with a random peer that has what we need. */
   async #exchangeLoop(tracker: JsonTrackerClient, maxChunks: number): Promise<void> {
     const rand = Math.random;
-    for (let round = 0; !this.#stopped && !this.core.complete; round++) {
+    while (!this.#stopped && !this.core.complete) {
       let peers: Awaited<ReturnType<JsonTrackerClient['swarmPeers']>>;
       try {
         await tracker.report(this.core.have);
@@ -559,6 +569,33 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         peerSocket = this.#attach(socket, true, `${p.ip}:${p.port}`, true, chunks);
       });
     });
+  }
+
+  /** What we report to a swarmshare tracker for its dashboard. */
+  transferStats() {
+    const from: Record<string, number> = {};
+    for (const [id, n] of this.receivedFrom) from[Buffer.from(id, 'latin1').toString('hex')] = n;
+    return {
+      uploaded: this.uploaded,
+      downloaded: this.downloaded,
+      fetching: [...this.core.picker.active.keys()].slice(0, 1024),
+      from,
+    };
+  }
+
+  /**
+   * Tells swarmshare trackers about new pieces within REPORT_MS (coalesced), so their view (and
+   * dashboard) follows the download closely without an update per piece.
+   */
+  #reportSoon(): void {
+    if (this.#reportPending || this.#stopped) return;
+    const json = this.#trackers.filter((t): t is JsonTrackerClient => t instanceof JsonTrackerClient);
+    if (json.length === 0) return;
+    this.#reportPending = true;
+    this.#later(() => {
+      this.#reportPending = false;
+      for (const t of json) t.report(this.core.have).catch(() => {});
+    }, REPORT_MS);
   }
 
   #sleep(ms: number): Promise<void> {

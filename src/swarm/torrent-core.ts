@@ -357,7 +357,7 @@ export class TorrentCore {
     return out;
   }
 
-  #onRequest(l: Link, m: { index: number; begin: number; length: number }, now: number): Command[] {
+  #onRequest(l: Link, m: { index: number; begin: number; length: number }, _now: number): Command[] {
     const out: Command[] = [];
     if (m.index >= this.opts.pieceCount)
       return this.#close(l, 'ERR_BAD_REQUEST', `request for piece ${m.index} out of range`);

@@ -2,7 +2,7 @@ import type { Bitfield } from '../core/bitfield.js';
 import { SwarmshareError } from '../core/errors.js';
 import { displayPeerId, isInfoHashHex, parseDisplayedPeerId } from '../core/ids.js';
 import { compactAddress, type ParsedIp, parseIp } from '../core/ip.js';
-import type { ChunkSetInput, Client, PeerRecord, Swarm, SwarmRegistry } from './registry.js';
+import type { ChunkSetInput, Client, PeerRecord, PeerStats, Swarm, SwarmRegistry } from './registry.js';
 
 /**
  * The original's four endpoints as pure handlers: validated input in, a JSON-ready object out,
@@ -22,6 +22,7 @@ export type ChunkValue =
 
 export interface RegisterBody {
   peer_id: string;
+  wire_id?: string;
   ip?: string;
   port: number;
   files?: Record<string, ChunkValue>;
@@ -39,6 +40,7 @@ export interface UpdateBody {
   size?: number;
   ip?: string;
   port?: number;
+  stats?: Partial<PeerStats>;
 }
 
 export interface DeregisterBody {
@@ -178,6 +180,7 @@ export function register(reg: SwarmRegistry, body: RegisterBody, remoteIp: strin
   }
   const client: Client = {
     peerId: body.peer_id,
+    wireId: body.wire_id?.toLowerCase() ?? null,
     key: existing?.key ?? reg.deps.newKey(),
     ip,
     port: body.port,
@@ -228,8 +231,8 @@ export function update(reg: SwarmRegistry, body: UpdateBody, remoteIp: string, n
   }
   const hasChunks = body.chunks !== undefined || body.bitfield !== undefined;
   if (body.file === undefined) {
-    if (hasChunks || body.info_hash !== undefined) {
-      throw new SwarmshareError('ERR_VALIDATION', 'chunks, bitfield and info_hash need file');
+    if (hasChunks || body.info_hash !== undefined || body.stats !== undefined) {
+      throw new SwarmshareError('ERR_VALIDATION', 'chunks, bitfield, info_hash and stats need file');
     }
     return { ok: true, interval: reg.limits.intervalSec };
   }
@@ -241,8 +244,24 @@ export function update(reg: SwarmRegistry, body: UpdateBody, remoteIp: string, n
     size: body.size,
     name: body.info_hash !== undefined && !isInfoHashHex(body.file) ? body.file : undefined,
   };
-  if (!hasChunks) input.chunks = [];
-  const p = putChunks(reg, s, client, input, now);
+  const existing = s.peers.get(client.peerId);
+  let p: PeerRecord;
+  if (!hasChunks && existing !== undefined && existing.isJson) {
+    // Only stats (or a heartbeat for this file): the chunk set stays as it was.
+    p = existing;
+    reg.touch(p, now);
+  } else {
+    if (!hasChunks) input.chunks = [];
+    p = putChunks(reg, s, client, input, now);
+  }
+  if (body.stats !== undefined) {
+    p.stats = {
+      uploaded: body.stats.uploaded ?? p.stats?.uploaded ?? 0,
+      downloaded: body.stats.downloaded ?? p.stats?.downloaded ?? 0,
+      fetching: body.stats.fetching ?? [],
+      from: body.stats.from ?? p.stats?.from ?? {},
+    };
+  }
   const swarm = reg.swarmById(s.id) as Swarm;
   return {
     ok: true,

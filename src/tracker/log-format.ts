@@ -50,7 +50,7 @@ export function availabilityLines(swarm: Swarm, peers: readonly PeerRecord[], ex
           : 'unknown (BitTorrent client)';
     lines.push(`${displayPeerId(p.peerId)}: ${held}`);
   }
-  if (peers.length < swarm.list.length)
-    lines.push(`(${swarm.list.length - peers.length} more peers not listed)`);
+  const unlisted = swarm.list.length - excluded - peers.length;
+  if (unlisted > 0) lines.push(`(${unlisted} more peers not listed)`);
   return lines;
 }

@@ -40,6 +40,8 @@ export class PeerRecord {
   /** Position in its swarm's `list` (swap-remove). */
   slot = 0;
   readonly isJson: boolean;
+  /** What a JSON peer last reported of its transfers (for the dashboard); null for others. */
+  stats: PeerStats | null = null;
 
   constructor(peerId: string, compact: string, key: string | null, seen: number, isJson: boolean) {
     this.peerId = peerId;
@@ -91,9 +93,22 @@ export interface Swarm {
   readonly createdAt: number;
 }
 
+/** Transfer figures a JSON peer reports with /update (all optional, for the dashboard). */
+export interface PeerStats {
+  /** Bytes uploaded and downloaded in this swarm since the peer started. */
+  uploaded: number;
+  downloaded: number;
+  /** Chunks being fetched right now. */
+  fetching: number[];
+  /** Bytes received from each peer, keyed by that peer's wire peer id (40 hex). */
+  from: Record<string, number>;
+}
+
 /** A registered JSON API client: one identity across every swarm it is in. */
 export interface Client {
   readonly peerId: string;
+  /** Its BitTorrent wire peer id (40 hex), when it said: maps transfer reports to peers. */
+  wireId: string | null;
   key: string;
   ip: ParsedIp;
   port: number;
@@ -435,7 +450,7 @@ export class SwarmRegistry {
   dropClient(c: Client, reason: 'deregistered' | 'expired'): void {
     for (const s of c.swarms) {
       const p = s.peers.get(c.peerId);
-      if (p !== undefined && p.isJson) this.removePeer(s, p);
+      if (p?.isJson) this.removePeer(s, p);
     }
     c.swarms.clear();
     this.clients.delete(c.peerId);

@@ -26,12 +26,29 @@ export function buildSchemas(limits: TrackerLimits) {
   const fileName = { type: 'string', pattern: FILE_NAME_PATTERN } as const;
   const infoHash = { type: 'string', pattern: INFO_HASH_PATTERN } as const;
 
+  /** Optional transfer figures for the dashboard. */
+  const stats = {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      uploaded: size,
+      downloaded: size,
+      fetching: {
+        type: 'array',
+        maxItems: 1024,
+        items: { type: 'integer', minimum: 0, maximum: limits.maxPieces - 1 },
+      },
+      from: { type: 'object', maxProperties: 256, propertyNames: infoHash, additionalProperties: size },
+    },
+  } as const;
+
   const register = {
     type: 'object',
     required: ['peer_id', 'port'],
     additionalProperties: false,
     properties: {
       peer_id: peerId,
+      wire_id: infoHash,
       ip,
       port,
       key,
@@ -68,6 +85,7 @@ export function buildSchemas(limits: TrackerLimits) {
       size,
       ip,
       port,
+      stats,
     },
   } as const;
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Metainfo } from '../../src/core/metainfo.js';
+import { READ_BUFFER } from '../../src/net/peer-socket.js';
 import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { PeerNode } from '../../src/node/peer-node.js';
@@ -146,4 +147,45 @@ describe('PeerNode over real TCP', () => {
     await expect(get.start()).rejects.toThrow(/exists and is not this torrent/);
     expect((await readFile(join(dir, 'seed', 'file.bin')))[0]).toBe(1);
   });
+});
+
+describe('rate caps (token buckets)', () => {
+  for (const cap of ['upload', 'download'] as const) {
+    it(`a ${cap} cap keeps the transfer at or under the rate`, async () => {
+      const size = 2 * 1024 * 1024;
+      const { dir, data, meta } = await setup(size, 64 * 1024);
+      const t = await tracker();
+      const rate = 512 * 1024;
+      const seed = new PeerNode({
+        meta,
+        dir: join(dir, 'seed'),
+        mode: 'seed',
+        trackers: [t.url],
+        uploadRate: cap === 'upload' ? rate : undefined,
+      });
+      cleanup.push(() => seed.stop());
+      await seed.start();
+      const leech = new PeerNode({
+        meta,
+        dir: join(dir, 'out'),
+        mode: 'download',
+        trackers: [t.url],
+        host: '127.0.0.6',
+        downloadRate: cap === 'download' ? rate : undefined,
+      });
+      cleanup.push(() => leech.stop());
+      const t0 = Date.now();
+      await leech.start();
+      await Promise.race([
+        leech.done,
+        new Promise((_, r) => setTimeout(() => r(new Error('timeout')), 30_000)),
+      ]);
+      const seconds = (Date.now() - t0) / 1000;
+      // However fast the machine, the cap allows at most: a quarter second's burst, plus one read
+      // buffer past the bucket (a download cap pauses reading after a read), plus the rate.
+      const slack = rate / 4 + (cap === 'download' ? READ_BUFFER : 16384);
+      expect(seconds).toBeGreaterThanOrEqual((size - slack) / rate);
+      expect(sha(await readFile(join(dir, 'out', 'file.bin')))).toBe(sha(data));
+    });
+  }
 });

@@ -385,3 +385,18 @@ describe('health, stats, unknown routes', () => {
     expect(nf.json.error.code).toBe('ERR_NOT_FOUND');
   });
 });
+
+describe('availability log lines', () => {
+  it('count the peers left out, not the asker', async () => {
+    const lines: string[] = [];
+    const t = testTracker({ log: (l) => lines.push(l), limits: { defaultGetPeers: 2 } });
+    for (let i = 1; i <= 5; i++)
+      await post(t, '/register', { peer_id: `peer${i}`, port: 6000 + i, files: { f: [0] } });
+    await get(t, '/get_peers?file=f&exclude=peer1');
+    const table = lines.filter((l) => l.startsWith('Available')).pop() as string;
+    expect(table.split('\n')).toHaveLength(4);
+    expect(table).toContain('(2 more peers not listed)');
+    await get(t, '/get_peers?file=f&exclude=peer1&numwant=10');
+    expect(lines.filter((l) => l.startsWith('Available')).pop()).not.toContain('more peers');
+  });
+});

@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import type {} from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import { Feed } from '../dashboard/feed.js';
+import type { SwarmRegistry } from '../tracker/registry.js';
+
+/**
+ * The dashboard over HTTP: the page and its assets (served from the package, no CDN), the JSON
+ * behind it, and a Server-Sent Events feed pushing a snapshot every FEED_INTERVAL_MS.
+ */
+
+/** How often the live feed pushes a snapshot: 2 per second, whatever the swarm's size. */
+export const FEED_INTERVAL_MS = 500;
+/** Live feed connections at most; more get 429. */
+export const MAX_FEED_CLIENTS = 64;
+
+const ASSETS: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+function loadAssets(): Map<string, Buffer> {
+  const base = new URL('../../public/dashboard/', import.meta.url);
+  const out = new Map<string, Buffer>();
+  for (const name of Object.keys(ASSETS)) out.set(name, readFileSync(new URL(name, base)));
+  return out;
+}
+
+const swarmParam = {
+  type: 'object',
+  properties: {
+    swarm: { type: 'string', maxLength: 300, description: 'swarm id: an info hash, or name:<file>' },
+  },
+  additionalProperties: false,
+} as const;
+
+export function registerDashboard(app: FastifyInstance, registry: SwarmRegistry, now: () => number): void {
+  const assets = loadAssets();
+  const feed = new Feed(registry);
+  let clients = 0;
+
+  const asset =
+    (name: string) => async (_req: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }) =>
+      reply.type(ASSETS[name] as string).send(assets.get(name) as Buffer);
+  app.get('/', { schema: { hide: true } }, asset('index.html'));
+  app.get('/dashboard/app.js', { schema: { hide: true } }, asset('app.js'));
+  app.get('/dashboard/style.css', { schema: { hide: true } }, asset('style.css'));
+
+  app.get(
+    '/api/swarms',
+    {
+      schema: {
+        description: 'The swarms the tracker knows (largest first, at most 50).',
+        tags: ['dashboard'],
+      },
+    },
+    async () => ({ swarms: feed.summaries() }),
+  );
+
+  app.get(
+    '/api/swarm',
+    {
+      schema: {
+        description:
+          'One swarm: peers x chunks (at most 200 peers), rates, transfers, availability, throughput.',
+        tags: ['dashboard'],
+        querystring: { ...swarmParam, required: ['swarm'] },
+      },
+    },
+    async (req, reply) => {
+      const v = feed.view((req.query as { swarm: string }).swarm, now());
+      if (v === null)
+        return reply.status(404).send({ error: { code: 'ERR_UNKNOWN_FILE', message: 'no such swarm' } });
+      return v;
+    },
+  );
+
+  app.get(
+    '/events',
+    {
+      schema: {
+        description: `Server-Sent Events: every ${FEED_INTERVAL_MS} ms a "snapshot" event with {swarms, view} (view: /api/swarm for ?swarm=).`,
+        tags: ['dashboard'],
+        querystring: swarmParam,
+      },
+    },
+    (req, reply) => {
+      if (clients >= MAX_FEED_CLIENTS) {
+        reply
+          .status(429)
+          .send({ error: { code: 'ERR_RATE_LIMITED', message: 'too many live feed connections' } });
+        return;
+      }
+      clients++;
+      const swarm = (req.query as { swarm?: string }).swarm;
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
+      const push = () => {
+        const data = { swarms: feed.summaries(), view: swarm ? feed.view(swarm, now()) : null };
+        res.write(`event: snapshot\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      push();
+      const timer = setInterval(push, FEED_INTERVAL_MS);
+      const end = () => {
+        clearInterval(timer);
+        clients--;
+      };
+      req.raw.once('close', end);
+    },
+  );
+}

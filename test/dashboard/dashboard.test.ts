@@ -1,0 +1,86 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type DemoRun, startDemo } from '../../src/demo/run-demo.js';
+import { sampleText } from '../../src/demo/samples.js';
+
+const ARTIFACTS = 'test-artifacts';
+
+describe('dashboard in real headless Chromium', () => {
+  let browser: Browser | undefined;
+  let run: DemoRun | undefined;
+  let dir = '';
+  afterAll(async () => {
+    await browser?.close();
+    await run?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows a demo swarm filling up to 100% for every peer, with its numbers and charts', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ss-dash-'));
+    const file = join(dir, 'file2.txt');
+    await writeFile(file, sampleText('file2.txt', 20 * 64 * 1024));
+    run = await startDemo({
+      file,
+      peers: 10,
+      pieceSize: 64 * 1024,
+      strategy: 'rarest-first',
+      maxChunks: 5,
+      uploadRate: 512 * 1024,
+      out: join(dir, 'swarm'),
+      timeoutMs: 60_000,
+      log: () => {},
+      trackerLog: false,
+    });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${run.tracker.url}/`);
+    // The swarm appears and is selected; the grid starts filling while the demo runs.
+    await page.waitForSelector('#swarms tbody tr[data-swarm]', { timeout: 20_000 });
+    await page.waitForFunction(
+      () => {
+        const rows = [...document.querySelectorAll('#peers tbody tr[data-peer]')];
+        return rows.length === 10 && rows.every((r) => r.getAttribute('data-progress') === '100');
+      },
+      undefined,
+      { timeout: 60_000, polling: 250 },
+    );
+    const report = await run.finished;
+    expect(report.success).toBe(true);
+    // The swarm list carries the run's numbers: 10 seeds now, no leechers, 9 completed downloads.
+    await page.waitForFunction(
+      () => document.querySelector('#swarms [data-completed]')?.getAttribute('data-completed') === '9',
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
+    expect(await page.getAttribute('#swarms [data-seeds]', 'data-seeds')).toBe('10');
+    expect(await page.getAttribute('#swarms [data-leechers]', 'data-leechers')).toBe('0');
+    expect(await page.textContent('#swarm-title')).toContain('file2.txt: 10 peers, 20 chunks');
+    // Availability: every chunk held by all 10 peers.
+    const counts = await page.$$eval('#availability rect', (rs) =>
+      rs.map((r) => r.getAttribute('data-count')),
+    );
+    expect(counts).toHaveLength(20);
+    expect(new Set(counts)).toEqual(new Set(['10']));
+    // Throughput chart: several points, a peak above zero; who-sends-to-whom lists transfers.
+    expect(Number(await page.getAttribute('#throughput', 'data-points'))).toBeGreaterThan(1);
+    expect(Number(await page.getAttribute('#throughput', 'data-max'))).toBeGreaterThan(0);
+    expect(await page.$$eval('#transfers tbody tr', (rs) => rs.length)).toBeGreaterThan(0);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  }, 120_000);
+});
