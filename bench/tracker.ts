@@ -253,7 +253,7 @@ async function main(): Promise<void> {
   // 1. swarmshare /announce
   const ours = await spawnServer(
     'node',
-    [cli, 'tracker', '--port', '0', '--quiet', '--interval', '3600'],
+    [cli, 'tracker', '--port', '0', '--quiet', '--interval', '3600', '--rate-limit', '0'],
     /listening on http:\/\/[0-9.]+:(\d+)/,
   );
   await populate(ours.port, SWARM, announcePath);
@@ -287,7 +287,7 @@ async function main(): Promise<void> {
   const perPeer = heapBytesPerPeer(REGISTERED);
   const mem = await spawnServer(
     'node',
-    [cli, 'tracker', '--port', '0', '--quiet', '--interval', '3600'],
+    [cli, 'tracker', '--port', '0', '--quiet', '--interval', '3600', '--rate-limit', '0'],
     /listening on http:\/\/[0-9.]+:(\d+)/,
   );
   const idle = peakRssKiB(mem.pid);

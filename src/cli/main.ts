@@ -30,14 +30,28 @@ export function buildCli(): Command {
       30,
     )
     .option('--no-trust-ip', "ignore the ip a peer states and use its connection's address")
+    .option(
+      '--rate-limit <n>',
+      'requests per second allowed per client address (0: no limit)',
+      intOption(0, 1_000_000),
+      200,
+    )
     .option('--quiet', "don't print the log lines (registrations, availability tables)")
     .action(
-      async (o: { host: string; port: number; interval: number; trustIp: boolean; quiet?: boolean }) => {
+      async (o: {
+        host: string;
+        port: number;
+        interval: number;
+        trustIp: boolean;
+        rateLimit: number;
+        quiet?: boolean;
+      }) => {
         const tracker = await startTracker(
           { host: o.host, port: o.port },
           {
             interval: o.interval,
             trustIp: o.trustIp,
+            rateLimit: o.rateLimit,
             log: o.quiet ? undefined : (line) => console.log(line),
           },
         );

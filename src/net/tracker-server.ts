@@ -23,6 +23,7 @@ import {
 } from '../tracker/json-api.js';
 import { defaultLimits, type TrackerLimits } from '../tracker/limits.js';
 import { availabilityLines, registeredLine } from '../tracker/log-format.js';
+import { RateLimiter } from '../tracker/rate-limit.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
 import { registerDashboard } from './dashboard-routes.js';
@@ -42,12 +43,18 @@ export interface TrackerOpts {
   trustIp?: boolean;
   /** Where the original's log lines go (`Peer registered: ...`); default: nowhere. */
   log?: (line: string) => void;
+  /** Requests per second allowed per client address (burst: twice that); 0 turns the limit off. Default 200. */
+  rateLimit?: number;
 }
+
+/** Default per-address request rate: far above what a client needs (one announce per interval). */
+export const DEFAULT_RATE_LIMIT = 200;
 
 export interface TrackerHandle {
   app: FastifyInstance;
   registry: SwarmRegistry;
   counters: Record<string, number>;
+  limiter: RateLimiter | null;
 }
 
 export interface TrackerClockDeps extends TrackerDeps {
@@ -100,6 +107,7 @@ export function buildTracker(
     announce: 0,
     scrape: 0,
     errors: 0,
+    rate_limited: 0,
   };
   const schemas = buildSchemas(limits);
 
@@ -127,8 +135,32 @@ export function buildTracker(
    * or JSON schema to check, and they are the hot path); app.inject() reaches the same handlers
    * through the routes below.
    */
+  const limiter =
+    (opts.rateLimit ?? DEFAULT_RATE_LIMIT) > 0 ? new RateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT) : null;
+  /** Answers 429 (and true) when `ip` is over its rate. */
+  const limited = (ip: string, url: string, res: ServerResponse): boolean => {
+    if (limiter === null || limiter.allow(ip, deps.now())) return false;
+    counters.rate_limited = (counters.rate_limited ?? 0) + 1;
+    const bencodedRoute = routeOf(url) !== null;
+    const body = bencodedRoute
+      ? Buffer.from(failureReply('rate limited: too many requests from your address'))
+      : Buffer.from(
+          JSON.stringify({
+            error: { code: 'ERR_RATE_LIMITED', message: 'too many requests from your address' },
+          }),
+        );
+    res.writeHead(429, {
+      'content-type': bencodedRoute ? 'text/plain' : 'application/json; charset=utf-8',
+      'content-length': body.length,
+      'retry-after': '1',
+    });
+    res.end(body);
+    return true;
+  };
+
   const fastPath = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = req.url ?? '';
+    if (limited(req.socket.remoteAddress ?? '', url, res)) return true;
     const name = routeOf(url);
     if (name === null || req.method !== 'GET') return false;
     let body: Buffer;
@@ -269,7 +301,7 @@ export function buildTracker(
     };
   });
 
-  return { app, registry, counters };
+  return { app, registry, counters, limiter };
 }
 
 export interface RunningTracker extends TrackerHandle {
@@ -290,7 +322,10 @@ export async function startTracker(
   const addr = handle.app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : (listen.port ?? 8000);
   const sweepMs = Math.max(1000, Math.floor(handle.registry.limits.peerTimeoutMs / 4));
-  const timer = setInterval(() => handle.registry.expire(deps.now()), sweepMs);
+  const timer = setInterval(() => {
+    handle.registry.expire(deps.now());
+    handle.limiter?.sweep(deps.now());
+  }, sweepMs);
   timer.unref();
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Metainfo } from '../core/metainfo.js';
+import { TokenBucket } from '../core/token-bucket.js';
 import { PeerSocket } from '../net/peer-socket.js';
 import {
   JsonTrackerClient,
@@ -11,7 +12,6 @@ import {
 } from '../net/tracker-client.js';
 import { FsStore, type StoreMode } from '../storage/fs-store.js';
 import type { Strategy } from '../swarm/picker.js';
-import { TokenBucket } from '../swarm/token-bucket.js';
 import { type Command, type LinkId, TorrentCore } from '../swarm/torrent-core.js';
 import type { Message } from '../wire/messages.js';
 
@@ -103,6 +103,9 @@ export interface PeerNodeEvents {
 
 /** An exchange that gives nothing for this long is abandoned (the peer may have died). */
 export const EXCHANGE_TIMEOUT_MS = 15_000;
+/** Closes that say nothing bad of the peer: we may dial it again. Any other close is a violation. */
+const HARMLESS_CLOSES: ReadonlySet<string> = new Set(['ERR_NOT_NEEDED', 'ERR_DUPLICATE_PEER', 'ERR_TIMEOUT']);
+
 /** New pieces reach a swarmshare tracker within this (updates coalesced). */
 export const REPORT_MS = 500;
 /** Pause before asking the tracker again when no peer has a chunk we need. */
@@ -290,6 +293,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       {
         onMessage: (msg) => this.#run(this.core.message(id, msg, Date.now())),
         onWireError: (e) => {
+          // A peer that breaks the protocol is not dialled again.
+          this.#bannedAddrs.add(entry.addr);
           this.emit('peer-closed', entry.addr, e.code, e.message);
           this.core.removeLink(id);
           sock.close();
@@ -350,7 +355,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         case 'close': {
           const l = this.#links.get(c.link);
           if (l) {
-            if (c.ban) this.#bannedAddrs.add(l.addr);
+            if (c.ban || !HARMLESS_CLOSES.has(c.code)) this.#bannedAddrs.add(l.addr);
             this.emit('peer-closed', l.addr, c.code, c.reason);
             l.sock.close();
           }

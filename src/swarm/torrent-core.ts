@@ -1,6 +1,6 @@
 import { Bitfield } from '../core/bitfield.js';
 import type { Handshake, Message } from '../wire/messages.js';
-import { MAX_REQUEST_LENGTH } from '../wire/messages.js';
+import { BLOCK_LENGTH, MAX_REQUEST_LENGTH } from '../wire/messages.js';
 import { CHOKE_ROUND_MS, chooseUnchoked, OPTIMISTIC_ROUNDS } from './choker.js';
 import { type BlockRequest, PiecePicker, type PieceSet, type Strategy } from './picker.js';
 
@@ -55,8 +55,8 @@ export const HANDSHAKE_TIMEOUT_MS = 20_000;
 export const IDLE_TIMEOUT_MS = 180_000;
 /** We send a keep-alive after this much silence of our own. */
 export const KEEPALIVE_MS = 90_000;
-/** Failed pieces a peer may take part in before it is banned. */
-export const MAX_BAD_PIECES = 2;
+/** Failed pieces kept to find which contributor lied (each holds one bad copy of a piece). */
+export const MAX_SUSPECTS = 8;
 /** Piece buffers kept for reuse: enough for the pieces usually in flight at once. */
 export const MAX_FREE_BUFFERS = 16;
 /** Blocks nobody asked for that a peer may send before it is dropped. */
@@ -116,6 +116,8 @@ interface Link {
 interface Assembly {
   data: Uint8Array;
   contributors: Set<string>;
+  /** Who sent each block (by block number). */
+  owners: (string | undefined)[];
 }
 
 /** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
@@ -130,7 +132,8 @@ export class TorrentCore {
   readonly #assembly = new Map<number, Assembly>();
   readonly #free: Uint8Array[] = [];
   readonly #verifying = new Set<number>();
-  readonly #strikes = new Map<string, number>();
+  /** Failed pieces with several contributors: the bad copy and who sent each block. */
+  readonly #suspects = new Map<number, { data: Uint8Array; owners: (string | undefined)[] }>();
   readonly banned = new Set<string>();
   #lastRound = Number.NEGATIVE_INFINITY;
   #round = 0;
@@ -418,11 +421,12 @@ export class TorrentCore {
     if (r.status === 'new') {
       let a = this.#assembly.get(m.index);
       if (a === undefined) {
-        a = { data: this.#pieceBuffer(this.picker.pieceSize(m.index)), contributors: new Set() };
+        a = { data: this.#pieceBuffer(this.picker.pieceSize(m.index)), contributors: new Set(), owners: [] };
         this.#assembly.set(m.index, a);
       }
       a.data.set(m.block, m.begin);
       a.contributors.add(l.peerId as string);
+      a.owners[m.begin / BLOCK_LENGTH] = l.peerId as string;
       for (const other of r.cancel) {
         const o = this.links.get(other);
         if (o === undefined) continue;
@@ -462,6 +466,7 @@ export class TorrentCore {
     this.#verifying.delete(index);
     if (ok) {
       this.picker.verified(index);
+      if (a !== undefined) this.#convict(index, a.data, out);
       this.events.onPieceVerified?.(index);
       for (const l of this.links.values()) {
         if (!l.handshaken) continue;
@@ -482,21 +487,44 @@ export class TorrentCore {
     this.picker.failed(index);
     const contributors = a === undefined ? [] : [...a.contributors];
     this.events.onPieceFailed?.(index, contributors);
-    for (const peerId of contributors) {
-      const strikes = (this.#strikes.get(peerId) ?? 0) + 1;
-      this.#strikes.set(peerId, strikes);
-      // A piece that came from one peer alone condemns it; shared ones count a strike each.
-      if (strikes >= MAX_BAD_PIECES || contributors.length === 1) {
-        const l = [...this.links.values()].find((x) => x.peerId === peerId);
-        this.banned.add(peerId);
-        if (l !== undefined)
-          out.push(
-            ...this.#close(l, 'ERR_HASH_MISMATCH', `sent data for piece ${index} that failed its hash`, true),
-          );
-      }
+    if (contributors.length === 1) {
+      // A piece that came from one peer alone condemns it.
+      this.#ban(contributors[0] as string, index, out);
+    } else if (a !== undefined && this.#suspects.size < MAX_SUSPECTS) {
+      // Several peers sent blocks: keep the bad copy; when the piece verifies later, the blocks
+      // that differ name the liars. Honest co-contributors are never blamed.
+      this.#suspects.set(index, { data: a.data.slice(), owners: a.owners.slice() });
     }
     for (const l of this.links.values()) this.#fillRequests(l, now, out);
     return out;
+  }
+
+  #ban(peerId: string, index: number, out: Command[]): void {
+    this.banned.add(peerId);
+    const l = [...this.links.values()].find((x) => x.peerId === peerId);
+    if (l !== undefined)
+      out.push(
+        ...this.#close(l, 'ERR_HASH_MISMATCH', `sent data for piece ${index} that failed its hash`, true),
+      );
+  }
+
+  /** A piece that failed with several contributors now verified: ban whoever sent a differing block. */
+  #convict(index: number, good: Uint8Array, out: Command[]): void {
+    const suspect = this.#suspects.get(index);
+    if (suspect === undefined) return;
+    this.#suspects.delete(index);
+    for (let b = 0; b < suspect.owners.length; b++) {
+      const owner = suspect.owners[b];
+      if (owner === undefined) continue;
+      const begin = b * BLOCK_LENGTH;
+      const end = Math.min(good.length, begin + BLOCK_LENGTH);
+      for (let i = begin; i < end; i++) {
+        if (suspect.data[i] !== good[i]) {
+          this.#ban(owner, index, out);
+          break;
+        }
+      }
+    }
   }
 
   #updateInterest(l: Link, now: number, out: Command[]): void {

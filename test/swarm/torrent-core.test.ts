@@ -76,6 +76,37 @@ describe('TorrentCore back to back (in-memory pipe, real codec)', () => {
   });
 });
 
+describe('TorrentCore blame for pieces that fail with several senders', () => {
+  it('bans only the peer whose blocks differ, never the honest co-sender', () => {
+    const { data, hashes, pieceCount } = makeData(400_000, PL);
+    // A shallow pipeline, so both seeds get asked for blocks of the same pieces.
+    const base = { infoHash, pieceCount, pieceLength: PL, length: 400_000, pipeline: 2 };
+    const seed = makeNode(
+      { ...base, peerId: pid(0), have: fullHave(pieceCount) },
+      Buffer.from(data),
+      hashes,
+      1,
+    );
+    const liar = makeNode(
+      { ...base, peerId: pid(66), have: fullHave(pieceCount) },
+      Buffer.from(data),
+      hashes,
+      99,
+    );
+    liar.corrupt = true;
+    const leech = makeNode({ ...base, peerId: pid(1) }, Buffer.alloc(400_000), hashes, 2);
+    const pipe = new Pipe();
+    pipe.connect(leech, seed, 1, 1);
+    pipe.connect(leech, liar, 2, 2);
+    pipe.run([seed, liar, leech]);
+    expect(leech.closed.some((c) => c.link === 2 && c.code === 'ERR_HASH_MISMATCH')).toBe(true);
+    expect(leech.completed).toBe(true);
+    expect(leech.store.equals(data)).toBe(true);
+    expect(leech.core.banned.has(pid(66).toString('latin1'))).toBe(true);
+    expect(leech.core.banned.has(pid(0).toString('latin1'))).toBe(false);
+  });
+});
+
 describe('TorrentCore scripted events', () => {
   const mk = (have?: Bitfield) =>
     new TorrentCore(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenBucket } from '../../src/swarm/token-bucket.js';
+import { TokenBucket } from '../../src/core/token-bucket.js';
 
 describe('TokenBucket', () => {
   it('lets a burst through, then paces to the rate', () => {
