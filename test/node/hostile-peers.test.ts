@@ -163,3 +163,41 @@ describe('hostile peers over real sockets', () => {
     );
   }, 90_000);
 });
+
+describe('connection caps', () => {
+  it('refuses connections past the per-address cap, at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ss-caps-'));
+    await mkdir(join(dir, 'seed'));
+    await writeFile(join(dir, 'seed', 'f.bin'), randomBytes(100_000));
+    const { meta } = await createTorrent(join(dir, 'seed', 'f.bin'), { pieceLength: 16384 });
+    const seed = new PeerNode({
+      meta,
+      dir: join(dir, 'seed'),
+      mode: 'seed',
+      trackers: ['http://127.0.0.1:9/announce'],
+      maxPerIp: 2,
+      maxConnections: 3,
+    });
+    await seed.start();
+    const open = (host: string) =>
+      new Promise<boolean>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: seed.port, localAddress: host });
+        let closed = false;
+        s.on('close', () => {
+          closed = true;
+        });
+        s.on('error', () => {});
+        setTimeout(() => resolve(!closed), 500);
+      });
+    try {
+      const fromOne = await Promise.all([1, 2, 3, 4].map(() => open('127.0.0.20')));
+      expect(fromOne.filter(Boolean)).toHaveLength(2);
+      const fromOthers = await Promise.all(['127.0.0.21', '127.0.0.22'].map((h) => open(h)));
+      // One more fits under the total cap of 3; the next is refused.
+      expect(fromOthers.filter(Boolean)).toHaveLength(1);
+    } finally {
+      await seed.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
