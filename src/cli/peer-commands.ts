@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
 import { createTorrent, parseSize, sha1 } from '../node/create-torrent.js';
-import { PeerNode } from '../node/peer-node.js';
+import { MAX_CONNECTIONS, MAX_PER_IP, PeerNode } from '../node/peer-node.js';
 import { formatBytes, showProgress } from './progress.js';
 
 function sizeOption(value: string): number {
@@ -17,6 +17,13 @@ function sizeOption(value: string): number {
 function portOption(value: string): number {
   if (!/^[0-9]+$/.test(value) || Number(value) > 65535)
     throw new InvalidArgumentError('expected a port from 0 to 65535');
+  return Number(value);
+}
+
+function countOption(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > 100_000) {
+    throw new InvalidArgumentError('expected a whole number from 1 to 100000');
+  }
   return Number(value);
 }
 
@@ -91,6 +98,8 @@ export function registerPeerCommands(program: Command): void {
     )
     .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
     .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.2)', '127.0.0.1')
+    .option('--max-connections <n>', 'peer connections at most', countOption, MAX_CONNECTIONS)
+    .option('--max-per-ip <n>', 'peer connections from one address at most', countOption, MAX_PER_IP)
     .option('--piece-size <size>', 'piece length when making the torrent', sizeOption, 256 * 1024)
     .option(
       '-o, --output <file>',
@@ -107,6 +116,8 @@ export function registerPeerCommands(program: Command): void {
           pieceSize: number;
           output?: string;
           dir?: string;
+          maxConnections: number;
+          maxPerIp: number;
         },
       ) => {
         let torrentPath: string;
@@ -130,6 +141,8 @@ export function registerPeerCommands(program: Command): void {
           host: o.host,
           port: o.port,
           trackers: o.tracker,
+          maxConnections: o.maxConnections,
+          maxPerIp: o.maxPerIp,
         });
         node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
         node.on('tracker', (url, _peers, error) => {
@@ -154,6 +167,8 @@ export function registerPeerCommands(program: Command): void {
     .option('--seed', 'keep seeding after the download completes, until Ctrl-C')
     .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
     .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.3)', '127.0.0.1')
+    .option('--max-connections <n>', 'peer connections at most', countOption, MAX_CONNECTIONS)
+    .option('--max-per-ip <n>', 'peer connections from one address at most', countOption, MAX_PER_IP)
     .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', (v) => {
       if (!/^[0-9]+$/.test(v) || Number(v) < 1)
         throw new InvalidArgumentError('expected a whole number of seconds');
@@ -171,6 +186,8 @@ export function registerPeerCommands(program: Command): void {
           host: string;
           timeout?: number;
           strategy: 'rarest-first';
+          maxConnections: number;
+          maxPerIp: number;
         },
       ) => {
         const meta = await readTorrent(torrent);
@@ -184,6 +201,8 @@ export function registerPeerCommands(program: Command): void {
           port: o.port,
           trackers,
           strategy: o.strategy,
+          maxConnections: o.maxConnections,
+          maxPerIp: o.maxPerIp,
         });
         node.on('tracker', (url, _peers, error) => {
           if (error) console.error(`tracker ${url}: ${error} (retrying)`);

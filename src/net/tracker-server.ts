@@ -49,6 +49,8 @@ export interface TrackerOpts {
 
 /** Default per-address request rate: far above what a client needs (one announce per interval). */
 export const DEFAULT_RATE_LIMIT = 200;
+/** Pending connections the kernel queues for us (capped by net.core.somaxconn). */
+export const LISTEN_BACKLOG = 4096;
 
 export interface TrackerHandle {
   app: FastifyInstance;
@@ -318,7 +320,8 @@ export async function startTracker(
 ): Promise<RunningTracker> {
   const handle = buildTracker(opts, deps);
   const host = listen.host ?? '127.0.0.1';
-  await handle.app.listen({ host, port: listen.port ?? 8000 });
+  // A deep accept queue: a thousand peers connecting at once must not wait out SYN retries.
+  await handle.app.listen({ host, port: listen.port ?? 8000, backlog: LISTEN_BACKLOG });
   const addr = handle.app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : (listen.port ?? 8000);
   const sweepMs = Math.max(1000, Math.floor(handle.registry.limits.peerTimeoutMs / 4));
