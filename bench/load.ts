@@ -135,6 +135,7 @@ async function leecherLoad(): Promise<string[]> {
   const firstBlock: number[] = [];
   const done: number[] = [];
   let failed = 0;
+  let rss = Number.NaN;
   const t0 = Date.now();
   try {
     await Promise.all(
@@ -163,15 +164,15 @@ async function leecherLoad(): Promise<string[]> {
       }),
     );
   } finally {
-    const rss = peakRss(seeder.child.pid);
+    rss = peakRss(seeder.child.pid);
     await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
     await stop(seeder.child);
     await stop(tracker.child);
-    const heap = process.memoryUsage().rss / 2 ** 20;
-    return [
-      `| ${LEECHERS} leechers on one seeder (${(SIZE / 2 ** 20).toFixed(0)} MiB) | ${failed} | all done in ${((Math.max(...done) || Number.NaN) / 1000).toFixed(1)} s | first block p50 ${pct(firstBlock, 50)} ms, p99 ${pct(firstBlock, 99)} ms; done p50 ${(pct(done, 50) / 1000).toFixed(1)} s, p99 ${(pct(done, 99) / 1000).toFixed(1)} s | seeder ${rss.toFixed(0)} MiB (leechers' process ${heap.toFixed(0)} MiB) |`,
-    ];
   }
+  const heap = process.memoryUsage().rss / 2 ** 20;
+  return [
+    `| ${LEECHERS} leechers on one seeder (${(SIZE / 2 ** 20).toFixed(0)} MiB) | ${failed} | all done in ${((Math.max(...done) || Number.NaN) / 1000).toFixed(1)} s | first block p50 ${pct(firstBlock, 50)} ms, p99 ${pct(firstBlock, 99)} ms; done p50 ${(pct(done, 50) / 1000).toFixed(1)} s, p99 ${(pct(done, 99) / 1000).toFixed(1)} s | seeder ${rss.toFixed(0)} MiB (leechers' process ${heap.toFixed(0)} MiB) |`,
+  ];
 }
 
 async function main(): Promise<void> {

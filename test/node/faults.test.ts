@@ -178,3 +178,47 @@ describe('faults', () => {
     expect(p.output()).toMatch(/swarmshare: .*(ENOTDIR|EEXIST|not a directory)/i);
   });
 });
+
+describe('crashes at any moment never leave a corrupt file under the final name', () => {
+  it('SIGKILL at random times: the final name holds either nothing or the verified file; the last run completes', async () => {
+    const { dir, data, meta, torrent } = await setup(2 * 1024 * 1024, 32 * 1024);
+    const tracker = await startTracker({ port: 0 }, { interval: 2 });
+    cleanup.push(() => tracker.close());
+    const seed = new PeerNode({
+      meta,
+      dir: join(dir, 'seed'),
+      mode: 'seed',
+      trackers: [`${tracker.url}/announce`],
+      uploadRate: 2 * 1024 * 1024,
+    });
+    cleanup.push(() => seed.stop());
+    await seed.start();
+    const out = join(dir, 'out');
+    const args = [
+      CLI,
+      'get',
+      torrent,
+      '-o',
+      out,
+      '--tracker',
+      `${tracker.url}/announce`,
+      '--host',
+      '127.0.0.14',
+      '--timeout',
+      '60',
+    ];
+    // Kill points spread over the run, the last ones near its end (the final writes and the rename).
+    for (const ms of [300, 700, 900, 1000, 1100]) {
+      const p = start('node', args);
+      await new Promise((r) => setTimeout(r, ms));
+      p.child.kill('SIGKILL');
+      await p.exited;
+      if (existsSync(join(out, 'f.bin'))) expect(sha(await readFile(join(out, 'f.bin')))).toBe(sha(data));
+      else expect(existsSync(join(out, 'f.bin.part'))).toBe(true);
+    }
+    const last = start('node', args);
+    expect(await last.exited, last.output()).toBe(0);
+    expect(sha(await readFile(join(out, 'f.bin')))).toBe(sha(data));
+    expect(existsSync(join(out, 'f.bin.part'))).toBe(false);
+  }, 90_000);
+});
