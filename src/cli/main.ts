@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { startTracker } from '../net/tracker-server.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerPeerCommands } from './peer-commands.js';
+import { registerSimulateCommand } from './simulate-command.js';
 
 export function intOption(min: number, max: number) {
   return (value: string): number => {
@@ -76,6 +77,7 @@ export function buildCli(): Command {
 
   registerPeerCommands(program);
   registerDemoCommand(program);
+  registerSimulateCommand(program);
   return program;
 }
 

@@ -71,6 +71,11 @@ export interface CoreOpts {
   strategy?: Strategy;
   pipeline?: number;
   uploadSlots?: number;
+  /**
+   * Assemble block bytes into pieces (default). A simulator that moves no real bytes turns it off:
+   * `verify` then carries no data, and the driver says whether the piece is good.
+   */
+  assemble?: boolean;
   /** Verified pieces we start with (a seed: all; a resumed download: some). */
   have?: Bitfield;
 }
@@ -120,6 +125,8 @@ interface Assembly {
   owners: (string | undefined)[];
 }
 
+const NO_DATA = new Uint8Array(0);
+
 /** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
 const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
 
@@ -151,6 +158,7 @@ export class TorrentCore {
       length: opts.length,
       strategy: opts.strategy ?? 'rarest-first',
       pipeline: opts.pipeline ?? DEFAULT_PIPELINE,
+      assemble: opts.assemble ?? true,
       uploadSlots: opts.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
     };
     this.#rng = rng;
@@ -421,10 +429,11 @@ export class TorrentCore {
     if (r.status === 'new') {
       let a = this.#assembly.get(m.index);
       if (a === undefined) {
-        a = { data: this.#pieceBuffer(this.picker.pieceSize(m.index)), contributors: new Set(), owners: [] };
+        const data = this.opts.assemble ? this.#pieceBuffer(this.picker.pieceSize(m.index)) : NO_DATA;
+        a = { data, contributors: new Set(), owners: [] };
         this.#assembly.set(m.index, a);
       }
-      a.data.set(m.block, m.begin);
+      if (this.opts.assemble) a.data.set(m.block, m.begin);
       a.contributors.add(l.peerId as string);
       a.owners[m.begin / BLOCK_LENGTH] = l.peerId as string;
       for (const other of r.cancel) {
@@ -490,7 +499,7 @@ export class TorrentCore {
     if (contributors.length === 1) {
       // A piece that came from one peer alone condemns it.
       this.#ban(contributors[0] as string, index, out);
-    } else if (a !== undefined && this.#suspects.size < MAX_SUSPECTS) {
+    } else if (a !== undefined && this.opts.assemble && this.#suspects.size < MAX_SUSPECTS) {
       // Several peers sent blocks: keep the bad copy; when the piece verifies later, the blocks
       // that differ name the liars. Honest co-contributors are never blamed.
       this.#suspects.set(index, { data: a.data.slice(), owners: a.owners.slice() });

@@ -1,0 +1,155 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import cliProgress from 'cli-progress';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parseSize } from '../node/create-torrent.js';
+import { completionCsv, plotSvg } from '../sim/plot.js';
+import { DEFAULT_SCENARIO, runSimulation, type Scenario } from '../sim/simulator.js';
+
+function positive(v: string): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1)
+    throw new InvalidArgumentError('expected a positive whole number');
+  return Number(v);
+}
+
+function size(v: string): number {
+  try {
+    return parseSize(v.replace(/\/s$/i, ''));
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** `20%:4MiB,80%:512KiB` -> capacity classes; a single rate means everyone alike. */
+function capacity(v: string): Scenario['capacity'] {
+  return v.split(',').map((part) => {
+    const m = /^(?:([0-9.]+)%:)?(.+)$/.exec(part.trim());
+    if (!m) throw new InvalidArgumentError(`'${part}' is not SHARE%:RATE or RATE`);
+    return { share: m[1] === undefined ? 1 : Number(m[1]), upload: size(m[2] as string) };
+  });
+}
+
+interface SimCliOpts {
+  scenario?: string;
+  peers?: number;
+  seeds?: number;
+  pieces?: number;
+  pieceSize?: number;
+  size?: number;
+  strategy?: 'rarest-first' | 'random';
+  upload?: Scenario['capacity'];
+  seedUpload?: number;
+  download?: number;
+  latency?: number;
+  poisson?: number;
+  leaveOnComplete?: boolean;
+  seedsLeaveAt?: number;
+  maxConnections?: number;
+  seed?: number;
+  report?: string;
+  csv?: string;
+  plot?: string;
+}
+
+/** Piece size when only a piece count is given: 256 KiB, a common BitTorrent piece size. */
+export const DEFAULT_SIM_PIECE_SIZE = 256 * 1024;
+
+export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenario {
+  const s: Scenario = { ...DEFAULT_SCENARIO, ...fromFile };
+  if (o.peers !== undefined) s.peers = o.peers;
+  if (o.seeds !== undefined) s.seeds = o.seeds;
+  if (o.pieceSize !== undefined) s.pieceSize = o.pieceSize;
+  else if (fromFile.pieceSize === undefined) s.pieceSize = DEFAULT_SIM_PIECE_SIZE;
+  if (o.pieces !== undefined) s.pieces = o.pieces;
+  if (o.size !== undefined) s.pieces = Math.max(1, Math.ceil(o.size / s.pieceSize));
+  if (o.strategy !== undefined) s.strategy = o.strategy;
+  if (o.upload !== undefined) s.capacity = o.upload;
+  if (o.download !== undefined) s.capacity = s.capacity.map((c) => ({ ...c, download: o.download }));
+  if (o.seedUpload !== undefined) s.seedUpload = o.seedUpload;
+  if (o.latency !== undefined) s.latencyMs = o.latency;
+  if (o.poisson !== undefined) s.arrival = { kind: 'poisson', perSecond: o.poisson };
+  if (o.leaveOnComplete) s.leaveOnComplete = true;
+  if (o.seedsLeaveAt !== undefined) s.seedsLeaveAtMs = o.seedsLeaveAt * 1000;
+  if (o.maxConnections !== undefined) s.maxConnections = o.maxConnections;
+  if (o.seed !== undefined) s.seed = o.seed;
+  return s;
+}
+
+export function registerSimulateCommand(program: Command): void {
+  program
+    .command('simulate')
+    .description(
+      'run the peer logic (picker, choker, tracker registry) for a large swarm on a simulated network in virtual time',
+    )
+    .option('--scenario <file>', 'a JSON scenario (see docs/simulator.md); flags override it')
+    .option('--peers <n>', 'peers that arrive empty', positive)
+    .option('--seeds <n>', 'seeds present at the start', positive)
+    .option('--pieces <n>', 'pieces in the file (piece size: 256KiB unless --piece-size)', positive)
+    .option('--piece-size <size>', 'piece size', size)
+    .option('--size <size>', 'file size (sets the piece count)', size)
+    .addOption(new Option('--strategy <name>', 'piece selection').choices(['rarest-first', 'random']))
+    .option(
+      '--upload <rates>',
+      'upload capacity: RATE, or classes SHARE%:RATE,... (e.g. 20%:4MiB,80%:512KiB)',
+      capacity,
+    )
+    .option('--seed-upload <rate>', "the seeds' upload capacity", size)
+    .option('--download <rate>', 'download capacity of every peer (default: unlimited)', size)
+    .option('--latency <ms>', 'one-way latency between peers, ms', positive)
+    .option('--poisson <per-second>', 'arrivals as a Poisson process (default: a flash crowd)', (v) => {
+      const n = Number(v);
+      if (!(n > 0)) throw new InvalidArgumentError('expected a positive rate');
+      return n;
+    })
+    .option('--leave-on-complete', 'peers leave as soon as they complete')
+    .option('--seeds-leave-at <seconds>', 'the seeds leave at this virtual time', positive)
+    .option('--max-connections <n>', 'connections per peer', positive)
+    .option('--seed <n>', 'RNG seed (same scenario and seed: same run)', (v) => {
+      if (!/^[0-9]+$/.test(v)) throw new InvalidArgumentError('expected a whole number');
+      return Number(v);
+    })
+    .option('--report <file>', 'write the report as JSON')
+    .option('--csv <file>', 'write per-peer completion times as CSV')
+    .option('--plot <file>', 'write an SVG plot (completion over time, rarest piece copies)')
+    .action(async (o: SimCliOpts) => {
+      const fromFile = o.scenario
+        ? (JSON.parse(await readFile(o.scenario, 'utf8')) as Partial<Scenario>)
+        : {};
+      const s = scenarioFrom(o, fromFile);
+      const bar = process.stderr.isTTY
+        ? new cliProgress.SingleBar(
+            {
+              format: 'simulating {bar} {value}/{total} peers done | virtual {vt} s',
+              stream: process.stderr,
+            },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
+      bar?.start(s.peers, 0, { vt: 0 });
+      const r = runSimulation(s, (done, _total, t) => bar?.update(done, { vt: (t / 1000).toFixed(0) }));
+      bar?.stop();
+      const d = r.distribution;
+      console.log(
+        `Scenario: ${s.peers} peers + ${s.seeds} seed(s), ${s.pieces} pieces of ${s.pieceSize} bytes, ${s.strategy}, seed ${s.seed}`,
+      );
+      console.log(`Completed: ${r.completionMs.filter((x) => x !== null).length}/${s.peers}`);
+      if (d) {
+        console.log(
+          `Completion (s): min ${(d.min / 1000).toFixed(1)}, p50 ${(d.p50 / 1000).toFixed(1)}, p90 ${(d.p90 / 1000).toFixed(1)}, p99 ${(d.p99 / 1000).toFixed(1)}, max ${(d.max / 1000).toFixed(1)}, mean ${(d.mean / 1000).toFixed(1)}`,
+        );
+      }
+      if (r.lowerBoundMs !== null) {
+        console.log(
+          `Lower bound: ${(r.lowerBoundMs / 1000).toFixed(1)} s; last completion / bound: ${r.ratioToBound?.toFixed(3) ?? '-'}`,
+        );
+      }
+      console.log(
+        `Origin load: ${r.originLoad.toFixed(2)}x the file; upload utilization ${(r.uploadUtilization * 100).toFixed(1)}%`,
+      );
+      console.log(
+        `Events: ${r.events} in ${(r.wallMs / 1000).toFixed(1)} s wall (${((r.events / r.wallMs) * 1000).toFixed(0)}/s), peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+      );
+      if (o.report) await writeFile(o.report, `${JSON.stringify(r, null, 2)}\n`);
+      if (o.csv) await writeFile(o.csv, completionCsv(r));
+      if (o.plot) await writeFile(o.plot, plotSvg(r));
+    });
+}

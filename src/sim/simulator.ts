@@ -1,0 +1,454 @@
+import { Bitfield } from '../core/bitfield.js';
+import { seededRandom } from '../core/rng.js';
+import { distributionLowerBound } from '../demo/lower-bound.js';
+import type { Strategy } from '../swarm/picker.js';
+import { type Command, type LinkId, TorrentCore } from '../swarm/torrent-core.js';
+import { applyAnnounce } from '../tracker/announce.js';
+import { defaultLimits } from '../tracker/limits.js';
+import { SwarmRegistry } from '../tracker/registry.js';
+import type { Message } from '../wire/messages.js';
+import { EventQueue } from './event-queue.js';
+
+/**
+ * The swarm simulator: the real TorrentCore (picker, choker, request pipelining) in every peer and
+ * the real tracker registry, on a simulated network under a virtual clock. See docs/simulator.md
+ * for the network model and its simplifications.
+ */
+
+export interface CapacityClass {
+  /** Share of the peers in this class (the shares are normalised). */
+  share: number;
+  /** Upload capacity, bytes/s. */
+  upload: number;
+  /** Download capacity, bytes/s (default: unlimited). */
+  download?: number;
+}
+
+export interface Scenario {
+  /** Peers that arrive empty. */
+  peers: number;
+  /** Seeds present from the start. */
+  seeds: number;
+  pieces: number;
+  pieceSize: number;
+  strategy: Extract<Strategy, 'rarest-first' | 'random'>;
+  /** Capacity classes for the peers (one class: everyone alike). */
+  capacity: CapacityClass[];
+  /** The seeds' upload, bytes/s (default: the first class's). */
+  seedUpload?: number;
+  /** One-way latency between any two peers, ms. */
+  latencyMs: number;
+  /** All at once, or a Poisson process of this many arrivals per second. */
+  arrival: { kind: 'flash' } | { kind: 'poisson'; perSecond: number };
+  /** A peer leaves as soon as it completes. */
+  leaveOnComplete: boolean;
+  /** The seeds leave at this virtual time (ms); never by default. */
+  seedsLeaveAtMs?: number;
+  /** Connections per peer at most. */
+  maxConnections: number;
+  /** Requests outstanding per connection (capacity-capped links want few: see BENCHMARKS.md). */
+  pipeline: number;
+  /** Regular unchoke slots per peer (plus one optimistic). */
+  uploadSlots: number;
+  /** Tracker announce interval, s. */
+  interval: number;
+  /** RNG seed: the same scenario and seed give the same run, event for event. */
+  seed: number;
+  /** Give up at this virtual time, ms. */
+  maxTimeMs: number;
+}
+
+export const DEFAULT_SCENARIO: Scenario = {
+  peers: 100,
+  seeds: 1,
+  pieces: 200,
+  pieceSize: 256 * 1024,
+  strategy: 'rarest-first',
+  capacity: [{ share: 1, upload: 1024 * 1024 }],
+  latencyMs: 20,
+  arrival: { kind: 'flash' },
+  leaveOnComplete: false,
+  maxConnections: 20,
+  pipeline: 16,
+  uploadSlots: 4,
+  interval: 30,
+  seed: 1,
+  maxTimeMs: 24 * 3600 * 1000,
+};
+
+/** Bytes a control message occupies on the wire (length prefix + id + a few fields). */
+const CONTROL_BYTES = 17;
+/** Peers a simulated tracker reply holds. */
+const NUMWANT = 50;
+
+interface SimPeer {
+  n: number;
+  core: TorrentCore;
+  peerId: Uint8Array;
+  peerIdKey: string;
+  addr: string;
+  upload: number;
+  download: number;
+  upBusy: number;
+  downBusy: number;
+  links: Map<LinkId, { peer: SimPeer; remote: LinkId }>;
+  joinedAt: number;
+  doneAt: number | null;
+  seed: boolean;
+  gone: boolean;
+  uploaded: number;
+}
+
+export interface SimReport {
+  scenario: Scenario;
+  /** Milliseconds from each peer's arrival to its completion (null: never). */
+  completionMs: (number | null)[];
+  distribution: { min: number; p50: number; p90: number; p99: number; max: number; mean: number } | null;
+  /** Virtual time when the last peer completed, ms. */
+  lastCompletionMs: number | null;
+  lowerBoundMs: number | null;
+  ratioToBound: number | null;
+  /** Bytes the initial seeds uploaded, over the file size. */
+  originLoad: number;
+  /** Bytes uploaded over (capacity x time) for all peers, up to the last completion. */
+  uploadUtilization: number;
+  /** Samples of piece availability: copies of the rarest and mean piece among live peers. */
+  availability: { timeMs: number; min: number; mean: number; completed: number }[];
+  events: number;
+  wallMs: number;
+  peakRssBytes: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+export function runSimulation(
+  s: Scenario,
+  onProgress?: (done: number, total: number, timeMs: number) => void,
+): SimReport {
+  const wall0 = performance.now();
+  const rng = seededRandom(s.seed);
+  const queue = new EventQueue();
+  const F = s.pieces * s.pieceSize;
+  const length = F;
+  const infoHash = new Uint8Array(20).fill(0x5a);
+  const infoHashKey = Buffer.from(infoHash).toString('latin1');
+  const registry = new SwarmRegistry(
+    { ...defaultLimits(s.interval), maxPeersPerSwarm: 10_000_000 },
+    { random: rng, newKey: () => 'k' },
+  );
+  const byAddr = new Map<string, SimPeer>();
+  const all: SimPeer[] = [];
+  const zero = new Uint8Array(16 * 1024);
+  let now = 0;
+  let events = 0;
+  let nextLink = 1;
+  let done = 0;
+  let peakRss = process.memoryUsage().rss;
+  const availability: SimReport['availability'] = [];
+  const weights = s.capacity.reduce((a, c) => a + c.share, 0);
+
+  const classFor = (n: number): CapacityClass => {
+    // Deterministic assignment by position: the first share of peers in class 0, and so on.
+    let acc = 0;
+    const x = (n + 0.5) / s.peers;
+    for (const c of s.capacity) {
+      acc += c.share / weights;
+      if (x <= acc) return c;
+    }
+    return s.capacity[s.capacity.length - 1] as CapacityClass;
+  };
+
+  const fullHave = () => {
+    const b = new Bitfield(s.pieces);
+    for (let i = 0; i < s.pieces; i++) b.set(i);
+    return b;
+  };
+
+  function makePeer(n: number, seed: boolean): SimPeer {
+    const peerId = new Uint8Array(20);
+    Buffer.from(`-SM0001-${String(n).padStart(12, '0')}`, 'latin1').copy(peerId);
+    const cls = seed
+      ? { share: 1, upload: s.seedUpload ?? (s.capacity[0] as CapacityClass).upload }
+      : classFor(n);
+    const p: SimPeer = {
+      n,
+      core: new TorrentCore(
+        {
+          infoHash,
+          peerId,
+          pieceCount: s.pieces,
+          pieceLength: s.pieceSize,
+          length,
+          strategy: s.strategy,
+          assemble: false,
+          pipeline: s.pipeline,
+          uploadSlots: s.uploadSlots,
+          have: seed ? fullHave() : undefined,
+        },
+        rng,
+      ),
+      peerId,
+      peerIdKey: Buffer.from(peerId).toString('latin1'),
+      addr: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
+      upload: cls.upload,
+      download: cls.download ?? Number.POSITIVE_INFINITY,
+      upBusy: 0,
+      downBusy: 0,
+      links: new Map(),
+      joinedAt: now,
+      doneAt: null,
+      seed,
+      gone: false,
+      uploaded: 0,
+    };
+    byAddr.set(`${p.addr}:6881`, p);
+    all.push(p);
+    return p;
+  }
+
+  function deliver(from: SimPeer, link: LinkId, m: Message | 'handshake'): void {
+    const end = from.links.get(link);
+    if (end === undefined) return;
+    const to = end.peer;
+    let at: number;
+    if (m !== 'handshake' && m.type === 'piece') {
+      const bytes = m.block.length + 13;
+      const depart = Math.max(now, from.upBusy) + (bytes * 1000) / from.upload;
+      from.upBusy = depart;
+      from.uploaded += m.block.length;
+      const arrive = depart + s.latencyMs;
+      at = Number.isFinite(to.download)
+        ? Math.max(arrive, to.downBusy) + (bytes * 1000) / to.download
+        : arrive;
+      if (Number.isFinite(to.download)) to.downBusy = at;
+    } else {
+      at = now + s.latencyMs + (CONTROL_BYTES * 1000) / from.upload;
+    }
+    const remote = end.remote;
+    queue.push(at, () => {
+      if (to.gone || !to.links.has(remote)) return;
+      const msg =
+        m === 'handshake'
+          ? { type: 'handshake' as const, reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
+          : m;
+      run(to, to.core.message(remote, msg, now));
+    });
+  }
+
+  function unlink(p: SimPeer, link: LinkId): void {
+    const end = p.links.get(link);
+    if (end === undefined) return;
+    p.links.delete(link);
+    p.core.removeLink(link);
+    if (end.peer.links.delete(end.remote)) end.peer.core.removeLink(end.remote);
+  }
+
+  function run(p: SimPeer, cmds: Command[]): void {
+    for (const c of cmds) {
+      switch (c.type) {
+        case 'handshake':
+          deliver(p, c.link, 'handshake');
+          break;
+        case 'send':
+          deliver(p, c.link, c.msg);
+          break;
+        case 'close':
+          unlink(p, c.link);
+          break;
+        case 'read':
+          run(p, p.core.readDone(c.link, c.index, c.begin, zero.subarray(0, c.length), now));
+          break;
+        case 'verify':
+          run(p, p.core.verifyDone(c.index, true, now));
+          break;
+        case 'complete':
+          if (!p.seed && p.doneAt === null) {
+            p.doneAt = now;
+            done++;
+            if (s.leaveOnComplete) queue.push(now, () => leave(p));
+          }
+          break;
+        case 'exchangeDone':
+          break;
+      }
+    }
+  }
+
+  /**
+   * At the connection limit, a link over which neither side wants anything is dropped to make room:
+   * without this, empty peers that only know each other fill their slots and wait forever.
+   */
+  function makeRoom(p: SimPeer): boolean {
+    if (p.links.size < s.maxConnections) return true;
+    for (const link of p.links.keys()) {
+      const st = p.core.linkStats(link);
+      if (st !== undefined && !st.amInterested && !st.peerInterested) {
+        unlink(p, link);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function connect(a: SimPeer, b: SimPeer): void {
+    if (a === b || a.gone || b.gone) return;
+    for (const e of a.links.values()) if (e.peer === b) return;
+    if (!makeRoom(a) || !makeRoom(b)) return;
+    const la = nextLink++;
+    const lb = nextLink++;
+    a.links.set(la, { peer: b, remote: lb });
+    b.links.set(lb, { peer: a, remote: la });
+    run(a, a.core.addLink(la, true, now));
+    run(b, b.core.addLink(lb, false, now));
+  }
+
+  function announce(p: SimPeer, event: 'started' | 'stopped' | 'empty'): void {
+    const left = p.core.complete ? 0 : length - p.core.have.count * s.pieceSize;
+    const a = {
+      infoHash: infoHashKey,
+      peerId: p.peerIdKey,
+      port: 6881,
+      uploaded: p.uploaded,
+      downloaded: 0,
+      left,
+      event,
+      numwant: NUMWANT,
+      compact: true,
+      noPeerId: true,
+      key: null,
+      ip: p.addr,
+    } as const;
+    const r = applyAnnounce(registry, a, now);
+    if (event === 'stopped' || r.swarm === undefined) return;
+    for (const rec of registry.sample(r.swarm, NUMWANT, p.peerIdKey)) {
+      if (p.links.size >= s.maxConnections) break;
+      const other = byAddr.get(`${rec.ip}:${rec.port}`);
+      if (other !== undefined) connect(p, other);
+    }
+  }
+
+  function leave(p: SimPeer): void {
+    if (p.gone) return;
+    for (const link of [...p.links.keys()]) unlink(p, link);
+    announce(p, 'stopped');
+    p.gone = true;
+  }
+
+  function join(p: SimPeer): void {
+    p.joinedAt = now;
+    announce(p, 'started');
+    const tick = () => {
+      if (p.gone) return;
+      run(p, p.core.tick(now));
+      queue.push(now + 1000, tick);
+    };
+    queue.push(now + 1000 * rng(), tick);
+    const reannounce = () => {
+      if (p.gone) return;
+      announce(p, 'empty');
+      queue.push(now + s.interval * 1000, reannounce);
+    };
+    queue.push(now + s.interval * 1000, reannounce);
+  }
+
+  // Seeds first, then the peers as the arrival process says.
+  for (let i = 0; i < s.seeds; i++) join(makePeer(s.peers + i, true));
+  let arrival = 0;
+  for (let i = 0; i < s.peers; i++) {
+    if (s.arrival.kind === 'poisson') arrival += (-Math.log(1 - rng()) / s.arrival.perSecond) * 1000;
+    const n = i;
+    queue.push(arrival, () => join(makePeer(n, false)));
+  }
+  if (s.seedsLeaveAtMs !== undefined) {
+    queue.push(s.seedsLeaveAtMs, () => {
+      for (const p of all) if (p.seed) leave(p);
+    });
+  }
+  const sampleEvery = Math.max(1, Math.floor(s.peers / 10));
+  let nextSample = 0;
+  let lastProgress = 0;
+  while (queue.size > 0 && done < s.peers) {
+    const t = queue.peekTime();
+    if (t > s.maxTimeMs) break;
+    now = t;
+    (queue.pop() as () => void)();
+    events++;
+    if (done >= nextSample) {
+      nextSample += sampleEvery;
+      availability.push(sampleAvailability(all, s.pieces, now, done));
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }
+    if (onProgress && (events & 0xffff) === 0 && done !== lastProgress) {
+      lastProgress = done;
+      onProgress(done, s.peers, now);
+    }
+  }
+  availability.push(sampleAvailability(all, s.pieces, now, done));
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  onProgress?.(done, s.peers, now);
+
+  const leechers = all.filter((p) => !p.seed);
+  const completionMs = leechers.map((p) => (p.doneAt === null ? null : p.doneAt - p.joinedAt));
+  const times = completionMs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  const lastCompletion = leechers.reduce<number | null>(
+    (m, p) => (p.doneAt === null ? m : Math.max(m ?? 0, p.doneAt)),
+    null,
+  );
+  const seedUpload = all.filter((p) => p.seed).reduce((a, p) => a + p.upload, 0);
+  const dmin = Math.min(...leechers.map((p) => p.download));
+  const bound = distributionLowerBound(
+    F,
+    seedUpload,
+    leechers.map((p) => p.upload),
+    dmin,
+  );
+  const boundMs = bound === null ? null : bound * 1000;
+  const capacity = all.reduce((a, p) => a + p.upload, 0);
+  const uploadedAll = all.reduce((a, p) => a + p.uploaded, 0);
+  return {
+    scenario: s,
+    completionMs,
+    distribution:
+      times.length === 0
+        ? null
+        : {
+            min: times[0] as number,
+            p50: percentile(times, 50),
+            p90: percentile(times, 90),
+            p99: percentile(times, 99),
+            max: times[times.length - 1] as number,
+            mean: times.reduce((a, b) => a + b, 0) / times.length,
+          },
+    lastCompletionMs: done === s.peers ? lastCompletion : null,
+    lowerBoundMs: boundMs,
+    ratioToBound: done === s.peers && lastCompletion !== null && boundMs ? lastCompletion / boundMs : null,
+    originLoad: all.filter((p) => p.seed).reduce((a, p) => a + p.uploaded, 0) / F,
+    uploadUtilization: lastCompletion ? uploadedAll / ((capacity * lastCompletion) / 1000) : 0,
+    availability,
+    events,
+    wallMs: performance.now() - wall0,
+    peakRssBytes: peakRss,
+  };
+}
+
+function sampleAvailability(all: SimPeer[], pieces: number, timeMs: number, completed: number) {
+  const counts = new Uint32Array(pieces);
+  for (const p of all) {
+    if (p.gone) continue;
+    const h = p.core.have;
+    if (h.complete) {
+      for (let i = 0; i < pieces; i++) counts[i] = (counts[i] as number) + 1;
+      continue;
+    }
+    for (let i = 0; i < pieces; i++) if (h.has(i)) counts[i] = (counts[i] as number) + 1;
+  }
+  let min = Number.POSITIVE_INFINITY;
+  let sum = 0;
+  for (const c of counts) {
+    if (c < min) min = c;
+    sum += c;
+  }
+  return { timeMs, min: pieces === 0 ? 0 : min, mean: pieces === 0 ? 0 : sum / pieces, completed };
+}

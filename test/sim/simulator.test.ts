@@ -1,0 +1,108 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/core/rng.js';
+import { EventQueue } from '../../src/sim/event-queue.js';
+import { DEFAULT_SCENARIO, runSimulation, type Scenario } from '../../src/sim/simulator.js';
+import { start } from '../support/proc.js';
+
+const small: Scenario = { ...DEFAULT_SCENARIO, peers: 40, pieces: 40, seed: 3 };
+
+describe('simulator building blocks', () => {
+  it('EventQueue: earliest first, ties in scheduling order', () => {
+    const q = new EventQueue();
+    const out: string[] = [];
+    q.push(5, () => out.push('c'));
+    q.push(1, () => out.push('a'));
+    q.push(5, () => out.push('d'));
+    q.push(3, () => out.push('b'));
+    while (q.size > 0) q.pop()?.();
+    expect(out).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('seededRandom: the same seed, the same sequence; another seed, another', () => {
+    const a = seededRandom(7);
+    const b = seededRandom(7);
+    const c = seededRandom(8);
+    const xa = Array.from({ length: 5 }, a);
+    expect(Array.from({ length: 5 }, b)).toEqual(xa);
+    expect(Array.from({ length: 5 }, c)).not.toEqual(xa);
+    expect(xa.every((x) => x >= 0 && x < 1)).toBe(true);
+  });
+});
+
+describe('simulator', () => {
+  it('is deterministic: the same scenario and seed give the same run, event for event', () => {
+    const r1 = runSimulation(small);
+    const r2 = runSimulation(small);
+    expect(r2.events).toBe(r1.events);
+    expect(r2.completionMs).toEqual(r1.completionMs);
+    expect(r2.availability).toEqual(r1.availability);
+    const r3 = runSimulation({ ...small, seed: 4 });
+    expect(r3.completionMs).not.toEqual(r1.completionMs);
+  });
+
+  it('every peer completes, and never faster than the lower bound allows', () => {
+    const r = runSimulation(small);
+    expect(r.completionMs.every((t) => t !== null)).toBe(true);
+    expect(r.lastCompletionMs).not.toBeNull();
+    expect(r.ratioToBound).toBeGreaterThanOrEqual(1);
+    // The seed must upload at least one copy; peers did the rest.
+    expect(r.originLoad).toBeGreaterThanOrEqual(1);
+  });
+
+  it('capacity classes, a download cap and leaving on completion are honoured', () => {
+    const r = runSimulation({
+      ...small,
+      capacity: [
+        { share: 20, upload: 4 * 1024 * 1024, download: 2 * 1024 * 1024 },
+        { share: 80, upload: 256 * 1024, download: 2 * 1024 * 1024 },
+      ],
+      leaveOnComplete: true,
+    });
+    expect(r.completionMs.every((t) => t !== null)).toBe(true);
+    // Nobody downloads 40 x 256 KiB faster than its 2 MiB/s download cap allows (5 s).
+    expect(Math.min(...(r.completionMs as number[]))).toBeGreaterThanOrEqual(5000);
+  });
+
+  it('with a slow seed, rarest-first beats random piece selection (Bharambe et al.; Legout et al.)', () => {
+    const slowSeed = { ...DEFAULT_SCENARIO, peers: 60, pieces: 60, seedUpload: 256 * 1024 };
+    const mean = (strategy: 'rarest-first' | 'random') =>
+      [1, 2]
+        .map((seed) => runSimulation({ ...slowSeed, strategy, seed }).distribution?.mean as number)
+        .reduce((a, b) => a + b, 0) / 2;
+    expect(mean('rarest-first')).toBeLessThan(mean('random'));
+  }, 60_000);
+
+  it('swarmshare simulate runs from the CLI and writes its report, CSV and plot', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ss-sim-'));
+    try {
+      const p = start('node', [
+        'dist/cli/main.js',
+        'simulate',
+        '--peers',
+        '30',
+        '--pieces',
+        '20',
+        '--seed',
+        '7',
+        '--report',
+        join(dir, 'r.json'),
+        '--csv',
+        join(dir, 'r.csv'),
+        '--plot',
+        join(dir, 'r.svg'),
+      ]);
+      expect(await p.exited, p.output()).toBe(0);
+      expect(p.output()).toMatch(/Completed: 30\/30/);
+      const r = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8'));
+      expect(r.scenario).toMatchObject({ peers: 30, pieces: 20, pieceSize: 262144, seed: 7 });
+      expect(r.completionMs).toHaveLength(30);
+      expect((await readFile(join(dir, 'r.csv'), 'utf8')).split('\n')[0]).toBe('peer,completion_ms');
+      expect(await readFile(join(dir, 'r.svg'), 'utf8')).toMatch(/^<svg[\s\S]*polyline[\s\S]*<\/svg>\n$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
