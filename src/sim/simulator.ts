@@ -78,6 +78,8 @@ export const DEFAULT_SCENARIO: Scenario = {
 
 /** Bytes a control message occupies on the wire (length prefix + id + a few fields). */
 const CONTROL_BYTES = 17;
+/** Piece availability is sampled at least this often (virtual ms), and at every tenth of completions. */
+const SAMPLE_MS = 5000;
 /** Peers a simulated tracker reply holds. */
 const NUMWANT = 50;
 
@@ -368,6 +370,7 @@ export function runSimulation(
   }
   const sampleEvery = Math.max(1, Math.floor(s.peers / 10));
   let nextSample = 0;
+  let nextSampleTime = 0;
   let lastProgress = 0;
   while (queue.size > 0 && done < s.peers) {
     const t = queue.peekTime();
@@ -375,8 +378,9 @@ export function runSimulation(
     now = t;
     (queue.pop() as () => void)();
     events++;
-    if (done >= nextSample) {
-      nextSample += sampleEvery;
+    if (done >= nextSample || now >= nextSampleTime) {
+      if (done >= nextSample) nextSample += sampleEvery;
+      nextSampleTime = now + SAMPLE_MS;
       availability.push(sampleAvailability(all, s.pieces, now, done));
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }
