@@ -28,6 +28,8 @@ export interface DemoPeerSpec {
   uploadRate?: number;
   downloadRate?: number;
   uploadSlots: number;
+  /** The origin super-seeds in rarest-first mode unless this is false. */
+  superSeed?: boolean;
 }
 
 export interface DemoPeer extends EventEmitter<DemoPeerEvents> {
@@ -62,6 +64,8 @@ export function nodeOpts(spec: DemoPeerSpec, meta: PeerNodeOpts['meta']): PeerNo
     downloadRate: spec.downloadRate,
     uploadSlots: spec.uploadSlots,
     pipeline: spec.uploadRate !== undefined ? CAPPED_PIPELINE : undefined,
+    // The origin of a rarest-first swarm super-seeds: it sends each piece about once.
+    superSeed: spec.mode === 'seed' && spec.strategy === 'rarest-first' && spec.superSeed !== false,
   };
 }
 

@@ -53,6 +53,8 @@ export interface PeerNodeOpts {
   uploadSlots?: number;
   /** Requests kept outstanding per peer (default DEFAULT_PIPELINE). */
   pipeline?: number;
+  /** Super-seed (BEP 16) while complete: offer each peer a few pieces at a time. */
+  superSeed?: boolean;
 }
 
 /** Default cap on open connections. */
@@ -193,6 +195,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         strategy: this.opts.strategy,
         uploadSlots: this.opts.uploadSlots,
         pipeline: this.opts.pipeline,
+        superSeed: this.opts.superSeed,
         have,
       },
       Math.random,

@@ -50,6 +50,8 @@ export interface Scenario {
   pipeline: number;
   /** Regular unchoke slots per peer (plus one optimistic). */
   uploadSlots: number;
+  /** The initial seeds super-seed (BEP 16). */
+  superSeed: boolean;
   /** Tracker announce interval, s. */
   interval: number;
   /** RNG seed: the same scenario and seed give the same run, event for event. */
@@ -71,6 +73,7 @@ export const DEFAULT_SCENARIO: Scenario = {
   maxConnections: 20,
   pipeline: 16,
   uploadSlots: 4,
+  superSeed: false,
   interval: 30,
   seed: 1,
   maxTimeMs: 24 * 3600 * 1000,
@@ -187,6 +190,7 @@ export function runSimulation(
           assemble: false,
           pipeline: s.pipeline,
           uploadSlots: s.uploadSlots,
+          superSeed: seed && s.superSeed,
           have: seed ? fullHave() : undefined,
         },
         rng,

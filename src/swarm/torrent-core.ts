@@ -55,6 +55,8 @@ export const HANDSHAKE_TIMEOUT_MS = 20_000;
 export const IDLE_TIMEOUT_MS = 180_000;
 /** We send a keep-alive after this much silence of our own. */
 export const KEEPALIVE_MS = 90_000;
+/** Pieces a super-seed offers each peer at once. */
+export const SUPER_SEED_OFFERS = 2;
 /** Failed pieces kept to find which contributor lied (each holds one bad copy of a piece). */
 export const MAX_SUSPECTS = 8;
 /** Piece buffers kept for reuse: enough for the pieces usually in flight at once. */
@@ -71,6 +73,13 @@ export interface CoreOpts {
   strategy?: Strategy;
   pipeline?: number;
   uploadSlots?: number;
+  /**
+   * Super-seeding (BEP 16) while we are a seed: instead of our bitfield, each peer is offered a
+   * couple of pieces at a time (`have`), those offered least so far, and a new one each time it
+   * reports one done; peers then fetch different pieces from us and trade the rest among
+   * themselves, so the seed sends each piece about once.
+   */
+  superSeed?: boolean;
   /**
    * Assemble block bytes into pieces (default). A simulator that moves no real bytes turns it off:
    * `verify` then carries no data, and the driver says whether the piece is good.
@@ -116,6 +125,8 @@ interface Link {
   /** What to fetch over this link: its pieces, narrowed to `wanted` for an exchange. */
   offer: PieceSet;
   exchangeDone: boolean;
+  /** Super-seeding: pieces offered to this peer and not yet reported done. */
+  offered: Set<number>;
 }
 
 interface Assembly {
@@ -138,6 +149,7 @@ export class TorrentCore {
   readonly #rng: () => number;
   readonly #assembly = new Map<number, Assembly>();
   readonly #free: Uint8Array[] = [];
+  readonly #offeredCount: Uint16Array;
   readonly #verifying = new Set<number>();
   /** Failed pieces with several contributors: the bad copy and who sent each block. */
   readonly #suspects = new Map<number, { data: Uint8Array; owners: (string | undefined)[] }>();
@@ -160,9 +172,11 @@ export class TorrentCore {
       pipeline: opts.pipeline ?? DEFAULT_PIPELINE,
       assemble: opts.assemble ?? true,
       uploadSlots: opts.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
+      superSeed: opts.superSeed ?? false,
     };
     this.#rng = rng;
     this.events = events;
+    this.#offeredCount = new Uint16Array(opts.pieceCount);
     this.picker = new PiecePicker(
       {
         pieceCount: opts.pieceCount,
@@ -219,6 +233,7 @@ export class TorrentCore {
       wanted: wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
       offer: { has: () => false },
       exchangeDone: false,
+      offered: new Set(),
     };
     l.offer =
       l.wanted === null
@@ -311,6 +326,8 @@ export class TorrentCore {
           this.picker.addHave(m.index);
           if (!l.amInterested) this.#updateInterest(l, now, out);
           else this.#fillRequests(l, now, out);
+          // Super-seeding: the peer got the piece we offered it; offer the next.
+          if (this.#superSeeding && l.offered.delete(m.index)) this.#offer(l, now, out);
         }
         if (this.complete && l.have.complete)
           return [...out, ...this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds')];
@@ -362,7 +379,9 @@ export class TorrentCore {
     l.handshaken = true;
     l.peerId = peerId;
     const out: Command[] = [];
-    if (this.picker.have.count > 0) {
+    if (this.#superSeeding) {
+      for (let k = 0; k < SUPER_SEED_OFFERS; k++) this.#offer(l, now, out);
+    } else if (this.picker.have.count > 0) {
       this.#send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
     }
     return out;
@@ -479,7 +498,9 @@ export class TorrentCore {
       this.events.onPieceVerified?.(index);
       for (const l of this.links.values()) {
         if (!l.handshaken) continue;
-        if (!l.have.has(index)) this.#send(l, { type: 'have', index }, now, out);
+        // Every peer hears of it but a full seed (a super-seed learns from these haves what its
+        // offers became).
+        if (!l.have.complete) this.#send(l, { type: 'have', index }, now, out);
       }
       for (const l of [...this.links.values()]) {
         if (!l.handshaken) continue;
@@ -506,6 +527,31 @@ export class TorrentCore {
     }
     for (const l of this.links.values()) this.#fillRequests(l, now, out);
     return out;
+  }
+
+  get #superSeeding(): boolean {
+    return this.opts.superSeed && this.complete;
+  }
+
+  /** Super-seeding: offer `l` the piece offered least so far (then the rarest among our peers) that it lacks. */
+  #offer(l: Link, now: number, out: Command[]): void {
+    let best = -1;
+    let bestKey = Number.POSITIVE_INFINITY;
+    const n = this.opts.pieceCount;
+    const start = Math.floor(this.#rng() * n);
+    for (let k = 0; k < n; k++) {
+      const i = (start + k) % n;
+      if (l.have.has(i) || l.offered.has(i)) continue;
+      const key = (this.#offeredCount[i] as number) * 65536 + (this.picker.availability[i] as number);
+      if (key < bestKey) {
+        bestKey = key;
+        best = i;
+      }
+    }
+    if (best === -1) return;
+    l.offered.add(best);
+    this.#offeredCount[best] = (this.#offeredCount[best] as number) + 1;
+    this.#send(l, { type: 'have', index: best }, now, out);
   }
 
   #ban(peerId: string, index: number, out: Command[]): void {
