@@ -294,3 +294,38 @@ describe('TorrentCore exchanges (the original design: a few chunks over one link
     expect(seed.core.linkStats(1)?.downloaded ?? 0).toBe(0);
   });
 });
+
+describe('super-seeding (BEP 16)', () => {
+  it('offers pieces a couple at a time instead of a bitfield, and the swarm still completes', () => {
+    const { data, hashes, pieceCount } = makeData(20 * PL, PL);
+    const base = { infoHash, pieceCount, pieceLength: PL, length: 20 * PL, pipeline: 4 };
+    const seed = makeNode(
+      { ...base, peerId: pid(0), have: fullHave(pieceCount), superSeed: true },
+      Buffer.from(data),
+      hashes,
+      1,
+    );
+    const peers = [1, 2, 3].map((i) =>
+      makeNode({ ...base, peerId: pid(i) }, Buffer.alloc(20 * PL), hashes, i + 1),
+    );
+    const first = seed.core.addLink(99, false, 0);
+    expect(first).toEqual([{ type: 'handshake', link: 99 }]);
+    const hello = seed.core.message(
+      99,
+      { type: 'handshake', reserved: Buffer.alloc(8), infoHash, peerId: pid(9) },
+      0,
+    );
+    expect(hello.map((c) => (c.type === 'send' ? c.msg.type : c.type))).toEqual(['have', 'have']);
+    seed.core.removeLink(99);
+    const pipe = new Pipe();
+    let link = 1;
+    const all = [seed, ...peers];
+    for (let i = 0; i < all.length; i++)
+      for (let j = i + 1; j < all.length; j++) pipe.connect(all[j]!, all[i]!, link++, link++);
+    pipe.run(all);
+    for (const p of peers) {
+      expect(p.completed).toBe(true);
+      expect(p.store.equals(data)).toBe(true);
+    }
+  });
+});
