@@ -106,6 +106,10 @@ export function registerPeerCommands(program: Command): void {
       'where to write the .torrent made for a file or folder (default: <name>.torrent here)',
     )
     .option('--dir <folder>', 'for a .torrent: the folder holding its content (default: the current folder)')
+    .option(
+      '--super-seed',
+      'offer each peer a few pieces at a time (BEP 16): the seed sends each piece about once',
+    )
     .action(
       async (
         path: string,
@@ -116,6 +120,7 @@ export function registerPeerCommands(program: Command): void {
           pieceSize: number;
           output?: string;
           dir?: string;
+          superSeed?: boolean;
           maxConnections: number;
           maxPerIp: number;
         },
@@ -143,6 +148,7 @@ export function registerPeerCommands(program: Command): void {
           trackers: o.tracker,
           maxConnections: o.maxConnections,
           maxPerIp: o.maxPerIp,
+          superSeed: o.superSeed === true,
         });
         node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
         node.on('tracker', (url, _peers, error) => {

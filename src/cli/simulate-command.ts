@@ -44,6 +44,7 @@ interface SimCliOpts {
   leaveOnComplete?: boolean;
   seedsLeaveAt?: number;
   maxConnections?: number;
+  superSeed?: boolean;
   seed?: number;
   report?: string;
   csv?: string;
@@ -70,6 +71,7 @@ export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenar
   if (o.leaveOnComplete) s.leaveOnComplete = true;
   if (o.seedsLeaveAt !== undefined) s.seedsLeaveAtMs = o.seedsLeaveAt * 1000;
   if (o.maxConnections !== undefined) s.maxConnections = o.maxConnections;
+  if (o.superSeed) s.superSeed = true;
   if (o.seed !== undefined) s.seed = o.seed;
   return s;
 }
@@ -103,6 +105,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--leave-on-complete', 'peers leave as soon as they complete')
     .option('--seeds-leave-at <seconds>', 'the seeds leave at this virtual time', positive)
     .option('--max-connections <n>', 'connections per peer', positive)
+    .option('--super-seed', 'the initial seeds super-seed (BEP 16)')
     .option('--seed <n>', 'RNG seed (same scenario and seed: same run)', (v) => {
       if (!/^[0-9]+$/.test(v)) throw new InvalidArgumentError('expected a whole number');
       return Number(v);
