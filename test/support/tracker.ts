@@ -28,7 +28,16 @@ export async function post(t: TestTracker, url: string, body: unknown, remoteAdd
     headers: { 'content-type': 'application/json' },
     payload: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: res.statusCode, json: res.json() as Record<string, any> };
+  return { status: res.statusCode, json: parseOrRaw(res.payload) };
+}
+
+/** The reply as JSON, or `{ raw }` when it is not JSON (so a test can say what came back). */
+function parseOrRaw(payload: string): Record<string, any> {
+  try {
+    return JSON.parse(payload) as Record<string, any>;
+  } catch {
+    return { raw: payload };
+  }
 }
 
 export async function get(t: TestTracker, url: string, remoteAddress = '127.0.0.1') {
