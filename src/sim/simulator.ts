@@ -58,6 +58,8 @@ export interface Scenario {
   seed: number;
   /** Give up at this virtual time, ms. */
   maxTimeMs: number;
+  /** Stop after this much real time, ms (a benchmark's budget); the report says how far it got. */
+  maxWallMs?: number;
 }
 
 export const DEFAULT_SCENARIO: Scenario = {
@@ -122,6 +124,10 @@ export interface SimReport {
   events: number;
   wallMs: number;
   peakRssBytes: number;
+  /** Virtual time reached, ms. */
+  virtualMs: number;
+  /** True when maxWallMs ran out before the swarm completed. */
+  stoppedByWall: boolean;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -376,9 +382,14 @@ export function runSimulation(
   let nextSample = 0;
   let nextSampleTime = 0;
   let lastProgress = 0;
+  let stoppedByWall = false;
   while (queue.size > 0 && done < s.peers) {
     const t = queue.peekTime();
     if (t > s.maxTimeMs) break;
+    if (s.maxWallMs !== undefined && (events & 0xfff) === 0 && performance.now() - wall0 > s.maxWallMs) {
+      stoppedByWall = true;
+      break;
+    }
     now = t;
     (queue.pop() as () => void)();
     events++;
@@ -438,6 +449,8 @@ export function runSimulation(
     events,
     wallMs: performance.now() - wall0,
     peakRssBytes: peakRss,
+    virtualMs: now,
+    stoppedByWall,
   };
 }
 
