@@ -108,6 +108,8 @@ export const EXCHANGE_TIMEOUT_MS = 15_000;
 /** Closes that say nothing bad of the peer: we may dial it again. Any other close is a violation. */
 const HARMLESS_CLOSES: ReadonlySet<string> = new Set(['ERR_NOT_NEEDED', 'ERR_DUPLICATE_PEER', 'ERR_TIMEOUT']);
 
+/** A peer whose link we closed for being useless is not dialled again for this long. */
+export const REST_MS = 60_000;
 /** New pieces reach a swarmshare tracker within this (updates coalesced). */
 export const REPORT_MS = 500;
 /** Pause before asking the tracker again when no peer has a chunk we need. */
@@ -129,6 +131,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   #downBucket: TokenBucket | null = null;
   #exchanges = new Map<LinkId, () => void>();
   #reportPending = false;
+  /** Addresses whose useless link we closed to make room: not dialled again before the time. */
+  #resting = new Map<string, number>();
   #exchangeProgress = new Map<LinkId, () => void>();
   #server: Server | null = null;
   #links = new Map<LinkId, LinkEntry>();
@@ -468,9 +472,15 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     if (this.#stopped || this.core.complete || this.opts.exchange) return;
     const max = this.opts.maxConnections ?? MAX_CONNECTIONS;
     const connected = new Set([...this.#links.values()].map((l) => l.addr));
+    if (this.#links.size + this.#connecting.size >= max) this.#dropUselessLink(connected);
     for (const [addr, p] of this.#known) {
       if (this.#links.size + this.#connecting.size >= max) break;
       if (connected.has(addr) || this.#connecting.has(addr) || this.#bannedAddrs.has(addr)) continue;
+      const rest = this.#resting.get(addr);
+      if (rest !== undefined) {
+        if (rest > Date.now()) continue;
+        this.#resting.delete(addr);
+      }
       if (p.port === this.port && (p.ip === this.host || this.host === '0.0.0.0')) continue;
       this.#connecting.add(addr);
       let peerSocket: PeerSocket | undefined;
@@ -621,6 +631,31 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
     await this.store?.close();
     this.#rejectDone(new Error('killed'));
+  }
+
+  /**
+   * At the connection limit, with peers we know and are not connected to, one link over which
+   * neither side wants anything is closed to make room (one per tick): otherwise peers that only
+   * know peers as empty as themselves would keep their slots and wait forever.
+   */
+  #dropUselessLink(connected: Set<string>): void {
+    let candidates = false;
+    for (const addr of this.#known.keys()) {
+      if (!connected.has(addr) && !this.#connecting.has(addr) && !this.#bannedAddrs.has(addr)) {
+        candidates = true;
+        break;
+      }
+    }
+    if (!candidates) return;
+    for (const [id, l] of this.#links) {
+      const st = this.core.linkStats(id);
+      if (st !== undefined && !st.amInterested && !st.peerInterested) {
+        this.#resting.set(l.addr, Date.now() + REST_MS);
+        this.core.removeLink(id);
+        l.sock.close();
+        return;
+      }
+    }
   }
 
   #tick(): void {

@@ -189,3 +189,43 @@ describe('rate caps (token buckets)', () => {
     });
   }
 });
+
+describe('connection limit', () => {
+  it('at its limit, a peer drops a link nobody wants to reach a peer that has data', async () => {
+    const { dir, data, meta } = await setup(400_000);
+    const t = await tracker();
+    const url = `${t.url}/announce`;
+    const empty = new PeerNode({
+      meta,
+      dir: join(dir, 'empty'),
+      mode: 'download',
+      trackers: [url],
+      host: '127.0.0.30',
+      maxConnections: 1,
+    });
+    cleanup.push(() => empty.stop());
+    await empty.start();
+    const leech = new PeerNode({
+      meta,
+      dir: join(dir, 'out'),
+      mode: 'download',
+      trackers: [url],
+      host: '127.0.0.31',
+      maxConnections: 1,
+    });
+    cleanup.push(() => leech.stop());
+    await leech.start();
+    await waitFor(
+      'the two empty peers to connect',
+      () => (leech.connections === 1 ? true : undefined),
+      10_000,
+    );
+    const seed = node(meta, join(dir, 'seed'), 'seed', url, '127.0.0.32');
+    await seed.start();
+    await Promise.race([
+      leech.done,
+      new Promise((_, r) => setTimeout(() => r(new Error('timeout')), 30_000)),
+    ]);
+    expect(sha(await readFile(join(dir, 'out', 'file.bin')))).toBe(sha(data));
+  }, 40_000);
+});
