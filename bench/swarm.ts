@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { distributionLowerBound } from '../src/demo/lower-bound.js';
 import { startTracker } from '../src/net/tracker-server.js';
 import { parseSize } from '../src/node/create-torrent.js';
+import { aria2Flags } from '../test/support/proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -94,18 +95,8 @@ async function runAria2(): Promise<Row> {
   );
   const hex = /Info hash: ([0-9a-f]{40})/.exec(out)?.[1] as string;
   const flags = (d: string, port: number) => [
-    `--dir=${d}`,
-    `--listen-port=${port}`,
-    '--enable-dht=false',
-    '--enable-dht6=false',
-    '--bt-enable-lpd=false',
-    '--enable-peer-exchange=false',
-    '--disable-ipv6=true',
-    '--summary-interval=0',
-    '--console-log-level=error',
-    '--file-allocation=none',
+    ...aria2Flags(d, port),
     `--max-upload-limit=${RATE}`,
-    '--bt-save-metadata=false',
     '--seed-ratio=0.0',
     '--bt-tracker-interval=5',
   ];

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startTracker } from '../src/net/tracker-server.js';
 import { parseSize } from '../src/node/create-torrent.js';
+import { aria2Flags } from '../test/support/proc.js';
 
 const { values: args } = parseArgs({
   options: { size: { type: 'string', default: '1GiB' }, 'piece-size': { type: 'string', default: '1MiB' } },
@@ -34,21 +35,6 @@ for (const [cmd, pkg] of [
     process.exit(2);
   }
 }
-
-const ariaFlags = (dir: string, port: number) => [
-  `--dir=${dir}`,
-  `--listen-port=${port}`,
-  '--enable-dht=false',
-  '--enable-dht6=false',
-  '--bt-enable-lpd=false',
-  '--enable-peer-exchange=false',
-  '--disable-ipv6=true',
-  '--summary-interval=0',
-  '--console-log-level=warn',
-  '--file-allocation=none',
-  '--bt-save-metadata=false',
-  '--auto-save-interval=0',
-];
 
 interface Timed {
   wall: number;
@@ -153,14 +139,14 @@ async function main(): Promise<void> {
     await sleep(500);
     // 2. aria2c -> aria2c
     const aseed = background('aria2c', [
-      ...ariaFlags(join(dir, 'src'), 36881),
+      ...aria2Flags(join(dir, 'src'), 36881),
       '--seed-ratio=0.0',
       '--bt-seed-unverified=true',
       torrent,
     ]);
     await waitSeed(tracker.registry, hex);
     const theirs = await timed('aria2c', [
-      ...ariaFlags(join(dir, 'aria-out'), 36882),
+      ...aria2Flags(join(dir, 'aria-out'), 36882),
       '--seed-time=0',
       torrent,
     ]);

@@ -483,13 +483,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       }
       if (p.port === this.port && (p.ip === this.host || this.host === '0.0.0.0')) continue;
       this.#connecting.add(addr);
-      let peerSocket: PeerSocket | undefined;
-      const socket = connect({
-        host: p.ip,
-        port: p.port,
-        localAddress: this.host === '0.0.0.0' ? undefined : this.host,
-        onread: PeerSocket.readInto(() => peerSocket),
-      });
+      const { socket, attach } = this.#dial(p);
       socket.setTimeout(CONNECT_TIMEOUT_MS);
       socket.once('timeout', () => socket.destroy());
       socket.once('error', () => this.#connecting.delete(addr));
@@ -498,7 +492,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         socket.setTimeout(0);
         this.#connecting.delete(addr);
         if (this.#stopped) return void socket.destroy();
-        peerSocket = this.#attach(socket, true, addr, true);
+        attach(addr);
       });
     }
   }
@@ -570,13 +564,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         clearTimeout(timer);
         timer = setTimeout(finish, EXCHANGE_TIMEOUT_MS);
       };
-      let peerSocket: PeerSocket | undefined;
-      const socket = connect({
-        host: p.ip,
-        port: p.port,
-        localAddress: this.host === '0.0.0.0' ? undefined : this.host,
-        onread: PeerSocket.readInto(() => peerSocket),
-      });
+      const { socket, attach } = this.#dial(p);
       socket.once('error', finish);
       socket.once('close', finish);
       socket.once('connect', () => {
@@ -584,7 +572,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         link = this.#nextLink;
         this.#exchanges.set(link, finish);
         this.#exchangeProgress.set(link, progress);
-        peerSocket = this.#attach(socket, true, `${p.ip}:${p.port}`, true, chunks);
+        attach(`${p.ip}:${p.port}`, chunks);
       });
     });
   }
@@ -614,6 +602,26 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       this.#reportPending = false;
       for (const t of json) t.report(this.core.have).catch(() => {});
     }, REPORT_MS);
+  }
+
+  /**
+   * Opens a TCP connection from our address that reads into one reused buffer; `attach` makes it
+   * a link once connected.
+   */
+  #dial(p: PeerAddress): { socket: Socket; attach: (addr: string, wanted?: number[]) => void } {
+    let peerSocket: PeerSocket | undefined;
+    const socket = connect({
+      host: p.ip,
+      port: p.port,
+      localAddress: this.host === '0.0.0.0' ? undefined : this.host,
+      onread: PeerSocket.readInto(() => peerSocket),
+    });
+    return {
+      socket,
+      attach: (addr, wanted) => {
+        peerSocket = this.#attach(socket, true, addr, true, wanted);
+      },
+    };
   }
 
   #sleep(ms: number): Promise<void> {
