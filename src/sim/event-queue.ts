@@ -67,8 +67,14 @@ export class EventQueue {
     const t = this.#time;
     const q = this.#seq;
     const f = this.#fn;
-    [t[a], t[b]] = [t[b] as number, t[a] as number];
-    [q[a], q[b]] = [q[b] as number, q[a] as number];
-    [f[a], f[b]] = [f[b] as () => void, f[a] as () => void];
+    const ta = t[a] as number;
+    t[a] = t[b] as number;
+    t[b] = ta;
+    const qa = q[a] as number;
+    q[a] = q[b] as number;
+    q[b] = qa;
+    const fa = f[a] as () => void;
+    f[a] = f[b] as () => void;
+    f[b] = fa;
   }
 }

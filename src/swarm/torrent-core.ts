@@ -452,9 +452,12 @@ export class TorrentCore {
         a = { data, contributors: new Set(), owners: [] };
         this.#assembly.set(m.index, a);
       }
-      if (this.opts.assemble) a.data.set(m.block, m.begin);
       a.contributors.add(l.peerId as string);
-      a.owners[m.begin / BLOCK_LENGTH] = l.peerId as string;
+      if (this.opts.assemble) {
+        a.data.set(m.block, m.begin);
+        // Who sent which block: only needed to blame a liar by comparing bytes.
+        a.owners[m.begin / BLOCK_LENGTH] = l.peerId as string;
+      }
       for (const other of r.cancel) {
         const o = this.links.get(other);
         if (o === undefined) continue;
