@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
 import { parseSize } from '../node/create-torrent.js';
 import { completionCsv, plotSvg } from '../sim/plot.js';
 import { DEFAULT_SCENARIO, runSimulation, type Scenario } from '../sim/simulator.js';
@@ -45,6 +46,8 @@ interface SimCliOpts {
   seedsLeaveAt?: number;
   maxConnections?: number;
   superSeed?: boolean;
+  malicious?: number;
+  meanStay?: number;
   seed?: number;
   report?: string;
   csv?: string;
@@ -72,8 +75,35 @@ export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenar
   if (o.seedsLeaveAt !== undefined) s.seedsLeaveAtMs = o.seedsLeaveAt * 1000;
   if (o.maxConnections !== undefined) s.maxConnections = o.maxConnections;
   if (o.superSeed) s.superSeed = true;
+  if (o.malicious !== undefined) s.malicious = o.malicious;
+  if (o.meanStay !== undefined) s.meanStaySeconds = o.meanStay;
   if (o.seed !== undefined) s.seed = o.seed;
   return s;
+}
+
+/** A scenario file: JSON, or YAML when it ends in .yaml or .yml. */
+async function readScenario(path: string): Promise<Partial<Scenario>> {
+  const text = await readFile(path, 'utf8');
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: not a valid scenario file: ${(e as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${path}: a scenario is an object of fields`);
+  const known = new Set(
+    Object.keys(DEFAULT_SCENARIO).concat([
+      'seedUpload',
+      'seedsLeaveAtMs',
+      'malicious',
+      'meanStaySeconds',
+      'maxWallMs',
+    ]),
+  );
+  for (const k of Object.keys(value))
+    if (!known.has(k)) throw new Error(`${path}: unknown scenario field '${k}'`);
+  return value as Partial<Scenario>;
 }
 
 export function registerSimulateCommand(program: Command): void {
@@ -106,6 +136,12 @@ export function registerSimulateCommand(program: Command): void {
     .option('--seeds-leave-at <seconds>', 'the seeds leave at this virtual time', positive)
     .option('--max-connections <n>', 'connections per peer', positive)
     .option('--super-seed', 'the initial seeds super-seed (BEP 16)')
+    .option('--malicious <fraction>', 'share of the peers (0..1) that serve corrupt data', (v) => {
+      const n = Number(v);
+      if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('expected a fraction from 0 to below 1');
+      return n;
+    })
+    .option('--mean-stay <seconds>', 'peers leave at random, after this mean stay (exponential)', positive)
     .option('--seed <n>', 'RNG seed (same scenario and seed: same run)', (v) => {
       if (!/^[0-9]+$/.test(v)) throw new InvalidArgumentError('expected a whole number');
       return Number(v);
@@ -114,9 +150,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--csv <file>', 'write per-peer completion times as CSV')
     .option('--plot <file>', 'write an SVG plot (completion over time, rarest piece copies)')
     .action(async (o: SimCliOpts) => {
-      const fromFile = o.scenario
-        ? (JSON.parse(await readFile(o.scenario, 'utf8')) as Partial<Scenario>)
-        : {};
+      const fromFile = o.scenario ? await readScenario(o.scenario) : {};
       const s = scenarioFrom(o, fromFile);
       const bar = process.stderr.isTTY
         ? new cliProgress.SingleBar(
@@ -134,7 +168,11 @@ export function registerSimulateCommand(program: Command): void {
       console.log(
         `Scenario: ${s.peers} peers + ${s.seeds} seed(s), ${s.pieces} pieces of ${s.pieceSize} bytes, ${s.strategy}, seed ${s.seed}`,
       );
-      console.log(`Completed: ${r.completionMs.filter((x) => x !== null).length}/${s.peers}`);
+      console.log(
+        `Completed: ${r.completionMs.filter((x) => x !== null).length}/${r.completionMs.length} honest peers` +
+          (r.departedIncomplete > 0 ? ` (${r.departedIncomplete} left before completing)` : '') +
+          (r.failedPieces > 0 ? `; ${r.failedPieces} pieces failed their hash` : ''),
+      );
       if (d) {
         console.log(
           `Completion (s): min ${(d.min / 1000).toFixed(1)}, p50 ${(d.p50 / 1000).toFixed(1)}, p90 ${(d.p90 / 1000).toFixed(1)}, p99 ${(d.p99 / 1000).toFixed(1)}, max ${(d.max / 1000).toFixed(1)}, mean ${(d.mean / 1000).toFixed(1)}`,

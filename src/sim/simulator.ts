@@ -44,6 +44,10 @@ export interface Scenario {
   leaveOnComplete: boolean;
   /** The seeds leave at this virtual time (ms); never by default. */
   seedsLeaveAtMs?: number;
+  /** Share of the arriving peers (0..1) that serve corrupt data. */
+  malicious?: number;
+  /** Peers leave at random (before or after completing): mean stay in seconds (exponential). */
+  meanStaySeconds?: number;
   /** Connections per peer at most. */
   maxConnections: number;
   /** Requests outstanding per connection (capacity-capped links want few: see BENCHMARKS.md). */
@@ -104,11 +108,14 @@ interface SimPeer {
   seed: boolean;
   gone: boolean;
   uploaded: number;
+  malicious: boolean;
+  /** Pieces that received at least one block from a malicious peer (they will fail). */
+  tainted: Set<number>;
 }
 
 export interface SimReport {
   scenario: Scenario;
-  /** Milliseconds from each peer's arrival to its completion (null: never). */
+  /** Milliseconds from each honest peer's arrival to its completion (null: never). */
   completionMs: (number | null)[];
   distribution: { min: number; p50: number; p90: number; p99: number; max: number; mean: number } | null;
   /** Virtual time when the last peer completed, ms. */
@@ -128,6 +135,10 @@ export interface SimReport {
   virtualMs: number;
   /** True when maxWallMs ran out before the swarm completed. */
   stoppedByWall: boolean;
+  /** Pieces that failed their hash (data from malicious peers). */
+  failedPieces: number;
+  /** Honest peers that left before completing. */
+  departedIncomplete: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -156,6 +167,8 @@ export function runSimulation(
   let events = 0;
   let nextLink = 1;
   let done = 0;
+  let departed = 0;
+  let failedPieces = 0;
   let peakRss = process.memoryUsage().rss;
   const availability: SimReport['availability'] = [];
   const weights = s.capacity.reduce((a, c) => a + c.share, 0);
@@ -177,7 +190,10 @@ export function runSimulation(
     return b;
   };
 
+  const maliciousCount = Math.round((s.malicious ?? 0) * s.peers);
+
   function makePeer(n: number, seed: boolean): SimPeer {
+    const isMalicious = !seed && n < maliciousCount;
     const peerId = new Uint8Array(20);
     Buffer.from(`-SM0001-${String(n).padStart(12, '0')}`, 'latin1').copy(peerId);
     const cls = seed
@@ -197,7 +213,8 @@ export function runSimulation(
           pipeline: s.pipeline,
           uploadSlots: s.uploadSlots,
           superSeed: seed && s.superSeed,
-          have: seed ? fullHave() : undefined,
+          // A malicious peer claims every piece (and serves garbage).
+          have: seed || isMalicious ? fullHave() : undefined,
         },
         rng,
       ),
@@ -214,6 +231,8 @@ export function runSimulation(
       seed,
       gone: false,
       uploaded: 0,
+      malicious: isMalicious,
+      tainted: new Set(),
     };
     byAddr.set(`${p.addr}:6881`, p);
     all.push(p);
@@ -239,8 +258,10 @@ export function runSimulation(
       at = now + s.latencyMs + (CONTROL_BYTES * 1000) / from.upload;
     }
     const remote = end.remote;
+    const poisoned = from.malicious && m !== 'handshake' && m.type === 'piece';
     queue.push(at, () => {
       if (to.gone || !to.links.has(remote)) return;
+      if (poisoned) to.tainted.add((m as { index: number }).index);
       const msg =
         m === 'handshake'
           ? { type: 'handshake' as const, reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
@@ -272,9 +293,13 @@ export function runSimulation(
         case 'read':
           run(p, p.core.readDone(c.link, c.index, c.begin, zero.subarray(0, c.length), now));
           break;
-        case 'verify':
-          run(p, p.core.verifyDone(c.index, true, now));
+        case 'verify': {
+          // A piece any block of which came from a malicious peer fails its hash.
+          const ok = !p.tainted.delete(c.index);
+          if (!ok) failedPieces++;
+          run(p, p.core.verifyDone(c.index, ok, now));
           break;
+        }
         case 'complete':
           if (!p.seed && p.doneAt === null) {
             p.doneAt = now;
@@ -343,6 +368,7 @@ export function runSimulation(
 
   function leave(p: SimPeer): void {
     if (p.gone) return;
+    if (!p.seed && !p.malicious && p.doneAt === null) departed++;
     for (const link of [...p.links.keys()]) unlink(p, link);
     announce(p, 'stopped');
     p.gone = true;
@@ -351,6 +377,9 @@ export function runSimulation(
   function join(p: SimPeer): void {
     p.joinedAt = now;
     announce(p, 'started');
+    if (s.meanStaySeconds !== undefined && !p.seed) {
+      queue.push(now + -Math.log(1 - rng()) * s.meanStaySeconds * 1000, () => leave(p));
+    }
     const tick = () => {
       if (p.gone) return;
       run(p, p.core.tick(now));
@@ -383,7 +412,8 @@ export function runSimulation(
   let nextSampleTime = 0;
   let lastProgress = 0;
   let stoppedByWall = false;
-  while (queue.size > 0 && done < s.peers) {
+  const honest = s.peers - maliciousCount;
+  while (queue.size > 0 && done + departed < honest) {
     const t = queue.peekTime();
     if (t > s.maxTimeMs) break;
     if (s.maxWallMs !== undefined && (events & 0xfff) === 0 && performance.now() - wall0 > s.maxWallMs) {
@@ -408,7 +438,7 @@ export function runSimulation(
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   onProgress?.(done, s.peers, now);
 
-  const leechers = all.filter((p) => !p.seed);
+  const leechers = all.filter((p) => !p.seed && !p.malicious);
   const completionMs = leechers.map((p) => (p.doneAt === null ? null : p.doneAt - p.joinedAt));
   const times = completionMs.filter((x): x is number => x !== null).sort((a, b) => a - b);
   const lastCompletion = leechers.reduce<number | null>(
@@ -440,9 +470,11 @@ export function runSimulation(
             max: times[times.length - 1] as number,
             mean: times.reduce((a, b) => a + b, 0) / times.length,
           },
-    lastCompletionMs: done === s.peers ? lastCompletion : null,
+    lastCompletionMs: done === honest ? lastCompletion : null,
     lowerBoundMs: boundMs,
-    ratioToBound: done === s.peers && lastCompletion !== null && boundMs ? lastCompletion / boundMs : null,
+    ratioToBound: done === honest && lastCompletion !== null && boundMs ? lastCompletion / boundMs : null,
+    failedPieces,
+    departedIncomplete: departed,
     originLoad: all.filter((p) => p.seed).reduce((a, p) => a + p.uploaded, 0) / F,
     uploadUtilization: lastCompletion ? uploadedAll / ((capacity * lastCompletion) / 1000) : 0,
     availability,

@@ -75,6 +75,56 @@ describe('simulator', () => {
     expect(mean('rarest-first')).toBeLessThan(mean('random'));
   }, 60_000);
 
+  it('malicious peers: their data fails the hash check, every honest peer still completes', () => {
+    const r = runSimulation({ ...small, peers: 50, malicious: 0.1 });
+    expect(r.completionMs).toHaveLength(45);
+    expect(r.completionMs.every((t) => t !== null)).toBe(true);
+    expect(r.failedPieces).toBeGreaterThan(0);
+    const clean = runSimulation({ ...small, peers: 50 });
+    expect(clean.failedPieces).toBe(0);
+  });
+
+  it('random departures: every honest peer either completes or left first', () => {
+    const r = runSimulation({ ...small, peers: 50, meanStaySeconds: 20 });
+    const completed = r.completionMs.filter((t) => t !== null).length;
+    expect(r.departedIncomplete).toBeGreaterThan(0);
+    expect(completed + r.departedIncomplete).toBe(50);
+  });
+
+  it('a YAML scenario file drives the CLI; unknown fields are refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ss-sim-yaml-'));
+    try {
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(
+        join(dir, 's.yaml'),
+        'peers: 12\npieces: 8\nseed: 5\nlatencyMs: 10\ncapacity:\n  - share: 1\n    upload: 524288\n',
+      );
+      const ok = start('node', [
+        'dist/cli/main.js',
+        'simulate',
+        '--scenario',
+        join(dir, 's.yaml'),
+        '--report',
+        join(dir, 'r.json'),
+      ]);
+      expect(await ok.exited, ok.output()).toBe(0);
+      const r = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8'));
+      expect(r.scenario).toMatchObject({
+        peers: 12,
+        pieces: 8,
+        seed: 5,
+        latencyMs: 10,
+        capacity: [{ share: 1, upload: 524288 }],
+      });
+      await writeFile(join(dir, 'bad.yaml'), 'peers: 12\npeeers: 3\n');
+      const bad = start('node', ['dist/cli/main.js', 'simulate', '--scenario', join(dir, 'bad.yaml')]);
+      expect(await bad.exited).toBe(1);
+      expect(bad.output()).toMatch(/unknown scenario field 'peeers'/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('swarmshare simulate runs from the CLI and writes its report, CSV and plot', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ss-sim-'));
     try {
@@ -95,7 +145,7 @@ describe('simulator', () => {
         join(dir, 'r.svg'),
       ]);
       expect(await p.exited, p.output()).toBe(0);
-      expect(p.output()).toMatch(/Completed: 30\/30/);
+      expect(p.output()).toMatch(/Completed: 30\/30 honest peers/);
       const r = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8'));
       expect(r.scenario).toMatchObject({ peers: 30, pieces: 20, pieceSize: 262144, seed: 7 });
       expect(r.completionMs).toHaveLength(30);
