@@ -7,44 +7,18 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { runDemoPeerChild } from '../demo/demo-peer.js';
 import { type DemoReport, type DemoRun, startDemo } from '../demo/run-demo.js';
 import { DEFAULT_SAMPLE, writeSamples } from '../demo/samples.js';
-import { parseSize } from '../node/create-torrent.js';
+import { durationOption, portOption, positiveOption, sizeOption } from './options.js';
 import { formatBytes, RateMeter } from './progress.js';
-
-function size(v: string): number {
-  try {
-    return parseSize(v);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-}
-
-/** `4MiB/s` or `4MiB` -> bytes per second. */
-function rate(v: string): number {
-  return size(v.replace(/\/s$/i, ''));
-}
-
-function positiveInt(v: string): number {
-  if (!/^[0-9]+$/.test(v) || Number(v) < 1)
-    throw new InvalidArgumentError('expected a positive whole number');
-  return Number(v);
-}
-
-/** `5`, `2.5s`, `1500ms` -> milliseconds. */
-function duration(v: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s)?$/.exec(v);
-  if (!m) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 2s, 1500ms)`);
-  return Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : 1000));
-}
 
 /** `peer5@2s` -> { name: 'peer5', atMs: 2000 }; repeatable. */
 function peerAt(v: string, prev: { name: string; atMs: number }[] | undefined) {
   const m = /^(peer[0-9]+)@(.+)$/.exec(v);
   if (!m) throw new InvalidArgumentError(`'${v}' is not peerN@time (e.g. peer5@2s)`);
-  return [...(prev ?? []), { name: m[1] as string, atMs: duration(m[2] as string) }];
+  return [...(prev ?? []), { name: m[1] as string, atMs: durationOption(m[2] as string) }];
 }
 
 function originLeaves(v: string): number | 'copy' {
-  return v === 'copy' ? 'copy' : duration(v);
+  return v === 'copy' ? 'copy' : durationOption(v);
 }
 
 /** Seconds the file picker waits before it takes the default. */
@@ -216,18 +190,18 @@ export function registerDemoCommand(program: Command): void {
     )
     .option('--file <path>', 'the file to spread (default: pick one in a terminal, else a generated sample)')
     .option('--dir <folder>', 'the folder the picker lists (default: a generated sample set)')
-    .option('--peers <n>', 'peers in all, the origin included', positiveInt, 10)
-    .option('--piece-size <size>', 'chunk size', size, 256 * 1024)
-    .option('--size <size>', 'size of the generated sample file (default: 20 chunks)', size)
+    .option('--peers <n>', 'peers in all, the origin included', positiveOption, 10)
+    .option('--piece-size <size>', 'chunk size', sizeOption, 256 * 1024)
+    .option('--size <size>', 'size of the generated sample file (default: 20 chunks)', sizeOption)
     .addOption(
       new Option('--strategy <name>', 'how peers fetch')
         .choices(['random', 'rarest-first'])
         .default('random'),
     )
-    .option('--max-chunks <n>', 'random strategy: chunks fetched per exchange', positiveInt, 5)
-    .option('--upload-rate <rate>', 'upload cap per peer', rate, 4 * 1024 * 1024)
+    .option('--max-chunks <n>', 'random strategy: chunks fetched per exchange', positiveOption, 5)
+    .option('--upload-rate <rate>', 'upload cap per peer', sizeOption, 4 * 1024 * 1024)
     .option('--no-upload-limit', 'no upload cap')
-    .option('--download-rate <rate>', 'download cap per peer (default: none)', rate)
+    .option('--download-rate <rate>', 'download cap per peer (default: none)', sizeOption)
     .option('--out <folder>', 'where the peers’ folders go (emptied first)', 'swarm-demo')
     .option('--log', 'print the log lines even in a terminal (instead of progress bars)')
     .option('--report <file>', 'write the run as JSON')
@@ -238,16 +212,12 @@ export function registerDemoCommand(program: Command): void {
     )
     .option('--kill <peer@time>', 'a peer dies at that time, e.g. peer5@2s (repeatable)', peerAt)
     .option('--join <peer@time>', 'a new empty peer joins at that time, e.g. peer11@3s (repeatable)', peerAt)
-    .option('--timeout <time>', 'give up after this long', duration, 120_000)
+    .option('--timeout <time>', 'give up after this long', durationOption, 120_000)
     .option('--processes', 'run each peer as its own OS process')
     .option(
       '--port <n>',
       "the tracker's port; its root is the live dashboard (0: any free port)",
-      (v) => {
-        if (!/^[0-9]+$/.test(v) || Number(v) > 65535)
-          throw new InvalidArgumentError('expected a port from 0 to 65535');
-        return Number(v);
-      },
+      portOption,
       0,
     )
     .option('--open', 'open the dashboard in a browser, where one exists')

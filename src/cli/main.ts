@@ -1,18 +1,10 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { startTracker } from '../net/tracker-server.js';
 import { registerDemoCommand } from './demo-command.js';
+import { intOption, portOption } from './options.js';
 import { registerPeerCommands } from './peer-commands.js';
 import { registerSimulateCommand } from './simulate-command.js';
-
-export function intOption(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
-}
 
 export function buildCli(): Command {
   const program = new Command('swarmshare')
@@ -23,7 +15,7 @@ export function buildCli(): Command {
     .command('tracker')
     .description('run the tracker: the JSON chunk-map API and a BitTorrent HTTP tracker (/announce, /scrape)')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'TCP port to listen on (0 picks a free one)', intOption(0, 65535), 8000)
+    .option('--port <n>', 'TCP port to listen on (0 picks a free one)', portOption, 8000)
     .option(
       '--interval <seconds>',
       'announce interval; silent peers are dropped after twice this',

@@ -1,35 +1,14 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
-import { createTorrent, parseSize, sha1 } from '../node/create-torrent.js';
+import { createTorrent, sha1 } from '../node/create-torrent.js';
 import { MAX_CONNECTIONS, MAX_PER_IP, PeerNode } from '../node/peer-node.js';
+import { collect, intOption, portOption, sizeOption } from './options.js';
 import { formatBytes, showProgress } from './progress.js';
 
-function sizeOption(value: string): number {
-  try {
-    return parseSize(value);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-}
-
-function portOption(value: string): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) > 65535)
-    throw new InvalidArgumentError('expected a port from 0 to 65535');
-  return Number(value);
-}
-
-function countOption(value: string): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > 100_000) {
-    throw new InvalidArgumentError('expected a whole number from 1 to 100000');
-  }
-  return Number(value);
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
+/** Connection counts. */
+const countOption = intOption(1, 100_000);
 
 async function readTorrent(path: string) {
   let bytes: Buffer;
@@ -175,11 +154,7 @@ export function registerPeerCommands(program: Command): void {
     .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.3)', '127.0.0.1')
     .option('--max-connections <n>', 'peer connections at most', countOption, MAX_CONNECTIONS)
     .option('--max-per-ip <n>', 'peer connections from one address at most', countOption, MAX_PER_IP)
-    .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', (v) => {
-      if (!/^[0-9]+$/.test(v) || Number(v) < 1)
-        throw new InvalidArgumentError('expected a whole number of seconds');
-      return Number(v);
-    })
+    .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', intOption(1, 10_000_000))
     .addOption(strategyOption())
     .action(
       async (

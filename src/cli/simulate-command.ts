@@ -2,30 +2,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { parseSize } from '../node/create-torrent.js';
 import { completionCsv, plotSvg } from '../sim/plot.js';
 import { DEFAULT_SCENARIO, runSimulation, type Scenario } from '../sim/simulator.js';
-
-function positive(v: string): number {
-  if (!/^[0-9]+$/.test(v) || Number(v) < 1)
-    throw new InvalidArgumentError('expected a positive whole number');
-  return Number(v);
-}
-
-function size(v: string): number {
-  try {
-    return parseSize(v.replace(/\/s$/i, ''));
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-}
+import { intOption, positiveOption, sizeOption } from './options.js';
 
 /** `20%:4MiB,80%:512KiB` -> capacity classes; a single rate means everyone alike. */
 function capacity(v: string): Scenario['capacity'] {
   return v.split(',').map((part) => {
     const m = /^(?:([0-9.]+)%:)?(.+)$/.exec(part.trim());
     if (!m) throw new InvalidArgumentError(`'${part}' is not SHARE%:RATE or RATE`);
-    return { share: m[1] === undefined ? 1 : Number(m[1]), upload: size(m[2] as string) };
+    return { share: m[1] === undefined ? 1 : Number(m[1]), upload: sizeOption(m[2] as string) };
   });
 }
 
@@ -113,39 +99,40 @@ export function registerSimulateCommand(program: Command): void {
       'run the peer logic (picker, choker, tracker registry) for a large swarm on a simulated network in virtual time',
     )
     .option('--scenario <file>', 'a JSON scenario (see docs/simulator.md); flags override it')
-    .option('--peers <n>', 'peers that arrive empty', positive)
-    .option('--seeds <n>', 'seeds present at the start', positive)
-    .option('--pieces <n>', 'pieces in the file (piece size: 256KiB unless --piece-size)', positive)
-    .option('--piece-size <size>', 'piece size', size)
-    .option('--size <size>', 'file size (sets the piece count)', size)
+    .option('--peers <n>', 'peers that arrive empty', positiveOption)
+    .option('--seeds <n>', 'seeds present at the start', positiveOption)
+    .option('--pieces <n>', 'pieces in the file (piece size: 256KiB unless --piece-size)', positiveOption)
+    .option('--piece-size <size>', 'piece size', sizeOption)
+    .option('--size <size>', 'file size (sets the piece count)', sizeOption)
     .addOption(new Option('--strategy <name>', 'piece selection').choices(['rarest-first', 'random']))
     .option(
       '--upload <rates>',
       'upload capacity: RATE, or classes SHARE%:RATE,... (e.g. 20%:4MiB,80%:512KiB)',
       capacity,
     )
-    .option('--seed-upload <rate>', "the seeds' upload capacity", size)
-    .option('--download <rate>', 'download capacity of every peer (default: unlimited)', size)
-    .option('--latency <ms>', 'one-way latency between peers, ms', positive)
+    .option('--seed-upload <rate>', "the seeds' upload capacity", sizeOption)
+    .option('--download <rate>', 'download capacity of every peer (default: unlimited)', sizeOption)
+    .option('--latency <ms>', 'one-way latency between peers, ms', positiveOption)
     .option('--poisson <per-second>', 'arrivals as a Poisson process (default: a flash crowd)', (v) => {
       const n = Number(v);
       if (!(n > 0)) throw new InvalidArgumentError('expected a positive rate');
       return n;
     })
     .option('--leave-on-complete', 'peers leave as soon as they complete')
-    .option('--seeds-leave-at <seconds>', 'the seeds leave at this virtual time', positive)
-    .option('--max-connections <n>', 'connections per peer', positive)
+    .option('--seeds-leave-at <seconds>', 'the seeds leave at this virtual time', positiveOption)
+    .option('--max-connections <n>', 'connections per peer', positiveOption)
     .option('--super-seed', 'the initial seeds super-seed (BEP 16)')
     .option('--malicious <fraction>', 'share of the peers (0..1) that serve corrupt data', (v) => {
       const n = Number(v);
       if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('expected a fraction from 0 to below 1');
       return n;
     })
-    .option('--mean-stay <seconds>', 'peers leave at random, after this mean stay (exponential)', positive)
-    .option('--seed <n>', 'RNG seed (same scenario and seed: same run)', (v) => {
-      if (!/^[0-9]+$/.test(v)) throw new InvalidArgumentError('expected a whole number');
-      return Number(v);
-    })
+    .option(
+      '--mean-stay <seconds>',
+      'peers leave at random, after this mean stay (exponential)',
+      positiveOption,
+    )
+    .option('--seed <n>', 'RNG seed (same scenario and seed: same run)', intOption(0, 2 ** 31 - 1))
     .option('--report <file>', 'write the report as JSON')
     .option('--csv <file>', 'write per-peer completion times as CSV')
     .option('--plot <file>', 'write an SVG plot (completion over time, rarest piece copies)')

@@ -45,7 +45,7 @@ describe('faults', () => {
     cleanup.push(() => seed.stop());
     await seed.start();
     const out = join(dir, 'out');
-    const first = start('node', [
+    const getArgs = [
       CLI,
       'get',
       torrent,
@@ -55,7 +55,8 @@ describe('faults', () => {
       `${tracker.url}/announce`,
       '--host',
       '127.0.0.11',
-    ]);
+    ];
+    const first = start('node', getArgs);
     await waitFor('some progress', () => (seed.uploaded > 1024 * 1024 ? true : undefined), 20_000);
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe(null);
@@ -63,19 +64,7 @@ describe('faults', () => {
     expect(existsSync(join(out, 'f.bin.part'))).toBe(true);
     await new Promise((r) => setTimeout(r, 300));
     const before = seed.uploaded;
-    const second = start('node', [
-      CLI,
-      'get',
-      torrent,
-      '-o',
-      out,
-      '--tracker',
-      `${tracker.url}/announce`,
-      '--host',
-      '127.0.0.11',
-      '--timeout',
-      '60',
-    ]);
+    const second = start('node', [...getArgs, '--timeout', '60']);
     expect(await second.exited, second.output()).toBe(0);
     const resumed = Number(/Resuming: (\d+) verified pieces/.exec(second.output())?.[1]);
     expect(resumed).toBeGreaterThan(0);

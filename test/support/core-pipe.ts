@@ -35,6 +35,8 @@ export interface Node {
   corrupt?: boolean;
   closed: { link: LinkId; code: string }[];
   completed: boolean;
+  /** Block bytes this node sent. */
+  uploaded: number;
 }
 
 export function makeNode(
@@ -50,6 +52,7 @@ export function makeNode(
     pieceLength: opts.pieceLength,
     closed: [],
     completed: false,
+    uploaded: 0,
   };
 }
 
@@ -72,6 +75,15 @@ export class Pipe {
     this.apply(b, b.core.addLink(linkB, false, this.now, wantedB));
   }
 
+  /** Connects every node to every other one. */
+  mesh(nodes: Node[]): void {
+    let link = 1;
+    for (let i = 0; i < nodes.length; i++) {
+      for (let j = i + 1; j < nodes.length; j++)
+        this.connect(nodes[j] as Node, nodes[i] as Node, link++, link++);
+    }
+  }
+
   apply(n: Node, cmds: Command[]): void {
     for (const c of cmds) {
       const end = 'link' in c ? this.ends.get(n)?.get(c.link) : undefined;
@@ -89,6 +101,7 @@ export class Pipe {
             });
           break;
         case 'send':
+          if (c.msg.type === 'piece') n.uploaded += c.msg.block.length;
           if (end) this.queue.push({ to: end.peer, link: end.peerLink, bytes: encode(c.msg) });
           break;
         case 'close':

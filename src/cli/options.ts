@@ -1,0 +1,39 @@
+import { InvalidArgumentError } from 'commander';
+import { parseSize } from '../node/create-torrent.js';
+
+/** Option parsers shared by the commands: each turns text into a value or a clear error. */
+
+/** A whole number from min to max. */
+export function intOption(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+export const portOption = intOption(0, 65535);
+export const positiveOption = intOption(1, Number.MAX_SAFE_INTEGER);
+
+/** A size like 256KiB, 4MiB, 1GiB; a trailing `/s` is allowed, so it also reads rates (4MiB/s). */
+export function sizeOption(value: string): number {
+  try {
+    return parseSize(value.replace(/\/s$/i, ''));
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** `5`, `2.5s`, `1500ms` -> milliseconds. */
+export function durationOption(value: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s)?$/.exec(value);
+  if (!m) throw new InvalidArgumentError(`'${value}' is not a duration (e.g. 2s, 1500ms)`);
+  return Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : 1000));
+}
+
+/** A repeatable option: every value, in order. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
