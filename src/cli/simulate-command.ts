@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { completionCsv, plotSvg } from '../sim/plot.js';
-import { DEFAULT_SCENARIO, runSimulation, type Scenario } from '../sim/simulator.js';
+import { DEFAULT_SCENARIO, runSimulation, type Scenario, scenarioProblem } from '../sim/simulator.js';
 import { intOption, positiveOption, sizeOption } from './options.js';
 
 /** `20%:4MiB,80%:512KiB` -> capacity classes; a single rate means everyone alike. */
@@ -21,6 +21,8 @@ interface SimCliOpts {
   seeds?: number;
   pieces?: number;
   pieceSize?: number;
+  blockSize?: number;
+  pipeline?: number;
   size?: number;
   strategy?: 'rarest-first' | 'random';
   upload?: Scenario['capacity'];
@@ -50,6 +52,8 @@ export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenar
   if (o.pieceSize !== undefined) s.pieceSize = o.pieceSize;
   else if (fromFile.pieceSize === undefined) s.pieceSize = DEFAULT_SIM_PIECE_SIZE;
   if (o.pieces !== undefined) s.pieces = o.pieces;
+  if (o.blockSize !== undefined) s.blockSize = o.blockSize;
+  if (o.pipeline !== undefined) s.pipeline = o.pipeline;
   if (o.size !== undefined) s.pieces = Math.max(1, Math.ceil(o.size / s.pieceSize));
   if (o.strategy !== undefined) s.strategy = o.strategy;
   if (o.upload !== undefined) s.capacity = o.upload;
@@ -82,6 +86,8 @@ async function readScenario(path: string): Promise<Partial<Scenario>> {
     Object.keys(DEFAULT_SCENARIO).concat([
       'seedUpload',
       'seedsLeaveAtMs',
+      'blockSize',
+      'pipeline',
       'malicious',
       'meanStaySeconds',
       'maxWallMs',
@@ -104,6 +110,12 @@ export function registerSimulateCommand(program: Command): void {
     .option('--pieces <n>', 'pieces in the file (piece size: 256KiB unless --piece-size)', positiveOption)
     .option('--piece-size <size>', 'piece size', sizeOption)
     .option('--size <size>', 'file size (sets the piece count)', sizeOption)
+    .option(
+      '--block-size <size>',
+      'bytes per request, a multiple of 16KiB (default: the piece size, piece-level transfers)',
+      sizeOption,
+    )
+    .option('--pipeline <n>', 'requests outstanding per connection (default: 256KiB worth)', positiveOption)
     .addOption(new Option('--strategy <name>', 'piece selection').choices(['rarest-first', 'random']))
     .option(
       '--upload <rates>',
@@ -139,6 +151,8 @@ export function registerSimulateCommand(program: Command): void {
     .action(async (o: SimCliOpts) => {
       const fromFile = o.scenario ? await readScenario(o.scenario) : {};
       const s = scenarioFrom(o, fromFile);
+      const problem = scenarioProblem(s);
+      if (problem !== null) throw new Error(`${o.scenario ? `${o.scenario}: ` : ''}${problem}`);
       const bar = process.stderr.isTTY
         ? new cliProgress.SingleBar(
             {

@@ -31,6 +31,11 @@ export interface Scenario {
   seeds: number;
   pieces: number;
   pieceSize: number;
+  /**
+   * Bytes per request: the piece size by default (piece-level transfers, what makes 100,000 peers
+   * affordable), or 16 KiB for wire-level blocks; a multiple of 16 KiB.
+   */
+  blockSize?: number;
   strategy: Extract<Strategy, 'rarest-first' | 'random'>;
   /** Capacity classes for the peers (one class: everyone alike). */
   capacity: CapacityClass[];
@@ -50,8 +55,12 @@ export interface Scenario {
   meanStaySeconds?: number;
   /** Connections per peer at most. */
   maxConnections: number;
-  /** Requests outstanding per connection (capacity-capped links want few: see BENCHMARKS.md). */
-  pipeline: number;
+  /**
+   * Requests outstanding per connection: by default a piece's worth of 256 KiB (1 request of a
+   * whole piece, 16 of 16 KiB). Capacity-capped links want few: a deep queue at the sender only
+   * delays every piece (docs/simulator.md).
+   */
+  pipeline?: number;
   /** Regular unchoke slots per peer (plus one optimistic). */
   uploadSlots: number;
   /** The initial seeds super-seed (BEP 16). */
@@ -77,7 +86,6 @@ export const DEFAULT_SCENARIO: Scenario = {
   arrival: { kind: 'flash' },
   leaveOnComplete: false,
   maxConnections: 20,
-  pipeline: 16,
   uploadSlots: 4,
   superSeed: false,
   interval: 30,
@@ -102,7 +110,10 @@ interface SimPeer {
   download: number;
   upBusy: number;
   downBusy: number;
-  links: Map<LinkId, { peer: SimPeer; remote: LinkId }>;
+  /** Control messages this peer sent at one instant, still on their way: [to, link, message, ...]. */
+  batch: unknown[] | null;
+  batchAt: number;
+  links: Map<LinkId, LinkEnd>;
   joinedAt: number;
   doneAt: number | null;
   seed: boolean;
@@ -111,6 +122,14 @@ interface SimPeer {
   malicious: boolean;
   /** Pieces that received at least one block from a malicious peer (they will fail). */
   tainted: Set<number>;
+}
+
+/** One end of a connection: the peer at the other end, its id for the link, data on the way. */
+interface LinkEnd {
+  peer: SimPeer;
+  remote: LinkId;
+  /** When the last piece sent over this link arrives: later messages cannot overtake it (TCP order). */
+  dataUntil: number;
 }
 
 export interface SimReport {
@@ -145,10 +164,41 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
+/** Why a scenario cannot run (a field out of range), or null. */
+export function scenarioProblem(s: Scenario): string | null {
+  const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
+  if (!positiveInt(s.peers)) return `peers must be a positive integer, not ${s.peers}`;
+  if (!Number.isInteger(s.seeds) || s.seeds < 0) return `seeds must be an integer >= 0, not ${s.seeds}`;
+  if (!positiveInt(s.pieces) || s.pieces > 65_535) return `pieces must be 1..65535, not ${s.pieces}`;
+  if (!positiveInt(s.pieceSize) || s.pieceSize % 16384 !== 0)
+    return `pieceSize must be a positive multiple of 16 KiB, not ${s.pieceSize}`;
+  if (s.blockSize !== undefined && (!positiveInt(s.blockSize) || s.blockSize % 16384 !== 0))
+    return `blockSize must be a positive multiple of 16 KiB, not ${s.blockSize}`;
+  if (s.pipeline !== undefined && !positiveInt(s.pipeline))
+    return `pipeline must be a positive integer, not ${s.pipeline}`;
+  if (!positiveInt(s.maxConnections)) return `maxConnections must be a positive integer`;
+  if (!positiveInt(s.uploadSlots)) return `uploadSlots must be a positive integer`;
+  if (!Array.isArray(s.capacity) || s.capacity.length === 0) return 'capacity needs at least one class';
+  for (const c of s.capacity)
+    if (!(c.share > 0) || !(c.upload > 0) || (c.download !== undefined && !(c.download > 0)))
+      return 'every capacity class needs a positive share and upload (and download, if given)';
+  if (s.seedUpload !== undefined && !(s.seedUpload > 0)) return 'seedUpload must be positive';
+  if (!(s.latencyMs >= 0)) return 'latencyMs must be >= 0';
+  if (!(s.interval > 0)) return 'interval must be positive';
+  if (s.arrival.kind === 'poisson' && !(s.arrival.perSecond > 0))
+    return 'a Poisson arrival rate must be positive';
+  if (s.malicious !== undefined && !(s.malicious >= 0 && s.malicious < 1))
+    return 'malicious must be in [0, 1)';
+  if (s.meanStaySeconds !== undefined && !(s.meanStaySeconds > 0)) return 'meanStaySeconds must be positive';
+  return null;
+}
+
 export function runSimulation(
   s: Scenario,
   onProgress?: (done: number, total: number, timeMs: number) => void,
 ): SimReport {
+  const problem = scenarioProblem(s);
+  if (problem !== null) throw new RangeError(`scenario: ${problem}`);
   const wall0 = performance.now();
   const rng = seededRandom(s.seed);
   const queue = new EventQueue();
@@ -162,7 +212,9 @@ export function runSimulation(
   );
   const byAddr = new Map<string, SimPeer>();
   const all: SimPeer[] = [];
-  const zero = new Uint8Array(16 * 1024);
+  const blockSize = s.blockSize ?? s.pieceSize;
+  const pipeline = s.pipeline ?? Math.max(1, Math.round((256 * 1024) / blockSize));
+  const zero = new Uint8Array(blockSize);
   let now = 0;
   let events = 0;
   let nextLink = 1;
@@ -171,6 +223,8 @@ export function runSimulation(
   let failedPieces = 0;
   let peakRss = process.memoryUsage().rss;
   const availability: SimReport['availability'] = [];
+  /** Copies of each piece among the live peers (seeds and malicious peers claim all). */
+  const copies = new Uint32Array(s.pieces);
   const weights = s.capacity.reduce((a, c) => a + c.share, 0);
 
   const classFor = (n: number): CapacityClass => {
@@ -210,13 +264,15 @@ export function runSimulation(
           length,
           strategy: s.strategy,
           assemble: false,
-          pipeline: s.pipeline,
+          pipeline: pipeline,
           uploadSlots: s.uploadSlots,
           superSeed: seed && s.superSeed,
+          blockLength: blockSize,
           // A malicious peer claims every piece (and serves garbage).
           have: seed || isMalicious ? fullHave() : undefined,
         },
         rng,
+        { onPieceVerified: (i) => (copies[i] = (copies[i] as number) + 1) },
       ),
       peerId,
       peerIdKey: Buffer.from(peerId).toString('latin1'),
@@ -225,6 +281,8 @@ export function runSimulation(
       download: cls.download ?? Number.POSITIVE_INFINITY,
       upBusy: 0,
       downBusy: 0,
+      batch: null,
+      batchAt: -1,
       links: new Map(),
       joinedAt: now,
       doneAt: null,
@@ -236,6 +294,7 @@ export function runSimulation(
     };
     byAddr.set(`${p.addr}:6881`, p);
     all.push(p);
+    if (p.core.have.count > 0) for (let i = 0; i < s.pieces; i++) copies[i] = (copies[i] as number) + 1;
     return p;
   }
 
@@ -244,7 +303,44 @@ export function runSimulation(
     if (end === undefined) return;
     const to = end.peer;
     let at: number;
-    if (m !== 'handshake' && m.type === 'piece') {
+    if (m === 'handshake' || m.type !== 'piece') {
+      // Control messages sent at one instant all arrive together: one event for the lot (the
+      // haves a verified piece sends to every connection are most of a large swarm's messages).
+      at = now + s.latencyMs + (CONTROL_BYTES * 1000) / from.upload;
+      // A connection delivers in order: a message sent behind a piece arrives after it.
+      const behindData = end.dataUntil > at;
+      if (behindData) at = end.dataUntil;
+      else if (from.batch !== null && from.batchAt === at) {
+        from.batch.push(to, end.remote, m);
+        return;
+      }
+      const batch: unknown[] = [to, end.remote, m];
+      if (!behindData) {
+        from.batch = batch;
+        from.batchAt = at;
+      }
+      queue.push(at, () => {
+        if (from.batch === batch) from.batch = null;
+        for (let k = 0; k < batch.length; k += 3) {
+          const dest = batch[k] as SimPeer;
+          const remote = batch[k + 1] as LinkId;
+          if (dest.gone || !dest.links.has(remote)) continue;
+          const msg = batch[k + 2] as Message | 'handshake';
+          run(
+            dest,
+            dest.core.message(
+              remote,
+              msg === 'handshake'
+                ? { type: 'handshake', reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
+                : msg,
+              now,
+            ),
+          );
+        }
+      });
+      return;
+    }
+    {
       const bytes = m.block.length + 13;
       const depart = Math.max(now, from.upBusy) + (bytes * 1000) / from.upload;
       from.upBusy = depart;
@@ -254,19 +350,14 @@ export function runSimulation(
         ? Math.max(arrive, to.downBusy) + (bytes * 1000) / to.download
         : arrive;
       if (Number.isFinite(to.download)) to.downBusy = at;
-    } else {
-      at = now + s.latencyMs + (CONTROL_BYTES * 1000) / from.upload;
+      end.dataUntil = at;
     }
     const remote = end.remote;
-    const poisoned = from.malicious && m !== 'handshake' && m.type === 'piece';
+    const poisoned = from.malicious;
     queue.push(at, () => {
       if (to.gone || !to.links.has(remote)) return;
-      if (poisoned) to.tainted.add((m as { index: number }).index);
-      const msg =
-        m === 'handshake'
-          ? { type: 'handshake' as const, reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
-          : m;
-      run(to, to.core.message(remote, msg, now));
+      if (poisoned) to.tainted.add(m.index);
+      run(to, to.core.message(remote, m, now));
     });
   }
 
@@ -335,8 +426,8 @@ export function runSimulation(
     if (!makeRoom(a) || !makeRoom(b)) return;
     const la = nextLink++;
     const lb = nextLink++;
-    a.links.set(la, { peer: b, remote: lb });
-    b.links.set(lb, { peer: a, remote: la });
+    a.links.set(la, { peer: b, remote: lb, dataUntil: 0 });
+    b.links.set(lb, { peer: a, remote: la, dataUntil: 0 });
     run(a, a.core.addLink(la, true, now));
     run(b, b.core.addLink(lb, false, now));
   }
@@ -368,6 +459,8 @@ export function runSimulation(
 
   function leave(p: SimPeer): void {
     if (p.gone) return;
+    const h = p.core.have;
+    for (let i = 0; i < s.pieces; i++) if (h.has(i)) copies[i] = (copies[i] as number) - 1;
     if (!p.seed && !p.malicious && p.doneAt === null) departed++;
     for (const link of [...p.links.keys()]) unlink(p, link);
     announce(p, 'stopped');
@@ -426,7 +519,7 @@ export function runSimulation(
     if (done >= nextSample || now >= nextSampleTime) {
       if (done >= nextSample) nextSample += sampleEvery;
       nextSampleTime = now + SAMPLE_MS;
-      availability.push(sampleAvailability(all, s.pieces, now, done));
+      availability.push(sampleAvailability(copies, now, done));
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }
     if (onProgress && (events & 0xffff) === 0 && done !== lastProgress) {
@@ -434,7 +527,7 @@ export function runSimulation(
       onProgress(done, s.peers, now);
     }
   }
-  availability.push(sampleAvailability(all, s.pieces, now, done));
+  availability.push(sampleAvailability(copies, now, done));
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   onProgress?.(done, s.peers, now);
 
@@ -486,20 +579,11 @@ export function runSimulation(
   };
 }
 
-function sampleAvailability(all: SimPeer[], pieces: number, timeMs: number, completed: number) {
-  const counts = new Uint32Array(pieces);
-  for (const p of all) {
-    if (p.gone) continue;
-    const h = p.core.have;
-    if (h.complete) {
-      for (let i = 0; i < pieces; i++) counts[i] = (counts[i] as number) + 1;
-      continue;
-    }
-    for (let i = 0; i < pieces; i++) if (h.has(i)) counts[i] = (counts[i] as number) + 1;
-  }
+function sampleAvailability(copies: Uint32Array, timeMs: number, completed: number) {
+  const pieces = copies.length;
   let min = Number.POSITIVE_INFINITY;
   let sum = 0;
-  for (const c of counts) {
+  for (const c of copies) {
     if (c < min) min = c;
     sum += c;
   }

@@ -42,6 +42,11 @@ export interface PickerOpts {
   length: number;
   strategy: Strategy;
   rng: () => number;
+  /**
+   * Bytes per request (default 16 KiB, as every client on the wire uses). A simulator may move
+   * whole pieces as one block to model a large swarm at piece level.
+   */
+  blockLength?: number;
 }
 
 export class PiecePicker {
@@ -50,13 +55,20 @@ export class PiecePicker {
   readonly availability: Uint16Array;
   readonly active = new Map<number, ActivePiece>();
   strategy: Strategy;
+  readonly blockLength: number;
   readonly #opts: PickerOpts;
+  /** The keys of `active` as a bitfield (same layout as `have`), for word-at-a-time scans. */
+  readonly #activeBits: Uint8Array;
 
   constructor(opts: PickerOpts, have?: Bitfield) {
     this.#opts = opts;
     this.strategy = opts.strategy;
+    this.blockLength = opts.blockLength ?? BLOCK_LENGTH;
+    if (this.blockLength <= 0 || this.blockLength % BLOCK_LENGTH !== 0)
+      throw new RangeError(`block length ${this.blockLength} is not a multiple of ${BLOCK_LENGTH}`);
     this.have = have ?? new Bitfield(opts.pieceCount);
     this.availability = new Uint16Array(opts.pieceCount);
+    this.#activeBits = new Uint8Array(Bitfield.byteLength(opts.pieceCount));
   }
 
   get complete(): boolean {
@@ -137,7 +149,7 @@ export class PiecePicker {
 
   #activate(index: number): ActivePiece {
     const size = this.pieceSize(index);
-    const n = Math.ceil(size / BLOCK_LENGTH);
+    const n = Math.ceil(size / this.blockLength);
     const a: ActivePiece = {
       index,
       size,
@@ -147,7 +159,13 @@ export class PiecePicker {
       unrequested: n,
     };
     this.active.set(index, a);
+    this.#activeBits[index >>> 3] = (this.#activeBits[index >>> 3] as number) | (0x80 >>> (index & 7));
     return a;
+  }
+
+  #deactivate(index: number): void {
+    if (!this.active.delete(index)) return;
+    this.#activeBits[index >>> 3] = (this.#activeBits[index >>> 3] as number) & ~(0x80 >>> (index & 7));
   }
 
   #takeFrom(
@@ -162,7 +180,7 @@ export class PiecePicker {
       const state = a.blocks[b] as number;
       if (state === RECEIVED) continue;
       if (state > 0 && !duplicate) continue;
-      const begin = b * BLOCK_LENGTH;
+      const begin = b * this.blockLength;
       if (a.owners[b]?.has(link) || already(a.index, begin)) continue;
       if (state === 0) a.unrequested--;
       a.blocks[b] = state + 1;
@@ -172,11 +190,12 @@ export class PiecePicker {
         a.owners[b] = owners;
       }
       owners.add(link);
-      out.push({ index: a.index, begin, length: Math.min(BLOCK_LENGTH, a.size - begin) });
+      out.push({ index: a.index, begin, length: Math.min(this.blockLength, a.size - begin) });
     }
   }
 
   #choosePiece(peer: PieceSet): number {
+    if (peer instanceof Bitfield && this.strategy !== 'sequential') return this.#choosePieceIn(peer);
     const n = this.#opts.pieceCount;
     const rng = this.#opts.rng;
     if (this.strategy === 'sequential') {
@@ -210,6 +229,54 @@ export class PiecePicker {
     return best;
   }
 
+  /**
+   * The same choice as the general path below, a byte at a time: the candidates are the peer's
+   * pieces that are neither held nor in flight. A large swarm's peers pick pieces millions of
+   * times, so this is the picker's hot loop.
+   */
+  #choosePieceIn(peer: Bitfield): number {
+    const theirs = peer.bytes;
+    const mine = this.have.bytes;
+    const act = this.#activeBits;
+    const rng = this.#opts.rng;
+    const bytes = theirs.length;
+    if (this.strategy === 'random') {
+      const n = this.#opts.pieceCount;
+      const start = Math.floor(rng() * n);
+      // From `start` to the end, then from 0 to `start`: the first candidate found.
+      for (let k = 0; k <= bytes; k++) {
+        const j = ((start >>> 3) + k) % bytes;
+        let c = (theirs[j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
+        if (k === 0) c &= 0xff >>> (start & 7);
+        else if (k === bytes) c &= ~(0xff >>> (start & 7)) & 0xff;
+        if (c !== 0) return j * 8 + Math.clz32(c) - 24;
+      }
+      return -1;
+    }
+    const avail = this.availability;
+    let best = -1;
+    let bestAvail = Number.POSITIVE_INFINITY;
+    let ties = 0;
+    for (let j = 0; j < bytes; j++) {
+      let c = (theirs[j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
+      while (c !== 0) {
+        const bit = Math.clz32(c) - 24;
+        c &= ~(0x80 >>> bit);
+        const i = j * 8 + bit;
+        const av = avail[i] as number;
+        if (av < bestAvail) {
+          best = i;
+          bestAvail = av;
+          ties = 1;
+        } else if (av === bestAvail) {
+          ties++;
+          if (rng() * ties < 1) best = i;
+        }
+      }
+    }
+    return best;
+  }
+
   #candidate(i: number, peer: PieceSet): boolean {
     return peer.has(i) && !this.have.has(i) && !this.active.has(i);
   }
@@ -226,7 +293,7 @@ export class PiecePicker {
     link: number,
   ): { status: 'new' | 'duplicate' | 'unexpected'; cancel: number[]; pieceDone: boolean } {
     const a = this.active.get(index);
-    const b = begin / BLOCK_LENGTH;
+    const b = begin / this.blockLength;
     if (a === undefined || !Number.isInteger(b) || b >= a.blocks.length)
       return { status: 'unexpected', cancel: [], pieceDone: false };
     if (a.blocks[b] === RECEIVED) return { status: 'duplicate', cancel: [], pieceDone: false };
@@ -243,24 +310,24 @@ export class PiecePicker {
   release(index: number, begin: number, link: number): void {
     const a = this.active.get(index);
     if (a === undefined) return;
-    const b = begin / BLOCK_LENGTH;
+    const b = begin / this.blockLength;
     const state = a.blocks[b];
     if (state === undefined || state <= 0) return;
     const owners = a.owners[b];
     if (owners === undefined || !owners.delete(link)) return;
     a.blocks[b] = state - 1;
     if (state - 1 === 0) a.unrequested++;
-    if (a.received === 0 && a.unrequested === a.blocks.length) this.active.delete(index);
+    if (a.received === 0 && a.unrequested === a.blocks.length) this.#deactivate(index);
   }
 
   /** The piece hashed right: COMPLETED. */
   verified(index: number): void {
-    this.active.delete(index);
+    this.#deactivate(index);
     this.have.set(index);
   }
 
   /** The piece hashed wrong: back to QUEUED, every block to be fetched again. */
   failed(index: number): void {
-    this.active.delete(index);
+    this.#deactivate(index);
   }
 }

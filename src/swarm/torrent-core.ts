@@ -87,6 +87,11 @@ export interface CoreOpts {
   assemble?: boolean;
   /** Verified pieces we start with (a seed: all; a resumed download: some). */
   have?: Bitfield;
+  /**
+   * Bytes per request: 16 KiB (the default) on the wire. The simulator may move a whole piece as
+   * one block; requests up to this length are then accepted too.
+   */
+  blockLength?: number;
 }
 
 export interface CoreEvents {
@@ -122,8 +127,10 @@ interface Link {
   unexpected: number;
   /** For an exchange: the only pieces to fetch over this link (null: any). */
   wanted: Bitfield | null;
-  /** What to fetch over this link: its pieces, narrowed to `wanted` for an exchange. */
+  /** What to fetch over this link: its pieces (`have` itself), narrowed to `wanted` for an exchange. */
   offer: PieceSet;
+  /** How many pieces in `offer` we lack: we are interested while it is above zero. */
+  interesting: number;
   exchangeDone: boolean;
   /** Super-seeding: pieces offered to this peer and not yet reported done. */
   offered: Set<number>;
@@ -143,13 +150,17 @@ const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
 
 export class TorrentCore {
   readonly opts: Required<Omit<CoreOpts, 'have'>>;
+  readonly #maxRequest: number;
   readonly picker: PiecePicker;
   readonly links = new Map<LinkId, Link>();
   readonly events: CoreEvents;
   readonly #rng: () => number;
   readonly #assembly = new Map<number, Assembly>();
   readonly #free: Uint8Array[] = [];
-  readonly #offeredCount: Uint16Array;
+  /** Super-seeding: per piece, offers peers reported done (copies given out)... */
+  readonly #given: Uint16Array;
+  /** ...and offers outstanding at peers we unchoke (an offer to a choked peer is not on its way). */
+  readonly #liveOffers: Uint16Array;
   readonly #verifying = new Set<number>();
   /** Failed pieces with several contributors: the bad copy and who sent each block. */
   readonly #suspects = new Map<number, { data: Uint8Array; owners: (string | undefined)[] }>();
@@ -173,10 +184,13 @@ export class TorrentCore {
       assemble: opts.assemble ?? true,
       uploadSlots: opts.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
       superSeed: opts.superSeed ?? false,
+      blockLength: opts.blockLength ?? BLOCK_LENGTH,
     };
+    this.#maxRequest = Math.max(MAX_REQUEST_LENGTH, this.opts.blockLength);
     this.#rng = rng;
     this.events = events;
-    this.#offeredCount = new Uint16Array(opts.pieceCount);
+    this.#given = new Uint16Array(opts.pieceCount);
+    this.#liveOffers = new Uint16Array(opts.pieceCount);
     this.picker = new PiecePicker(
       {
         pieceCount: opts.pieceCount,
@@ -184,6 +198,7 @@ export class TorrentCore {
         length: opts.length,
         strategy: this.opts.strategy,
         rng,
+        blockLength: this.opts.blockLength,
       },
       opts.have,
     );
@@ -232,13 +247,11 @@ export class TorrentCore {
       unexpected: 0,
       wanted: wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
       offer: { has: () => false },
+      interesting: 0,
       exchangeDone: false,
       offered: new Set(),
     };
-    l.offer =
-      l.wanted === null
-        ? { has: (i) => l.have.has(i) }
-        : { has: (i) => l.have.has(i) && (l.wanted as Bitfield).has(i) };
+    this.#setOffer(l);
     this.links.set(link, l);
     return [{ type: 'handshake', link }];
   }
@@ -249,8 +262,20 @@ export class TorrentCore {
     if (l === undefined) return;
     for (const r of l.outstanding.values()) this.picker.release(r.index, r.begin, link);
     if (l.handshaken) this.picker.removeAvailability(l.have);
+    if (!l.amChoking) for (const i of l.offered) this.#liveOffers[i] = (this.#liveOffers[i] as number) - 1;
     this.links.delete(link);
     if (this.#optimistic === link) this.#optimistic = null;
+  }
+
+  /** `have` changed wholesale (a bitfield): the offer and the count of interesting pieces follow. */
+  #setOffer(l: Link): void {
+    const wanted = l.wanted;
+    l.offer = wanted === null ? l.have : { has: (i) => l.have.has(i) && wanted.has(i) };
+    const mine = this.picker.have;
+    let n = 0;
+    if (l.have.count > 0)
+      for (let i = 0; i < this.opts.pieceCount; i++) if (l.offer.has(i) && !mine.has(i)) n++;
+    l.interesting = n;
   }
 
   peerIdOf(link: LinkId): string | null {
@@ -313,6 +338,7 @@ export class TorrentCore {
         // (aria2c does, on its first piece): take it as the peer's whole set then.
         if (l.messages !== 1) this.picker.removeAvailability(l.have);
         l.have = new Bitfield(n, new Uint8Array(m.bitfield));
+        this.#setOffer(l);
         this.picker.addAvailability(l.have);
         if (this.complete && l.have.complete) return this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds');
         this.#updateInterest(l, now, out);
@@ -324,10 +350,15 @@ export class TorrentCore {
         if (!l.have.has(m.index)) {
           l.have.set(m.index);
           this.picker.addHave(m.index);
+          if (!this.picker.have.has(m.index) && (l.wanted === null || l.wanted.has(m.index))) l.interesting++;
           if (!l.amInterested) this.#updateInterest(l, now, out);
           else this.#fillRequests(l, now, out);
           // Super-seeding: the peer got the piece we offered it; offer the next.
-          if (this.#superSeeding && l.offered.delete(m.index)) this.#offer(l, now, out);
+          if (this.#superSeeding && l.offered.delete(m.index)) {
+            this.#given[m.index] = (this.#given[m.index] as number) + 1;
+            if (!l.amChoking) this.#liveOffers[m.index] = (this.#liveOffers[m.index] as number) - 1;
+            this.#offer(l, now, out);
+          }
         }
         if (this.complete && l.have.complete)
           return [...out, ...this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds')];
@@ -345,10 +376,7 @@ export class TorrentCore {
         break;
       case 'interested':
         l.peerInterested = true;
-        if (l.amChoking && this.#unchokedCount() < this.opts.uploadSlots + 1) {
-          l.amChoking = false;
-          this.#send(l, { type: 'unchoke' }, now, out);
-        }
+        if (l.amChoking && this.#unchokedCount() < this.opts.uploadSlots + 1) this.#unchoke(l, now, out);
         break;
       case 'notInterested':
         l.peerInterested = false;
@@ -380,7 +408,9 @@ export class TorrentCore {
     l.peerId = peerId;
     const out: Command[] = [];
     if (this.#superSeeding) {
-      for (let k = 0; k < SUPER_SEED_OFFERS; k++) this.#offer(l, now, out);
+      // Offers go to peers we unchoke (here when a slot is free, else at a choking round): an offer
+      // to a peer that cannot fetch it would hold the piece back from the swarm.
+      if (this.#unchokedCount() < this.opts.uploadSlots + 1) this.#unchoke(l, now, out);
     } else if (this.picker.have.count > 0) {
       this.#send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
     }
@@ -392,7 +422,7 @@ export class TorrentCore {
     if (m.index >= this.opts.pieceCount)
       return this.#close(l, 'ERR_BAD_REQUEST', `request for piece ${m.index} out of range`);
     const size = this.picker.pieceSize(m.index);
-    if (m.length === 0 || m.length > MAX_REQUEST_LENGTH || m.begin + m.length > size || m.begin % 1 !== 0) {
+    if (m.length === 0 || m.length > this.#maxRequest || m.begin + m.length > size || m.begin % 1 !== 0) {
       return this.#close(l, 'ERR_BAD_REQUEST', `bad request ${m.index}:${m.begin}+${m.length}`);
     }
     // A request while choked (it may cross our choke in flight) or for a piece we don't have
@@ -456,7 +486,7 @@ export class TorrentCore {
       if (this.opts.assemble) {
         a.data.set(m.block, m.begin);
         // Who sent which block: only needed to blame a liar by comparing bytes.
-        a.owners[m.begin / BLOCK_LENGTH] = l.peerId as string;
+        a.owners[m.begin / this.opts.blockLength] = l.peerId as string;
       }
       for (const other of r.cancel) {
         const o = this.links.get(other);
@@ -495,15 +525,18 @@ export class TorrentCore {
       this.#free.push(a.data);
     }
     this.#verifying.delete(index);
+    if (ok && this.picker.have.has(index)) return out;
     if (ok) {
       this.picker.verified(index);
       if (a !== undefined) this.#convict(index, a.data, out);
       this.events.onPieceVerified?.(index);
+      const have: Message = { type: 'have', index };
       for (const l of this.links.values()) {
         if (!l.handshaken) continue;
+        if (l.have.has(index) && (l.wanted === null || l.wanted.has(index))) l.interesting--;
         // Every peer hears of it but a full seed (a super-seed learns from these haves what its
         // offers became).
-        if (!l.have.complete) this.#send(l, { type: 'have', index }, now, out);
+        if (!l.have.complete) this.#send(l, have, now, out);
       }
       for (const l of [...this.links.values()]) {
         if (!l.handshaken) continue;
@@ -536,8 +569,13 @@ export class TorrentCore {
     return this.opts.superSeed && this.complete;
   }
 
-  /** Super-seeding: offer `l` the piece offered least so far (then the rarest among our peers) that it lacks. */
-  #offer(l: Link, now: number, out: Command[]): void {
+  /**
+   * Super-seeding: offer `l` the piece given out least so far, counting offers on their way (to
+   * peers we unchoke; then the rarest among our peers) that it lacks. Offers to choked peers do not
+   * count, so a piece offered to a peer we then choke goes to someone else instead of waiting for
+   * its turn. False when there is nothing to offer.
+   */
+  #offer(l: Link, now: number, out: Command[]): boolean {
     let best = -1;
     let bestKey = Number.POSITIVE_INFINITY;
     const n = this.opts.pieceCount;
@@ -545,16 +583,18 @@ export class TorrentCore {
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n;
       if (l.have.has(i) || l.offered.has(i)) continue;
-      const key = (this.#offeredCount[i] as number) * 65536 + (this.picker.availability[i] as number);
+      const copies = (this.#given[i] as number) + (this.#liveOffers[i] as number);
+      const key = copies * 65536 + (this.picker.availability[i] as number);
       if (key < bestKey) {
         bestKey = key;
         best = i;
       }
     }
-    if (best === -1) return;
+    if (best === -1) return false;
     l.offered.add(best);
-    this.#offeredCount[best] = (this.#offeredCount[best] as number) + 1;
+    if (!l.amChoking) this.#liveOffers[best] = (this.#liveOffers[best] as number) + 1;
     this.#send(l, { type: 'have', index: best }, now, out);
+    return true;
   }
 
   #ban(peerId: string, index: number, out: Command[]): void {
@@ -574,8 +614,8 @@ export class TorrentCore {
     for (let b = 0; b < suspect.owners.length; b++) {
       const owner = suspect.owners[b];
       if (owner === undefined) continue;
-      const begin = b * BLOCK_LENGTH;
-      const end = Math.min(good.length, begin + BLOCK_LENGTH);
+      const begin = b * this.opts.blockLength;
+      const end = Math.min(good.length, begin + this.opts.blockLength);
       for (let i = begin; i < end; i++) {
         if (suspect.data[i] !== good[i]) {
           this.#ban(owner, index, out);
@@ -586,7 +626,7 @@ export class TorrentCore {
   }
 
   #updateInterest(l: Link, now: number, out: Command[]): void {
-    const want = !this.complete && this.picker.wants(l.offer);
+    const want = !this.complete && l.interesting > 0;
     if (want !== l.amInterested) {
       l.amInterested = want;
       this.#send(l, { type: want ? 'interested' : 'notInterested' }, now, out);
@@ -657,7 +697,9 @@ export class TorrentCore {
       l.rate = (seeding ? l.roundUp : l.roundDown) / (Number.isFinite(seconds) ? seconds : 1);
       l.roundUp = 0;
       l.roundDown = 0;
-      if (l.handshaken) candidates.push({ id: l.id, interested: l.peerInterested, rate: l.rate });
+      // A super-seed also unchokes peers it has offered nothing yet: the offer comes with the unchoke.
+      const wants = l.peerInterested || (this.#superSeeding && !l.have.complete);
+      if (l.handshaken) candidates.push({ id: l.id, interested: wants, rate: l.rate });
     }
     const rotate = this.#round % OPTIMISTIC_ROUNDS === 0;
     this.#round++;
@@ -666,14 +708,20 @@ export class TorrentCore {
     for (const l of this.links.values()) {
       if (!l.handshaken) continue;
       const unchoke = d.unchoke.has(l.id);
-      if (unchoke && l.amChoking) {
-        l.amChoking = false;
-        this.#send(l, { type: 'unchoke' }, now, out);
-      } else if (!unchoke && !l.amChoking) {
+      if (unchoke && l.amChoking) this.#unchoke(l, now, out);
+      else if (!unchoke && !l.amChoking) {
         l.amChoking = true;
         l.pendingReads.clear();
+        for (const i of l.offered) this.#liveOffers[i] = (this.#liveOffers[i] as number) - 1;
         this.#send(l, { type: 'choke' }, now, out);
       }
     }
+  }
+
+  #unchoke(l: Link, now: number, out: Command[]): void {
+    l.amChoking = false;
+    for (const i of l.offered) this.#liveOffers[i] = (this.#liveOffers[i] as number) + 1;
+    this.#send(l, { type: 'unchoke' }, now, out);
+    if (this.#superSeeding) while (l.offered.size < SUPER_SEED_OFFERS && this.#offer(l, now, out));
   }
 }

@@ -75,6 +75,21 @@ describe('simulator', () => {
     expect(mean('rarest-first')).toBeLessThan(mean('random'));
   }, 60_000);
 
+  it('with equal capacities, rarest-first finishes within 5% of the lower bound', () => {
+    // The bound is F/u here (the seed uploads as fast as anyone): every uplink must stay busy from
+    // start to end, so the file needs many pieces against the log2(N) hops the last ones take.
+    const equal: Scenario = { ...DEFAULT_SCENARIO, peers: 50, pieces: 2000 };
+    for (const [seed, superSeed] of [
+      [1, true],
+      [2, true],
+      [1, false],
+    ] as const) {
+      const r = runSimulation({ ...equal, seed, superSeed });
+      expect(r.ratioToBound, `seed ${seed}, super-seed ${superSeed}`).toBeGreaterThanOrEqual(1);
+      expect(r.ratioToBound, `seed ${seed}, super-seed ${superSeed}`).toBeLessThan(1.05);
+    }
+  }, 60_000);
+
   it('malicious peers: their data fails the hash check, every honest peer still completes', () => {
     const r = runSimulation({ ...small, peers: 50, malicious: 0.1 });
     expect(r.completionMs).toHaveLength(45);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { PiecePicker } from '../../src/swarm/picker.js';
@@ -236,6 +237,52 @@ describe('PiecePicker', () => {
     new PiecePicker({ pieceCount: 8, pieceLength: 32768, length: 8 * 32768, strategy, rng: rng(5) });
   const peerWith = (...idx: number[]) => Bitfield.fromIndices(8, idx);
 
+  it('the byte-at-a-time scan picks exactly what the general per-piece path picks', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }),
+        fc.constantFrom('rarest-first' as const, 'random' as const),
+        fc.array(fc.tuple(fc.nat(69), fc.nat(3)), { maxLength: 200 }),
+        fc.nat(1000),
+        (n, strategy, ops, seed) => {
+          // Two pickers in the same state, same RNG; one sees the peer as a Bitfield (fast scan),
+          // the other through a plain PieceSet (general path).
+          const make = () =>
+            new PiecePicker({
+              pieceCount: n,
+              pieceLength: 16384,
+              length: n * 16384,
+              strategy,
+              rng: rng(seed),
+            });
+          const fast = make();
+          const slow = make();
+          const peer = new Bitfield(n);
+          const avail = new Bitfield(n);
+          for (const [i, kind] of ops) {
+            const k = i % n;
+            if (kind === 0) peer.set(k);
+            else if (kind === 1) {
+              fast.have.set(k);
+              slow.have.set(k);
+            } else if (kind === 2) {
+              avail.set(k);
+              fast.addHave(k);
+              slow.addHave(k);
+            }
+          }
+          const view = { has: (i: number) => peer.has(i) };
+          for (let round = 0; round < 4; round++) {
+            const a = fast.pick(1, peer, 3, () => false);
+            const b = slow.pick(1, view, 3, () => false);
+            expect(a).toEqual(b);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('picks the rarest piece first', () => {
     const p = pk();
     p.addAvailability(peerWith(0, 1, 2, 3, 4, 5, 6, 7));
@@ -325,7 +372,8 @@ describe('super-seeding (BEP 16)', () => {
       { type: 'handshake', reserved: Buffer.alloc(8), infoHash, peerId: pid(9) },
       0,
     );
-    expect(hello.map((c) => (c.type === 'send' ? c.msg.type : c.type))).toEqual(['have', 'have']);
+    // A free upload slot: the newcomer is unchoked and offered two pieces (no bitfield).
+    expect(hello.map((c) => (c.type === 'send' ? c.msg.type : c.type))).toEqual(['unchoke', 'have', 'have']);
     seed.core.removeLink(99);
     const pipe = new Pipe();
     const all = [seed, ...peers];
@@ -335,5 +383,44 @@ describe('super-seeding (BEP 16)', () => {
       expect(p.completed).toBe(true);
       expect(p.store.equals(data)).toBe(true);
     }
+  });
+
+  it('offers only to peers it unchokes: with every slot taken a newcomer gets nothing until a choking round', () => {
+    const { pieceCount } = makeData(20 * PL, PL);
+    const core = new TorrentCore(
+      {
+        infoHash,
+        peerId: pid(0),
+        pieceCount,
+        pieceLength: PL,
+        length: 20 * PL,
+        uploadSlots: 1,
+        superSeed: true,
+        have: fullHave(pieceCount),
+      },
+      rng(3),
+    );
+    const offers = (link: number) => {
+      core.addLink(link, false, 0);
+      const out = core.message(
+        link,
+        { type: 'handshake', reserved: Buffer.alloc(8), infoHash, peerId: pid(link) },
+        0,
+      );
+      return out.flatMap((c) => (c.type === 'send' && c.msg.type === 'have' ? [c.msg.index] : []));
+    };
+    // One regular slot plus the optimistic one: two peers are unchoked and offered two pieces each,
+    // all different; the third waits.
+    const a = offers(1);
+    const b = offers(2);
+    expect(a).toHaveLength(2);
+    expect(b).toHaveLength(2);
+    expect(new Set([...a, ...b]).size).toBe(4);
+    expect(offers(3)).toEqual([]);
+    // A choking round later, whoever is unchoked holds offers, and nobody choked counts as one.
+    const round = core.tick(10_000);
+    const unchoked = round.flatMap((c) => (c.type === 'send' && c.msg.type === 'unchoke' ? [c.link] : []));
+    for (const link of unchoked)
+      expect(round.some((c) => c.type === 'send' && c.link === link && c.msg.type === 'have')).toBe(true);
   });
 });
