@@ -184,6 +184,13 @@ function renderThroughput(view) {
 }
 
 function render(data) {
+  if (data.replay) {
+    // A recorded simulation (swarmshare replay): virtual time instead of "live".
+    const status = document.getElementById('status');
+    status.textContent = `replay: ${(data.replay.timeMs / 1000).toFixed(1)} s virtual, frame ${data.replay.frame}/${data.replay.frames}`;
+    status.setAttribute('data-frame', String(data.replay.frame));
+    status.setAttribute('data-frames', String(data.replay.frames));
+  }
   renderSwarms(data.swarms);
   const view = data.view;
   const section = document.getElementById('swarm');

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -7,6 +6,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { runDemoPeerChild } from '../demo/demo-peer.js';
 import { type DemoReport, type DemoRun, startDemo } from '../demo/run-demo.js';
 import { DEFAULT_SAMPLE, writeSamples } from '../demo/samples.js';
+import { openBrowser } from './browser.js';
 import { durationOption, portOption, positiveOption, sizeOption } from './options.js';
 import { formatBytes, RateMeter } from './progress.js';
 
@@ -163,15 +163,6 @@ function bars(run: DemoRun): () => void {
     clearInterval(timer);
     multi.stop();
   };
-}
-
-/** Opens a URL with the desktop's opener, if there is one; says so when there is none. */
-function openBrowser(url: string): void {
-  const opener =
-    process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
-  const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
-  child.on('error', () => console.log(`(no browser opener here: open ${url} yourself)`));
-  child.unref();
 }
 
 export function registerDemoCommand(program: Command): void {

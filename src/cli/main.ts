@@ -4,7 +4,7 @@ import { startTracker } from '../net/tracker-server.js';
 import { registerDemoCommand } from './demo-command.js';
 import { intOption, portOption } from './options.js';
 import { registerPeerCommands } from './peer-commands.js';
-import { registerSimulateCommand } from './simulate-command.js';
+import { registerReplayCommand, registerSimulateCommand } from './simulate-command.js';
 
 export function buildCli(): Command {
   const program = new Command('swarmshare')
@@ -70,6 +70,7 @@ export function buildCli(): Command {
   registerPeerCommands(program);
   registerDemoCommand(program);
   registerSimulateCommand(program);
+  registerReplayCommand(program);
   return program;
 }
 

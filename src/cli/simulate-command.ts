@@ -2,9 +2,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { buildReplayServer } from '../net/replay-server.js';
 import { completionCsv, plotSvg } from '../sim/plot.js';
+import { ReplayRecorder, readReplay } from '../sim/replay.js';
 import { DEFAULT_SCENARIO, runSimulation, type Scenario, scenarioProblem } from '../sim/simulator.js';
-import { intOption, positiveOption, sizeOption } from './options.js';
+import { openBrowser } from './browser.js';
+import { intOption, portOption, positiveOption, sizeOption } from './options.js';
 
 /** `20%:4MiB,80%:512KiB` -> capacity classes; a single rate means everyone alike. */
 function capacity(v: string): Scenario['capacity'] {
@@ -40,6 +43,8 @@ interface SimCliOpts {
   report?: string;
   csv?: string;
   plot?: string;
+  replay?: string;
+  replayEvery?: number;
 }
 
 /** Piece size when only a piece count is given: 256 KiB, a common BitTorrent piece size. */
@@ -148,6 +153,17 @@ export function registerSimulateCommand(program: Command): void {
     .option('--report <file>', 'write the report as JSON')
     .option('--csv <file>', 'write per-peer completion times as CSV')
     .option('--plot <file>', 'write an SVG plot (completion over time, rarest piece copies)')
+    .option('--replay <file>', "record the run for the dashboard ('swarmshare replay FILE' plays it)")
+    .option(
+      '--replay-every <seconds>',
+      'virtual seconds between replay frames (at most 600 frames are kept; the interval doubles past that)',
+      (v) => {
+        const n = Number(v);
+        if (!(n > 0 && n <= 86_400)) throw new InvalidArgumentError('expected seconds above 0');
+        return n;
+      },
+      1,
+    )
     .action(async (o: SimCliOpts) => {
       const fromFile = o.scenario ? await readScenario(o.scenario) : {};
       const s = scenarioFrom(o, fromFile);
@@ -163,7 +179,12 @@ export function registerSimulateCommand(program: Command): void {
           )
         : null;
       bar?.start(s.peers, 0, { vt: 0 });
-      const r = runSimulation(s, (done, _total, t) => bar?.update(done, { vt: (t / 1000).toFixed(0) }));
+      const recorder = o.replay ? new ReplayRecorder((o.replayEvery ?? 1) * 1000) : undefined;
+      const r = runSimulation(
+        s,
+        (done, _total, t) => bar?.update(done, { vt: (t / 1000).toFixed(0) }),
+        recorder,
+      );
       bar?.stop();
       const d = r.distribution;
       console.log(
@@ -193,5 +214,53 @@ export function registerSimulateCommand(program: Command): void {
       if (o.report) await writeFile(o.report, `${JSON.stringify(r, null, 2)}\n`);
       if (o.csv) await writeFile(o.csv, completionCsv(r));
       if (o.plot) await writeFile(o.plot, plotSvg(r));
+      if (o.replay && recorder) {
+        await writeFile(o.replay, JSON.stringify(recorder.replay(s)));
+        console.log(
+          `Replay: ${recorder.frames.length} frames in ${o.replay} (swarmshare replay ${o.replay})`,
+        );
+      }
+    });
+}
+
+export function registerReplayCommand(program: Command): void {
+  program
+    .command('replay')
+    .description('play a recorded simulation (simulate --replay FILE) in the dashboard')
+    .argument('<file>', 'a replay file')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'TCP port (0 picks a free one)', portOption, 8090)
+    .option(
+      '--speed <x>',
+      'virtual seconds played per second',
+      (v) => {
+        const n = Number(v);
+        if (!(n > 0 && n <= 1_000_000)) throw new InvalidArgumentError('expected a positive number');
+        return n;
+      },
+      10,
+    )
+    .option('--open', 'open the dashboard in a browser, where one exists')
+    .action(async (file: string, o: { host: string; port: number; speed: number; open?: boolean }) => {
+      const replay = await readReplay(file);
+      const app = buildReplayServer(replay, { speed: o.speed });
+      await app.listen({ host: o.host, port: o.port });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
+      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+      const url = `http://${host}:${port}/`;
+      const last = replay.frames[replay.frames.length - 1];
+      console.log(
+        `Replaying ${replay.frames.length} frames (${((last?.timeMs ?? 0) / 1000).toFixed(1)} s virtual, ${o.speed}x) at ${url}`,
+      );
+      if (o.open) openBrowser(url);
+      const stop = () => {
+        app.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
     });
 }

@@ -70,6 +70,26 @@ interface RateState {
   downRate: number;
 }
 
+/**
+ * Copies per chunk as the chart's columns: at most MAX_AVAILABILITY_COLUMNS, larger files averaged
+ * over buckets of chunks; `extra` copies (seeds whose chunks are not listed) added to each.
+ */
+export function bucketAvailability(
+  counts: ArrayLike<number>,
+  extra = 0,
+): { availability: number[]; availabilityBucket: number } {
+  const pieces = counts.length;
+  const bucket = Math.max(1, Math.ceil(pieces / MAX_AVAILABILITY_COLUMNS));
+  const availability: number[] = [];
+  for (let i = 0; i < pieces; i += bucket) {
+    let sum = 0;
+    const end = Math.min(pieces, i + bucket);
+    for (let k = i; k < end; k++) sum += counts[k] as number;
+    availability.push(Math.round((sum / (end - i)) * 100) / 100 + extra);
+  }
+  return { availability, availabilityBucket: bucket };
+}
+
 const natural = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 export class Feed {
@@ -179,15 +199,7 @@ export class Feed {
       for (let i = 0; i < Math.min(pieces, b.length); i++)
         if (b.has(i)) counts[i] = (counts[i] as number) + 1;
     }
-    const bucket = Math.max(1, Math.ceil(pieces / MAX_AVAILABILITY_COLUMNS));
-    const availability: number[] = [];
-    for (let i = 0; i < pieces; i += bucket) {
-      let sum = 0;
-      const end = Math.min(pieces, i + bucket);
-      for (let k = i; k < end; k++) sum += counts[k] as number;
-      availability.push(Math.round((sum / (end - i)) * 100) / 100 + seedsUnknown);
-    }
-    return { availability, availabilityBucket: bucket };
+    return bucketAvailability(counts, seedsUnknown);
   }
 
   #transfers(s: Swarm): { from: string; to: string; bytes: number }[] {

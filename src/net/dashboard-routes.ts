@@ -35,17 +35,21 @@ const swarmParam = {
   additionalProperties: false,
 } as const;
 
-export function registerDashboard(app: FastifyInstance, registry: SwarmRegistry, now: () => number): void {
+/** The page and its script and style (the live tracker and `swarmshare replay` serve the same). */
+export function registerDashboardAssets(app: FastifyInstance): void {
   const assets = loadAssets();
-  const feed = new Feed(registry);
-  let clients = 0;
-
   const asset =
     (name: string) => async (_req: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }) =>
       reply.type(ASSETS[name] as string).send(assets.get(name) as Buffer);
   app.get('/', { schema: { hide: true } }, asset('index.html'));
   app.get('/dashboard/app.js', { schema: { hide: true } }, asset('app.js'));
   app.get('/dashboard/style.css', { schema: { hide: true } }, asset('style.css'));
+}
+
+export function registerDashboard(app: FastifyInstance, registry: SwarmRegistry, now: () => number): void {
+  const feed = new Feed(registry);
+  let clients = 0;
+  registerDashboardAssets(app);
 
   app.get(
     '/api/swarms',

@@ -1,5 +1,6 @@
 import { Bitfield } from '../core/bitfield.js';
 import { seededRandom } from '../core/rng.js';
+import { bucketAvailability, type FeedPeer, MAX_GRID_PEERS, MAX_TRANSFERS } from '../dashboard/feed.js';
 import { distributionLowerBound } from '../demo/lower-bound.js';
 import type { Strategy } from '../swarm/picker.js';
 import { type Command, type LinkId, TorrentCore } from '../swarm/torrent-core.js';
@@ -8,6 +9,7 @@ import { defaultLimits } from '../tracker/limits.js';
 import { SwarmRegistry } from '../tracker/registry.js';
 import type { Message } from '../wire/messages.js';
 import { EventQueue } from './event-queue.js';
+import type { ReplayFrame, ReplayRecorder } from './replay.js';
 
 /**
  * The swarm simulator: the real TorrentCore (picker, choker, request pipelining) in every peer and
@@ -99,6 +101,8 @@ const CONTROL_BYTES = 17;
 const SAMPLE_MS = 5000;
 /** Peers a simulated tracker reply holds. */
 const NUMWANT = 50;
+/** (sender, receiver) positions as one number: sender * PAIR_KEY + receiver. */
+const PAIR_KEY = 2 ** 22;
 
 interface SimPeer {
   n: number;
@@ -119,6 +123,13 @@ interface SimPeer {
   seed: boolean;
   gone: boolean;
   uploaded: number;
+  /** Piece bytes that arrived. */
+  downloaded: number;
+  /** Position in `all`. */
+  idx: number;
+  /** uploaded / downloaded at the last replay frame (for its rates). */
+  frameUp: number;
+  frameDown: number;
   malicious: boolean;
   /** Pieces that received at least one block from a malicious peer (they will fail). */
   tainted: Set<number>;
@@ -196,6 +207,7 @@ export function scenarioProblem(s: Scenario): string | null {
 export function runSimulation(
   s: Scenario,
   onProgress?: (done: number, total: number, timeMs: number) => void,
+  recorder?: ReplayRecorder,
 ): SimReport {
   const problem = scenarioProblem(s);
   if (problem !== null) throw new RangeError(`scenario: ${problem}`);
@@ -218,11 +230,16 @@ export function runSimulation(
   let now = 0;
   let events = 0;
   let nextLink = 1;
+  /** Every open link's end by link id (ids are global): the hot lookup, an array index. */
+  const ends: (LinkEnd | undefined)[] = [];
   let done = 0;
   let departed = 0;
   let failedPieces = 0;
   let peakRss = process.memoryUsage().rss;
   const availability: SimReport['availability'] = [];
+  /** Replay only: bytes sent per (sender, receiver) since the last frame. */
+  const pairBytes = recorder === undefined ? null : new Map<number, number>();
+  let lastFrameMs = 0;
   /** Copies of each piece among the live peers (seeds and malicious peers claim all). */
   const copies = new Uint32Array(s.pieces);
   const weights = s.capacity.reduce((a, c) => a + c.share, 0);
@@ -289,6 +306,10 @@ export function runSimulation(
       seed,
       gone: false,
       uploaded: 0,
+      downloaded: 0,
+      idx: all.length,
+      frameUp: 0,
+      frameDown: 0,
       malicious: isMalicious,
       tainted: new Set(),
     };
@@ -299,7 +320,7 @@ export function runSimulation(
   }
 
   function deliver(from: SimPeer, link: LinkId, m: Message | 'handshake'): void {
-    const end = from.links.get(link);
+    const end = ends[link];
     if (end === undefined) return;
     const to = end.peer;
     let at: number;
@@ -324,7 +345,7 @@ export function runSimulation(
         for (let k = 0; k < batch.length; k += 3) {
           const dest = batch[k] as SimPeer;
           const remote = batch[k + 1] as LinkId;
-          if (dest.gone || !dest.links.has(remote)) continue;
+          // A link closed meanwhile is unknown to the core too: it ignores the message.
           const msg = batch[k + 2] as Message | 'handshake';
           run(
             dest,
@@ -355,15 +376,22 @@ export function runSimulation(
     const remote = end.remote;
     const poisoned = from.malicious;
     queue.push(at, () => {
-      if (to.gone || !to.links.has(remote)) return;
+      if (ends[remote] === undefined) return;
+      to.downloaded += m.block.length;
+      if (pairBytes !== null) {
+        const key = from.idx * PAIR_KEY + to.idx;
+        pairBytes.set(key, (pairBytes.get(key) ?? 0) + m.block.length);
+      }
       if (poisoned) to.tainted.add(m.index);
       run(to, to.core.message(remote, m, now));
     });
   }
 
   function unlink(p: SimPeer, link: LinkId): void {
-    const end = p.links.get(link);
+    const end = ends[link];
     if (end === undefined) return;
+    ends[link] = undefined;
+    ends[end.remote] = undefined;
     p.links.delete(link);
     p.core.removeLink(link);
     if (end.peer.links.delete(end.remote)) end.peer.core.removeLink(end.remote);
@@ -426,8 +454,12 @@ export function runSimulation(
     if (!makeRoom(a) || !makeRoom(b)) return;
     const la = nextLink++;
     const lb = nextLink++;
-    a.links.set(la, { peer: b, remote: lb, dataUntil: 0 });
-    b.links.set(lb, { peer: a, remote: la, dataUntil: 0 });
+    const ea: LinkEnd = { peer: b, remote: lb, dataUntil: 0 };
+    const eb: LinkEnd = { peer: a, remote: la, dataUntil: 0 };
+    a.links.set(la, ea);
+    b.links.set(lb, eb);
+    ends[la] = ea;
+    ends[lb] = eb;
     run(a, a.core.addLink(la, true, now));
     run(b, b.core.addLink(lb, false, now));
   }
@@ -487,6 +519,79 @@ export function runSimulation(
     queue.push(now + s.interval * 1000, reannounce);
   }
 
+  const nameOf = (p: SimPeer) => (p.seed ? `seed${p.n - s.peers + 1}` : `peer${p.n + 1}`);
+
+  /** The swarm now, in the live dashboard feed's shape (the same caps). */
+  function frame(): ReplayFrame {
+    const dt = Math.max(0.001, (now - lastFrameMs) / 1000);
+    lastFrameMs = now;
+    const live = all.filter((p) => !p.gone);
+    let seeds = 0;
+    let throughput = 0;
+    const rates = new Map<SimPeer, { up: number; down: number }>();
+    for (const p of live) {
+      if (p.core.complete) seeds++;
+      const r = { up: (p.uploaded - p.frameUp) / dt, down: (p.downloaded - p.frameDown) / dt };
+      p.frameUp = p.uploaded;
+      p.frameDown = p.downloaded;
+      throughput += r.down;
+      rates.set(p, r);
+    }
+    const peers: FeedPeer[] = live.slice(0, MAX_GRID_PEERS).map((p) => {
+      const r = rates.get(p) as { up: number; down: number };
+      return {
+        id: nameOf(p),
+        address: `${p.addr}:6881`,
+        source: 'json',
+        complete: p.core.complete,
+        have: p.core.have.count,
+        chunks: Buffer.from(p.core.have.bytes).toString('base64'),
+        fetching: [...p.core.picker.active.keys()].slice(0, 64),
+        uploaded: p.uploaded,
+        downloaded: p.downloaded,
+        upRate: r.up,
+        downRate: r.down,
+      };
+    });
+    const transfers = [...(pairBytes as Map<number, number>)]
+      .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+      .slice(0, MAX_TRANSFERS)
+      .map(([key, bytes]) => ({
+        from: nameOf(all[Math.floor(key / PAIR_KEY)] as SimPeer),
+        to: nameOf(all[key % PAIR_KEY] as SimPeer),
+        bytes,
+      }));
+    pairBytes?.clear();
+    const file = `simulation (${s.peers} peers, seed ${s.seed})`;
+    return {
+      timeMs: now,
+      swarms: [
+        {
+          id: 'simulation',
+          file,
+          info_hash: null,
+          size: F,
+          pieces: s.pieces,
+          seeds,
+          leechers: live.length - seeds,
+          downloaded: done,
+        },
+      ],
+      view: {
+        id: 'simulation',
+        file,
+        info_hash: null,
+        size: F,
+        pieces: s.pieces,
+        totalPeers: live.length,
+        peers,
+        ...bucketAvailability(copies),
+        transfers,
+        throughput,
+      },
+    };
+  }
+
   // Seeds first, then the peers as the arrival process says.
   for (let i = 0; i < s.seeds; i++) join(makePeer(s.peers + i, true));
   let arrival = 0;
@@ -506,9 +611,18 @@ export function runSimulation(
   let lastProgress = 0;
   let stoppedByWall = false;
   const honest = s.peers - maliciousCount;
+  let nextFrameAt = 0;
   while (queue.size > 0 && done + departed < honest) {
     const t = queue.peekTime();
     if (t > s.maxTimeMs) break;
+    // Replay frames show the swarm as it was at each frame time, before later events.
+    while (recorder !== undefined && t > nextFrameAt) {
+      const at = now;
+      now = nextFrameAt;
+      recorder.add(frame());
+      now = at;
+      nextFrameAt += recorder.everyMs;
+    }
     if (s.maxWallMs !== undefined && (events & 0xfff) === 0 && performance.now() - wall0 > s.maxWallMs) {
       stoppedByWall = true;
       break;
@@ -530,6 +644,7 @@ export function runSimulation(
   availability.push(sampleAvailability(copies, now, done));
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   onProgress?.(done, s.peers, now);
+  recorder?.add(frame());
 
   const leechers = all.filter((p) => !p.seed && !p.malicious);
   const completionMs = leechers.map((p) => (p.doneAt === null ? null : p.doneAt - p.joinedAt));

@@ -5,8 +5,25 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DemoRun, startDemo } from '../../src/demo/run-demo.js';
 import { sampleText } from '../../src/demo/samples.js';
+import { ReplayRecorder } from '../../src/sim/replay.js';
+import { DEFAULT_SCENARIO, runSimulation } from '../../src/sim/simulator.js';
+import { start, stopAll, waitFor } from '../support/proc.js';
 
 const ARTIFACTS = 'test-artifacts';
+const CLI = 'dist/cli/main.js';
+
+const launch = () =>
+  chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
 
 describe('dashboard in real headless Chromium', () => {
   let browser: Browser | undefined;
@@ -34,17 +51,7 @@ describe('dashboard in real headless Chromium', () => {
       log: () => {},
       trackerLog: false,
     });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launch();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${run.tracker.url}/`);
     // The swarm appears and is selected; the grid starts filling while the demo runs.
@@ -83,4 +90,65 @@ describe('dashboard in real headless Chromium', () => {
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   }, 120_000);
+
+  it('replays a recorded simulation: the grid fills to 100% frame by frame, with its charts', async () => {
+    // 30 peers + 1 seed, 20 pieces, recorded every 0.5 s of virtual time.
+    const scenario = { ...DEFAULT_SCENARIO, peers: 30, pieces: 20, seed: 5 };
+    const recorder = new ReplayRecorder(500);
+    const report = runSimulation(scenario, undefined, recorder);
+    expect(report.lastCompletionMs).not.toBeNull();
+    if (!dir) dir = await mkdtemp(join(tmpdir(), 'ss-dash-'));
+    const file = join(dir, 'sim.replay.json');
+    await writeFile(file, JSON.stringify(recorder.replay(scenario)));
+    const frames = recorder.frames.length;
+    expect(frames).toBeGreaterThan(5);
+    const server = start('node', [CLI, 'replay', file, '--port', '0', '--speed', '20']);
+    try {
+      const url = await waitFor(
+        'the replay URL',
+        () => /at (http:\/\/\S+)/.exec(server.output())?.[1],
+        10_000,
+      );
+      const b = await launch();
+      try {
+        const page = await b.newPage({ viewport: { width: 1280, height: 1400 } });
+        await page.goto(url);
+        await page.waitForSelector('#swarms tbody tr[data-swarm]', { timeout: 10_000 });
+        // Early frames: some peer is short of 100%; the last frame: all 31 rows at 100%.
+        await page.waitForFunction(
+          () =>
+            [...document.querySelectorAll('#peers tbody tr[data-peer]')].some(
+              (r) => r.getAttribute('data-progress') !== '100',
+            ),
+          undefined,
+          { timeout: 10_000, polling: 50 },
+        );
+        await page.waitForFunction(
+          (n) => document.getElementById('status')?.getAttribute('data-frame') === String(n),
+          frames,
+          { timeout: 30_000, polling: 100 },
+        );
+        const progress = await page.$$eval('#peers tbody tr[data-peer]', (rs) =>
+          rs.map((r) => r.getAttribute('data-progress')),
+        );
+        expect(progress).toHaveLength(31);
+        expect(new Set(progress)).toEqual(new Set(['100']));
+        expect(await page.textContent('#status')).toContain('virtual');
+        expect(await page.getAttribute('#swarms [data-completed]', 'data-completed')).toBe('30');
+        const counts = await page.$$eval('#availability rect', (rs) =>
+          rs.map((r) => r.getAttribute('data-count')),
+        );
+        expect(counts).toHaveLength(20);
+        expect(new Set(counts)).toEqual(new Set(['31']));
+        expect(Number(await page.getAttribute('#throughput', 'data-points'))).toBeGreaterThan(3);
+        expect(Number(await page.getAttribute('#throughput', 'data-max'))).toBeGreaterThan(0);
+        await mkdir(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: join(ARTIFACTS, 'replay.png'), fullPage: true });
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await stopAll();
+    }
+  }, 90_000);
 });

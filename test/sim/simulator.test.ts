@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/rng.js';
 import { EventQueue } from '../../src/sim/event-queue.js';
@@ -19,6 +20,45 @@ describe('simulator building blocks', () => {
     q.push(3, () => out.push('b'));
     while (q.size > 0) q.pop()?.();
     expect(out).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('EventQueue: any interleaving of pushes (never before the last popped time) and pops comes out by time, then push order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 8 })), { maxLength: 300 }),
+        (ops) => {
+          const q = new EventQueue();
+          const pending: { time: number; seq: number }[] = [];
+          const got: number[] = [];
+          const want: number[] = [];
+          let now = 0;
+          let seq = 0;
+          for (const op of ops) {
+            if (op === -1) {
+              if (pending.length === 0) {
+                expect(q.pop()).toBeUndefined();
+                continue;
+              }
+              expect(q.peekTime()).toBe(Math.min(...pending.map((e) => e.time)));
+              pending.sort((a, b) => a.time - b.time || a.seq - b.seq);
+              const e = pending.shift() as { time: number; seq: number };
+              want.push(e.seq);
+              now = e.time;
+              q.pop()?.();
+            } else {
+              // The simulator schedules at or after the current time; delays of 0 are common.
+              const time = now + (op % 3 === 0 ? 0 : op);
+              const id = seq++;
+              pending.push({ time, seq: id });
+              q.push(time, () => got.push(id));
+            }
+            expect(q.size).toBe(pending.length);
+          }
+          expect(got).toEqual(want);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('seededRandom: the same seed, the same sequence; another seed, another', () => {
