@@ -45,6 +45,7 @@ interface SimCliOpts {
   plot?: string;
   replay?: string;
   replayEvery?: number;
+  maxWall?: number;
 }
 
 /** Piece size when only a piece count is given: 256 KiB, a common BitTorrent piece size. */
@@ -73,6 +74,7 @@ export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenar
   if (o.malicious !== undefined) s.malicious = o.malicious;
   if (o.meanStay !== undefined) s.meanStaySeconds = o.meanStay;
   if (o.seed !== undefined) s.seed = o.seed;
+  if (o.maxWall !== undefined) s.maxWallMs = o.maxWall * 1000;
   return s;
 }
 
@@ -150,6 +152,11 @@ export function registerSimulateCommand(program: Command): void {
       positiveOption,
     )
     .option('--seed <n>', 'RNG seed (same scenario and seed: same run)', intOption(0, 2 ** 31 - 1))
+    .option(
+      '--max-wall <seconds>',
+      'stop after this much real time; the report says how far the swarm got',
+      positiveOption,
+    )
     .option('--report <file>', 'write the report as JSON')
     .option('--csv <file>', 'write per-peer completion times as CSV')
     .option('--plot <file>', 'write an SVG plot (completion over time, rarest piece copies)')
@@ -195,6 +202,10 @@ export function registerSimulateCommand(program: Command): void {
           (r.departedIncomplete > 0 ? ` (${r.departedIncomplete} left before completing)` : '') +
           (r.failedPieces > 0 ? `; ${r.failedPieces} pieces failed their hash` : ''),
       );
+      if (r.stoppedByWall)
+        console.log(
+          `Stopped by --max-wall at ${(r.virtualMs / 1000).toFixed(1)} s of virtual time (the bound: ${((r.lowerBoundMs ?? 0) / 1000).toFixed(1)} s)`,
+        );
       if (d) {
         console.log(
           `Completion (s): min ${(d.min / 1000).toFixed(1)}, p50 ${(d.p50 / 1000).toFixed(1)}, p90 ${(d.p90 / 1000).toFixed(1)}, p99 ${(d.p99 / 1000).toFixed(1)}, max ${(d.max / 1000).toFixed(1)}, mean ${(d.mean / 1000).toFixed(1)}`,
