@@ -32,6 +32,7 @@ interface SimCliOpts {
   seedUpload?: number;
   download?: number;
   latency?: number;
+  loss?: number;
   poisson?: number;
   leaveOnComplete?: boolean;
   seedsLeaveAt?: number;
@@ -66,6 +67,7 @@ export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenar
   if (o.download !== undefined) s.capacity = s.capacity.map((c) => ({ ...c, download: o.download }));
   if (o.seedUpload !== undefined) s.seedUpload = o.seedUpload;
   if (o.latency !== undefined) s.latencyMs = o.latency;
+  if (o.loss !== undefined) s.loss = o.loss;
   if (o.poisson !== undefined) s.arrival = { kind: 'poisson', perSecond: o.poisson };
   if (o.leaveOnComplete) s.leaveOnComplete = true;
   if (o.seedsLeaveAt !== undefined) s.seedsLeaveAtMs = o.seedsLeaveAt * 1000;
@@ -93,6 +95,7 @@ async function readScenario(path: string): Promise<Partial<Scenario>> {
     Object.keys(DEFAULT_SCENARIO).concat([
       'seedUpload',
       'seedsLeaveAtMs',
+      'loss',
       'blockSize',
       'pipeline',
       'malicious',
@@ -132,6 +135,11 @@ export function registerSimulateCommand(program: Command): void {
     .option('--seed-upload <rate>', "the seeds' upload capacity", sizeOption)
     .option('--download <rate>', 'download capacity of every peer (default: unlimited)', sizeOption)
     .option('--latency <ms>', 'one-way latency between peers, ms', positiveOption)
+    .option('--loss <fraction>', 'packet loss (0..1): lost packets are sent again, as TCP does', (v) => {
+      const n = Number(v);
+      if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('expected a fraction from 0 to below 1');
+      return n;
+    })
     .option('--poisson <per-second>', 'arrivals as a Poisson process (default: a flash crowd)', (v) => {
       const n = Number(v);
       if (!(n > 0)) throw new InvalidArgumentError('expected a positive rate');

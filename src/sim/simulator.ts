@@ -45,6 +45,11 @@ export interface Scenario {
   seedUpload?: number;
   /** One-way latency between any two peers, ms. */
   latencyMs: number;
+  /**
+   * Packet loss, 0..1 (default 0): a lost packet is sent again (TCP): a control message waits a
+   * retransmission timeout, a piece one round trip per lost packet and its uplink the resend.
+   */
+  loss?: number;
   /** All at once, or a Poisson process of this many arrivals per second. */
   arrival: { kind: 'flash' } | { kind: 'poisson'; perSecond: number };
   /** A peer leaves as soon as it completes. */
@@ -99,6 +104,10 @@ export const DEFAULT_SCENARIO: Scenario = {
 const CONTROL_BYTES = 17;
 /** Piece availability is sampled at least this often (virtual ms), and at every tenth of completions. */
 const SAMPLE_MS = 5000;
+/** Bytes of data per TCP packet (for loss). */
+const MSS = 1460;
+/** TCP's smallest retransmission timeout, ms. */
+const MIN_RTO_MS = 200;
 /** Peers a simulated tracker reply holds. */
 const NUMWANT = 50;
 /** (sender, receiver) positions as one number: sender * PAIR_KEY + receiver. */
@@ -195,6 +204,7 @@ export function scenarioProblem(s: Scenario): string | null {
       return 'every capacity class needs a positive share and upload (and download, if given)';
   if (s.seedUpload !== undefined && !(s.seedUpload > 0)) return 'seedUpload must be positive';
   if (!(s.latencyMs >= 0)) return 'latencyMs must be >= 0';
+  if (s.loss !== undefined && !(s.loss >= 0 && s.loss < 1)) return 'loss must be in [0, 1)';
   if (!(s.interval > 0)) return 'interval must be positive';
   if (s.arrival.kind === 'poisson' && !(s.arrival.perSecond > 0))
     return 'a Poisson arrival rate must be positive';
@@ -225,6 +235,20 @@ export function runSimulation(
   const byAddr = new Map<string, SimPeer>();
   const all: SimPeer[] = [];
   const blockSize = s.blockSize ?? s.pieceSize;
+  const loss = s.loss ?? 0;
+  /** Retransmission timeout: twice the round trip, at least TCP's 200 ms. */
+  const rto = Math.max(MIN_RTO_MS, 4 * s.latencyMs);
+  /** A Poisson draw (Knuth's method; the means here are small). */
+  const poisson = (mean: number): number => {
+    const limit = Math.exp(-mean);
+    let k = 0;
+    let p = rng();
+    while (p > limit && k < 10_000) {
+      k++;
+      p *= rng();
+    }
+    return k;
+  };
   const pipeline = s.pipeline ?? Math.max(1, Math.round((256 * 1024) / blockSize));
   const zero = new Uint8Array(blockSize);
   let now = 0;
@@ -328,6 +352,11 @@ export function runSimulation(
       // Control messages sent at one instant all arrive together: one event for the lot (the
       // haves a verified piece sends to every connection are most of a large swarm's messages).
       at = now + s.latencyMs + (CONTROL_BYTES * 1000) / from.upload;
+      // A lost packet: resent after a retransmission timeout, and the link waits for it.
+      if (loss > 0 && rng() < loss) {
+        at += rto;
+        end.dataUntil = Math.max(end.dataUntil, at);
+      }
       // A connection delivers in order: a message sent behind a piece arrives after it.
       const behindData = end.dataUntil > at;
       if (behindData) at = end.dataUntil;
@@ -363,10 +392,13 @@ export function runSimulation(
     }
     {
       const bytes = m.block.length + 13;
-      const depart = Math.max(now, from.upBusy) + (bytes * 1000) / from.upload;
+      // Lost packets (a Poisson draw for the piece's packets): each is sent again and costs the
+      // receiver a round trip (a fast retransmit). Congestion control is not modelled.
+      const lost = loss > 0 ? poisson(Math.ceil(bytes / MSS) * loss) : 0;
+      const depart = Math.max(now, from.upBusy) + ((bytes + lost * MSS) * 1000) / from.upload;
       from.upBusy = depart;
       from.uploaded += m.block.length;
-      const arrive = depart + s.latencyMs;
+      const arrive = Math.max(depart + s.latencyMs + lost * 2 * s.latencyMs, end.dataUntil);
       at = Number.isFinite(to.download)
         ? Math.max(arrive, to.downBusy) + (bytes * 1000) / to.download
         : arrive;

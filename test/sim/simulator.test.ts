@@ -130,6 +130,16 @@ describe('simulator', () => {
     }
   }, 60_000);
 
+  it('packet loss: every peer still completes, later; the same seed replays the same run', () => {
+    const clean = runSimulation(small);
+    const lossy = runSimulation({ ...small, loss: 0.3 });
+    expect(lossy.completionMs.every((t) => t !== null)).toBe(true);
+    // 30% of packets sent twice and a round trip each: well behind the loss-free run.
+    expect(lossy.distribution?.mean).toBeGreaterThan((clean.distribution?.mean as number) * 1.1);
+    expect(runSimulation({ ...small, loss: 0.3 }).completionMs).toEqual(lossy.completionMs);
+    expect(() => runSimulation({ ...small, loss: 1 })).toThrow(/loss must be in/);
+  });
+
   it('malicious peers: their data fails the hash check, every honest peer still completes', () => {
     const r = runSimulation({ ...small, peers: 50, malicious: 0.1 });
     expect(r.completionMs).toHaveLength(45);
