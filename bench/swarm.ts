@@ -8,12 +8,21 @@
  * Prints the last peer's completion time, its ratio to the lower bound
  * max{F/u_s, N*F/(u_s + sum u_i)}, and the origin's bytes uploaded / file size.
  * aria2c leechers keep seeding until the last one is done (as demo peers do); a leecher is done
- * when its control file (.aria2) is gone. The aria2c seeder's upload is read from /proc/<pid>/io
+ * when aria2c's download-complete hook has run. The aria2c seeder's upload is read from /proc/<pid>/io
  * (wchar: bytes it wrote, nearly all to sockets).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -94,11 +103,15 @@ async function runAria2(): Promise<Row> {
     { encoding: 'utf8' },
   );
   const hex = /Info hash: ([0-9a-f]{40})/.exec(out)?.[1] as string;
+  // aria2c runs this when a download completes (before seeding): it leaves <file>.done.
+  const hook = join(dir, 'on-complete.sh');
+  writeFileSync(hook, '#!/bin/sh\ntouch "$3.done"\n', { mode: 0o755 });
   const flags = (d: string, port: number) => [
     ...aria2Flags(d, port),
     `--max-upload-limit=${RATE}`,
     '--seed-ratio=0.0',
     '--bt-tracker-interval=5',
+    `--on-bt-download-complete=${hook}`,
   ];
   const procs: ChildProcess[] = [];
   try {
@@ -121,9 +134,7 @@ async function runAria2(): Promise<Row> {
     let done = 0;
     for (let i = 0; i < 3000 && done < dirs.length; i++) {
       await sleep(100);
-      done = dirs.filter(
-        (d) => existsSync(join(d, 'payload.bin')) && !existsSync(join(d, 'payload.bin.aria2')),
-      ).length;
+      done = dirs.filter((d) => existsSync(join(d, 'payload.bin.done'))).length;
     }
     const seconds = done === dirs.length ? (Date.now() - t0) / 1000 : null;
     const io = readFileSync(`/proc/${seeder.pid}/io`, 'utf8');
