@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/rng.js';
 import { EventQueue } from '../../src/sim/event-queue.js';
-import { DEFAULT_SCENARIO, runSimulation, type Scenario } from '../../src/sim/simulator.js';
+import { MAX_FRAMES, type ReplayFrame, ReplayRecorder, readReplay } from '../../src/sim/replay.js';
+import { DEFAULT_SCENARIO, runSimulation, type Scenario, scenarioProblem } from '../../src/sim/simulator.js';
 import { start } from '../support/proc.js';
 
 const small: Scenario = { ...DEFAULT_SCENARIO, peers: 40, pieces: 40, seed: 3 };
@@ -154,6 +155,61 @@ describe('simulator', () => {
     const completed = r.completionMs.filter((t) => t !== null).length;
     expect(r.departedIncomplete).toBeGreaterThan(0);
     expect(completed + r.departedIncomplete).toBe(50);
+  });
+
+  it('a scenario that cannot run is refused with the field named, by the library and the CLI', async () => {
+    const bad: [Partial<Scenario>, RegExp][] = [
+      [{ pieceSize: 1000 }, /pieceSize must be a positive multiple of 16 KiB/],
+      [{ blockSize: 20_000 }, /blockSize must be a positive multiple of 16 KiB/],
+      [{ peers: 0 }, /peers must be a positive integer/],
+      [{ capacity: [] }, /capacity needs at least one class/],
+      [{ capacity: [{ share: 1, upload: -5 }] }, /positive share and upload/],
+      [{ arrival: { kind: 'poisson', perSecond: 0 } }, /Poisson arrival rate must be positive/],
+    ];
+    for (const [change, message] of bad) {
+      expect(scenarioProblem({ ...small, ...change })).toMatch(message);
+      expect(() => runSimulation({ ...small, ...change })).toThrow(message);
+    }
+    expect(scenarioProblem(small)).toBeNull();
+    const cli = start('node', ['dist/cli/main.js', 'simulate', '--peers', '5', '--block-size', '1000']);
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toMatch(/blockSize must be a positive multiple of 16 KiB, not 1000/);
+  });
+
+  it('replay frames: the live feed shape, evenly spaced, at most MAX_FRAMES, the last one complete', async () => {
+    const rec = new ReplayRecorder(100);
+    const r = runSimulation({ ...small, peers: 20, pieces: 10 }, undefined, rec);
+    const frames = rec.frames;
+    expect(frames.length).toBeGreaterThan(10);
+    expect(frames.length).toBeLessThanOrEqual(MAX_FRAMES);
+    for (let i = 1; i < frames.length - 1; i++)
+      expect((frames[i] as ReplayFrame).timeMs - (frames[i - 1] as ReplayFrame).timeMs).toBe(rec.everyMs);
+    const last = frames[frames.length - 1] as ReplayFrame;
+    expect(last.timeMs).toBe(r.virtualMs);
+    expect(last.view.peers).toHaveLength(21);
+    expect(last.view.peers.every((p) => p.complete && p.have === 10)).toBe(true);
+    expect(last.swarms[0]).toMatchObject({ seeds: 21, leechers: 0, downloaded: 20, pieces: 10 });
+    expect(last.view.availability).toEqual(Array(10).fill(21));
+    // More frames than kept: every other one dropped, the interval doubled, still evenly spaced.
+    const thin = new ReplayRecorder(1);
+    const base = frames[0] as ReplayFrame;
+    for (let t = 0; t <= MAX_FRAMES; t++) thin.add({ ...base, timeMs: t });
+    expect(thin.frames.length).toBe(MAX_FRAMES / 2 + 1);
+    expect(thin.everyMs).toBe(2);
+    expect(thin.frames.map((f) => f.timeMs)).toEqual(thin.frames.map((_, i) => i * 2));
+    // Files that are not replays are refused with a clear message.
+    const dir = await mkdtemp(join(tmpdir(), 'ss-replay-'));
+    try {
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(join(dir, 'a.json'), '{"format":"other"}');
+      await expect(readReplay(join(dir, 'a.json'))).rejects.toThrow(/not a replay file/);
+      await writeFile(join(dir, 'b.json'), 'not json');
+      await expect(readReplay(join(dir, 'b.json'))).rejects.toThrow(/not a replay file/);
+      await writeFile(join(dir, 'c.json'), JSON.stringify(rec.replay(small)));
+      expect((await readReplay(join(dir, 'c.json'))).frames).toHaveLength(frames.length);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a YAML scenario file drives the CLI; unknown fields are refused', async () => {
