@@ -223,31 +223,33 @@ export class TorrentCore {
    * give no more of them an `exchangeDone` command follows.
    */
   addLink(link: LinkId, outgoing: boolean, now: number, wanted?: readonly number[]): Command[] {
+    // Fields a `have` touches first: objects are laid out in this order, so they share a cache
+    // line or two (a large simulated swarm is bound by memory reads; docs/simulator.md).
     const l: Link = {
       id: link,
-      outgoing,
       handshaken: false,
-      peerId: null,
-      amChoking: true,
+      lastReceived: now,
+      messages: 0,
+      have: new Bitfield(this.opts.pieceCount),
+      wanted: wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
+      interesting: 0,
       amInterested: false,
       peerChoking: true,
-      peerInterested: false,
-      have: new Bitfield(this.opts.pieceCount),
-      messages: 0,
       outstanding: new Map(),
+      amChoking: true,
+      peerInterested: false,
+      outgoing,
+      peerId: null,
       pendingReads: new Set(),
       downloaded: 0,
       uploaded: 0,
       roundDown: 0,
       roundUp: 0,
       rate: 0,
-      lastReceived: now,
       lastSent: now,
       openedAt: now,
       unexpected: 0,
-      wanted: wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
       offer: { has: () => false },
-      interesting: 0,
       exchangeDone: false,
       offered: new Set(),
     };
