@@ -1,5 +1,5 @@
 /**
- * npm run bench:sim [-- --budget 120] [-- --only haves]
+ * npm run bench:sim [-- --budget 120] [-- --only swarms|haves]
  *
  * 1. Flash crowds: 1,000 peers x 100 pieces (the reference, completes), then 10,000 x 1,000 and
  *    100,000 x 1,000 (one seed, 1 MiB/s everywhere, 256 KiB pieces moved whole, rarest-first,
@@ -19,6 +19,10 @@ const { values: args } = parseArgs({
   options: { budget: { type: 'string', default: '120' }, only: { type: 'string' } },
 });
 const budgetMs = Number(args.budget) * 1000;
+if (!(budgetMs > 0) || (args.only !== undefined && args.only !== 'swarms' && args.only !== 'haves')) {
+  console.error('usage: npm run bench:sim [-- --budget SECONDS] [-- --only swarms|haves]');
+  process.exit(2);
+}
 
 function swarms(): string[] {
   const rows: string[] = [];
