@@ -17,6 +17,23 @@ export function intOption(min: number, max: number) {
 export const portOption = intOption(0, 65535);
 export const positiveOption = intOption(1, Number.MAX_SAFE_INTEGER);
 
+/** A number above `low` (or from `low`, when `fromLow`) and below `high` (or up to it, `toHigh`). */
+export function numberOption(low: number, high: number, fromLow: boolean, toHigh: boolean, what: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    const ok =
+      value.trim() !== '' &&
+      Number.isFinite(n) &&
+      (fromLow ? n >= low : n > low) &&
+      (toHigh ? n <= high : n < high);
+    if (!ok) throw new InvalidArgumentError(`expected ${what}`);
+    return n;
+  };
+}
+
+/** A share from 0 to below 1. */
+export const fractionOption = numberOption(0, 1, true, false, 'a fraction from 0 to below 1');
+
 /** A size like 256KiB, 4MiB, 1GiB; a trailing `/s` is allowed, so it also reads rates (4MiB/s). */
 export function sizeOption(value: string): number {
   try {

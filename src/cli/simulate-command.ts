@@ -7,7 +7,14 @@ import { completionCsv, plotSvg } from '../sim/plot.js';
 import { ReplayRecorder, readReplay } from '../sim/replay.js';
 import { DEFAULT_SCENARIO, runSimulation, type Scenario, scenarioProblem } from '../sim/simulator.js';
 import { openBrowser } from './browser.js';
-import { intOption, portOption, positiveOption, sizeOption } from './options.js';
+import {
+  fractionOption,
+  intOption,
+  numberOption,
+  portOption,
+  positiveOption,
+  sizeOption,
+} from './options.js';
 
 /** `20%:4MiB,80%:512KiB` -> capacity classes; a single rate means everyone alike. */
 function capacity(v: string): Scenario['capacity'] {
@@ -135,25 +142,21 @@ export function registerSimulateCommand(program: Command): void {
     .option('--seed-upload <rate>', "the seeds' upload capacity", sizeOption)
     .option('--download <rate>', 'download capacity of every peer (default: unlimited)', sizeOption)
     .option('--latency <ms>', 'one-way latency between peers, ms', positiveOption)
-    .option('--loss <fraction>', 'packet loss (0..1): lost packets are sent again, as TCP does', (v) => {
-      const n = Number(v);
-      if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('expected a fraction from 0 to below 1');
-      return n;
-    })
-    .option('--poisson <per-second>', 'arrivals as a Poisson process (default: a flash crowd)', (v) => {
-      const n = Number(v);
-      if (!(n > 0)) throw new InvalidArgumentError('expected a positive rate');
-      return n;
-    })
+    .option(
+      '--loss <fraction>',
+      'packet loss (0..1): lost packets are sent again, as TCP does',
+      fractionOption,
+    )
+    .option(
+      '--poisson <per-second>',
+      'arrivals as a Poisson process (default: a flash crowd)',
+      numberOption(0, Number.MAX_VALUE, false, true, 'a positive rate'),
+    )
     .option('--leave-on-complete', 'peers leave as soon as they complete')
     .option('--seeds-leave-at <seconds>', 'the seeds leave at this virtual time', positiveOption)
     .option('--max-connections <n>', 'connections per peer', positiveOption)
     .option('--super-seed', 'the initial seeds super-seed (BEP 16)')
-    .option('--malicious <fraction>', 'share of the peers (0..1) that serve corrupt data', (v) => {
-      const n = Number(v);
-      if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('expected a fraction from 0 to below 1');
-      return n;
-    })
+    .option('--malicious <fraction>', 'share of the peers (0..1) that serve corrupt data', fractionOption)
     .option(
       '--mean-stay <seconds>',
       'peers leave at random, after this mean stay (exponential)',
@@ -172,11 +175,7 @@ export function registerSimulateCommand(program: Command): void {
     .option(
       '--replay-every <seconds>',
       'virtual seconds between replay frames (at most 600 frames are kept; the interval doubles past that)',
-      (v) => {
-        const n = Number(v);
-        if (!(n > 0 && n <= 86_400)) throw new InvalidArgumentError('expected seconds above 0');
-        return n;
-      },
+      numberOption(0, 86_400, false, true, 'seconds above 0, at most 86400'),
       1,
     )
     .action(async (o: SimCliOpts) => {
@@ -252,11 +251,7 @@ export function registerReplayCommand(program: Command): void {
     .option(
       '--speed <x>',
       'virtual seconds played per second',
-      (v) => {
-        const n = Number(v);
-        if (!(n > 0 && n <= 1_000_000)) throw new InvalidArgumentError('expected a positive number');
-        return n;
-      },
+      numberOption(0, 1_000_000, false, true, 'a positive number, at most 1000000'),
       10,
     )
     .option('--open', 'open the dashboard in a browser, where one exists')

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import type {} from '@fastify/swagger';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Feed } from '../dashboard/feed.js';
 import type { SwarmRegistry } from '../tracker/registry.js';
 
@@ -34,6 +35,18 @@ const swarmParam = {
   },
   additionalProperties: false,
 } as const;
+
+/** Takes the response over for Server-Sent Events: headers sent, the raw stream returned. */
+export function openEventStream(reply: FastifyReply): ServerResponse {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+  });
+  return res;
+}
 
 /** The page and its script and style (the live tracker and `swarmshare replay` serve the same). */
 export function registerDashboardAssets(app: FastifyInstance): void {
@@ -98,13 +111,7 @@ export function registerDashboard(app: FastifyInstance, registry: SwarmRegistry,
       }
       clients++;
       const swarm = (req.query as { swarm?: string }).swarm;
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-      });
+      const res = openEventStream(reply);
       const push = () => {
         const data = { swarms: feed.summaries(), view: swarm ? feed.view(swarm, now()) : null };
         res.write(`event: snapshot\ndata: ${JSON.stringify(data)}\n\n`);

@@ -1,6 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Replay } from '../sim/replay.js';
-import { FEED_INTERVAL_MS, MAX_FEED_CLIENTS, registerDashboardAssets } from './dashboard-routes.js';
+import {
+  FEED_INTERVAL_MS,
+  MAX_FEED_CLIENTS,
+  openEventStream,
+  registerDashboardAssets,
+} from './dashboard-routes.js';
 
 /**
  * `swarmshare replay`: the dashboard page, fed a recorded simulation instead of a live tracker.
@@ -46,13 +51,7 @@ export function buildReplayServer(replay: Replay, opts: ReplayServerOpts): Fasti
       return;
     }
     clients++;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-    });
+    const res = openEventStream(reply);
     let k = 0;
     let timer: NodeJS.Timeout | undefined;
     const next = () => {

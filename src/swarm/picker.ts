@@ -22,6 +22,27 @@ export interface BlockRequest {
   length: number;
 }
 
+interface RarestChoice {
+  best: number;
+  avail: number;
+  ties: number;
+}
+
+/**
+ * One candidate of a rarest-first scan: the lowest availability wins; equal ones are broken at
+ * random with reservoir sampling (each of k tied candidates kept with probability 1/k).
+ */
+function considerRarest(r: RarestChoice, i: number, av: number, rng: () => number): void {
+  if (av < r.avail) {
+    r.best = i;
+    r.avail = av;
+    r.ties = 1;
+  } else if (av === r.avail) {
+    r.ties++;
+    if (rng() * r.ties < 1) r.best = i;
+  }
+}
+
 /** Per block of an in-flight piece: how many links it is requested from, or RECEIVED. */
 const RECEIVED = -1;
 
@@ -57,6 +78,8 @@ export class PiecePicker {
   strategy: Strategy;
   readonly blockLength: number;
   readonly #opts: PickerOpts;
+  /** The running choice of a rarest-first scan (reused: picking allocates nothing). */
+  readonly #rarest: RarestChoice = { best: -1, avail: 0, ties: 0 };
   /** The keys of `active` as a bitfield (same layout as `have`), for word-at-a-time scans. */
   readonly #activeBits: Uint8Array;
 
@@ -211,22 +234,13 @@ export class PiecePicker {
       return -1;
     }
     // rarest-first: lowest availability; ties broken at random (reservoir sampling).
-    let best = -1;
-    let bestAvail = Number.POSITIVE_INFINITY;
-    let ties = 0;
-    for (let i = 0; i < n; i++) {
-      if (!this.#candidate(i, peer)) continue;
-      const av = this.availability[i] as number;
-      if (av < bestAvail) {
-        best = i;
-        bestAvail = av;
-        ties = 1;
-      } else if (av === bestAvail) {
-        ties++;
-        if (rng() * ties < 1) best = i;
-      }
-    }
-    return best;
+    const r = this.#rarest;
+    r.best = -1;
+    r.avail = Number.POSITIVE_INFINITY;
+    r.ties = 0;
+    for (let i = 0; i < n; i++)
+      if (this.#candidate(i, peer)) considerRarest(r, i, this.availability[i] as number, rng);
+    return r.best;
   }
 
   /**
@@ -254,27 +268,20 @@ export class PiecePicker {
       return -1;
     }
     const avail = this.availability;
-    let best = -1;
-    let bestAvail = Number.POSITIVE_INFINITY;
-    let ties = 0;
+    const r = this.#rarest;
+    r.best = -1;
+    r.avail = Number.POSITIVE_INFINITY;
+    r.ties = 0;
     for (let j = 0; j < bytes; j++) {
       let c = (theirs[j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
       while (c !== 0) {
         const bit = Math.clz32(c) - 24;
         c &= ~(0x80 >>> bit);
         const i = j * 8 + bit;
-        const av = avail[i] as number;
-        if (av < bestAvail) {
-          best = i;
-          bestAvail = av;
-          ties = 1;
-        } else if (av === bestAvail) {
-          ties++;
-          if (rng() * ties < 1) best = i;
-        }
+        considerRarest(r, i, avail[i] as number, rng);
       }
     }
-    return best;
+    return r.best;
   }
 
   #candidate(i: number, peer: PieceSet): boolean {
