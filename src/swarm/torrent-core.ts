@@ -145,6 +145,25 @@ interface Assembly {
 
 const NO_DATA = new Uint8Array(0);
 
+/**
+ * Shared empty stand-ins for a link's request map and sets until it first needs one: most links
+ * of a large swarm never serve, or never super-seed, and three empty hash tables per link were a
+ * third of a simulated peer's memory. Writing to one is a bug, and throws.
+ */
+class EmptySet extends Set<number> {
+  override add(): this {
+    throw new Error('shared empty set written to');
+  }
+}
+class EmptyMap<V> extends Map<number, V> {
+  override set(): this {
+    throw new Error('shared empty map written to');
+  }
+}
+const NO_READS: Set<number> = new EmptySet();
+const NO_OFFERS: Set<number> = new EmptySet();
+const NO_REQUESTS: Map<number, { index: number; begin: number; length: number; at: number }> = new EmptyMap();
+
 /** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
 const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
 
@@ -189,8 +208,9 @@ export class TorrentCore {
     this.#maxRequest = Math.max(MAX_REQUEST_LENGTH, this.opts.blockLength);
     this.#rng = rng;
     this.events = events;
-    this.#given = new Uint16Array(opts.pieceCount);
-    this.#liveOffers = new Uint16Array(opts.pieceCount);
+    // Only a super-seed counts offers (a large simulated swarm has one among thousands of peers).
+    this.#given = new Uint16Array(opts.superSeed ? opts.pieceCount : 0);
+    this.#liveOffers = new Uint16Array(opts.superSeed ? opts.pieceCount : 0);
     this.picker = new PiecePicker(
       {
         pieceCount: opts.pieceCount,
@@ -235,12 +255,12 @@ export class TorrentCore {
       interesting: 0,
       amInterested: false,
       peerChoking: true,
-      outstanding: new Map(),
+      outstanding: NO_REQUESTS,
       amChoking: true,
       peerInterested: false,
       outgoing,
       peerId: null,
-      pendingReads: new Set(),
+      pendingReads: NO_READS,
       downloaded: 0,
       uploaded: 0,
       roundDown: 0,
@@ -251,7 +271,7 @@ export class TorrentCore {
       unexpected: 0,
       offer: { has: () => false },
       exchangeDone: false,
-      offered: new Set(),
+      offered: NO_OFFERS,
     };
     this.#setOffer(l);
     this.links.set(link, l);
@@ -436,6 +456,7 @@ export class TorrentCore {
     }
     const key = blockKey(m.index, m.begin);
     if (l.pendingReads.has(key)) return out;
+    if (l.pendingReads === NO_READS) l.pendingReads = new Set();
     l.pendingReads.add(key);
     out.push({ type: 'read', link: l.id, index: m.index, begin: m.begin, length: m.length });
     return out;
@@ -593,6 +614,7 @@ export class TorrentCore {
       }
     }
     if (best === -1) return false;
+    if (l.offered === NO_OFFERS) l.offered = new Set();
     l.offered.add(best);
     if (!l.amChoking) this.#liveOffers[best] = (this.#liveOffers[best] as number) + 1;
     this.#send(l, { type: 'have', index: best }, now, out);
@@ -649,6 +671,7 @@ export class TorrentCore {
     );
     if (reqs.length === 0) return;
     for (const r of reqs) {
+      if (l.outstanding === NO_REQUESTS) l.outstanding = new Map();
       l.outstanding.set(blockKey(r.index, r.begin), { ...r, at: now });
       this.#send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
     }
