@@ -160,6 +160,7 @@ class EmptyMap<V> extends Map<number, V> {
     throw new Error('shared empty map written to');
   }
 }
+const NO_PIECES: PieceSet = { has: () => false };
 const NO_READS: Set<number> = new EmptySet();
 const NO_OFFERS: Set<number> = new EmptySet();
 const NO_REQUESTS: Map<number, { index: number; begin: number; length: number; at: number }> = new EmptyMap();
@@ -269,7 +270,7 @@ export class TorrentCore {
       lastSent: now,
       openedAt: now,
       unexpected: 0,
-      offer: { has: () => false },
+      offer: NO_PIECES,
       exchangeDone: false,
       offered: NO_OFFERS,
     };
