@@ -63,6 +63,8 @@ export class FsStore implements PieceStore {
   #handles: (FileHandle | null)[];
   #opening = new Map<number, { promise: Promise<FileHandle | null>; write: boolean }>();
   #finished: boolean;
+  /** The rename to the final name, once started (reads racing it wait for it). */
+  #finishing: Promise<void> | null = null;
 
   private constructor(meta: Metainfo, root: string, mode: StoreMode, finished: boolean) {
     this.meta = meta;
@@ -154,7 +156,22 @@ export class FsStore implements PieceStore {
     }
   }
 
+  /**
+   * A piece's bytes. Peers keep asking while the download is renamed to its final name (`finish`);
+   * a read that opened the file by its old name as it moved waits for the rename and reads again.
+   */
   async read(index: number, begin: number, length: number): Promise<Uint8Array> {
+    try {
+      return await this.#read(index, begin, length);
+    } catch (e) {
+      const finishing = this.#finishing;
+      if (finishing === null || !(e instanceof StorageError) || e.code !== 'ERR_MISSING_FILE') throw e;
+      await finishing.catch(() => {});
+      return this.#read(index, begin, length);
+    }
+  }
+
+  async #read(index: number, begin: number, length: number): Promise<Uint8Array> {
     const buf = Buffer.allocUnsafe(length);
     const offset = index * this.meta.pieceLength + begin;
     for (const s of spans(this.meta, offset, length)) {
@@ -195,7 +212,13 @@ export class FsStore implements PieceStore {
     return have;
   }
 
-  async finish(): Promise<void> {
+  /** Stores every file and renames the download to its final name (once; later calls wait for it). */
+  finish(): Promise<void> {
+    if (this.#finishing === null) this.#finishing = this.#finish();
+    return this.#finishing;
+  }
+
+  async #finish(): Promise<void> {
     if (this.#finished) return;
     for (let i = 0; i < this.meta.files.length; i++) {
       const f = this.meta.files[i] as Metainfo['files'][number];
