@@ -112,6 +112,8 @@ const MIN_RTO_MS = 200;
 const NUMWANT = 50;
 /** (sender, receiver) positions as one number: sender * PAIR_KEY + receiver. */
 const PAIR_KEY = 2 ** 22;
+/** Peers and seeds in one scenario at most (each needs a position below PAIR_KEY). */
+export const MAX_PEERS = PAIR_KEY;
 
 interface SimPeer {
   n: number;
@@ -188,6 +190,7 @@ function percentile(sorted: number[], p: number): number {
 export function scenarioProblem(s: Scenario): string | null {
   const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
   if (!positiveInt(s.peers)) return `peers must be a positive integer, not ${s.peers}`;
+  if (s.peers + s.seeds > MAX_PEERS) return `peers and seeds must be ${MAX_PEERS} at most`;
   if (!Number.isInteger(s.seeds) || s.seeds < 0) return `seeds must be an integer >= 0, not ${s.seeds}`;
   if (!positiveInt(s.pieces) || s.pieces > 65_535) return `pieces must be 1..65535, not ${s.pieces}`;
   if (!positiveInt(s.pieceSize) || s.pieceSize % 16384 !== 0)
@@ -553,10 +556,10 @@ export function runSimulation(
 
   const nameOf = (p: SimPeer) => (p.seed ? `seed${p.n - s.peers + 1}` : `peer${p.n + 1}`);
 
-  /** The swarm now, in the live dashboard feed's shape (the same caps). */
-  function frame(): ReplayFrame {
-    const dt = Math.max(0.001, (now - lastFrameMs) / 1000);
-    lastFrameMs = now;
+  /** The swarm at `timeMs` (no event after it has run yet), in the live feed's shape and caps. */
+  function frame(timeMs: number): ReplayFrame {
+    const dt = Math.max(0.001, (timeMs - lastFrameMs) / 1000);
+    lastFrameMs = timeMs;
     const live = all.filter((p) => !p.gone);
     let seeds = 0;
     let throughput = 0;
@@ -596,7 +599,7 @@ export function runSimulation(
     pairBytes?.clear();
     const file = `simulation (${s.peers} peers, seed ${s.seed})`;
     return {
-      timeMs: now,
+      timeMs,
       swarms: [
         {
           id: 'simulation',
@@ -649,10 +652,7 @@ export function runSimulation(
     if (t > s.maxTimeMs) break;
     // Replay frames show the swarm as it was at each frame time, before later events.
     while (recorder !== undefined && t > nextFrameAt) {
-      const at = now;
-      now = nextFrameAt;
-      recorder.add(frame());
-      now = at;
+      recorder.add(frame(nextFrameAt));
       nextFrameAt += recorder.everyMs;
     }
     if (s.maxWallMs !== undefined && (events & 0xfff) === 0 && performance.now() - wall0 > s.maxWallMs) {
@@ -676,7 +676,7 @@ export function runSimulation(
   availability.push(sampleAvailability(copies, now, done));
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   onProgress?.(done, s.peers, now);
-  recorder?.add(frame());
+  recorder?.add(frame(now));
 
   const leechers = all.filter((p) => !p.seed && !p.malicious);
   const completionMs = leechers.map((p) => (p.doneAt === null ? null : p.doneAt - p.joinedAt));

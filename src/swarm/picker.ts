@@ -121,12 +121,6 @@ export class PiecePicker {
     this.availability[index] = (this.availability[index] as number) + 1;
   }
 
-  /** True when `peer` holds a piece we still need. */
-  wants(peer: PieceSet): boolean {
-    for (let i = 0; i < this.#opts.pieceCount; i++) if (peer.has(i) && !this.have.has(i)) return true;
-    return false;
-  }
-
   // ---- picking ------------------------------------------------------------------------
 
   /**

@@ -285,7 +285,7 @@ export class TorrentCore {
     if (l === undefined) return;
     for (const r of l.outstanding.values()) this.picker.release(r.index, r.begin, link);
     if (l.handshaken) this.picker.removeAvailability(l.have);
-    if (!l.amChoking) for (const i of l.offered) this.#liveOffers[i] = (this.#liveOffers[i] as number) - 1;
+    if (!l.amChoking) this.#countOffers(l, -1);
     this.links.delete(link);
     if (this.#optimistic === link) this.#optimistic = null;
   }
@@ -373,7 +373,7 @@ export class TorrentCore {
         if (!l.have.has(m.index)) {
           l.have.set(m.index);
           this.picker.addHave(m.index);
-          if (!this.picker.have.has(m.index) && (l.wanted === null || l.wanted.has(m.index))) l.interesting++;
+          if (l.offer.has(m.index) && !this.picker.have.has(m.index)) l.interesting++;
           if (!l.amInterested) this.#updateInterest(l, now, out);
           else this.#fillRequests(l, now, out);
           // Super-seeding: the peer got the piece we offered it; offer the next.
@@ -557,7 +557,7 @@ export class TorrentCore {
       const have: Message = { type: 'have', index };
       for (const l of this.links.values()) {
         if (!l.handshaken) continue;
-        if (l.have.has(index) && (l.wanted === null || l.wanted.has(index))) l.interesting--;
+        if (l.offer.has(index)) l.interesting--;
         // Every peer hears of it but a full seed (a super-seed learns from these haves what its
         // offers became).
         if (!l.have.complete) this.#send(l, have, now, out);
@@ -738,7 +738,7 @@ export class TorrentCore {
       else if (!unchoke && !l.amChoking) {
         l.amChoking = true;
         l.pendingReads.clear();
-        for (const i of l.offered) this.#liveOffers[i] = (this.#liveOffers[i] as number) - 1;
+        this.#countOffers(l, -1);
         this.#send(l, { type: 'choke' }, now, out);
       }
     }
@@ -746,8 +746,13 @@ export class TorrentCore {
 
   #unchoke(l: Link, now: number, out: Command[]): void {
     l.amChoking = false;
-    for (const i of l.offered) this.#liveOffers[i] = (this.#liveOffers[i] as number) + 1;
+    this.#countOffers(l, 1);
     this.#send(l, { type: 'unchoke' }, now, out);
     if (this.#superSeeding) while (l.offered.size < SUPER_SEED_OFFERS && this.#offer(l, now, out));
+  }
+
+  /** `l`'s open offers start (+1) or stop (-1) counting as on their way: it was unchoked, or choked or gone. */
+  #countOffers(l: Link, delta: 1 | -1): void {
+    for (const i of l.offered) this.#liveOffers[i] = (this.#liveOffers[i] as number) + delta;
   }
 }

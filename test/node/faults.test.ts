@@ -30,32 +30,46 @@ async function setup(size: number, pieceLength = 64 * 1024) {
   return { dir, data, meta, torrent: join(dir, 'f.torrent') };
 }
 
+/** A tracker and a seed capped at `uploadRate`, and the `get` command line that fetches from them. */
+async function seeded(
+  setupResult: Awaited<ReturnType<typeof setup>>,
+  uploadRate: number,
+  host: string,
+  extra: string[] = [],
+) {
+  const { dir, meta, torrent } = setupResult;
+  const tracker = await startTracker({ port: 0 }, { interval: 2 });
+  cleanup.push(() => tracker.close());
+  const seed = new PeerNode({
+    meta,
+    dir: join(dir, 'seed'),
+    mode: 'seed',
+    trackers: [`${tracker.url}/announce`],
+    uploadRate,
+  });
+  cleanup.push(() => seed.stop());
+  await seed.start();
+  const out = join(dir, 'out');
+  const getArgs = [
+    CLI,
+    'get',
+    torrent,
+    '-o',
+    out,
+    '--tracker',
+    `${tracker.url}/announce`,
+    '--host',
+    host,
+    ...extra,
+  ];
+  return { seed, out, getArgs };
+}
+
 describe('faults', () => {
   it('a `get` killed with SIGKILL mid-transfer resumes from its verified pieces and fetches only the rest', async () => {
-    const { dir, data, meta, torrent } = await setup(3 * 1024 * 1024);
-    const tracker = await startTracker({ port: 0 }, { interval: 2 });
-    cleanup.push(() => tracker.close());
-    const seed = new PeerNode({
-      meta,
-      dir: join(dir, 'seed'),
-      mode: 'seed',
-      trackers: [`${tracker.url}/announce`],
-      uploadRate: 1024 * 1024,
-    });
-    cleanup.push(() => seed.stop());
-    await seed.start();
-    const out = join(dir, 'out');
-    const getArgs = [
-      CLI,
-      'get',
-      torrent,
-      '-o',
-      out,
-      '--tracker',
-      `${tracker.url}/announce`,
-      '--host',
-      '127.0.0.11',
-    ];
+    const swarm = await setup(3 * 1024 * 1024);
+    const { data, meta } = swarm;
+    const { seed, out, getArgs } = await seeded(swarm, 1024 * 1024, '127.0.0.11');
     const first = start('node', getArgs);
     await waitFor('some progress', () => (seed.uploaded > 1024 * 1024 ? true : undefined), 20_000);
     first.child.kill('SIGKILL');
@@ -170,32 +184,9 @@ describe('faults', () => {
 
 describe('crashes at any moment never leave a corrupt file under the final name', () => {
   it('SIGKILL at random times: the final name holds either nothing or the verified file; the last run completes', async () => {
-    const { dir, data, meta, torrent } = await setup(2 * 1024 * 1024, 32 * 1024);
-    const tracker = await startTracker({ port: 0 }, { interval: 2 });
-    cleanup.push(() => tracker.close());
-    const seed = new PeerNode({
-      meta,
-      dir: join(dir, 'seed'),
-      mode: 'seed',
-      trackers: [`${tracker.url}/announce`],
-      uploadRate: 2 * 1024 * 1024,
-    });
-    cleanup.push(() => seed.stop());
-    await seed.start();
-    const out = join(dir, 'out');
-    const args = [
-      CLI,
-      'get',
-      torrent,
-      '-o',
-      out,
-      '--tracker',
-      `${tracker.url}/announce`,
-      '--host',
-      '127.0.0.14',
-      '--timeout',
-      '60',
-    ];
+    const swarm = await setup(2 * 1024 * 1024, 32 * 1024);
+    const { data } = swarm;
+    const { out, getArgs: args } = await seeded(swarm, 2 * 1024 * 1024, '127.0.0.14', ['--timeout', '60']);
     // Kill points spread over the run, the last ones near its end (the final writes and the rename).
     for (const ms of [300, 700, 900, 1000, 1100]) {
       const p = start('node', args);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
 import { PiecePicker } from '../../src/swarm/picker.js';
 import { MAX_PEER_REQUESTS, TorrentCore } from '../../src/swarm/torrent-core.js';
-import { fullHave, makeData, makeNode, Pipe, rng } from '../support/core-pipe.js';
+import { fullHave, makeData, makeNode, type Node, Pipe, rng } from '../support/core-pipe.js';
 
 const infoHash = Buffer.alloc(20, 9);
 const pid = (n: number) => Buffer.from(`-SS0001-${String(n).padStart(12, '0')}`);
@@ -35,6 +35,18 @@ function swarm(
   return { data, seed, peers, pieceCount };
 }
 
+/** Connects every node to every other, runs the pipe until quiet, and checks every peer holds `data`. */
+function meshToCompletion(seed: Node, peers: Node[], data: Uint8Array): void {
+  const pipe = new Pipe();
+  const all = [seed, ...peers];
+  pipe.mesh(all);
+  pipe.run(all);
+  for (const p of peers) {
+    expect(p.completed).toBe(true);
+    expect(p.store.equals(data)).toBe(true);
+  }
+}
+
 describe('TorrentCore back to back (in-memory pipe, real codec)', () => {
   for (const strategy of ['rarest-first', 'random'] as const) {
     it(`a leecher gets every piece from a seed (${strategy})`, () => {
@@ -52,14 +64,7 @@ describe('TorrentCore back to back (in-memory pipe, real codec)', () => {
   it('three leechers and a seed all complete, trading among themselves', () => {
     // A shallow pipeline, so the seed cannot hand everyone everything before they trade.
     const { data, seed, peers } = swarm(600_000, 3, { pipeline: 2 });
-    const pipe = new Pipe();
-    const all = [seed, ...peers];
-    pipe.mesh(all);
-    pipe.run(all);
-    for (const p of peers) {
-      expect(p.completed).toBe(true);
-      expect(p.store.equals(data)).toBe(true);
-    }
+    meshToCompletion(seed, peers, data);
     // Leechers uploaded to each other, not only the seed to them.
     expect(peers.reduce((sum, p) => sum + p.uploaded, 0)).toBeGreaterThan(0);
   });
@@ -375,14 +380,7 @@ describe('super-seeding (BEP 16)', () => {
     // A free upload slot: the newcomer is unchoked and offered two pieces (no bitfield).
     expect(hello.map((c) => (c.type === 'send' ? c.msg.type : c.type))).toEqual(['unchoke', 'have', 'have']);
     seed.core.removeLink(99);
-    const pipe = new Pipe();
-    const all = [seed, ...peers];
-    pipe.mesh(all);
-    pipe.run(all);
-    for (const p of peers) {
-      expect(p.completed).toBe(true);
-      expect(p.store.equals(data)).toBe(true);
-    }
+    meshToCompletion(seed, peers, data);
   });
 
   it('offers only to peers it unchokes: with every slot taken a newcomer gets nothing until a choking round', () => {
