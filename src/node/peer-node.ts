@@ -110,6 +110,8 @@ const HARMLESS_CLOSES: ReadonlySet<string> = new Set(['ERR_NOT_NEEDED', 'ERR_DUP
 
 /** A peer whose link we closed for being useless is not dialled again for this long. */
 export const REST_MS = 60_000;
+/** A link is not judged useless before it has been open this long (its handshake and bitfield). */
+export const SETTLE_MS = 3_000;
 /** New pieces reach a swarmshare tracker within this (updates coalesced). */
 export const REPORT_MS = 500;
 /** Pause before asking the tracker again when no peer has a chunk we need. */
@@ -283,7 +285,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const ip = socket.remoteAddress ?? '';
     if (
       this.#stopped ||
-      this.#links.size >= (this.opts.maxConnections ?? MAX_CONNECTIONS) ||
+      // Dials under way hold their slots: otherwise the peer we just dropped to make room could
+      // take the slot back before the dial it was dropped for connects.
+      this.#links.size + this.#connecting.size >= (this.opts.maxConnections ?? MAX_CONNECTIONS) ||
       this.#perIp(ip) >= (this.opts.maxPerIp ?? MAX_PER_IP)
     ) {
       socket.destroy();
@@ -473,7 +477,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const max = this.opts.maxConnections ?? MAX_CONNECTIONS;
     const connected = new Set([...this.#links.values()].map((l) => l.addr));
     if (this.#links.size + this.#connecting.size >= max) this.#dropUselessLink(connected);
-    for (const [addr, p] of this.#known) {
+    for (const [addr, p] of [...this.#known]) {
       if (this.#links.size + this.#connecting.size >= max) break;
       if (connected.has(addr) || this.#connecting.has(addr) || this.#bannedAddrs.has(addr)) continue;
       const rest = this.#resting.get(addr);
@@ -483,6 +487,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       }
       if (p.port === this.port && (p.ip === this.host || this.host === '0.0.0.0')) continue;
       this.#connecting.add(addr);
+      // Round robin: a peer dialled goes to the back, so the next free slot tries someone else. (A
+      // peer we are linked to by its incoming connection is not recognised by its listening
+      // address; always dialling the first known one could keep a slot cycling on that peer.)
+      this.#known.delete(addr);
+      this.#known.set(addr, p);
       const { socket, attach } = this.#dial(p);
       socket.setTimeout(CONNECT_TIMEOUT_MS);
       socket.once('timeout', () => socket.destroy());
@@ -657,7 +666,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     if (!candidates) return;
     for (const [id, l] of this.#links) {
       const st = this.core.linkStats(id);
-      if (st !== undefined && !st.amInterested && !st.peerInterested) {
+      // A link still settling (handshake, bitfield) has not said what it holds yet: under load a
+      // seed's link was dropped as useless before its bitfield arrived, and then rested for 60 s.
+      if (st === undefined || !st.handshaken || Date.now() - st.openedAt < SETTLE_MS) continue;
+      if (!st.amInterested && !st.peerInterested) {
         this.#resting.set(l.addr, Date.now() + REST_MS);
         this.core.removeLink(id);
         l.sock.close();

@@ -317,6 +317,8 @@ export class TorrentCore {
       peerInterested: l.peerInterested,
       pieces: l.have.count,
       outstanding: l.outstanding.size,
+      handshaken: l.handshaken,
+      openedAt: l.openedAt,
     };
   }
 
