@@ -128,7 +128,13 @@ interface SimPeer {
   /** Control messages this peer sent at one instant, still on their way: [to, link, message, ...]. */
   batch: unknown[] | null;
   batchAt: number;
-  links: Map<LinkId, LinkEnd>;
+  /**
+   * This peer's ends of its links, by link id. Ids are small and reused (a closed link's id goes to
+   * the next): the core then finds a link's state by index rather than through a hash table.
+   */
+  ends: (LinkEnd | undefined)[];
+  freeIds: LinkId[];
+  linkCount: number;
   joinedAt: number;
   doneAt: number | null;
   seed: boolean;
@@ -146,10 +152,16 @@ interface SimPeer {
   tainted: Set<number>;
 }
 
-/** One end of a connection: the peer at the other end, its id for the link, data on the way. */
+/** One end of a connection: its id, the peer at the other end and its end, data on the way. */
 interface LinkEnd {
+  id: LinkId;
   peer: SimPeer;
-  remote: LinkId;
+  /** The other side's end (set once both exist). */
+  other: LinkEnd;
+  /** False once closed: a message on its way to a closed end is dropped (its id may be reused). */
+  open: boolean;
+  /** Links in the order they were made (the oldest idle one makes room first). */
+  serial: number;
   /** When the last piece sent over this link arrives: later messages cannot overtake it (TCP order). */
   dataUntil: number;
 }
@@ -256,9 +268,6 @@ export function runSimulation(
   const zero = new Uint8Array(blockSize);
   let now = 0;
   let events = 0;
-  let nextLink = 1;
-  /** Every open link's end by link id (ids are global): the hot lookup, an array index. */
-  const ends: (LinkEnd | undefined)[] = [];
   let done = 0;
   let departed = 0;
   let failedPieces = 0;
@@ -327,7 +336,9 @@ export function runSimulation(
       downBusy: 0,
       batch: null,
       batchAt: -1,
-      links: new Map(),
+      ends: [],
+      freeIds: [],
+      linkCount: 0,
       joinedAt: now,
       doneAt: null,
       seed,
@@ -347,9 +358,10 @@ export function runSimulation(
   }
 
   function deliver(from: SimPeer, link: LinkId, m: Message | 'handshake'): void {
-    const end = ends[link];
+    const end = from.ends[link];
     if (end === undefined) return;
     const to = end.peer;
+    const recv = end.other;
     let at: number;
     if (m === 'handshake' || m.type !== 'piece') {
       // Control messages sent at one instant all arrive together: one event for the lot (the
@@ -364,10 +376,10 @@ export function runSimulation(
       const behindData = end.dataUntil > at;
       if (behindData) at = end.dataUntil;
       else if (from.batch !== null && from.batchAt === at) {
-        from.batch.push(to, end.remote, m);
+        from.batch.push(to, recv, m);
         return;
       }
-      const batch: unknown[] = [to, end.remote, m];
+      const batch: unknown[] = [to, recv, m];
       if (!behindData) {
         from.batch = batch;
         from.batchAt = at;
@@ -376,13 +388,14 @@ export function runSimulation(
         if (from.batch === batch) from.batch = null;
         for (let k = 0; k < batch.length; k += 3) {
           const dest = batch[k] as SimPeer;
-          const remote = batch[k + 1] as LinkId;
-          // A link closed meanwhile is unknown to the core too: it ignores the message.
+          const r = batch[k + 1] as LinkEnd;
+          // A link closed meanwhile: the message is lost with it.
+          if (!r.open) continue;
           const msg = batch[k + 2] as Message | 'handshake';
           run(
             dest,
             dest.core.message(
-              remote,
+              r.id,
               msg === 'handshake'
                 ? { type: 'handshake', reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
                 : msg,
@@ -408,28 +421,50 @@ export function runSimulation(
       if (Number.isFinite(to.download)) to.downBusy = at;
       end.dataUntil = at;
     }
-    const remote = end.remote;
     const poisoned = from.malicious;
     queue.push(at, () => {
-      if (ends[remote] === undefined) return;
+      if (!recv.open) return;
       to.downloaded += m.block.length;
       if (pairBytes !== null) {
         const key = from.idx * PAIR_KEY + to.idx;
         pairBytes.set(key, (pairBytes.get(key) ?? 0) + m.block.length);
       }
       if (poisoned) to.tainted.add(m.index);
-      run(to, to.core.message(remote, m, now));
+      run(to, to.core.message(recv.id, m, now));
     });
   }
 
+  let serials = 0;
+
+  function close(p: SimPeer, end: LinkEnd): void {
+    end.open = false;
+    p.ends[end.id] = undefined;
+    p.freeIds.push(end.id);
+    p.linkCount--;
+    p.core.removeLink(end.id);
+  }
+
   function unlink(p: SimPeer, link: LinkId): void {
-    const end = ends[link];
+    const end = p.ends[link];
     if (end === undefined) return;
-    ends[link] = undefined;
-    ends[end.remote] = undefined;
-    p.links.delete(link);
-    p.core.removeLink(link);
-    if (end.peer.links.delete(end.remote)) end.peer.core.removeLink(end.remote);
+    close(p, end);
+    if (end.other.open) close(end.peer, end.other);
+  }
+
+  /** A new end at `p`, under a free id (a closed link's, else the next; ids start at 1). */
+  function openEnd(p: SimPeer, peer: SimPeer): LinkEnd {
+    const id = p.freeIds.pop() ?? p.ends.length + (p.ends.length === 0 ? 1 : 0);
+    const end: LinkEnd = {
+      id,
+      peer,
+      other: undefined as unknown as LinkEnd,
+      open: true,
+      serial: serials++,
+      dataUntil: 0,
+    };
+    p.ends[id] = end;
+    p.linkCount++;
+    return end;
   }
 
   function run(p: SimPeer, cmds: Command[]): void {
@@ -472,31 +507,28 @@ export function runSimulation(
    * without this, empty peers that only know each other fill their slots and wait forever.
    */
   function makeRoom(p: SimPeer): boolean {
-    if (p.links.size < s.maxConnections) return true;
-    for (const link of p.links.keys()) {
-      const st = p.core.linkStats(link);
-      if (st !== undefined && !st.amInterested && !st.peerInterested) {
-        unlink(p, link);
-        return true;
-      }
+    if (p.linkCount < s.maxConnections) return true;
+    let oldest: LinkEnd | undefined;
+    for (const end of p.ends) {
+      if (end === undefined || (oldest !== undefined && end.serial > oldest.serial)) continue;
+      const st = p.core.linkStats(end.id);
+      if (st !== undefined && !st.amInterested && !st.peerInterested) oldest = end;
     }
-    return false;
+    if (oldest === undefined) return false;
+    unlink(p, oldest.id);
+    return true;
   }
 
   function connect(a: SimPeer, b: SimPeer): void {
     if (a === b || a.gone || b.gone) return;
-    for (const e of a.links.values()) if (e.peer === b) return;
+    for (const e of a.ends) if (e?.peer === b) return;
     if (!makeRoom(a) || !makeRoom(b)) return;
-    const la = nextLink++;
-    const lb = nextLink++;
-    const ea: LinkEnd = { peer: b, remote: lb, dataUntil: 0 };
-    const eb: LinkEnd = { peer: a, remote: la, dataUntil: 0 };
-    a.links.set(la, ea);
-    b.links.set(lb, eb);
-    ends[la] = ea;
-    ends[lb] = eb;
-    run(a, a.core.addLink(la, true, now));
-    run(b, b.core.addLink(lb, false, now));
+    const ea = openEnd(a, b);
+    const eb = openEnd(b, a);
+    ea.other = eb;
+    eb.other = ea;
+    run(a, a.core.addLink(ea.id, true, now));
+    run(b, b.core.addLink(eb.id, false, now));
   }
 
   function announce(p: SimPeer, event: 'started' | 'stopped' | 'empty'): void {
@@ -518,7 +550,7 @@ export function runSimulation(
     const r = applyAnnounce(registry, a, now);
     if (event === 'stopped' || r.swarm === undefined) return;
     for (const rec of registry.sample(r.swarm, NUMWANT, p.peerIdKey)) {
-      if (p.links.size >= s.maxConnections) break;
+      if (p.linkCount >= s.maxConnections) break;
       const other = byAddr.get(`${rec.ip}:${rec.port}`);
       if (other !== undefined) connect(p, other);
     }
@@ -529,7 +561,7 @@ export function runSimulation(
     const h = p.core.have;
     for (let i = 0; i < s.pieces; i++) if (h.has(i)) copies[i] = (copies[i] as number) - 1;
     if (!p.seed && !p.malicious && p.doneAt === null) departed++;
-    for (const link of [...p.links.keys()]) unlink(p, link);
+    for (const end of p.ends) if (end !== undefined) unlink(p, end.id);
     announce(p, 'stopped');
     p.gone = true;
   }

@@ -14,6 +14,17 @@ export type Strategy = 'rarest-first' | 'random' | 'sequential';
 /** What `pick` needs to know of a peer's pieces (a Bitfield, or a narrower view of one). */
 export interface PieceSet {
   has(index: number): boolean;
+  /**
+   * The set as BEP 3 bitfield bytes, from `offset` (0 if absent) in `bytes`, when it is exactly
+   * that: the picker then scans a byte at a time.
+   */
+  readonly bytes?: Uint8Array;
+  readonly offset?: number;
+}
+
+/** A set of pieces that knows its size (for availability counts). */
+export interface SizedPieceSet extends PieceSet {
+  readonly length: number;
 }
 
 export interface BlockRequest {
@@ -105,12 +116,12 @@ export class PiecePicker {
 
   // ---- availability ----------------------------------------------------------------
 
-  addAvailability(b: Bitfield): void {
+  addAvailability(b: SizedPieceSet): void {
     for (let i = 0; i < b.length; i++)
       if (b.has(i)) this.availability[i] = (this.availability[i] as number) + 1;
   }
 
-  removeAvailability(b: Bitfield): void {
+  removeAvailability(b: SizedPieceSet): void {
     for (let i = 0; i < b.length; i++) {
       if (b.has(i) && (this.availability[i] as number) > 0)
         this.availability[i] = (this.availability[i] as number) - 1;
@@ -212,7 +223,9 @@ export class PiecePicker {
   }
 
   #choosePiece(peer: PieceSet): number {
-    if (peer instanceof Bitfield && this.strategy !== 'sequential') return this.#choosePieceIn(peer);
+    const bytes = peer.bytes;
+    if (bytes !== undefined && this.strategy !== 'sequential')
+      return this.#choosePieceIn(bytes, peer.offset ?? 0);
     const n = this.#opts.pieceCount;
     const rng = this.#opts.rng;
     if (this.strategy === 'sequential') {
@@ -242,19 +255,18 @@ export class PiecePicker {
    * pieces that are neither held nor in flight. A large swarm's peers pick pieces millions of
    * times, so this is the picker's hot loop.
    */
-  #choosePieceIn(peer: Bitfield): number {
-    const theirs = peer.bytes;
+  #choosePieceIn(theirs: Uint8Array, at: number): number {
     const mine = this.have.bytes;
     const act = this.#activeBits;
     const rng = this.#opts.rng;
-    const bytes = theirs.length;
+    const bytes = mine.length;
     if (this.strategy === 'random') {
       const n = this.#opts.pieceCount;
       const start = Math.floor(rng() * n);
       // From `start` to the end, then from 0 to `start`: the first candidate found.
       for (let k = 0; k <= bytes; k++) {
         const j = ((start >>> 3) + k) % bytes;
-        let c = (theirs[j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
+        let c = (theirs[at + j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
         if (k === 0) c &= 0xff >>> (start & 7);
         else if (k === bytes) c &= ~(0xff >>> (start & 7)) & 0xff;
         if (c !== 0) return j * 8 + Math.clz32(c) - 24;
@@ -267,7 +279,7 @@ export class PiecePicker {
     r.avail = Number.POSITIVE_INFINITY;
     r.ties = 0;
     for (let j = 0; j < bytes; j++) {
-      let c = (theirs[j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
+      let c = (theirs[at + j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
       while (c !== 0) {
         const bit = Math.clz32(c) - 24;
         c &= ~(0x80 >>> bit);

@@ -2,6 +2,16 @@ import { Bitfield } from '../core/bitfield.js';
 import type { Handshake, Message } from '../wire/messages.js';
 import { BLOCK_LENGTH, MAX_REQUEST_LENGTH } from '../wire/messages.js';
 import { CHOKE_ROUND_MS, chooseUnchoked, OPTIMISTIC_ROUNDS } from './choker.js';
+import {
+  AM_INTERESTED,
+  EXCHANGE,
+  HANDSHAKEN,
+  LinkPieces,
+  LinkTable,
+  PEER_CHOKING,
+  PEER_INTERESTED,
+  SEEN_MESSAGE,
+} from './link-table.js';
 import { type BlockRequest, PiecePicker, type PieceSet, type Strategy } from './picker.js';
 
 /**
@@ -102,47 +112,6 @@ export interface CoreEvents {
   onRequestBlocks?(link: LinkId, requests: BlockRequest[]): void;
 }
 
-interface Link {
-  id: LinkId;
-  outgoing: boolean;
-  handshaken: boolean;
-  peerId: string | null;
-  amChoking: boolean;
-  amInterested: boolean;
-  peerChoking: boolean;
-  peerInterested: boolean;
-  have: Bitfield;
-  /** Messages received since the handshake: a bitfield is allowed only as the first. */
-  messages: number;
-  outstanding: Map<number, { index: number; begin: number; length: number; at: number }>;
-  pendingReads: Set<number>;
-  downloaded: number;
-  uploaded: number;
-  roundDown: number;
-  roundUp: number;
-  rate: number;
-  lastReceived: number;
-  lastSent: number;
-  openedAt: number;
-  unexpected: number;
-  /** For an exchange: the only pieces to fetch over this link (null: any). */
-  wanted: Bitfield | null;
-  /** What to fetch over this link: its pieces (`have` itself), narrowed to `wanted` for an exchange. */
-  offer: PieceSet;
-  /** How many pieces in `offer` we lack: we are interested while it is above zero. */
-  interesting: number;
-  exchangeDone: boolean;
-  /** Super-seeding: pieces offered to this peer and not yet reported done. */
-  offered: Set<number>;
-}
-
-interface Assembly {
-  data: Uint8Array;
-  contributors: Set<string>;
-  /** Who sent each block (by block number). */
-  owners: (string | undefined)[];
-}
-
 const NO_DATA = new Uint8Array(0);
 
 /**
@@ -160,10 +129,116 @@ class EmptyMap<V> extends Map<number, V> {
     throw new Error('shared empty map written to');
   }
 }
-const NO_PIECES: PieceSet = { has: () => false };
+/** What a message that needs no answer returns (shared: callers only read it). */
+const NO_COMMANDS: Command[] = Object.freeze([]) as unknown as Command[];
 const NO_READS: Set<number> = new EmptySet();
 const NO_OFFERS: Set<number> = new EmptySet();
 const NO_REQUESTS: Map<number, { index: number; begin: number; length: number; at: number }> = new EmptyMap();
+
+/**
+ * One link's state. What a `have` touches (its pieces, interest count, flags, last message
+ * times) lives in the torrent's LinkTable, by slot; the rest here.
+ */
+class Link {
+  readonly id: LinkId;
+  readonly slot: number;
+  readonly #t: LinkTable;
+  /** The peer's pieces (kept in the table). */
+  readonly have: LinkPieces;
+  outgoing: boolean;
+  peerId: string | null = null;
+  amChoking = true;
+  outstanding: Map<number, { index: number; begin: number; length: number; at: number }> = NO_REQUESTS;
+  pendingReads: Set<number> = NO_READS;
+  downloaded = 0;
+  uploaded = 0;
+  roundDown = 0;
+  roundUp = 0;
+  rate = 0;
+  openedAt: number;
+  unexpected = 0;
+  /** For an exchange: the only pieces to fetch over this link (null: any). */
+  wanted: Bitfield | null;
+  /** What to fetch over this link: its pieces (`have` itself), narrowed to `wanted` for an exchange. */
+  offer: PieceSet;
+  exchangeDone = false;
+  /** Super-seeding: pieces offered to this peer and not yet reported done. */
+  offered: Set<number> = NO_OFFERS;
+
+  constructor(t: LinkTable, id: LinkId, outgoing: boolean, now: number, wanted: Bitfield | null) {
+    this.#t = t;
+    this.id = id;
+    this.slot = t.allocate(id, now);
+    this.have = new LinkPieces(t, this.slot);
+    this.offer = this.have;
+    this.outgoing = outgoing;
+    this.openedAt = now;
+    this.wanted = wanted;
+  }
+
+  #flag(bit: number): boolean {
+    return ((this.#t.flags[this.slot] as number) & bit) !== 0;
+  }
+
+  #setFlag(bit: number, on: boolean): void {
+    const f = this.#t.flags[this.slot] as number;
+    this.#t.flags[this.slot] = on ? f | bit : f & ~bit;
+  }
+
+  get handshaken(): boolean {
+    return this.#flag(HANDSHAKEN);
+  }
+  set handshaken(v: boolean) {
+    this.#setFlag(HANDSHAKEN, v);
+  }
+  get amInterested(): boolean {
+    return this.#flag(AM_INTERESTED);
+  }
+  set amInterested(v: boolean) {
+    this.#setFlag(AM_INTERESTED, v);
+  }
+  get peerChoking(): boolean {
+    return this.#flag(PEER_CHOKING);
+  }
+  set peerChoking(v: boolean) {
+    this.#setFlag(PEER_CHOKING, v);
+  }
+  get peerInterested(): boolean {
+    return this.#flag(PEER_INTERESTED);
+  }
+  set peerInterested(v: boolean) {
+    this.#setFlag(PEER_INTERESTED, v);
+  }
+  /** How many pieces in `offer` we lack: we are interested while it is above zero. */
+  get interesting(): number {
+    return this.#t.interesting[this.slot] as number;
+  }
+  set interesting(v: number) {
+    this.#t.interesting[this.slot] = v;
+  }
+  get lastReceived(): number {
+    return this.#t.lastReceived[this.slot] as number;
+  }
+  set lastReceived(v: number) {
+    this.#t.lastReceived[this.slot] = v;
+  }
+  get lastSent(): number {
+    return this.#t.lastSent[this.slot] as number;
+  }
+  set lastSent(v: number) {
+    this.#t.lastSent[this.slot] = v;
+  }
+}
+
+interface Assembly {
+  data: Uint8Array;
+  contributors: Set<string>;
+  /** Who sent each block (by block number). */
+  owners: (string | undefined)[];
+}
+
+/** Link ids below this find their slot in an array (drivers number links from 1 and reuse ids). */
+const MAX_DIRECT_ID = 65_536;
 
 /** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
 const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
@@ -191,6 +266,22 @@ export class TorrentCore {
   #completeSent = false;
   #infoHashKey: string;
   #selfKey: string;
+  /** The links' hot state by slot, and each link id's slot (a `have` needs nothing else). */
+  readonly #table: LinkTable;
+  /** Slot + 1 by link id for small ids (0: none), the usual case; larger ids in #slots. */
+  #direct = new Int32Array(16);
+  readonly #slots = new Map<LinkId, number>();
+  /** Each slot's link. */
+  readonly #bySlot: (Link | undefined)[] = [];
+  /** Our pieces' bitfield bytes and the availability counts (the picker's, held here for a `have`). */
+  readonly #mine: Uint8Array;
+  readonly #avail: Uint16Array;
+  /**
+   * Requests went back to the picker (a choke, a link gone) since links were last refilled: the
+   * next verified piece refills every link. Otherwise a verified piece gives no link anything new
+   * to ask for (it leaves the in-flight set for our own), and only its own link is refilled.
+   */
+  #released = false;
 
   constructor(opts: CoreOpts, rng: () => number, events: CoreEvents = {}) {
     this.opts = {
@@ -223,6 +314,9 @@ export class TorrentCore {
       },
       opts.have,
     );
+    this.#table = new LinkTable(opts.pieceCount);
+    this.#mine = this.picker.have.bytes;
+    this.#avail = this.picker.availability;
     this.#infoHashKey = Buffer.from(opts.infoHash).toString('hex');
     this.#selfKey = Buffer.from(opts.peerId).toString('latin1');
     this.#completeSent = this.picker.complete;
@@ -244,38 +338,19 @@ export class TorrentCore {
    * give no more of them an `exchangeDone` command follows.
    */
   addLink(link: LinkId, outgoing: boolean, now: number, wanted?: readonly number[]): Command[] {
-    // Fields a `have` touches first: objects are laid out in this order, so they share a cache
-    // line or two (a large simulated swarm is bound by memory reads; docs/simulator.md).
-    const l: Link = {
-      id: link,
-      handshaken: false,
-      lastReceived: now,
-      messages: 0,
-      have: new Bitfield(this.opts.pieceCount),
-      wanted: wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
-      interesting: 0,
-      amInterested: false,
-      peerChoking: true,
-      outstanding: NO_REQUESTS,
-      amChoking: true,
-      peerInterested: false,
+    // A driver reusing a link id means the old link is gone.
+    if (this.links.has(link)) this.removeLink(link);
+    const l = new Link(
+      this.#table,
+      link,
       outgoing,
-      peerId: null,
-      pendingReads: NO_READS,
-      downloaded: 0,
-      uploaded: 0,
-      roundDown: 0,
-      roundUp: 0,
-      rate: 0,
-      lastSent: now,
-      openedAt: now,
-      unexpected: 0,
-      offer: NO_PIECES,
-      exchangeDone: false,
-      offered: NO_OFFERS,
-    };
+      now,
+      wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
+    );
     this.#setOffer(l);
     this.links.set(link, l);
+    this.#bySlot[l.slot] = l;
+    this.#setSlot(link, l.slot + 1);
     return [{ type: 'handshake', link }];
   }
 
@@ -284,16 +359,34 @@ export class TorrentCore {
     const l = this.links.get(link);
     if (l === undefined) return;
     for (const r of l.outstanding.values()) this.picker.release(r.index, r.begin, link);
+    if (l.outstanding.size > 0) this.#released = true;
     if (l.handshaken) this.picker.removeAvailability(l.have);
     if (!l.amChoking) this.#countOffers(l, -1);
     this.links.delete(link);
+    this.#setSlot(link, 0);
+    this.#table.release(l.slot);
+    this.#bySlot[l.slot] = undefined;
     if (this.#optimistic === link) this.#optimistic = null;
+  }
+
+  #setSlot(link: LinkId, slotPlusOne: number): void {
+    if (link >= 0 && link < MAX_DIRECT_ID && Number.isInteger(link)) {
+      if (link >= this.#direct.length) {
+        const d = new Int32Array(Math.min(MAX_DIRECT_ID, Math.max(link + 1, this.#direct.length * 2)));
+        d.set(this.#direct);
+        this.#direct = d;
+      }
+      this.#direct[link] = slotPlusOne;
+    } else if (slotPlusOne === 0) this.#slots.delete(link);
+    else this.#slots.set(link, slotPlusOne - 1);
   }
 
   /** `have` changed wholesale (a bitfield): the offer and the count of interesting pieces follow. */
   #setOffer(l: Link): void {
     const wanted = l.wanted;
     l.offer = wanted === null ? l.have : { has: (i) => l.have.has(i) && wanted.has(i) };
+    const f = this.#table.flags[l.slot] as number;
+    this.#table.flags[l.slot] = wanted === null ? f & ~EXCHANGE : f | EXCHANGE;
     const mine = this.picker.have;
     let n = 0;
     if (l.have.count > 0)
@@ -336,13 +429,20 @@ export class TorrentCore {
   // ---- messages ----------------------------------------------------------------------
 
   message(link: LinkId, m: Message | Handshake, now: number): Command[] {
+    if (m.type === 'have') {
+      const slot =
+        link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
+      if (slot >= 0 && ((this.#table.flags[slot] as number) & HANDSHAKEN) !== 0)
+        return this.#onHave(link, slot, m.index, now);
+    }
     const l = this.links.get(link);
     if (l === undefined) return [];
     l.lastReceived = now;
     const out: Command[] = [];
     if (m.type === 'handshake') return this.#onHandshake(l, m, now);
     if (!l.handshaken) return this.#close(l, 'ERR_PROTOCOL', 'message before handshake');
-    l.messages++;
+    const flags = this.#table.flags[l.slot] as number;
+    this.#table.flags[l.slot] = flags | SEEN_MESSAGE;
     switch (m.type) {
       case 'keepAlive':
       case 'port':
@@ -361,36 +461,20 @@ export class TorrentCore {
           return this.#close(l, 'ERR_BAD_BITFIELD', 'bitfield has spare bits set');
         // BEP 3 puts the bitfield first, but a peer with nothing at first may send it later
         // (aria2c does, on its first piece): take it as the peer's whole set then.
-        if (l.messages !== 1) this.picker.removeAvailability(l.have);
-        l.have = new Bitfield(n, new Uint8Array(m.bitfield));
+        if ((flags & SEEN_MESSAGE) !== 0) this.picker.removeAvailability(l.have);
+        l.have.assign(m.bitfield);
         this.#setOffer(l);
         this.picker.addAvailability(l.have);
         if (this.complete && l.have.complete) return this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds');
         this.#updateInterest(l, now, out);
         break;
       }
-      case 'have': {
-        if (m.index >= this.opts.pieceCount)
-          return this.#close(l, 'ERR_BAD_HAVE', `have ${m.index} out of range`);
-        if (!l.have.has(m.index)) {
-          l.have.set(m.index);
-          this.picker.addHave(m.index);
-          if (l.offer.has(m.index) && !this.picker.have.has(m.index)) l.interesting++;
-          if (!l.amInterested) this.#updateInterest(l, now, out);
-          else this.#fillRequests(l, now, out);
-          // Super-seeding: the peer got the piece we offered it; offer the next.
-          if (this.#superSeeding && l.offered.delete(m.index)) {
-            this.#given[m.index] = (this.#given[m.index] as number) + 1;
-            if (!l.amChoking) this.#liveOffers[m.index] = (this.#liveOffers[m.index] as number) - 1;
-            this.#offer(l, now, out);
-          }
-        }
-        if (this.complete && l.have.complete)
-          return [...out, ...this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds')];
+      case 'have':
+        // Only before the handshake (a handshaken link's have is #onHave's): the check above closes.
         break;
-      }
       case 'choke':
         l.peerChoking = true;
+        if (l.outstanding.size > 0) this.#released = true;
         // BEP 3: a choke discards every request we had outstanding there.
         for (const r of l.outstanding.values()) this.picker.release(r.index, r.begin, l.id);
         l.outstanding.clear();
@@ -413,6 +497,65 @@ export class TorrentCore {
         break;
       case 'piece':
         return this.#onPiece(l, m, now);
+    }
+    return out;
+  }
+
+  /**
+   * A `have` on a handshaken link: the hot path of a large swarm (most of its messages), kept to
+   * the link table and our own arrays; the link object only when there is something to do.
+   */
+  #onHave(link: LinkId, slot: number, index: number, now: number): Command[] {
+    const t = this.#table;
+    t.lastReceived[slot] = now;
+    const flags = t.flags[slot] as number;
+    t.flags[slot] = flags | SEEN_MESSAGE;
+    const n = this.opts.pieceCount;
+    if (!(index < n)) {
+      return this.#close(this.links.get(link) as Link, 'ERR_BAD_HAVE', `have ${index} out of range`);
+    }
+    const at = slot * t.stride + (index >>> 3);
+    const mask = 0x80 >>> (index & 7);
+    const bits = t.bits[at] as number;
+    let out = NO_COMMANDS;
+    if ((bits & mask) === 0) {
+      t.bits[at] = bits | mask;
+      t.counts[slot] = (t.counts[slot] as number) + 1;
+      this.#avail[index] = (this.#avail[index] as number) + 1;
+      const complete = this.complete;
+      let l: Link | undefined;
+      if (((this.#mine[index >>> 3] as number) & mask) === 0) {
+        if ((flags & EXCHANGE) === 0) t.interesting[slot] = (t.interesting[slot] as number) + 1;
+        else {
+          l = this.links.get(link) as Link;
+          if (l.offer.has(index)) t.interesting[slot] = (t.interesting[slot] as number) + 1;
+        }
+      }
+      // Interest may start (or an exchange end); an interested, unchoked link may ask for it.
+      const act =
+        (flags & AM_INTERESTED) === 0
+          ? (flags & EXCHANGE) !== 0 || (!complete && (t.interesting[slot] as number) > 0)
+          : (flags & PEER_CHOKING) === 0 && !complete;
+      if (act) {
+        l ??= this.links.get(link) as Link;
+        out = [];
+        if ((flags & AM_INTERESTED) === 0) this.#updateInterest(l, now, out);
+        else this.#fillRequests(l, now, out);
+      }
+      // Super-seeding: the peer got the piece we offered it; offer the next.
+      if (this.#superSeeding) {
+        l ??= this.links.get(link) as Link;
+        if (l.offered.delete(index)) {
+          this.#given[index] = (this.#given[index] as number) + 1;
+          if (!l.amChoking) this.#liveOffers[index] = (this.#liveOffers[index] as number) - 1;
+          if (out === NO_COMMANDS) out = [];
+          this.#offer(l, now, out);
+        }
+      }
+    }
+    if (t.counts[slot] === n && this.complete) {
+      const closed = this.#close(this.links.get(link) as Link, 'ERR_NOT_NEEDED', 'both peers are seeds');
+      return out === NO_COMMANDS ? closed : [...out, ...closed];
     }
     return out;
   }
@@ -557,19 +700,38 @@ export class TorrentCore {
       if (a !== undefined) this.#convict(index, a.data, out);
       this.events.onPieceVerified?.(index);
       const have: Message = { type: 'have', index };
-      for (const l of this.links.values()) {
-        if (!l.handshaken) continue;
-        if (l.offer.has(index)) l.interesting--;
-        // Every peer hears of it but a full seed (a super-seed learns from these haves what its
-        // offers became).
-        if (!l.have.complete) this.#send(l, have, now, out);
+      const refill = this.#released;
+      this.#released = false;
+      const closing: Link[] = [];
+      // Over the link table rather than the link objects: a peer's links in a few cache lines.
+      const t = this.#table;
+      const n = this.opts.pieceCount;
+      const mask = 0x80 >>> (index & 7);
+      for (let slot = 0; slot < t.used; slot++) {
+        const f = t.flags[slot] as number;
+        if ((f & HANDSHAKEN) === 0) continue;
+        const theirs = ((t.bits[slot * t.stride + (index >>> 3)] as number) & mask) !== 0;
+        const exchange = (f & EXCHANGE) !== 0;
+        if (exchange ? (this.#bySlot[slot] as Link).offer.has(index) : theirs)
+          t.interesting[slot] = (t.interesting[slot] as number) - 1;
+        // Have suppression: a seed hears of nothing, nor does a peer that holds the piece and is
+        // interested in us (so it is downloading: not a seed, nor a super-seed, which must hear
+        // what its offers became). Half the haves of a swarm go to peers that hold the piece.
+        const seed = t.counts[slot] === n;
+        if (!seed && !(theirs && (f & PEER_INTERESTED) !== 0)) {
+          t.lastSent[slot] = now;
+          out.push({ type: 'send', link: t.ids[slot] as number, msg: have });
+        }
+        // Interest can only end here (or an exchange finish); requests change only after a release.
+        if (
+          refill ||
+          exchange ||
+          ((f & AM_INTERESTED) !== 0 && (this.complete || (t.interesting[slot] as number) <= 0))
+        )
+          this.#updateInterest(this.#bySlot[slot] as Link, now, out);
+        if (this.complete && seed) closing.push(this.#bySlot[slot] as Link);
       }
-      for (const l of [...this.links.values()]) {
-        if (!l.handshaken) continue;
-        this.#updateInterest(l, now, out);
-        if (this.complete && l.have.complete)
-          out.push(...this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds'));
-      }
+      for (const l of closing) out.push(...this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds'));
       if (this.complete && !this.#completeSent) {
         this.#completeSent = true;
         out.push({ type: 'complete' });
@@ -675,6 +837,7 @@ export class TorrentCore {
     if (reqs.length === 0) return;
     for (const r of reqs) {
       if (l.outstanding === NO_REQUESTS) l.outstanding = new Map();
+      if (l.outstanding.size === 0) this.#table.requestedAt[l.slot] = now;
       l.outstanding.set(blockKey(r.index, r.begin), { ...r, at: now });
       this.#send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
     }
@@ -692,25 +855,38 @@ export class TorrentCore {
   /** Call every second or so: choking rounds, request and idle timeouts, keep-alives. */
   tick(now: number): Command[] {
     const out: Command[] = [];
-    for (const l of [...this.links.values()]) {
-      if (!l.handshaken && now - l.openedAt > HANDSHAKE_TIMEOUT_MS) {
+    // Over the link table: a link object is looked at only when something is due.
+    const t = this.#table;
+    for (let slot = 0; slot < t.used; slot++) {
+      const l = this.#bySlot[slot];
+      if (l === undefined) continue;
+      const handshaken = ((t.flags[slot] as number) & HANDSHAKEN) !== 0;
+      if (!handshaken && now - l.openedAt > HANDSHAKE_TIMEOUT_MS) {
         out.push(...this.#close(l, 'ERR_TIMEOUT', 'no handshake in time'));
         continue;
       }
-      if (now - l.lastReceived > IDLE_TIMEOUT_MS) {
+      if (now - (t.lastReceived[slot] as number) > IDLE_TIMEOUT_MS) {
         out.push(...this.#close(l, 'ERR_TIMEOUT', 'peer silent too long'));
         continue;
       }
-      let expired = false;
-      for (const [key, r] of l.outstanding) {
-        if (now - r.at > REQUEST_TIMEOUT_MS) {
-          l.outstanding.delete(key);
-          this.picker.release(r.index, r.begin, l.id);
-          expired = true;
+      if (now - (t.requestedAt[slot] as number) > REQUEST_TIMEOUT_MS) {
+        let expired = false;
+        let oldest = Number.POSITIVE_INFINITY;
+        for (const [key, r] of l.outstanding) {
+          if (now - r.at > REQUEST_TIMEOUT_MS) {
+            l.outstanding.delete(key);
+            this.picker.release(r.index, r.begin, l.id);
+            expired = true;
+          } else oldest = Math.min(oldest, r.at);
+        }
+        t.requestedAt[slot] = oldest;
+        if (expired) {
+          this.#released = true;
+          for (const o of this.links.values()) if (o !== l) this.#fillRequests(o, now, out);
         }
       }
-      if (expired) for (const o of this.links.values()) if (o !== l) this.#fillRequests(o, now, out);
-      if (l.handshaken && now - l.lastSent > KEEPALIVE_MS) this.#send(l, { type: 'keepAlive' }, now, out);
+      if (handshaken && now - (t.lastSent[slot] as number) > KEEPALIVE_MS)
+        this.#send(l, { type: 'keepAlive' }, now, out);
     }
     if (now - this.#lastRound >= CHOKE_ROUND_MS) this.#chokeRound(now, out);
     return out;
