@@ -376,32 +376,31 @@ export function runSimulation(
       const behindData = end.dataUntil > at;
       if (behindData) at = end.dataUntil;
       else if (from.batch !== null && from.batchAt === at) {
-        from.batch.push(to, recv, m);
+        from.batch.push(to, to.core, recv, m);
         return;
       }
-      const batch: unknown[] = [to, recv, m];
+      const batch: unknown[] = [to, to.core, recv, m];
       if (!behindData) {
         from.batch = batch;
         from.batchAt = at;
       }
       queue.push(at, () => {
         if (from.batch === batch) from.batch = null;
-        for (let k = 0; k < batch.length; k += 3) {
-          const dest = batch[k] as SimPeer;
-          const r = batch[k + 1] as LinkEnd;
+        // [receiver, its core, its end, message] per message: the core is the next thing a
+        // message touches (the receiver object only when the core answers).
+        for (let k = 0; k < batch.length; k += 4) {
+          const r = batch[k + 2] as LinkEnd;
           // A link closed meanwhile: the message is lost with it.
           if (!r.open) continue;
-          const msg = batch[k + 2] as Message | 'handshake';
-          run(
-            dest,
-            dest.core.message(
-              r.id,
-              msg === 'handshake'
-                ? { type: 'handshake', reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
-                : msg,
-              now,
-            ),
+          const msg = batch[k + 3] as Message | 'handshake';
+          const cmds = (batch[k + 1] as TorrentCore).message(
+            r.id,
+            msg === 'handshake'
+              ? { type: 'handshake', reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
+              : msg,
+            now,
           );
+          if (cmds.length > 0) run(batch[k] as SimPeer, cmds);
         }
       });
       return;

@@ -8,7 +8,7 @@ import type { PieceSet } from './picker.js';
  *
  * Why: most messages of a large swarm are `have`s, each landing on a peer whose state is cold in
  * memory. A have that walks link object -> Bitfield -> Uint8Array -> bytes pays a cache miss at
- * each hop; here it reads the table's arrays (one object) and the bytes themselves
+ * each hop; here it reads two arrays of the table: the link's line of numbers and its bytes
  * (docs/simulator.md, "Scale"). Slots are reused after a link goes; the arrays grow by doubling.
  */
 
@@ -25,24 +25,31 @@ export const EXCHANGE = 32;
 /** Slots allocated at first; doubled when a torrent has more links. */
 const INITIAL_SLOTS = 8;
 
+/** A slot's numbers in `meta`: one cache line (8 doubles) per link. */
+export const META = 8;
+export const FLAGS = 0;
+/** Pieces the link has. */
+export const COUNT = 1;
+/** Pieces the link offers that we lack: we are interested while it is above zero. */
+export const INTERESTING = 2;
+export const LAST_RECEIVED = 3;
+export const LAST_SENT = 4;
+/**
+ * No request outstanding on the link is older than this (Infinity: none): a tick looks at a
+ * link's requests only when this says one may have timed out.
+ */
+export const REQUESTED_AT = 5;
+/** The link's id. */
+export const ID = 6;
+
 export class LinkTable {
   /** Bytes per link bitfield. */
   readonly stride: number;
   readonly pieceCount: number;
+  /** Each slot's pieces, `stride` bytes apiece. */
   bits: Uint8Array;
-  counts: Uint32Array;
-  /** Pieces the link offers that we lack: we are interested while it is above zero. */
-  interesting: Int32Array;
-  flags: Uint8Array;
-  lastReceived: Float64Array;
-  lastSent: Float64Array;
-  /**
-   * No request outstanding on the link is older than this (Infinity: none): a tick looks at a
-   * link's requests only when this says one may have timed out.
-   */
-  requestedAt: Float64Array;
-  /** The link id in each slot. */
-  ids: Float64Array;
+  /** Each slot's numbers, META apiece (FLAGS, COUNT, ...). */
+  meta: Float64Array;
   #free: number[] = [];
   #used = 0;
 
@@ -50,17 +57,11 @@ export class LinkTable {
     this.pieceCount = pieceCount;
     this.stride = Bitfield.byteLength(pieceCount);
     this.bits = new Uint8Array(INITIAL_SLOTS * this.stride);
-    this.counts = new Uint32Array(INITIAL_SLOTS);
-    this.interesting = new Int32Array(INITIAL_SLOTS);
-    this.flags = new Uint8Array(INITIAL_SLOTS);
-    this.lastReceived = new Float64Array(INITIAL_SLOTS);
-    this.lastSent = new Float64Array(INITIAL_SLOTS);
-    this.requestedAt = new Float64Array(INITIAL_SLOTS);
-    this.ids = new Float64Array(INITIAL_SLOTS);
+    this.meta = new Float64Array(INITIAL_SLOTS * META);
   }
 
   get capacity(): number {
-    return this.counts.length;
+    return this.meta.length / META;
   }
 
   /** Slots ever used: every link's slot is below this (a free slot's flags are 0). */
@@ -73,40 +74,29 @@ export class LinkTable {
     const slot = this.#free.pop() ?? this.#used++;
     if (slot >= this.capacity) this.#grow();
     this.bits.fill(0, slot * this.stride, (slot + 1) * this.stride);
-    this.counts[slot] = 0;
-    this.interesting[slot] = 0;
-    this.flags[slot] = PEER_CHOKING;
-    this.lastReceived[slot] = now;
-    this.lastSent[slot] = now;
-    this.requestedAt[slot] = Number.POSITIVE_INFINITY;
-    this.ids[slot] = id;
+    const m = slot * META;
+    this.meta.fill(0, m, m + META);
+    this.meta[m + FLAGS] = PEER_CHOKING;
+    this.meta[m + LAST_RECEIVED] = now;
+    this.meta[m + LAST_SENT] = now;
+    this.meta[m + REQUESTED_AT] = Number.POSITIVE_INFINITY;
+    this.meta[m + ID] = id;
     return slot;
   }
 
   release(slot: number): void {
-    this.flags[slot] = 0;
+    this.meta[slot * META + FLAGS] = 0;
     this.#free.push(slot);
   }
 
   #grow(): void {
     const cap = this.capacity * 2;
-    const grow = <T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(
-      a: T,
-      make: (n: number) => T,
-      n: number,
-    ) => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.bits = grow(this.bits, (n) => new Uint8Array(n), cap * this.stride);
-    this.counts = grow(this.counts, (n) => new Uint32Array(n), cap);
-    this.interesting = grow(this.interesting, (n) => new Int32Array(n), cap);
-    this.flags = grow(this.flags, (n) => new Uint8Array(n), cap);
-    this.lastReceived = grow(this.lastReceived, (n) => new Float64Array(n), cap);
-    this.lastSent = grow(this.lastSent, (n) => new Float64Array(n), cap);
-    this.requestedAt = grow(this.requestedAt, (n) => new Float64Array(n), cap);
-    this.ids = grow(this.ids, (n) => new Float64Array(n), cap);
+    const bits = new Uint8Array(cap * this.stride);
+    bits.set(this.bits);
+    this.bits = bits;
+    const meta = new Float64Array(cap * META);
+    meta.set(this.meta);
+    this.meta = meta;
   }
 }
 
@@ -136,11 +126,11 @@ export class LinkPieces implements PieceSet {
   }
 
   get count(): number {
-    return this.#t.counts[this.#slot] as number;
+    return this.#t.meta[this.#slot * META + COUNT] as number;
   }
 
   get complete(): boolean {
-    return this.#t.counts[this.#slot] === this.#t.pieceCount;
+    return this.#t.meta[this.#slot * META + COUNT] === this.#t.pieceCount;
   }
 
   has(index: number): boolean {
@@ -151,6 +141,6 @@ export class LinkPieces implements PieceSet {
   /** The peer's whole set from a bitfield message (already checked for length and spare bits). */
   assign(bitfield: Uint8Array): void {
     this.#t.bits.set(bitfield, this.offset);
-    this.#t.counts[this.#slot] = new Bitfield(this.#t.pieceCount, bitfield).count;
+    this.#t.meta[this.#slot * META + COUNT] = new Bitfield(this.#t.pieceCount, bitfield).count;
   }
 }

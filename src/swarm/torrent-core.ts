@@ -4,12 +4,20 @@ import { BLOCK_LENGTH, MAX_REQUEST_LENGTH } from '../wire/messages.js';
 import { CHOKE_ROUND_MS, chooseUnchoked, OPTIMISTIC_ROUNDS } from './choker.js';
 import {
   AM_INTERESTED,
+  COUNT,
   EXCHANGE,
+  FLAGS,
   HANDSHAKEN,
+  ID,
+  INTERESTING,
+  LAST_RECEIVED,
+  LAST_SENT,
   LinkPieces,
   LinkTable,
+  META,
   PEER_CHOKING,
   PEER_INTERESTED,
+  REQUESTED_AT,
   SEEN_MESSAGE,
 } from './link-table.js';
 import { type BlockRequest, PiecePicker, type PieceSet, type Strategy } from './picker.js';
@@ -177,12 +185,12 @@ class Link {
   }
 
   #flag(bit: number): boolean {
-    return ((this.#t.flags[this.slot] as number) & bit) !== 0;
+    return ((this.#t.meta[this.slot * META + FLAGS] as number) & bit) !== 0;
   }
 
   #setFlag(bit: number, on: boolean): void {
-    const f = this.#t.flags[this.slot] as number;
-    this.#t.flags[this.slot] = on ? f | bit : f & ~bit;
+    const f = this.#t.meta[this.slot * META + FLAGS] as number;
+    this.#t.meta[this.slot * META + FLAGS] = on ? f | bit : f & ~bit;
   }
 
   get handshaken(): boolean {
@@ -211,22 +219,22 @@ class Link {
   }
   /** How many pieces in `offer` we lack: we are interested while it is above zero. */
   get interesting(): number {
-    return this.#t.interesting[this.slot] as number;
+    return this.#t.meta[this.slot * META + INTERESTING] as number;
   }
   set interesting(v: number) {
-    this.#t.interesting[this.slot] = v;
+    this.#t.meta[this.slot * META + INTERESTING] = v;
   }
   get lastReceived(): number {
-    return this.#t.lastReceived[this.slot] as number;
+    return this.#t.meta[this.slot * META + LAST_RECEIVED] as number;
   }
   set lastReceived(v: number) {
-    this.#t.lastReceived[this.slot] = v;
+    this.#t.meta[this.slot * META + LAST_RECEIVED] = v;
   }
   get lastSent(): number {
-    return this.#t.lastSent[this.slot] as number;
+    return this.#t.meta[this.slot * META + LAST_SENT] as number;
   }
   set lastSent(v: number) {
-    this.#t.lastSent[this.slot] = v;
+    this.#t.meta[this.slot * META + LAST_SENT] = v;
   }
 }
 
@@ -282,6 +290,9 @@ export class TorrentCore {
    * to ask for (it leaves the in-flight set for our own), and only its own link is refilled.
    */
   #released = false;
+  /** The picker holds every piece (kept here: a `have` asks, and the picker is another object). */
+  #complete: boolean;
+  readonly #superSeed: boolean;
 
   constructor(opts: CoreOpts, rng: () => number, events: CoreEvents = {}) {
     this.opts = {
@@ -320,10 +331,12 @@ export class TorrentCore {
     this.#infoHashKey = Buffer.from(opts.infoHash).toString('hex');
     this.#selfKey = Buffer.from(opts.peerId).toString('latin1');
     this.#completeSent = this.picker.complete;
+    this.#complete = this.picker.complete;
+    this.#superSeed = this.opts.superSeed;
   }
 
   get complete(): boolean {
-    return this.picker.complete;
+    return this.#complete;
   }
 
   get have(): Bitfield {
@@ -385,8 +398,8 @@ export class TorrentCore {
   #setOffer(l: Link): void {
     const wanted = l.wanted;
     l.offer = wanted === null ? l.have : { has: (i) => l.have.has(i) && wanted.has(i) };
-    const f = this.#table.flags[l.slot] as number;
-    this.#table.flags[l.slot] = wanted === null ? f & ~EXCHANGE : f | EXCHANGE;
+    const f = this.#table.meta[l.slot * META + FLAGS] as number;
+    this.#table.meta[l.slot * META + FLAGS] = wanted === null ? f & ~EXCHANGE : f | EXCHANGE;
     const mine = this.picker.have;
     let n = 0;
     if (l.have.count > 0)
@@ -432,7 +445,7 @@ export class TorrentCore {
     if (m.type === 'have') {
       const slot =
         link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
-      if (slot >= 0 && ((this.#table.flags[slot] as number) & HANDSHAKEN) !== 0)
+      if (slot >= 0 && ((this.#table.meta[slot * META + FLAGS] as number) & HANDSHAKEN) !== 0)
         return this.#onHave(link, slot, m.index, now);
     }
     const l = this.links.get(link);
@@ -441,8 +454,8 @@ export class TorrentCore {
     const out: Command[] = [];
     if (m.type === 'handshake') return this.#onHandshake(l, m, now);
     if (!l.handshaken) return this.#close(l, 'ERR_PROTOCOL', 'message before handshake');
-    const flags = this.#table.flags[l.slot] as number;
-    this.#table.flags[l.slot] = flags | SEEN_MESSAGE;
+    const flags = this.#table.meta[l.slot * META + FLAGS] as number;
+    this.#table.meta[l.slot * META + FLAGS] = flags | SEEN_MESSAGE;
     switch (m.type) {
       case 'keepAlive':
       case 'port':
@@ -507,10 +520,12 @@ export class TorrentCore {
    */
   #onHave(link: LinkId, slot: number, index: number, now: number): Command[] {
     const t = this.#table;
-    t.lastReceived[slot] = now;
-    const flags = t.flags[slot] as number;
-    t.flags[slot] = flags | SEEN_MESSAGE;
-    const n = this.opts.pieceCount;
+    const meta = t.meta;
+    const m = slot * META;
+    meta[m + LAST_RECEIVED] = now;
+    const flags = meta[m + FLAGS] as number;
+    meta[m + FLAGS] = flags | SEEN_MESSAGE;
+    const n = t.pieceCount;
     if (!(index < n)) {
       return this.#close(this.links.get(link) as Link, 'ERR_BAD_HAVE', `have ${index} out of range`);
     }
@@ -520,21 +535,19 @@ export class TorrentCore {
     let out = NO_COMMANDS;
     if ((bits & mask) === 0) {
       t.bits[at] = bits | mask;
-      t.counts[slot] = (t.counts[slot] as number) + 1;
+      meta[m + COUNT] = (meta[m + COUNT] as number) + 1;
       this.#avail[index] = (this.#avail[index] as number) + 1;
-      const complete = this.complete;
+      const complete = this.#complete;
       let l: Link | undefined;
       if (((this.#mine[index >>> 3] as number) & mask) === 0) {
-        if ((flags & EXCHANGE) === 0) t.interesting[slot] = (t.interesting[slot] as number) + 1;
-        else {
-          l = this.links.get(link) as Link;
-          if (l.offer.has(index)) t.interesting[slot] = (t.interesting[slot] as number) + 1;
-        }
+        if ((flags & EXCHANGE) !== 0) l = this.links.get(link) as Link;
+        if (l === undefined || l.offer.has(index))
+          meta[m + INTERESTING] = (meta[m + INTERESTING] as number) + 1;
       }
       // Interest may start (or an exchange end); an interested, unchoked link may ask for it.
       const act =
         (flags & AM_INTERESTED) === 0
-          ? (flags & EXCHANGE) !== 0 || (!complete && (t.interesting[slot] as number) > 0)
+          ? (flags & EXCHANGE) !== 0 || (!complete && (meta[m + INTERESTING] as number) > 0)
           : (flags & PEER_CHOKING) === 0 && !complete;
       if (act) {
         l ??= this.links.get(link) as Link;
@@ -553,7 +566,7 @@ export class TorrentCore {
         }
       }
     }
-    if (t.counts[slot] === n && this.complete) {
+    if (meta[m + COUNT] === n && this.#complete) {
       const closed = this.#close(this.links.get(link) as Link, 'ERR_NOT_NEEDED', 'both peers are seeds');
       return out === NO_COMMANDS ? closed : [...out, ...closed];
     }
@@ -697,6 +710,7 @@ export class TorrentCore {
     if (ok && this.picker.have.has(index)) return out;
     if (ok) {
       this.picker.verified(index);
+      this.#complete = this.picker.complete;
       if (a !== undefined) this.#convict(index, a.data, out);
       this.events.onPieceVerified?.(index);
       const have: Message = { type: 'have', index };
@@ -707,26 +721,28 @@ export class TorrentCore {
       const t = this.#table;
       const n = this.opts.pieceCount;
       const mask = 0x80 >>> (index & 7);
+      const meta = t.meta;
       for (let slot = 0; slot < t.used; slot++) {
-        const f = t.flags[slot] as number;
+        const m = slot * META;
+        const f = meta[m + FLAGS] as number;
         if ((f & HANDSHAKEN) === 0) continue;
         const theirs = ((t.bits[slot * t.stride + (index >>> 3)] as number) & mask) !== 0;
         const exchange = (f & EXCHANGE) !== 0;
         if (exchange ? (this.#bySlot[slot] as Link).offer.has(index) : theirs)
-          t.interesting[slot] = (t.interesting[slot] as number) - 1;
+          meta[m + INTERESTING] = (meta[m + INTERESTING] as number) - 1;
         // Have suppression: a seed hears of nothing, nor does a peer that holds the piece and is
         // interested in us (so it is downloading: not a seed, nor a super-seed, which must hear
         // what its offers became). Half the haves of a swarm go to peers that hold the piece.
-        const seed = t.counts[slot] === n;
+        const seed = meta[m + COUNT] === n;
         if (!seed && !(theirs && (f & PEER_INTERESTED) !== 0)) {
-          t.lastSent[slot] = now;
-          out.push({ type: 'send', link: t.ids[slot] as number, msg: have });
+          meta[m + LAST_SENT] = now;
+          out.push({ type: 'send', link: meta[m + ID] as number, msg: have });
         }
         // Interest can only end here (or an exchange finish); requests change only after a release.
         if (
           refill ||
           exchange ||
-          ((f & AM_INTERESTED) !== 0 && (this.complete || (t.interesting[slot] as number) <= 0))
+          ((f & AM_INTERESTED) !== 0 && (this.complete || (meta[m + INTERESTING] as number) <= 0))
         )
           this.#updateInterest(this.#bySlot[slot] as Link, now, out);
         if (this.complete && seed) closing.push(this.#bySlot[slot] as Link);
@@ -754,7 +770,7 @@ export class TorrentCore {
   }
 
   get #superSeeding(): boolean {
-    return this.opts.superSeed && this.complete;
+    return this.#superSeed && this.#complete;
   }
 
   /**
@@ -837,7 +853,7 @@ export class TorrentCore {
     if (reqs.length === 0) return;
     for (const r of reqs) {
       if (l.outstanding === NO_REQUESTS) l.outstanding = new Map();
-      if (l.outstanding.size === 0) this.#table.requestedAt[l.slot] = now;
+      if (l.outstanding.size === 0) this.#table.meta[l.slot * META + REQUESTED_AT] = now;
       l.outstanding.set(blockKey(r.index, r.begin), { ...r, at: now });
       this.#send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
     }
@@ -860,16 +876,17 @@ export class TorrentCore {
     for (let slot = 0; slot < t.used; slot++) {
       const l = this.#bySlot[slot];
       if (l === undefined) continue;
-      const handshaken = ((t.flags[slot] as number) & HANDSHAKEN) !== 0;
+      const m = slot * META;
+      const handshaken = ((t.meta[m + FLAGS] as number) & HANDSHAKEN) !== 0;
       if (!handshaken && now - l.openedAt > HANDSHAKE_TIMEOUT_MS) {
         out.push(...this.#close(l, 'ERR_TIMEOUT', 'no handshake in time'));
         continue;
       }
-      if (now - (t.lastReceived[slot] as number) > IDLE_TIMEOUT_MS) {
+      if (now - (t.meta[m + LAST_RECEIVED] as number) > IDLE_TIMEOUT_MS) {
         out.push(...this.#close(l, 'ERR_TIMEOUT', 'peer silent too long'));
         continue;
       }
-      if (now - (t.requestedAt[slot] as number) > REQUEST_TIMEOUT_MS) {
+      if (now - (t.meta[m + REQUESTED_AT] as number) > REQUEST_TIMEOUT_MS) {
         let expired = false;
         let oldest = Number.POSITIVE_INFINITY;
         for (const [key, r] of l.outstanding) {
@@ -879,13 +896,13 @@ export class TorrentCore {
             expired = true;
           } else oldest = Math.min(oldest, r.at);
         }
-        t.requestedAt[slot] = oldest;
+        t.meta[m + REQUESTED_AT] = oldest;
         if (expired) {
           this.#released = true;
           for (const o of this.links.values()) if (o !== l) this.#fillRequests(o, now, out);
         }
       }
-      if (handshaken && now - (t.lastSent[slot] as number) > KEEPALIVE_MS)
+      if (handshaken && now - (t.meta[m + LAST_SENT] as number) > KEEPALIVE_MS)
         this.#send(l, { type: 'keepAlive' }, now, out);
     }
     if (now - this.#lastRound >= CHOKE_ROUND_MS) this.#chokeRound(now, out);
