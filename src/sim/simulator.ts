@@ -133,7 +133,12 @@ interface SimPeer {
    * the next): the core then finds a link's state by index rather than through a hash table.
    */
   ends: (LinkEnd | undefined)[];
+  /**
+   * Closed links' ids, oldest first, each reusable once nothing sent to it can still arrive
+   * (`freeAt`): a message on its way to a closed link then finds no link, and is dropped.
+   */
   freeIds: LinkId[];
+  freeAt: number[];
   linkCount: number;
   joinedAt: number;
   doneAt: number | null;
@@ -152,14 +157,15 @@ interface SimPeer {
   tainted: Set<number>;
 }
 
-/** One end of a connection: its id, the peer at the other end and its end, data on the way. */
+/** One end of a connection: its id, the peer at the other end (its core, id and end), data on the way. */
 interface LinkEnd {
   id: LinkId;
   peer: SimPeer;
+  core: TorrentCore;
+  /** The link's id at the other end. */
+  remote: LinkId;
   /** The other side's end (set once both exist). */
   other: LinkEnd;
-  /** False once closed: a message on its way to a closed end is dropped (its id may be reused). */
-  open: boolean;
   /** Links in the order they were made (the oldest idle one makes room first). */
   serial: number;
   /** When the last piece sent over this link arrives: later messages cannot overtake it (TCP order). */
@@ -338,6 +344,7 @@ export function runSimulation(
       batchAt: -1,
       ends: [],
       freeIds: [],
+      freeAt: [],
       linkCount: 0,
       joinedAt: now,
       doneAt: null,
@@ -361,7 +368,6 @@ export function runSimulation(
     const end = from.ends[link];
     if (end === undefined) return;
     const to = end.peer;
-    const recv = end.other;
     let at: number;
     if (m === 'handshake' || m.type !== 'piece') {
       // Control messages sent at one instant all arrive together: one event for the lot (the
@@ -376,25 +382,23 @@ export function runSimulation(
       const behindData = end.dataUntil > at;
       if (behindData) at = end.dataUntil;
       else if (from.batch !== null && from.batchAt === at) {
-        from.batch.push(to, to.core, recv, m);
+        from.batch.push(to, end.core, end.remote, m);
         return;
       }
-      const batch: unknown[] = [to, to.core, recv, m];
+      const batch: unknown[] = [to, end.core, end.remote, m];
       if (!behindData) {
         from.batch = batch;
         from.batchAt = at;
       }
       queue.push(at, () => {
         if (from.batch === batch) from.batch = null;
-        // [receiver, its core, its end, message] per message: the core is the next thing a
-        // message touches (the receiver object only when the core answers).
+        // [receiver, its core, its link id, message] per message: the core is the next thing a
+        // message touches (the receiver object only when the core answers). A link closed
+        // meanwhile is unknown to the core (its id is not reused yet): it drops the message.
         for (let k = 0; k < batch.length; k += 4) {
-          const r = batch[k + 2] as LinkEnd;
-          // A link closed meanwhile: the message is lost with it.
-          if (!r.open) continue;
           const msg = batch[k + 3] as Message | 'handshake';
           const cmds = (batch[k + 1] as TorrentCore).message(
-            r.id,
+            batch[k + 2] as LinkId,
             msg === 'handshake'
               ? { type: 'handshake', reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
               : msg,
@@ -421,24 +425,26 @@ export function runSimulation(
       end.dataUntil = at;
     }
     const poisoned = from.malicious;
+    const remote = end.remote;
     queue.push(at, () => {
-      if (!recv.open) return;
+      if (to.ends[remote] === undefined) return;
       to.downloaded += m.block.length;
       if (pairBytes !== null) {
         const key = from.idx * PAIR_KEY + to.idx;
         pairBytes.set(key, (pairBytes.get(key) ?? 0) + m.block.length);
       }
       if (poisoned) to.tainted.add(m.index);
-      run(to, to.core.message(recv.id, m, now));
+      run(to, to.core.message(remote, m, now));
     });
   }
 
   let serials = 0;
 
   function close(p: SimPeer, end: LinkEnd): void {
-    end.open = false;
     p.ends[end.id] = undefined;
     p.freeIds.push(end.id);
+    // What the other side sent arrives by its data or a retransmitted control message, whichever is later.
+    p.freeAt.push(Math.max(end.other.dataUntil, now + s.latencyMs + rto) + 1);
     p.linkCount--;
     p.core.removeLink(end.id);
   }
@@ -447,17 +453,26 @@ export function runSimulation(
     const end = p.ends[link];
     if (end === undefined) return;
     close(p, end);
-    if (end.other.open) close(end.peer, end.other);
+    if (end.peer.ends[end.remote] === end.other) close(end.peer, end.other);
   }
 
-  /** A new end at `p`, under a free id (a closed link's, else the next; ids start at 1). */
+  /** A free id at `p`: the oldest closed link's once nothing can arrive on it, else the next (from 1). */
+  function takeId(p: SimPeer): LinkId {
+    if (p.freeIds.length > 0 && (p.freeAt[0] as number) <= now) {
+      p.freeAt.shift();
+      return p.freeIds.shift() as LinkId;
+    }
+    return Math.max(1, p.ends.length);
+  }
+
   function openEnd(p: SimPeer, peer: SimPeer): LinkEnd {
-    const id = p.freeIds.pop() ?? p.ends.length + (p.ends.length === 0 ? 1 : 0);
+    const id = takeId(p);
     const end: LinkEnd = {
       id,
       peer,
+      core: peer.core,
+      remote: 0,
       other: undefined as unknown as LinkEnd,
-      open: true,
       serial: serials++,
       dataUntil: 0,
     };
@@ -526,6 +541,8 @@ export function runSimulation(
     const eb = openEnd(b, a);
     ea.other = eb;
     eb.other = ea;
+    ea.remote = eb.id;
+    eb.remote = ea.id;
     run(a, a.core.addLink(ea.id, true, now));
     run(b, b.core.addLink(eb.id, false, now));
   }

@@ -442,14 +442,12 @@ export class TorrentCore {
   // ---- messages ----------------------------------------------------------------------
 
   message(link: LinkId, m: Message | Handshake, now: number): Command[] {
-    if (m.type === 'have') {
-      const slot =
-        link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
-      if (slot >= 0 && ((this.#table.meta[slot * META + FLAGS] as number) & HANDSHAKEN) !== 0)
-        return this.#onHave(link, slot, m.index, now);
-    }
-    const l = this.links.get(link);
-    if (l === undefined) return [];
+    const slot =
+      link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
+    if (!(slot >= 0)) return NO_COMMANDS;
+    if (m.type === 'have' && ((this.#table.meta[slot * META + FLAGS] as number) & HANDSHAKEN) !== 0)
+      return this.#onHave(link, slot, m.index, now);
+    const l = this.#bySlot[slot] as Link;
     l.lastReceived = now;
     const out: Command[] = [];
     if (m.type === 'handshake') return this.#onHandshake(l, m, now);
