@@ -290,6 +290,8 @@ export class TorrentCore {
    * to ask for (it leaves the in-flight set for our own), and only its own link is refilled.
    */
   #released = false;
+  /** Links we do not choke. */
+  #unchoked = 0;
   /** The picker holds every piece (kept here: a `have` asks, and the picker is another object). */
   #complete: boolean;
   readonly #superSeed: boolean;
@@ -374,7 +376,10 @@ export class TorrentCore {
     for (const r of l.outstanding.values()) this.picker.release(r.index, r.begin, link);
     if (l.outstanding.size > 0) this.#released = true;
     if (l.handshaken) this.picker.removeAvailability(l.have);
-    if (!l.amChoking) this.#countOffers(l, -1);
+    if (!l.amChoking) {
+      this.#countOffers(l, -1);
+      this.#unchoked--;
+    }
     this.links.delete(link);
     this.#setSlot(link, 0);
     this.#table.release(l.slot);
@@ -496,7 +501,7 @@ export class TorrentCore {
         break;
       case 'interested':
         l.peerInterested = true;
-        if (l.amChoking && this.#unchokedCount() < this.opts.uploadSlots + 1) this.#unchoke(l, now, out);
+        if (l.amChoking && this.#unchoked < this.opts.uploadSlots + 1) this.#unchoke(l, now, out);
         break;
       case 'notInterested':
         l.peerInterested = false;
@@ -589,7 +594,7 @@ export class TorrentCore {
     if (this.#superSeeding) {
       // Offers go to peers we unchoke (here when a slot is free, else at a choking round): an offer
       // to a peer that cannot fetch it would hold the piece back from the swarm.
-      if (this.#unchokedCount() < this.opts.uploadSlots + 1) this.#unchoke(l, now, out);
+      if (this.#unchoked < this.opts.uploadSlots + 1) this.#unchoke(l, now, out);
     } else if (this.picker.have.count > 0) {
       this.#send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
     }
@@ -858,11 +863,6 @@ export class TorrentCore {
     this.events.onRequestBlocks?.(l.id, reqs);
   }
 
-  #unchokedCount(): number {
-    let n = 0;
-    for (const l of this.links.values()) if (!l.amChoking) n++;
-    return n;
-  }
 
   // ---- time ---------------------------------------------------------------------------
 
@@ -930,6 +930,7 @@ export class TorrentCore {
       if (unchoke && l.amChoking) this.#unchoke(l, now, out);
       else if (!unchoke && !l.amChoking) {
         l.amChoking = true;
+        this.#unchoked--;
         l.pendingReads.clear();
         this.#countOffers(l, -1);
         this.#send(l, { type: 'choke' }, now, out);
@@ -939,6 +940,7 @@ export class TorrentCore {
 
   #unchoke(l: Link, now: number, out: Command[]): void {
     l.amChoking = false;
+    this.#unchoked++;
     this.#countOffers(l, 1);
     this.#send(l, { type: 'unchoke' }, now, out);
     if (this.#superSeeding) while (l.offered.size < SUPER_SEED_OFFERS && this.#offer(l, now, out));
