@@ -525,8 +525,7 @@ export function runSimulation(
     let oldest: LinkEnd | undefined;
     for (const end of p.ends) {
       if (end === undefined || (oldest !== undefined && end.serial > oldest.serial)) continue;
-      const st = p.core.linkStats(end.id);
-      if (st !== undefined && !st.amInterested && !st.peerInterested) oldest = end;
+      if (!p.core.linkWanted(end.id)) oldest = end;
     }
     if (oldest === undefined) return false;
     unlink(p, oldest.id);

@@ -22,8 +22,11 @@ export const SEEN_MESSAGE = 16;
 /** The link is an exchange (only some pieces wanted): its offer is narrower than its pieces. */
 export const EXCHANGE = 32;
 
-/** Slots allocated at first; doubled when a torrent has more links. */
-const INITIAL_SLOTS = 8;
+/**
+ * Slots allocated at first (doubled when a torrent has more links): room for the 20-30 links a
+ * peer usually keeps, so a swarm of new peers does not reallocate every table as links arrive.
+ */
+const INITIAL_SLOTS = 32;
 
 /** A slot's numbers in `meta`: one cache line (8 doubles) per link. */
 export const META = 8;

@@ -387,6 +387,11 @@ export class TorrentCore {
     if (this.#optimistic === link) this.#optimistic = null;
   }
 
+  /** The link's slot (-1 or NaN: no such link). */
+  #slotOf(link: LinkId): number {
+    return link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
+  }
+
   #setSlot(link: LinkId, slotPlusOne: number): void {
     if (link >= 0 && link < MAX_DIRECT_ID && Number.isInteger(link)) {
       if (link >= this.#direct.length) {
@@ -414,6 +419,13 @@ export class TorrentCore {
 
   peerIdOf(link: LinkId): string | null {
     return this.links.get(link)?.peerId ?? null;
+  }
+
+  /** Whether either side of the link wants something of the other (no allocation: a driver may ask often). */
+  linkWanted(link: LinkId): boolean {
+    const slot = this.#slotOf(link);
+    if (!(slot >= 0)) return false;
+    return ((this.#table.meta[slot * META + FLAGS] as number) & (AM_INTERESTED | PEER_INTERESTED)) !== 0;
   }
 
   linkStats(link: LinkId) {
@@ -447,8 +459,7 @@ export class TorrentCore {
   // ---- messages ----------------------------------------------------------------------
 
   message(link: LinkId, m: Message | Handshake, now: number): Command[] {
-    const slot =
-      link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
+    const slot = this.#slotOf(link);
     if (!(slot >= 0)) return NO_COMMANDS;
     if (m.type === 'have' && ((this.#table.meta[slot * META + FLAGS] as number) & HANDSHAKEN) !== 0)
       return this.#onHave(link, slot, m.index, now);
@@ -862,7 +873,6 @@ export class TorrentCore {
     }
     this.events.onRequestBlocks?.(l.id, reqs);
   }
-
 
   // ---- time ---------------------------------------------------------------------------
 

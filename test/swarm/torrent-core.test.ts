@@ -237,6 +237,86 @@ describe('TorrentCore scripted events', () => {
   });
 });
 
+describe('TorrentCore link table and have suppression', () => {
+  const mk = () =>
+    new TorrentCore(
+      {
+        infoHash,
+        peerId: pid(0),
+        pieceCount: 10,
+        pieceLength: PL,
+        length: 10 * PL - 100,
+        assemble: false,
+        blockLength: PL,
+      },
+      rng(4),
+    );
+  const hs = (id: number) => ({
+    type: 'handshake' as const,
+    reserved: Buffer.alloc(8),
+    infoHash,
+    peerId: pid(id),
+  });
+  const sentTo = (cmds: { type: string; link?: number; msg?: { type: string } }[], type: string) =>
+    cmds.filter((c) => c.type === 'send' && c.msg?.type === type).map((c) => c.link);
+
+  it('tells of a verified piece every peer but a seed and an interested peer that holds it', () => {
+    const c = mk();
+    for (const link of [1, 2, 3, 4, 5]) {
+      c.addLink(link, true, 0);
+      c.message(link, hs(link), 0);
+    }
+    // Link 1 has piece 0 only and lets us fetch it; 2 and 3 hold it too, 2 is interested in us;
+    // 4 holds nothing; 5 is a seed.
+    expect(sentTo(c.message(1, { type: 'have', index: 0 }, 0), 'interested')).toEqual([1]);
+    c.message(2, { type: 'have', index: 0 }, 0);
+    c.message(2, { type: 'interested' }, 0);
+    c.message(3, { type: 'have', index: 0 }, 0);
+    c.message(5, { type: 'bitfield', bitfield: Buffer.from([0xff, 0xc0]) }, 0);
+    const req = c
+      .message(1, { type: 'unchoke' }, 1)
+      .find((x) => x.type === 'send' && x.msg.type === 'request');
+    expect(req).toMatchObject({ link: 1, msg: { type: 'request', index: 0, begin: 0, length: PL } });
+    const got = c.message(1, { type: 'piece', index: 0, begin: 0, block: Buffer.alloc(PL) }, 2);
+    expect(got).toContainEqual(expect.objectContaining({ type: 'verify', index: 0 }));
+    expect(sentTo(c.verifyDone(0, true, 3), 'have').sort()).toEqual([1, 3, 4]);
+  });
+
+  it('keeps each link apart in its slot: more links than the first table holds, ids reused', () => {
+    const c = mk();
+    for (let link = 1; link <= 40; link++) {
+      c.addLink(link, false, 0);
+      c.message(link, hs(100 + link), 0);
+      c.message(link, { type: 'have', index: link % 10 }, 0);
+    }
+    expect(c.links.size).toBe(40);
+    for (let link = 1; link <= 40; link++)
+      expect(c.linkStats(link)).toMatchObject({ pieces: 1, amInterested: true });
+    expect([...c.picker.availability]).toEqual(Array(10).fill(4));
+    for (let link = 1; link <= 10; link++) c.removeLink(link);
+    expect([...c.picker.availability]).toEqual(Array(10).fill(3));
+    // A reused id is a new link: nothing of the old one's pieces or interest.
+    c.addLink(5, true, 1);
+    expect(c.linkStats(5)).toMatchObject({ pieces: 0, amInterested: false, handshaken: false });
+    c.message(5, hs(500), 1);
+    c.message(5, { type: 'have', index: 2 }, 1);
+    expect(c.linkStats(5)).toMatchObject({ pieces: 1, amInterested: true });
+    expect(c.picker.availability[2]).toBe(4);
+  });
+
+  it('finds links with large ids too (a long-lived peer numbers its links past the direct index)', () => {
+    const c = mk();
+    c.addLink(100_000, true, 0);
+    c.message(100_000, hs(7), 0);
+    expect(sentTo(c.message(100_000, { type: 'have', index: 3 }, 0), 'interested')).toEqual([100_000]);
+    expect(c.linkStats(100_000)).toMatchObject({ pieces: 1, amInterested: true });
+    expect(c.linkWanted(100_000)).toBe(true);
+    c.removeLink(100_000);
+    expect(c.linkStats(100_000)).toBeUndefined();
+    expect(c.message(100_000, { type: 'have', index: 4 }, 0)).toEqual([]);
+  });
+});
+
 describe('PiecePicker', () => {
   const pk = (strategy: 'rarest-first' | 'random' = 'rarest-first') =>
     new PiecePicker({ pieceCount: 8, pieceLength: 32768, length: 8 * 32768, strategy, rng: rng(5) });
