@@ -23,10 +23,16 @@ export function plotSvg(r: SimReport): string {
     return `<text x="${x(t).toFixed(1)}" y="${H - m.b + 18}" text-anchor="middle">${(t / 1000).toFixed(0)} s</text>`;
   });
   const s = r.scenario;
+  // The bound's label sits below the legend (top right), left of its line when there is room.
+  const bx = r.lowerBoundMs === null ? 0 : x(r.lowerBoundMs);
+  const label =
+    bx - m.l > 90
+      ? `<text x="${(bx - 4).toFixed(1)}" y="${m.t + 60}" text-anchor="end" fill="#d55e00">lower bound</text>`
+      : `<text x="${(bx + 4).toFixed(1)}" y="${m.t + 60}" fill="#d55e00">lower bound</text>`;
   const bound =
     r.lowerBoundMs === null
       ? ''
-      : `<line x1="${x(r.lowerBoundMs).toFixed(1)}" y1="${m.t}" x2="${x(r.lowerBoundMs).toFixed(1)}" y2="${H - m.b}" stroke="#d55e00" stroke-dasharray="4 3"/><text x="${(x(r.lowerBoundMs) + 4).toFixed(1)}" y="${m.t + 12}" fill="#d55e00">lower bound</text>`;
+      : `<line x1="${bx.toFixed(1)}" y1="${m.t}" x2="${bx.toFixed(1)}" y2="${H - m.b}" stroke="#d55e00" stroke-dasharray="4 3"/>${label}`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
 <rect width="${W}" height="${H}" fill="#fff"/>
 <text x="${m.l}" y="18" font-weight="bold">${s.peers} peers, ${s.seeds} seed(s), ${s.pieces} pieces, ${s.strategy}, seed ${s.seed}</text>

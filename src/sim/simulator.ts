@@ -253,7 +253,8 @@ export function runSimulation(
     { ...defaultLimits(s.interval), maxPeersPerSwarm: 10_000_000 },
     { random: rng, newKey: () => 'k' },
   );
-  const byAddr = new Map<string, SimPeer>();
+  /** Peers by their BEP 23 compact address (what the registry's records hold). */
+  const byCompact = new Map<string, SimPeer>();
   const all: SimPeer[] = [];
   const blockSize = s.blockSize ?? s.pieceSize;
   const loss = s.loss ?? 0;
@@ -358,7 +359,10 @@ export function runSimulation(
       malicious: isMalicious,
       tainted: new Set(),
     };
-    byAddr.set(`${p.addr}:6881`, p);
+    byCompact.set(
+      String.fromCharCode(10, (n >> 16) & 255, (n >> 8) & 255, n & 255, 6881 >> 8, 6881 & 255),
+      p,
+    );
     all.push(p);
     if (p.core.have.count > 0) for (let i = 0; i < s.pieces; i++) copies[i] = (copies[i] as number) + 1;
     return p;
@@ -566,7 +570,7 @@ export function runSimulation(
     if (event === 'stopped' || r.swarm === undefined) return;
     for (const rec of registry.sample(r.swarm, NUMWANT, p.peerIdKey)) {
       if (p.linkCount >= s.maxConnections) break;
-      const other = byAddr.get(`${rec.ip}:${rec.port}`);
+      const other = byCompact.get(rec.compact);
       if (other !== undefined) connect(p, other);
     }
   }

@@ -21,6 +21,11 @@ export const PEER_INTERESTED = 8;
 export const SEEN_MESSAGE = 16;
 /** The link is an exchange (only some pieces wanted): its offer is narrower than its pieces. */
 export const EXCHANGE = 32;
+/**
+ * The peer has been interested in us at some time: it was downloading then, so it is not an
+ * initial seed, and only an initial seed super-seeds (BEP 16).
+ */
+export const WAS_INTERESTED = 64;
 
 /**
  * Slots allocated at first (doubled when a torrent has more links): room for the 20-30 links a

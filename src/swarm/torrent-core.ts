@@ -19,6 +19,7 @@ import {
   PEER_INTERESTED,
   REQUESTED_AT,
   SEEN_MESSAGE,
+  WAS_INTERESTED,
 } from './link-table.js';
 import { type BlockRequest, PiecePicker, type PieceSet, type Strategy } from './picker.js';
 
@@ -512,6 +513,8 @@ export class TorrentCore {
         break;
       case 'interested':
         l.peerInterested = true;
+        this.#table.meta[l.slot * META + FLAGS] =
+          (this.#table.meta[l.slot * META + FLAGS] as number) | WAS_INTERESTED;
         if (l.amChoking && this.#unchoked < this.opts.uploadSlots + 1) this.#unchoke(l, now, out);
         break;
       case 'notInterested':
@@ -744,11 +747,12 @@ export class TorrentCore {
         const exchange = (f & EXCHANGE) !== 0;
         if (exchange ? (this.#bySlot[slot] as Link).offer.has(index) : theirs)
           meta[m + INTERESTING] = (meta[m + INTERESTING] as number) - 1;
-        // Have suppression: a seed hears of nothing, nor does a peer that holds the piece and is
-        // interested in us (so it is downloading: not a seed, nor a super-seed, which must hear
-        // what its offers became). Half the haves of a swarm go to peers that hold the piece.
+        // Have suppression: a seed hears of nothing, nor does a peer that holds the piece and has
+        // been interested in us (so it was downloading: not an initial seed, the only kind that
+        // super-seeds and must hear what its offers became). Half the haves of a swarm go to
+        // peers that hold the piece.
         const seed = meta[m + COUNT] === n;
-        if (!seed && !(theirs && (f & PEER_INTERESTED) !== 0)) {
+        if (!seed && !(theirs && (f & WAS_INTERESTED) !== 0)) {
           meta[m + LAST_SENT] = now;
           out.push({ type: 'send', link: meta[m + ID] as number, msg: have });
         }

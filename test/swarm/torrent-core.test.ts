@@ -260,19 +260,22 @@ describe('TorrentCore link table and have suppression', () => {
   const sentTo = (cmds: { type: string; link?: number; msg?: { type: string } }[], type: string) =>
     cmds.filter((c) => c.type === 'send' && c.msg?.type === type).map((c) => c.link);
 
-  it('tells of a verified piece every peer but a seed and an interested peer that holds it', () => {
+  it('tells of a verified piece every peer but a seed and a peer that holds it and has been interested in us', () => {
     const c = mk();
-    for (const link of [1, 2, 3, 4, 5]) {
+    for (const link of [1, 2, 3, 4, 5, 6]) {
       c.addLink(link, true, 0);
       c.message(link, hs(link), 0);
     }
     // Link 1 has piece 0 only and lets us fetch it; 2 and 3 hold it too, 2 is interested in us;
-    // 4 holds nothing; 5 is a seed.
+    // 4 holds nothing; 5 is a seed; 6 holds it and was interested in us, no longer.
     expect(sentTo(c.message(1, { type: 'have', index: 0 }, 0), 'interested')).toEqual([1]);
     c.message(2, { type: 'have', index: 0 }, 0);
     c.message(2, { type: 'interested' }, 0);
     c.message(3, { type: 'have', index: 0 }, 0);
     c.message(5, { type: 'bitfield', bitfield: Buffer.from([0xff, 0xc0]) }, 0);
+    c.message(6, { type: 'have', index: 0 }, 0);
+    c.message(6, { type: 'interested' }, 0);
+    c.message(6, { type: 'notInterested' }, 0);
     const req = c
       .message(1, { type: 'unchoke' }, 1)
       .find((x) => x.type === 'send' && x.msg.type === 'request');
