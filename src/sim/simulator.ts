@@ -125,12 +125,12 @@ interface SimPeer {
   download: number;
   upBusy: number;
   downBusy: number;
-  /** Control messages this peer sent at one instant, still on their way: [to, link, message, ...]. */
+  /** Control messages this peer sent at one instant, still on their way: [to, its core, its link, message, ...]. */
   batch: unknown[] | null;
   batchAt: number;
   /**
-   * This peer's ends of its links, by link id. Ids are small and reused (a closed link's id goes to
-   * the next): the core then finds a link's state by index rather than through a hash table.
+   * This peer's ends of its links, by link id. Ids are small and reused (see `freeIds`): the core
+   * then finds a link's state by index rather than through a hash table.
    */
   ends: (LinkEnd | undefined)[];
   /**
