@@ -463,7 +463,7 @@ export class TorrentCore {
     const slot = this.#slotOf(link);
     if (!(slot >= 0)) return NO_COMMANDS;
     if (m.type === 'have' && ((this.#table.meta[slot * META + FLAGS] as number) & HANDSHAKEN) !== 0)
-      return this.#onHave(link, slot, m.index, now);
+      return this.#onHave(slot, m.index, now);
     const l = this.#bySlot[slot] as Link;
     l.lastReceived = now;
     const out: Command[] = [];
@@ -535,7 +535,7 @@ export class TorrentCore {
    * A `have` on a handshaken link: the hot path of a large swarm (most of its messages), kept to
    * the link table and our own arrays; the link object only when there is something to do.
    */
-  #onHave(link: LinkId, slot: number, index: number, now: number): Command[] {
+  #onHave(slot: number, index: number, now: number): Command[] {
     const t = this.#table;
     const meta = t.meta;
     const m = slot * META;
@@ -544,7 +544,7 @@ export class TorrentCore {
     meta[m + FLAGS] = flags | SEEN_MESSAGE;
     const n = t.pieceCount;
     if (!(index < n)) {
-      return this.#close(this.links.get(link) as Link, 'ERR_BAD_HAVE', `have ${index} out of range`);
+      return this.#close(this.#bySlot[slot] as Link, 'ERR_BAD_HAVE', `have ${index} out of range`);
     }
     const at = slot * t.stride + (index >>> 3);
     const mask = 0x80 >>> (index & 7);
@@ -557,7 +557,7 @@ export class TorrentCore {
       const complete = this.#complete;
       let l: Link | undefined;
       if (((this.#mine[index >>> 3] as number) & mask) === 0) {
-        if ((flags & EXCHANGE) !== 0) l = this.links.get(link) as Link;
+        if ((flags & EXCHANGE) !== 0) l = this.#bySlot[slot] as Link;
         if (l === undefined || l.offer.has(index))
           meta[m + INTERESTING] = (meta[m + INTERESTING] as number) + 1;
       }
@@ -567,14 +567,14 @@ export class TorrentCore {
           ? (flags & EXCHANGE) !== 0 || (!complete && (meta[m + INTERESTING] as number) > 0)
           : (flags & PEER_CHOKING) === 0 && !complete;
       if (act) {
-        l ??= this.links.get(link) as Link;
+        l ??= this.#bySlot[slot] as Link;
         out = [];
         if ((flags & AM_INTERESTED) === 0) this.#updateInterest(l, now, out);
         else this.#fillRequests(l, now, out);
       }
       // Super-seeding: the peer got the piece we offered it; offer the next.
       if (this.#superSeeding) {
-        l ??= this.links.get(link) as Link;
+        l ??= this.#bySlot[slot] as Link;
         if (l.offered.delete(index)) {
           this.#given[index] = (this.#given[index] as number) + 1;
           if (!l.amChoking) this.#liveOffers[index] = (this.#liveOffers[index] as number) - 1;
@@ -584,7 +584,7 @@ export class TorrentCore {
       }
     }
     if (meta[m + COUNT] === n && this.#complete) {
-      const closed = this.#close(this.links.get(link) as Link, 'ERR_NOT_NEEDED', 'both peers are seeds');
+      const closed = this.#close(this.#bySlot[slot] as Link, 'ERR_NOT_NEEDED', 'both peers are seeds');
       return out === NO_COMMANDS ? closed : [...out, ...closed];
     }
     return out;
