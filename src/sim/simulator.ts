@@ -112,6 +112,15 @@ const MIN_RTO_MS = 200;
 const NUMWANT = 50;
 /** (sender, receiver) positions as one number: sender * PAIR_KEY + receiver. */
 const PAIR_KEY = 2 ** 22;
+/**
+ * The frequent events are integer codes, record or peer index x EVENT_KINDS + kind: a batch of
+ * control messages, a piece, a peer's once-a-second tick, its announce.
+ */
+const EVENT_KINDS = 4;
+const CONTROL_EVENT = 0;
+const PIECE_EVENT = 1;
+const TICK_EVENT = 2;
+const ANNOUNCE_EVENT = 3;
 /** Peers and seeds in one scenario at most (each needs a position below PAIR_KEY). */
 export const MAX_PEERS = PAIR_KEY;
 
@@ -125,8 +134,12 @@ interface SimPeer {
   download: number;
   upBusy: number;
   downBusy: number;
-  /** Control messages this peer sent at one instant, still on their way: [to, its core, its link, message, ...]. */
-  batch: unknown[] | null;
+  /**
+   * Control messages this peer sent at one instant, still on their way: the first and last of
+   * their records (-1: none), and when they arrive.
+   */
+  batchHead: number;
+  batchTail: number;
   batchAt: number;
   /**
    * This peer's ends of its links, by link id. Ids are small and reused (see `freeIds`): the core
@@ -341,7 +354,8 @@ export function runSimulation(
       download: cls.download ?? Number.POSITIVE_INFINITY,
       upBusy: 0,
       downBusy: 0,
-      batch: null,
+      batchHead: -1,
+      batchTail: -1,
       batchAt: -1,
       ends: [],
       freeIds: [],
@@ -368,6 +382,47 @@ export function runSimulation(
     return p;
   }
 
+  // Messages on their way, one record each in a pool of parallel arrays (no object or closure
+  // per message but the message itself): the receiver, its core and link id, the sender, the
+  // message ('handshake' for one: made on arrival) and the next record of the same batch.
+  let recLink = new Int32Array(1024);
+  let recNext = new Int32Array(1024);
+  const recPeer: SimPeer[] = [];
+  const recCore: TorrentCore[] = [];
+  const recFrom: SimPeer[] = [];
+  const recMsg: (Message | 'handshake' | undefined)[] = [];
+  let recFree = -1;
+  let recUsed = 0;
+
+  function record(from: SimPeer, end: LinkEnd, m: Message | 'handshake'): number {
+    let r = recFree;
+    if (r !== -1) recFree = recNext[r] as number;
+    else {
+      r = recUsed++;
+      if (r === recLink.length) {
+        const link = new Int32Array(r * 2);
+        link.set(recLink);
+        recLink = link;
+        const next = new Int32Array(r * 2);
+        next.set(recNext);
+        recNext = next;
+      }
+    }
+    recLink[r] = end.remote;
+    recNext[r] = -1;
+    recPeer[r] = end.peer;
+    recCore[r] = end.core;
+    recFrom[r] = from;
+    recMsg[r] = m;
+    return r;
+  }
+
+  function release(r: number): void {
+    recMsg[r] = undefined;
+    recNext[r] = recFree;
+    recFree = r;
+  }
+
   function deliver(from: SimPeer, link: LinkId, m: Message | 'handshake'): void {
     const end = from.ends[link];
     if (end === undefined) return;
@@ -385,32 +440,18 @@ export function runSimulation(
       // A connection delivers in order: a message sent behind a piece arrives after it.
       const behindData = end.dataUntil > at;
       if (behindData) at = end.dataUntil;
-      else if (from.batch !== null && from.batchAt === at) {
-        from.batch.push(to, end.core, end.remote, m);
-        return;
-      }
-      const batch: unknown[] = [to, end.core, end.remote, m];
+      const r = record(from, end, m);
       if (!behindData) {
-        from.batch = batch;
+        if (from.batchHead !== -1 && from.batchAt === at) {
+          recNext[from.batchTail] = r;
+          from.batchTail = r;
+          return;
+        }
+        from.batchHead = r;
+        from.batchTail = r;
         from.batchAt = at;
       }
-      queue.push(at, () => {
-        if (from.batch === batch) from.batch = null;
-        // [receiver, its core, its link id, message] per message: the core is the next thing a
-        // message touches (the receiver object only when the core answers). A link closed
-        // meanwhile is unknown to the core (its id is not reused yet): it drops the message.
-        for (let k = 0; k < batch.length; k += 4) {
-          const msg = batch[k + 3] as Message | 'handshake';
-          const cmds = (batch[k + 1] as TorrentCore).message(
-            batch[k + 2] as LinkId,
-            msg === 'handshake'
-              ? { type: 'handshake', reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
-              : msg,
-            now,
-          );
-          if (cmds.length > 0) run(batch[k] as SimPeer, cmds);
-        }
-      });
+      queue.pushCode(at, r * EVENT_KINDS + CONTROL_EVENT);
       return;
     }
     {
@@ -428,18 +469,49 @@ export function runSimulation(
       if (Number.isFinite(to.download)) to.downBusy = at;
       end.dataUntil = at;
     }
-    const poisoned = from.malicious;
-    const remote = end.remote;
-    queue.push(at, () => {
-      if (to.ends[remote] === undefined) return;
-      to.downloaded += m.block.length;
-      if (pairBytes !== null) {
-        const key = from.idx * PAIR_KEY + to.idx;
-        pairBytes.set(key, (pairBytes.get(key) ?? 0) + m.block.length);
-      }
-      if (poisoned) to.tainted.add(m.index);
-      run(to, to.core.message(remote, m, now));
-    });
+    queue.pushCode(at, record(from, end, m) * EVENT_KINDS + PIECE_EVENT);
+  }
+
+  /**
+   * A batch of control messages arrives: each goes to its receiver's core. A link closed meanwhile
+   * is unknown to the core (its id is not reused yet): it drops the message.
+   */
+  function arriveControl(head: number): void {
+    const from = recFrom[head] as SimPeer;
+    if (from.batchHead === head) from.batchHead = -1;
+    for (let r = head; r !== -1; ) {
+      const next = recNext[r] as number;
+      const msg = recMsg[r] as Message | 'handshake';
+      const core = recCore[r] as TorrentCore;
+      const to = recPeer[r] as SimPeer;
+      const link = recLink[r] as LinkId;
+      release(r);
+      const cmds = core.message(
+        link,
+        msg === 'handshake'
+          ? { type: 'handshake', reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
+          : msg,
+        now,
+      );
+      if (cmds.length > 0) run(to, cmds);
+      r = next;
+    }
+  }
+
+  function arrivePiece(r: number): void {
+    const from = recFrom[r] as SimPeer;
+    const to = recPeer[r] as SimPeer;
+    const remote = recLink[r] as LinkId;
+    const m = recMsg[r] as Message & { type: 'piece' };
+    release(r);
+    if (to.ends[remote] === undefined) return;
+    to.downloaded += m.block.length;
+    if (pairBytes !== null) {
+      const key = from.idx * PAIR_KEY + to.idx;
+      pairBytes.set(key, (pairBytes.get(key) ?? 0) + m.block.length);
+    }
+    if (from.malicious) to.tainted.add(m.index);
+    run(to, to.core.message(remote, m, now));
   }
 
   let serials = 0;
@@ -591,18 +663,20 @@ export function runSimulation(
     if (s.meanStaySeconds !== undefined && !p.seed) {
       queue.push(now + -Math.log(1 - rng()) * s.meanStaySeconds * 1000, () => leave(p));
     }
-    const tick = () => {
-      if (p.gone) return;
-      run(p, p.core.tick(now));
-      queue.push(now + 1000, tick);
-    };
-    queue.push(now + 1000 * rng(), tick);
-    const reannounce = () => {
-      if (p.gone) return;
-      announce(p, 'empty');
-      queue.push(now + s.interval * 1000, reannounce);
-    };
-    queue.push(now + s.interval * 1000, reannounce);
+    queue.pushCode(now + 1000 * rng(), p.idx * EVENT_KINDS + TICK_EVENT);
+    queue.pushCode(now + s.interval * 1000, p.idx * EVENT_KINDS + ANNOUNCE_EVENT);
+  }
+
+  function tick(p: SimPeer): void {
+    if (p.gone) return;
+    run(p, p.core.tick(now));
+    queue.pushCode(now + 1000, p.idx * EVENT_KINDS + TICK_EVENT);
+  }
+
+  function reannounce(p: SimPeer): void {
+    if (p.gone) return;
+    announce(p, 'empty');
+    queue.pushCode(now + s.interval * 1000, p.idx * EVENT_KINDS + ANNOUNCE_EVENT);
   }
 
   const nameOf = (p: SimPeer) => (p.seed ? `seed${p.n - s.peers + 1}` : `peer${p.n + 1}`);
@@ -711,7 +785,24 @@ export function runSimulation(
       break;
     }
     now = t;
-    (queue.pop() as () => void)();
+    const code = queue.popCode();
+    if (code < 0) queue.takeFn(code)();
+    else {
+      const x = Math.floor(code / EVENT_KINDS);
+      switch (code % EVENT_KINDS) {
+        case CONTROL_EVENT:
+          arriveControl(x);
+          break;
+        case PIECE_EVENT:
+          arrivePiece(x);
+          break;
+        case TICK_EVENT:
+          tick(all[x] as SimPeer);
+          break;
+        default:
+          reannounce(all[x] as SimPeer);
+      }
+    }
     events++;
     if (done >= nextSample || now >= nextSampleTime) {
       if (done >= nextSample) nextSample += sampleEvery;

@@ -23,10 +23,10 @@ describe('simulator building blocks', () => {
     expect(out).toEqual(['a', 'b', 'c', 'd']);
   });
 
-  it('EventQueue: any interleaving of pushes (never before the last popped time) and pops comes out by time, then push order', () => {
+  it('EventQueue: any interleaving of pushes (callbacks and codes, never before the last popped time) and pops comes out by time, then push order', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 8 })), { maxLength: 300 }),
+        fc.array(fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 17 })), { maxLength: 300 }),
         (ops) => {
           const q = new EventQueue();
           const pending: { time: number; seq: number }[] = [];
@@ -37,7 +37,9 @@ describe('simulator building blocks', () => {
           for (const op of ops) {
             if (op === -1) {
               if (pending.length === 0) {
+                expect(q.size).toBe(0);
                 expect(q.pop()).toBeUndefined();
+                expect(q.popCode()).toBeNaN();
                 continue;
               }
               expect(q.peekTime()).toBe(Math.min(...pending.map((e) => e.time)));
@@ -45,13 +47,17 @@ describe('simulator building blocks', () => {
               const e = pending.shift() as { time: number; seq: number };
               want.push(e.seq);
               now = e.time;
-              q.pop()?.();
+              const code = q.popCode();
+              if (code >= 0) got.push(code);
+              else q.takeFn(code)();
             } else {
               // The simulator schedules at or after the current time; delays of 0 are common.
-              const time = now + (op % 3 === 0 ? 0 : op);
+              const time = now + (op % 3 === 0 ? 0 : op % 9);
               const id = seq++;
               pending.push({ time, seq: id });
-              q.push(time, () => got.push(id));
+              // Half the events are codes (the code is the id), half callbacks.
+              if (op >= 9) q.pushCode(time, id);
+              else q.push(time, () => got.push(id));
             }
             expect(q.size).toBe(pending.length);
           }
@@ -60,6 +66,24 @@ describe('simulator building blocks', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('EventQueue: pop refuses a code event; takeFn frees callback slots for reuse', () => {
+    const q = new EventQueue();
+    q.pushCode(1, 42);
+    expect(() => q.pop()).toThrow(/popCode/);
+    expect(q.size).toBe(1);
+    expect(q.popCode()).toBe(42);
+    // Many callbacks in turn: each slot is reused, and each callback runs once, in order.
+    const out: number[] = [];
+    for (let i = 0; i < 5000; i++) {
+      q.push(i, () => out.push(i));
+      const code = q.popCode();
+      expect(code).toBeLessThan(0);
+      expect(code).toBeGreaterThanOrEqual(-2);
+      q.takeFn(code)();
+    }
+    expect(out).toEqual(Array.from({ length: 5000 }, (_, i) => i));
   });
 
   it('seededRandom: the same seed, the same sequence; another seed, another', () => {
