@@ -117,6 +117,8 @@ const PAIR_KEY = 2 ** 22;
  * control messages, a piece, a peer's once-a-second tick, its announce.
  */
 const EVENT_KINDS = 4;
+/** Link ids a peer's end arrays hold at first (they double as needed). */
+const INITIAL_ENDS = 32;
 const CONTROL_EVENT = 0;
 const PIECE_EVENT = 1;
 const TICK_EVENT = 2;
@@ -142,10 +144,21 @@ interface SimPeer {
   batchTail: number;
   batchAt: number;
   /**
-   * This peer's ends of its links, by link id. Ids are small and reused (see `freeIds`): the core
-   * then finds a link's state by index rather than through a hash table.
+   * This peer's ends of its links, by link id, in arrays (one per field rather than an object per
+   * link: a peer telling all its links of a piece then reads a few adjacent cache lines instead of
+   * one object per link). Ids are small and reused (see `freeIds`): the core then finds a link's
+   * state by index rather than through a hash table. The peer at the other end (undefined: no
+   * link), its core, its id for this link, when the link was made (the oldest idle link makes room
+   * first), and when the last piece sent over it arrives (later messages cannot overtake it: TCP
+   * order).
    */
-  ends: (LinkEnd | undefined)[];
+  endPeer: (SimPeer | undefined)[];
+  endCore: (TorrentCore | undefined)[];
+  endRemote: Int32Array;
+  endSerial: Float64Array;
+  endDataUntil: Float64Array;
+  /** Link ids handed out so far: every link's id is below this. */
+  nextId: LinkId;
   /**
    * Closed links' ids, oldest first, each reusable once nothing sent to it can still arrive
    * (`freeAt`): a message on its way to a closed link then finds no link, and is dropped.
@@ -168,21 +181,6 @@ interface SimPeer {
   malicious: boolean;
   /** Pieces that received at least one block from a malicious peer (they will fail). */
   tainted: Set<number>;
-}
-
-/** One end of a connection: its id, the peer at the other end (its core, id and end), data on the way. */
-interface LinkEnd {
-  id: LinkId;
-  peer: SimPeer;
-  core: TorrentCore;
-  /** The link's id at the other end. */
-  remote: LinkId;
-  /** The other side's end (set once both exist). */
-  other: LinkEnd;
-  /** Links in the order they were made (the oldest idle one makes room first). */
-  serial: number;
-  /** When the last piece sent over this link arrives: later messages cannot overtake it (TCP order). */
-  dataUntil: number;
 }
 
 export interface SimReport {
@@ -357,7 +355,12 @@ export function runSimulation(
       batchHead: -1,
       batchTail: -1,
       batchAt: -1,
-      ends: [],
+      endPeer: [],
+      endCore: [],
+      endRemote: new Int32Array(INITIAL_ENDS),
+      endSerial: new Float64Array(INITIAL_ENDS),
+      endDataUntil: new Float64Array(INITIAL_ENDS),
+      nextId: 1,
       freeIds: [],
       freeAt: [],
       linkCount: 0,
@@ -394,7 +397,7 @@ export function runSimulation(
   let recFree = -1;
   let recUsed = 0;
 
-  function record(from: SimPeer, end: LinkEnd, m: Message | 'handshake'): number {
+  function record(from: SimPeer, link: LinkId, m: Message | 'handshake'): number {
     let r = recFree;
     if (r !== -1) recFree = recNext[r] as number;
     else {
@@ -408,10 +411,10 @@ export function runSimulation(
         recNext = next;
       }
     }
-    recLink[r] = end.remote;
+    recLink[r] = from.endRemote[link] as number;
     recNext[r] = -1;
-    recPeer[r] = end.peer;
-    recCore[r] = end.core;
+    recPeer[r] = from.endPeer[link] as SimPeer;
+    recCore[r] = from.endCore[link] as TorrentCore;
     recFrom[r] = from;
     recMsg[r] = m;
     return r;
@@ -424,9 +427,9 @@ export function runSimulation(
   }
 
   function deliver(from: SimPeer, link: LinkId, m: Message | 'handshake'): void {
-    const end = from.ends[link];
-    if (end === undefined) return;
-    const to = end.peer;
+    const to = from.endPeer[link];
+    if (to === undefined) return;
+    const until = from.endDataUntil;
     let at: number;
     if (m === 'handshake' || m.type !== 'piece') {
       // Control messages sent at one instant all arrive together: one event for the lot (the
@@ -435,12 +438,12 @@ export function runSimulation(
       // A lost packet: resent after a retransmission timeout, and the link waits for it.
       if (loss > 0 && rng() < loss) {
         at += rto;
-        end.dataUntil = Math.max(end.dataUntil, at);
+        until[link] = Math.max(until[link] as number, at);
       }
       // A connection delivers in order: a message sent behind a piece arrives after it.
-      const behindData = end.dataUntil > at;
-      if (behindData) at = end.dataUntil;
-      const r = record(from, end, m);
+      const behindData = (until[link] as number) > at;
+      if (behindData) at = until[link] as number;
+      const r = record(from, link, m);
       if (!behindData) {
         if (from.batchHead !== -1 && from.batchAt === at) {
           recNext[from.batchTail] = r;
@@ -462,14 +465,14 @@ export function runSimulation(
       const depart = Math.max(now, from.upBusy) + ((bytes + lost * MSS) * 1000) / from.upload;
       from.upBusy = depart;
       from.uploaded += m.block.length;
-      const arrive = Math.max(depart + s.latencyMs + lost * 2 * s.latencyMs, end.dataUntil);
+      const arrive = Math.max(depart + s.latencyMs + lost * 2 * s.latencyMs, until[link] as number);
       at = Number.isFinite(to.download)
         ? Math.max(arrive, to.downBusy) + (bytes * 1000) / to.download
         : arrive;
       if (Number.isFinite(to.download)) to.downBusy = at;
-      end.dataUntil = at;
+      until[link] = at;
     }
-    queue.pushCode(at, record(from, end, m) * EVENT_KINDS + PIECE_EVENT);
+    queue.pushCode(at, record(from, link, m) * EVENT_KINDS + PIECE_EVENT);
   }
 
   /**
@@ -504,7 +507,7 @@ export function runSimulation(
     const remote = recLink[r] as LinkId;
     const m = recMsg[r] as Message & { type: 'piece' };
     release(r);
-    if (to.ends[remote] === undefined) return;
+    if (to.endPeer[remote] === undefined) return;
     to.downloaded += m.block.length;
     if (pairBytes !== null) {
       const key = from.idx * PAIR_KEY + to.idx;
@@ -516,20 +519,24 @@ export function runSimulation(
 
   let serials = 0;
 
-  function close(p: SimPeer, end: LinkEnd): void {
-    p.ends[end.id] = undefined;
-    p.freeIds.push(end.id);
+  function close(p: SimPeer, link: LinkId): void {
+    const other = p.endPeer[link] as SimPeer;
+    p.endPeer[link] = undefined;
+    p.endCore[link] = undefined;
+    p.freeIds.push(link);
     // What the other side sent arrives by its data or a retransmitted control message, whichever is later.
-    p.freeAt.push(Math.max(end.other.dataUntil, now + s.latencyMs + rto) + 1);
+    const otherUntil = other.endDataUntil[p.endRemote[link] as number] as number;
+    p.freeAt.push(Math.max(otherUntil, now + s.latencyMs + rto) + 1);
     p.linkCount--;
-    p.core.removeLink(end.id);
+    p.core.removeLink(link);
   }
 
   function unlink(p: SimPeer, link: LinkId): void {
-    const end = p.ends[link];
-    if (end === undefined) return;
-    close(p, end);
-    if (end.peer.ends[end.remote] === end.other) close(end.peer, end.other);
+    const other = p.endPeer[link];
+    if (other === undefined) return;
+    const remote = p.endRemote[link] as number;
+    close(p, link);
+    if (other.endPeer[remote] === p && other.endRemote[remote] === link) close(other, remote);
   }
 
   /** A free id at `p`: the oldest closed link's once nothing can arrive on it, else the next (from 1). */
@@ -538,23 +545,30 @@ export function runSimulation(
       p.freeAt.shift();
       return p.freeIds.shift() as LinkId;
     }
-    return Math.max(1, p.ends.length);
+    const id = p.nextId++;
+    if (id >= p.endRemote.length) {
+      const grow = <T extends Int32Array | Float64Array>(a: T, b: T): T => {
+        b.set(a);
+        return b;
+      };
+      const cap = p.endRemote.length * 2;
+      p.endRemote = grow(p.endRemote, new Int32Array(cap));
+      p.endSerial = grow(p.endSerial, new Float64Array(cap));
+      p.endDataUntil = grow(p.endDataUntil, new Float64Array(cap));
+    }
+    return id;
   }
 
-  function openEnd(p: SimPeer, peer: SimPeer): LinkEnd {
+  /** A new end at `p` toward `peer` (its remote id set once the other end exists). */
+  function openEnd(p: SimPeer, peer: SimPeer): LinkId {
     const id = takeId(p);
-    const end: LinkEnd = {
-      id,
-      peer,
-      core: peer.core,
-      remote: 0,
-      other: undefined as unknown as LinkEnd,
-      serial: serials++,
-      dataUntil: 0,
-    };
-    p.ends[id] = end;
+    p.endPeer[id] = peer;
+    p.endCore[id] = peer.core;
+    p.endRemote[id] = 0;
+    p.endSerial[id] = serials++;
+    p.endDataUntil[id] = 0;
     p.linkCount++;
-    return end;
+    return id;
   }
 
   function run(p: SimPeer, cmds: Command[]): void {
@@ -598,28 +612,30 @@ export function runSimulation(
    */
   function makeRoom(p: SimPeer): boolean {
     if (p.linkCount < s.maxConnections) return true;
-    let oldest: LinkEnd | undefined;
-    for (const end of p.ends) {
-      if (end === undefined || (oldest !== undefined && end.serial > oldest.serial)) continue;
-      if (!p.core.linkWanted(end.id)) oldest = end;
+    let oldest = 0;
+    for (let id = 1; id < p.nextId; id++) {
+      if (
+        p.endPeer[id] === undefined ||
+        (oldest !== 0 && (p.endSerial[id] as number) > (p.endSerial[oldest] as number))
+      )
+        continue;
+      if (!p.core.linkWanted(id)) oldest = id;
     }
-    if (oldest === undefined) return false;
-    unlink(p, oldest.id);
+    if (oldest === 0) return false;
+    unlink(p, oldest);
     return true;
   }
 
   function connect(a: SimPeer, b: SimPeer): void {
     if (a === b || a.gone || b.gone) return;
-    for (const e of a.ends) if (e?.peer === b) return;
+    for (let id = 1; id < a.nextId; id++) if (a.endPeer[id] === b) return;
     if (!makeRoom(a) || !makeRoom(b)) return;
     const ea = openEnd(a, b);
     const eb = openEnd(b, a);
-    ea.other = eb;
-    eb.other = ea;
-    ea.remote = eb.id;
-    eb.remote = ea.id;
-    run(a, a.core.addLink(ea.id, true, now));
-    run(b, b.core.addLink(eb.id, false, now));
+    a.endRemote[ea] = eb;
+    b.endRemote[eb] = ea;
+    run(a, a.core.addLink(ea, true, now));
+    run(b, b.core.addLink(eb, false, now));
   }
 
   function announce(p: SimPeer, event: 'started' | 'stopped' | 'empty'): void {
@@ -652,7 +668,7 @@ export function runSimulation(
     const h = p.core.have;
     for (let i = 0; i < s.pieces; i++) if (h.has(i)) copies[i] = (copies[i] as number) - 1;
     if (!p.seed && !p.malicious && p.doneAt === null) departed++;
-    for (const end of p.ends) if (end !== undefined) unlink(p, end.id);
+    for (let id = 1; id < p.nextId; id++) if (p.endPeer[id] !== undefined) unlink(p, id);
     announce(p, 'stopped');
     p.gone = true;
   }
