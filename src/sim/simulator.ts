@@ -445,6 +445,8 @@ export function runSimulation(
       if (behindData) at = until[link] as number;
       const r = record(from, link, m);
       if (!behindData) {
+        // A batch arriving at `at` is still on its way (anything sent once it has arrived arrives
+        // later), so its records are live.
         if (from.batchHead !== -1 && from.batchAt === at) {
           recNext[from.batchTail] = r;
           from.batchTail = r;
@@ -480,20 +482,19 @@ export function runSimulation(
    * is unknown to the core (its id is not reused yet): it drops the message.
    */
   function arriveControl(head: number): void {
-    const from = recFrom[head] as SimPeer;
-    if (from.batchHead === head) from.batchHead = -1;
     for (let r = head; r !== -1; ) {
       const next = recNext[r] as number;
       const msg = recMsg[r] as Message | 'handshake';
       const core = recCore[r] as TorrentCore;
       const to = recPeer[r] as SimPeer;
       const link = recLink[r] as LinkId;
+      const from = msg === 'handshake' ? (recFrom[r] as SimPeer) : undefined;
       release(r);
       const cmds = core.message(
         link,
-        msg === 'handshake'
+        from !== undefined
           ? { type: 'handshake', reserved: zero.subarray(0, 8), infoHash, peerId: from.peerId }
-          : msg,
+          : (msg as Message),
         now,
       );
       if (cmds.length > 0) run(to, cmds);
