@@ -1,5 +1,5 @@
 /**
- * npm run bench:sim [-- --budget 120] [-- --only swarms|haves]
+ * npm run bench:sim [-- --budget 120] [-- --only swarms|haves]   (haves: parts 2 and 3)
  *
  * 1. Flash crowds: 1,000 peers x 100 pieces (the reference, completes), then 10,000 x 1,000 and
  *    100,000 x 1,000 (one seed, 1 MiB/s everywhere, 256 KiB pieces moved whole, rarest-first,
@@ -9,6 +9,9 @@
  *    1,000 and 10,000 cores of 1,000 pieces and 20 links each, receivers in random order (as in a
  *    swarm), side by side with the same bookkeeping done in flat typed arrays (the floor: the few
  *    memory reads a have needs at least).
+ * 3. The machine's memory: one read that depends on the one before (a pointer chase over random
+ *    64-byte lines) and reads that do not (a stride through the same array), over 1 to 1,024 MiB.
+ *    A message landing on a cold peer waits for a chain of dependent reads; this is their price.
  */
 import { parseArgs } from 'node:util';
 import { seededRandom } from '../src/core/rng.js';
@@ -121,6 +124,45 @@ function flatHave(cores: number): number {
   return ((performance.now() - t0) * 1e6) / HAVES;
 }
 
+/** ns per read over `mib` MiB of random lines: each depending on the last, then independent ones. */
+function memoryRead(mib: number): [number, number] {
+  const n = (mib * 2 ** 20) / 4;
+  const a = new Int32Array(n);
+  // One cycle through all lines in random order (Sattolo's shuffle), 16 ints to a line.
+  const lines = n / 16;
+  const order = new Int32Array(lines);
+  for (let i = 0; i < lines; i++) order[i] = i;
+  const r = seededRandom(3);
+  for (let i = lines - 1; i > 0; i--) {
+    const j = Math.floor(r() * i);
+    const t = order[i] as number;
+    order[i] = order[j] as number;
+    order[j] = t;
+  }
+  for (let i = 0; i < lines; i++) a[(order[i] as number) * 16] = (order[(i + 1) % lines] as number) * 16;
+  const steps = 4_000_000;
+  let p = 0;
+  let t0 = performance.now();
+  for (let k = 0; k < steps; k++) p = a[p] as number;
+  const dependent = ((performance.now() - t0) * 1e6) / steps;
+  let sum = 0;
+  t0 = performance.now();
+  for (let k = 0; k < steps; k++) sum += a[((k * 2654435761) >>> 0) % n] as number;
+  const independent = ((performance.now() - t0) * 1e6) / steps;
+  if (p + sum === -1) console.log(p);
+  return [dependent, independent];
+}
+
+function memory(): string[] {
+  const rows: string[] = [];
+  for (const mib of [1, 16, 256, 1024]) {
+    const [d, i] = memoryRead(mib);
+    rows.push(`| ${mib} | ${d.toFixed(0)} | ${i.toFixed(0)} |`);
+    console.log(rows[rows.length - 1]);
+  }
+  return rows;
+}
+
 function haves(): string[] {
   const rows: string[] = [];
   for (const cores of [100, 1_000, 10_000]) {
@@ -134,6 +176,7 @@ function haves(): string[] {
 
 const swarmRows = args.only === 'haves' ? [] : swarms();
 const haveRows = args.only === 'swarms' ? [] : haves();
+const memoryRows = args.only === 'swarms' ? [] : memory();
 console.log(
   `\nnpm run bench:sim -- --budget ${args.budget}${args.only ? ` --only ${args.only}` : ''}, node ${process.version}`,
 );
@@ -152,4 +195,10 @@ if (haveRows.length > 0) {
   console.log('| cores | TorrentCore.message ns | flat arrays ns (floor) | ratio |');
   console.log('| ---: | ---: | ---: | ---: |');
   for (const r of haveRows) console.log(r);
+}
+if (memoryRows.length > 0) {
+  console.log('\nOne read of memory: each depending on the last (a chain) or not, random 64-byte lines\n');
+  console.log('| MiB | dependent ns | independent ns |');
+  console.log('| ---: | ---: | ---: |');
+  for (const r of memoryRows) console.log(r);
 }

@@ -339,6 +339,8 @@ export function runSimulation(
           uploadSlots: s.uploadSlots,
           superSeed: seed && s.superSeed,
           blockLength: blockSize,
+          // Links never outnumber the connection cap here.
+          linkSlots: s.maxConnections,
           // A malicious peer claims every piece (and serves garbage).
           have: seed || isMalicious ? fullHave() : undefined,
         },

@@ -31,7 +31,7 @@ export const WAS_INTERESTED = 64;
  * Slots allocated at first (doubled when a torrent has more links): room for the 20-30 links a
  * peer usually keeps, so a swarm of new peers does not reallocate every table as links arrive.
  */
-const INITIAL_SLOTS = 32;
+export const INITIAL_SLOTS = 32;
 
 /** A slot's numbers in `meta`: one cache line (8 doubles) per link. */
 export const META = 8;
@@ -61,11 +61,13 @@ export class LinkTable {
   #free: number[] = [];
   #used = 0;
 
-  constructor(pieceCount: number) {
+  /** `slots`: room at first (at least 1; the table doubles when a link needs more). */
+  constructor(pieceCount: number, slots = INITIAL_SLOTS) {
     this.pieceCount = pieceCount;
     this.stride = Bitfield.byteLength(pieceCount);
-    this.bits = new Uint8Array(INITIAL_SLOTS * this.stride);
-    this.meta = new Float64Array(INITIAL_SLOTS * META);
+    const n = Math.max(1, Math.floor(slots));
+    this.bits = new Uint8Array(n * this.stride);
+    this.meta = new Float64Array(n * META);
   }
 
   get capacity(): number {

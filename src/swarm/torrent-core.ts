@@ -111,6 +111,12 @@ export interface CoreOpts {
    * one block; requests up to this length are then accepted too.
    */
   blockLength?: number;
+  /**
+   * Links the link table has room for at first (default 32; it doubles past that). A driver that
+   * caps its connections (the simulator) passes the cap, so a large swarm of small tables wastes
+   * no slots.
+   */
+  linkSlots?: number;
 }
 
 export interface CoreEvents {
@@ -253,7 +259,7 @@ const MAX_DIRECT_ID = 65_536;
 const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
 
 export class TorrentCore {
-  readonly opts: Required<Omit<CoreOpts, 'have'>>;
+  readonly opts: Required<Omit<CoreOpts, 'have' | 'linkSlots'>>;
   readonly #maxRequest: number;
   readonly picker: PiecePicker;
   readonly links = new Map<LinkId, Link>();
@@ -328,7 +334,7 @@ export class TorrentCore {
       },
       opts.have,
     );
-    this.#table = new LinkTable(opts.pieceCount);
+    this.#table = new LinkTable(opts.pieceCount, opts.linkSlots);
     this.#mine = this.picker.have.bytes;
     this.#avail = this.picker.availability;
     this.#infoHashKey = Buffer.from(opts.infoHash).toString('hex');

@@ -238,7 +238,7 @@ describe('TorrentCore scripted events', () => {
 });
 
 describe('TorrentCore link table and have suppression', () => {
-  const mk = () =>
+  const mk = (linkSlots?: number) =>
     new TorrentCore(
       {
         infoHash,
@@ -248,6 +248,7 @@ describe('TorrentCore link table and have suppression', () => {
         length: 10 * PL - 100,
         assemble: false,
         blockLength: PL,
+        linkSlots,
       },
       rng(4),
     );
@@ -285,27 +286,33 @@ describe('TorrentCore link table and have suppression', () => {
     expect(sentTo(c.verifyDone(0, true, 3), 'have').sort()).toEqual([1, 3, 4]);
   });
 
-  it('keeps each link apart in its slot: more links than the first table holds, ids reused', () => {
-    const c = mk();
-    for (let link = 1; link <= 40; link++) {
-      c.addLink(link, false, 0);
-      c.message(link, hs(100 + link), 0);
-      c.message(link, { type: 'have', index: link % 10 }, 0);
-    }
-    expect(c.links.size).toBe(40);
-    for (let link = 1; link <= 40; link++)
-      expect(c.linkStats(link)).toMatchObject({ pieces: 1, amInterested: true });
-    expect([...c.picker.availability]).toEqual(Array(10).fill(4));
-    for (let link = 1; link <= 10; link++) c.removeLink(link);
-    expect([...c.picker.availability]).toEqual(Array(10).fill(3));
-    // A reused id is a new link: nothing of the old one's pieces or interest.
-    c.addLink(5, true, 1);
-    expect(c.linkStats(5)).toMatchObject({ pieces: 0, amInterested: false, handshaken: false });
-    c.message(5, hs(500), 1);
-    c.message(5, { type: 'have', index: 2 }, 1);
-    expect(c.linkStats(5)).toMatchObject({ pieces: 1, amInterested: true });
-    expect(c.picker.availability[2]).toBe(4);
-  });
+  it.each([
+    ['the default table', undefined],
+    ['a table of one slot at first', 1],
+  ])(
+    'keeps each link apart in its slot: more links than the first table holds, ids reused (%s)',
+    (_, slots) => {
+      const c = mk(slots);
+      for (let link = 1; link <= 40; link++) {
+        c.addLink(link, false, 0);
+        c.message(link, hs(100 + link), 0);
+        c.message(link, { type: 'have', index: link % 10 }, 0);
+      }
+      expect(c.links.size).toBe(40);
+      for (let link = 1; link <= 40; link++)
+        expect(c.linkStats(link)).toMatchObject({ pieces: 1, amInterested: true });
+      expect([...c.picker.availability]).toEqual(Array(10).fill(4));
+      for (let link = 1; link <= 10; link++) c.removeLink(link);
+      expect([...c.picker.availability]).toEqual(Array(10).fill(3));
+      // A reused id is a new link: nothing of the old one's pieces or interest.
+      c.addLink(5, true, 1);
+      expect(c.linkStats(5)).toMatchObject({ pieces: 0, amInterested: false, handshaken: false });
+      c.message(5, hs(500), 1);
+      c.message(5, { type: 'have', index: 2 }, 1);
+      expect(c.linkStats(5)).toMatchObject({ pieces: 1, amInterested: true });
+      expect(c.picker.availability[2]).toBe(4);
+    },
+  );
 
   it('finds links with large ids too (a long-lived peer numbers its links past the direct index)', () => {
     const c = mk();
