@@ -405,6 +405,8 @@ export function runSimulation(
     else {
       r = recUsed++;
       if (r === recLink.length) {
+        // Codes are 31-bit: record x EVENT_KINDS must fit.
+        if (r * 2 * EVENT_KINDS > 2 ** 31) throw new RangeError('simulator: too many messages in flight');
         const link = new Int32Array(r * 2);
         link.set(recLink);
         recLink = link;
