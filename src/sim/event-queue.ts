@@ -38,7 +38,7 @@ export class EventQueue {
     while (i > 0) {
       const p = (i - 1) >> 1;
       const tp = t[p] as number;
-      if (tp < time || (tp === time && (q[p] as number) < seq)) break;
+      if (earlier(tp, q[p] as number, time, seq)) break;
       t[i] = tp;
       q[i] = q[p] as number;
       c[i] = c[p] as number;
@@ -78,10 +78,10 @@ export class EventQueue {
         if (r < n) {
           const tm = t[m] as number;
           const tr = t[r] as number;
-          if (tr < tm || (tr === tm && (q[r] as number) < (q[m] as number))) m = r;
+          if (earlier(tr, q[r] as number, tm, q[m] as number)) m = r;
         }
         const tm = t[m] as number;
-        if (lt < tm || (lt === tm && lq < (q[m] as number))) break;
+        if (earlier(lt, lq, tm, q[m] as number)) break;
         t[i] = tm;
         q[i] = q[m] as number;
         c[i] = c[m] as number;
@@ -123,4 +123,9 @@ export class EventQueue {
     c.set(this.#code);
     this.#code = c;
   }
+}
+
+/** Event (time a, sequence a) comes before (time b, sequence b): by time, ties in push order. */
+function earlier(ta: number, qa: number, tb: number, qb: number): boolean {
+  return ta < tb || (ta === tb && qa < qb);
 }

@@ -407,12 +407,8 @@ export function runSimulation(
       if (r === recLink.length) {
         // Codes are 31-bit: record x EVENT_KINDS must fit.
         if (r * 2 * EVENT_KINDS > 2 ** 31) throw new RangeError('simulator: too many messages in flight');
-        const link = new Int32Array(r * 2);
-        link.set(recLink);
-        recLink = link;
-        const next = new Int32Array(r * 2);
-        next.set(recNext);
-        recNext = next;
+        recLink = grown(recLink, r * 2);
+        recNext = grown(recNext, r * 2);
       }
     }
     recLink[r] = from.endRemote[link] as number;
@@ -552,14 +548,10 @@ export function runSimulation(
     }
     const id = p.nextId++;
     if (id >= p.endRemote.length) {
-      const grow = <T extends Int32Array | Float64Array>(a: T, b: T): T => {
-        b.set(a);
-        return b;
-      };
       const cap = p.endRemote.length * 2;
-      p.endRemote = grow(p.endRemote, new Int32Array(cap));
-      p.endSerial = grow(p.endSerial, new Float64Array(cap));
-      p.endDataUntil = grow(p.endDataUntil, new Float64Array(cap));
+      p.endRemote = grown(p.endRemote, cap);
+      p.endSerial = grown(p.endSerial, cap);
+      p.endDataUntil = grown(p.endDataUntil, cap);
     }
     return id;
   }
@@ -887,6 +879,13 @@ export function runSimulation(
     virtualMs: now,
     stoppedByWall,
   };
+}
+
+/** A copy of `a` with room for `length` entries. */
+function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
 }
 
 function sampleAvailability(copies: Uint32Array, timeMs: number, completed: number) {

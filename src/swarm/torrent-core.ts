@@ -195,7 +195,7 @@ class Link {
     return ((this.#t.meta[this.slot * META + FLAGS] as number) & bit) !== 0;
   }
 
-  #setFlag(bit: number, on: boolean): void {
+  setFlag(bit: number, on: boolean): void {
     const f = this.#t.meta[this.slot * META + FLAGS] as number;
     this.#t.meta[this.slot * META + FLAGS] = on ? f | bit : f & ~bit;
   }
@@ -204,25 +204,25 @@ class Link {
     return this.#flag(HANDSHAKEN);
   }
   set handshaken(v: boolean) {
-    this.#setFlag(HANDSHAKEN, v);
+    this.setFlag(HANDSHAKEN, v);
   }
   get amInterested(): boolean {
     return this.#flag(AM_INTERESTED);
   }
   set amInterested(v: boolean) {
-    this.#setFlag(AM_INTERESTED, v);
+    this.setFlag(AM_INTERESTED, v);
   }
   get peerChoking(): boolean {
     return this.#flag(PEER_CHOKING);
   }
   set peerChoking(v: boolean) {
-    this.#setFlag(PEER_CHOKING, v);
+    this.setFlag(PEER_CHOKING, v);
   }
   get peerInterested(): boolean {
     return this.#flag(PEER_INTERESTED);
   }
   set peerInterested(v: boolean) {
-    this.#setFlag(PEER_INTERESTED, v);
+    this.setFlag(PEER_INTERESTED, v);
   }
   /** How many pieces in `offer` we lack: we are interested while it is above zero. */
   get interesting(): number {
@@ -415,8 +415,7 @@ export class TorrentCore {
   #setOffer(l: Link): void {
     const wanted = l.wanted;
     l.offer = wanted === null ? l.have : { has: (i) => l.have.has(i) && wanted.has(i) };
-    const f = this.#table.meta[l.slot * META + FLAGS] as number;
-    this.#table.meta[l.slot * META + FLAGS] = wanted === null ? f & ~EXCHANGE : f | EXCHANGE;
+    l.setFlag(EXCHANGE, wanted !== null);
     const mine = this.picker.have;
     let n = 0;
     if (l.have.count > 0)
@@ -476,7 +475,7 @@ export class TorrentCore {
     if (m.type === 'handshake') return this.#onHandshake(l, m, now);
     if (!l.handshaken) return this.#close(l, 'ERR_PROTOCOL', 'message before handshake');
     const flags = this.#table.meta[l.slot * META + FLAGS] as number;
-    this.#table.meta[l.slot * META + FLAGS] = flags | SEEN_MESSAGE;
+    l.setFlag(SEEN_MESSAGE, true);
     switch (m.type) {
       case 'keepAlive':
       case 'port':
@@ -519,8 +518,7 @@ export class TorrentCore {
         break;
       case 'interested':
         l.peerInterested = true;
-        this.#table.meta[l.slot * META + FLAGS] =
-          (this.#table.meta[l.slot * META + FLAGS] as number) | WAS_INTERESTED;
+        l.setFlag(WAS_INTERESTED, true);
         if (l.amChoking && this.#unchoked < this.opts.uploadSlots + 1) this.#unchoke(l, now, out);
         break;
       case 'notInterested':
