@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseTorrent } from '../src/core/metainfo.js';
-import { parseSize, sha1 } from '../src/node/create-torrent.js';
+import { nodeHasher } from '../src/net/system.js';
+import { parseSize } from '../src/node/create-torrent.js';
 import { PeerNode } from '../src/node/peer-node.js';
 
 const { values: args } = parseArgs({
@@ -130,7 +131,7 @@ async function leecherLoad(): Promise<string[]> {
     ],
     /Listening: [0-9.]+:(\d+)/,
   );
-  const meta = parseTorrent(readFileSync(torrent), sha1);
+  const meta = parseTorrent(readFileSync(torrent), nodeHasher.sha1);
   const nodes: PeerNode[] = [];
   const firstBlock: number[] = [];
   const done: number[] = [];

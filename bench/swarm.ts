@@ -26,7 +26,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { distributionLowerBound } from '../src/demo/lower-bound.js';
+import { distributionLowerBound } from '../src/core/lower-bound.js';
 import { startTracker } from '../src/net/tracker-server.js';
 import { parseSize } from '../src/node/create-torrent.js';
 import { aria2Flags } from '../test/support/proc.js';

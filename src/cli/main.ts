@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerDashboard } from '../dashboard/routes.js';
 import { startTracker } from '../net/tracker-server.js';
 import { registerDemoCommand } from './demo-command.js';
 import { intOption, portOption } from './options.js';
@@ -46,6 +47,7 @@ export function buildCli(): Command {
             trustIp: o.trustIp,
             rateLimit: o.rateLimit,
             log: o.quiet ? undefined : (line) => console.log(line),
+            routes: registerDashboard,
           },
         );
         console.log(`Tracker listening on ${tracker.url} (announce URL ${tracker.url}/announce)`);

@@ -2,7 +2,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
-import { createTorrent, sha1 } from '../node/create-torrent.js';
+import { nodeHasher } from '../net/system.js';
+import { createTorrent } from '../node/create-torrent.js';
 import { MAX_CONNECTIONS, MAX_PER_IP, PeerNode } from '../node/peer-node.js';
 import { collect, intOption, portOption, sizeOption } from './options.js';
 import { formatBytes, showProgress } from './progress.js';
@@ -18,7 +19,7 @@ async function readTorrent(path: string) {
     throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   try {
-    return parseTorrent(bytes, sha1);
+    return parseTorrent(bytes, nodeHasher.sha1);
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { buildReplayServer } from '../net/replay-server.js';
+import { buildReplayServer } from '../dashboard/replay-server.js';
 import { completionCsv, plotSvg } from '../sim/plot.js';
 import { ReplayRecorder, readReplay } from '../sim/replay.js';
 import { DEFAULT_SCENARIO, runSimulation, type Scenario, scenarioProblem } from '../sim/simulator.js';

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Bitfield } from '../core/bitfield.js';
 import { parseTorrent } from '../core/metainfo.js';
-import { sha1 } from '../node/create-torrent.js';
+import { nodeHasher } from '../net/system.js';
 import { PeerNode, type PeerNodeOpts } from '../node/peer-node.js';
 
 /**
@@ -258,7 +258,7 @@ export class ChildProcessPeer extends EventEmitter<DemoPeerEvents> implements De
 /** The child side: `swarmshare _demo-peer '<spec json>'`. */
 export async function runDemoPeerChild(specJson: string): Promise<void> {
   const spec = JSON.parse(specJson) as DemoPeerSpec;
-  const meta = parseTorrent(await readFile(spec.torrent), sha1);
+  const meta = parseTorrent(await readFile(spec.torrent), nodeHasher.sha1);
   const node = new PeerNode(nodeOpts(spec, meta));
   const say = (o: ChildLine) => process.stdout.write(`${JSON.stringify(o)}\n`);
   const status = () => {

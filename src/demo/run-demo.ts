@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { distributionLowerBound } from '../core/lower-bound.js';
+import { registerDashboard } from '../dashboard/routes.js';
 import { type RunningTracker, startTracker } from '../net/tracker-server.js';
 import { createTorrent } from '../node/create-torrent.js';
 import { formatChunks } from '../tracker/log-format.js';
 import { ChildProcessPeer, type DemoPeer, type DemoPeerSpec, InProcessPeer } from './demo-peer.js';
-import { distributionLowerBound } from './lower-bound.js';
 
 /**
  * The original simulation, for real: a tracker and N peers on 127.0.0.1, each with its own TCP
@@ -119,7 +120,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
 
   const tracker = await startTracker(
     { host: '127.0.0.1', port: o.trackerPort ?? 0 },
-    { interval: 2, log: o.trackerLog ? o.log : undefined },
+    { interval: 2, log: o.trackerLog ? o.log : undefined, routes: registerDashboard },
   );
   const { bytes, meta } = await createTorrent(join(originDir, name), {
     pieceLength: o.pieceSize,

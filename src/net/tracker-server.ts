@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { type ErrorCode, HTTP_STATUS, isSwarmshareError, SwarmshareError } from '../core/errors.js';
+import { httpStatus, isSwarmshareError, SwarmshareError, type TrackerErrorCode } from '../core/errors.js';
 import {
   announceReply,
   applyAnnounce,
@@ -26,7 +26,6 @@ import { availabilityLines, registeredLine } from '../tracker/log-format.js';
 import { RateLimiter } from '../tracker/rate-limit.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
-import { registerDashboard } from './dashboard-routes.js';
 
 /**
  * The tracker over HTTP: `buildTracker()` makes the app without listening (tests inject requests),
@@ -45,7 +44,15 @@ export interface TrackerOpts {
   log?: (line: string) => void;
   /** Requests per second allowed per client address (burst: twice that); 0 turns the limit off. Default 200. */
   rateLimit?: number;
+  /**
+   * More routes over the same registry: the dashboard (dashboard/routes.ts) is added this way by
+   * the layers above, so the server knows nothing of it.
+   */
+  routes?: TrackerRoutes;
 }
+
+/** Adds routes to the tracker's app, reading (never changing) its registry. */
+export type TrackerRoutes = (app: FastifyInstance, registry: SwarmRegistry, now: () => number) => void;
 
 /** Default per-address request rate: far above what a client needs (one announce per interval). */
 export const DEFAULT_RATE_LIMIT = 200;
@@ -71,7 +78,7 @@ export function systemTrackerDeps(): TrackerClockDeps {
   };
 }
 
-function errorBody(code: ErrorCode, message: string, details?: Readonly<Record<string, unknown>>) {
+function errorBody(code: TrackerErrorCode, message: string, details?: Readonly<Record<string, unknown>>) {
   return { error: { code, message, ...(details ?? {}) } };
 }
 
@@ -212,7 +219,7 @@ export function buildTracker(
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     counters.errors = (counters.errors ?? 0) + 1;
     if (isSwarmshareError(err)) {
-      return reply.status(HTTP_STATUS[err.code]).send(errorBody(err.code, err.message, err.details));
+      return reply.status(httpStatus(err.code)).send(errorBody(err.code, err.message, err.details));
     }
     if (err.validation) {
       return reply.status(400).send(errorBody('ERR_VALIDATION', err.message));
@@ -228,7 +235,7 @@ export function buildTracker(
         .send(errorBody('ERR_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json'));
     }
     if (status >= 400 && status < 500) {
-      const code: ErrorCode = err.code?.startsWith('FST_ERR_CTP') ? 'ERR_BAD_JSON' : 'ERR_BAD_PARAM';
+      const code: TrackerErrorCode = err.code?.startsWith('FST_ERR_CTP') ? 'ERR_BAD_JSON' : 'ERR_BAD_PARAM';
       return reply.status(status).send(errorBody(code, err.message));
     }
     log?.(`tracker: internal error: ${err.stack ?? err.message}`);
@@ -277,7 +284,7 @@ export function buildTracker(
     );
   }
 
-  registerDashboard(app, registry, deps.now);
+  opts.routes?.(app, registry, deps.now);
 
   app.get('/health', async () => ({ status: 'ok', peers: registry.peerCount, swarms: registry.swarms.size }));
 

@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import type { Hasher } from '../core/deps.js';
 import { buildTorrent, checkPathComponent, type Metainfo, parseTorrent } from '../core/metainfo.js';
+import { nodeHasher } from '../net/system.js';
 
 /**
  * Makes a v1 .torrent from a file or a folder: walks the folder (sorted, symlinks skipped), hashes
@@ -16,6 +17,8 @@ export interface CreateOpts {
   pieceLength?: number;
   trackers?: string[];
   name?: string;
+  /** SHA-1 (default: node:crypto's). */
+  hasher?: Hasher;
 }
 
 interface FileEntry {
@@ -57,8 +60,9 @@ export async function createTorrent(
   } else {
     throw new Error(`${source} is neither a file nor a folder`);
   }
-  const hashes: Buffer[] = [];
-  let hash = createHash('sha1');
+  const hasher = opts.hasher ?? nodeHasher;
+  const hashes: Uint8Array[] = [];
+  let hash = hasher.sha1Stream();
   let inPiece = 0;
   const buf = Buffer.allocUnsafe(READ_CHUNK);
   for (const f of files) {
@@ -76,7 +80,7 @@ export async function createTorrent(
           off += take;
           if (inPiece === pieceLength) {
             hashes.push(hash.digest());
-            hash = createHash('sha1');
+            hash = hasher.sha1Stream();
             inPiece = 0;
           }
         }
@@ -97,11 +101,7 @@ export async function createTorrent(
     createdBy: 'swarmshare 0.1.0',
     creationDate: Math.floor(Date.now() / 1000),
   });
-  return { bytes, meta: parseTorrent(bytes, sha1) };
-}
-
-export function sha1(data: Uint8Array): Uint8Array {
-  return createHash('sha1').update(data).digest();
+  return { bytes, meta: parseTorrent(bytes, hasher.sha1) };
 }
 
 /** Parses a size like `256KiB`, `4MiB`, `1GiB`, `16384`, `1.5MB`. */

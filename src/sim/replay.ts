@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import type { SwarmSummary, SwarmView } from '../dashboard/feed.js';
-import type { Scenario } from './simulator.js';
+import type { SwarmSummary, SwarmView } from '../tracker/feed.js';
+import type { Scenario } from './scenario.js';
 
 /**
  * A simulation recorded for the dashboard: snapshots of the same shape as the live feed's

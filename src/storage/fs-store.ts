@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, realpath, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
+import type { StorageErrorCode } from '../core/errors.js';
 import { checkPathComponent, type Metainfo, pieceSize } from '../core/metainfo.js';
 import type { PieceStore } from './piece-store.js';
 
@@ -17,8 +18,8 @@ import type { PieceStore } from './piece-store.js';
 export type StoreMode = 'seed' | 'download';
 
 export class StorageError extends Error {
-  readonly code: 'ERR_STORAGE' | 'ERR_UNSAFE_PATH' | 'ERR_MISSING_FILE';
-  constructor(code: StorageError['code'], message: string) {
+  readonly code: StorageErrorCode;
+  constructor(code: StorageErrorCode, message: string) {
     super(message);
     this.code = code;
   }

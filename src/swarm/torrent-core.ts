@@ -1,7 +1,12 @@
 import { Bitfield } from '../core/bitfield.js';
+import type { CloseCode } from '../core/errors.js';
+import { bans } from '../core/errors.js';
 import type { Handshake, Message } from '../wire/messages.js';
 import { BLOCK_LENGTH, MAX_REQUEST_LENGTH } from '../wire/messages.js';
+import { Assembly } from './assembly.js';
 import { CHOKE_ROUND_MS, chooseUnchoked, OPTIMISTIC_ROUNDS } from './choker.js';
+import { type Command, type CoreEvents, NO_COMMANDS } from './commands.js';
+import { blockKey, Link, type LinkId, Links, NO_READS, NO_REQUESTS } from './link.js';
 import {
   AM_INTERESTED,
   COUNT,
@@ -12,7 +17,6 @@ import {
   INTERESTING,
   LAST_RECEIVED,
   LAST_SENT,
-  LinkPieces,
   LinkTable,
   META,
   PEER_CHOKING,
@@ -21,40 +25,20 @@ import {
   SEEN_MESSAGE,
   WAS_INTERESTED,
 } from './link-table.js';
-import { type BlockRequest, PiecePicker, type PieceSet, type Strategy } from './picker.js';
+import { PiecePicker, type Strategy } from './picker.js';
+import { SUPER_SEED_OFFERS, SuperSeed } from './super-seed.js';
+
+export type { Command, CoreEvents } from './commands.js';
+export type { LinkId } from './link.js';
 
 /**
- * One torrent's peer-wire logic: every link's state, the picker, the choker, piece assembly.
- * Events in (a link opened, a message, a block read from storage, a piece verified, a clock tick),
- * commands out (send, close, read, verify). No sockets, no clock, no randomness of its own: the
- * same code runs over TCP and in a simulated network. Invariants: STATE.md beside this file.
+ * One torrent's peer-wire logic, the orchestrator of its parts: the links (link.ts, their hot
+ * state in the LinkTable), the picker, the choker, piece assembly and blame (assembly.ts) and
+ * super-seeding (super-seed.ts). Events in (a link opened, a message, a block read from storage, a
+ * piece verified, a clock tick), commands out (send, close, read, verify). No sockets, no clock,
+ * no randomness of its own: the same code runs over TCP and in a simulated network. Invariants:
+ * STATE.md beside this file.
  */
-
-export type LinkId = number;
-
-export type Command =
-  | { type: 'handshake'; link: LinkId }
-  | { type: 'send'; link: LinkId; msg: Message }
-  | { type: 'close'; link: LinkId; code: CloseCode; reason: string; ban: boolean }
-  | { type: 'read'; link: LinkId; index: number; begin: number; length: number }
-  | { type: 'verify'; index: number; data: Uint8Array }
-  /** A link opened for a set of pieces (an exchange) has nothing more to give: the driver closes it. */
-  | { type: 'exchangeDone'; link: LinkId }
-  | { type: 'complete' };
-
-export type CloseCode =
-  | 'ERR_WRONG_INFO_HASH'
-  | 'ERR_SELF_CONNECTION'
-  | 'ERR_DUPLICATE_PEER'
-  | 'ERR_PROTOCOL'
-  | 'ERR_BAD_BITFIELD'
-  | 'ERR_BAD_HAVE'
-  | 'ERR_BAD_REQUEST'
-  | 'ERR_REQUEST_FLOOD'
-  | 'ERR_BAD_PIECE'
-  | 'ERR_HASH_MISMATCH'
-  | 'ERR_TIMEOUT'
-  | 'ERR_NOT_NEEDED';
 
 /**
  * Requests we keep outstanding per peer: 128 x 16 KiB = 2 MiB in flight, for a fast link (on
@@ -74,12 +58,6 @@ export const HANDSHAKE_TIMEOUT_MS = 20_000;
 export const IDLE_TIMEOUT_MS = 180_000;
 /** We send a keep-alive after this much silence of our own. */
 export const KEEPALIVE_MS = 90_000;
-/** Pieces a super-seed offers each peer at once. */
-export const SUPER_SEED_OFFERS = 2;
-/** Failed pieces kept to find which contributor lied (each holds one bad copy of a piece). */
-export const MAX_SUSPECTS = 8;
-/** Piece buffers kept for reuse: enough for the pieces usually in flight at once. */
-export const MAX_FREE_BUFFERS = 16;
 /** Blocks nobody asked for that a peer may send before it is dropped. */
 export const MAX_UNEXPECTED_BLOCKS = 64;
 
@@ -92,12 +70,7 @@ export interface CoreOpts {
   strategy?: Strategy;
   pipeline?: number;
   uploadSlots?: number;
-  /**
-   * Super-seeding (BEP 16) while we are a seed: instead of our bitfield, each peer is offered a
-   * couple of pieces at a time (`have`), those offered least so far, and a new one each time it
-   * reports one done; peers then fetch different pieces from us and trade the rest among
-   * themselves, so the seed sends each piece about once.
-   */
+  /** Super-seeding (BEP 16) while we are a seed: super-seed.ts. */
   superSeed?: boolean;
   /**
    * Assemble block bytes into pieces (default). A simulator that moves no real bytes turns it off:
@@ -119,161 +92,19 @@ export interface CoreOpts {
   linkSlots?: number;
 }
 
-export interface CoreEvents {
-  onPieceVerified?(index: number): void;
-  onPieceFailed?(index: number, contributors: string[]): void;
-  onBlock?(link: LinkId, bytes: number): void;
-  onUpload?(link: LinkId, bytes: number): void;
-  onRequestBlocks?(link: LinkId, requests: BlockRequest[]): void;
-}
-
-const NO_DATA = new Uint8Array(0);
-
-/**
- * Shared empty stand-ins for a link's request map and sets until it first needs one: most links
- * of a large swarm never serve, or never super-seed, and three empty hash tables per link were a
- * third of a simulated peer's memory. Writing to one is a bug, and throws.
- */
-class EmptySet extends Set<number> {
-  override add(): this {
-    throw new Error('shared empty set written to');
-  }
-}
-class EmptyMap<V> extends Map<number, V> {
-  override set(): this {
-    throw new Error('shared empty map written to');
-  }
-}
-/** What a message that needs no answer returns (shared: callers only read it). */
-const NO_COMMANDS: Command[] = Object.freeze([]) as unknown as Command[];
-const NO_READS: Set<number> = new EmptySet();
-const NO_OFFERS: Set<number> = new EmptySet();
-const NO_REQUESTS: Map<number, { index: number; begin: number; length: number; at: number }> = new EmptyMap();
-
-/**
- * One link's state. What a `have` touches (its pieces, interest count, flags, last message
- * times) lives in the torrent's LinkTable, by slot; the rest here.
- */
-class Link {
-  readonly id: LinkId;
-  readonly slot: number;
-  readonly #t: LinkTable;
-  /** The peer's pieces (kept in the table). */
-  readonly have: LinkPieces;
-  outgoing: boolean;
-  peerId: string | null = null;
-  amChoking = true;
-  outstanding: Map<number, { index: number; begin: number; length: number; at: number }> = NO_REQUESTS;
-  pendingReads: Set<number> = NO_READS;
-  downloaded = 0;
-  uploaded = 0;
-  roundDown = 0;
-  roundUp = 0;
-  rate = 0;
-  openedAt: number;
-  unexpected = 0;
-  /** For an exchange: the only pieces to fetch over this link (null: any). */
-  wanted: Bitfield | null;
-  /** What to fetch over this link: its pieces (`have` itself), narrowed to `wanted` for an exchange. */
-  offer: PieceSet;
-  exchangeDone = false;
-  /** Super-seeding: pieces offered to this peer and not yet reported done. */
-  offered: Set<number> = NO_OFFERS;
-
-  constructor(t: LinkTable, id: LinkId, outgoing: boolean, now: number, wanted: Bitfield | null) {
-    this.#t = t;
-    this.id = id;
-    this.slot = t.allocate(id, now);
-    this.have = new LinkPieces(t, this.slot);
-    this.offer = this.have;
-    this.outgoing = outgoing;
-    this.openedAt = now;
-    this.wanted = wanted;
-  }
-
-  #flag(bit: number): boolean {
-    return ((this.#t.meta[this.slot * META + FLAGS] as number) & bit) !== 0;
-  }
-
-  setFlag(bit: number, on: boolean): void {
-    const f = this.#t.meta[this.slot * META + FLAGS] as number;
-    this.#t.meta[this.slot * META + FLAGS] = on ? f | bit : f & ~bit;
-  }
-
-  get handshaken(): boolean {
-    return this.#flag(HANDSHAKEN);
-  }
-  set handshaken(v: boolean) {
-    this.setFlag(HANDSHAKEN, v);
-  }
-  get amInterested(): boolean {
-    return this.#flag(AM_INTERESTED);
-  }
-  set amInterested(v: boolean) {
-    this.setFlag(AM_INTERESTED, v);
-  }
-  get peerChoking(): boolean {
-    return this.#flag(PEER_CHOKING);
-  }
-  set peerChoking(v: boolean) {
-    this.setFlag(PEER_CHOKING, v);
-  }
-  get peerInterested(): boolean {
-    return this.#flag(PEER_INTERESTED);
-  }
-  set peerInterested(v: boolean) {
-    this.setFlag(PEER_INTERESTED, v);
-  }
-  /** How many pieces in `offer` we lack: we are interested while it is above zero. */
-  get interesting(): number {
-    return this.#t.meta[this.slot * META + INTERESTING] as number;
-  }
-  set interesting(v: number) {
-    this.#t.meta[this.slot * META + INTERESTING] = v;
-  }
-  get lastReceived(): number {
-    return this.#t.meta[this.slot * META + LAST_RECEIVED] as number;
-  }
-  set lastReceived(v: number) {
-    this.#t.meta[this.slot * META + LAST_RECEIVED] = v;
-  }
-  get lastSent(): number {
-    return this.#t.meta[this.slot * META + LAST_SENT] as number;
-  }
-  set lastSent(v: number) {
-    this.#t.meta[this.slot * META + LAST_SENT] = v;
-  }
-}
-
-interface Assembly {
-  data: Uint8Array;
-  contributors: Set<string>;
-  /** Who sent each block (by block number). */
-  owners: (string | undefined)[];
-}
-
-/** Link ids below this find their slot in an array (drivers number links from 1 and reuse ids). */
-const MAX_DIRECT_ID = 65_536;
-
-/** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
-const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
-
 export class TorrentCore {
   readonly opts: Required<Omit<CoreOpts, 'have' | 'linkSlots'>>;
   readonly #maxRequest: number;
   readonly picker: PiecePicker;
-  readonly links = new Map<LinkId, Link>();
+  readonly #links = new Links();
+  /** The links by id, in the order they opened. */
+  readonly links: ReadonlyMap<LinkId, Link> = this.#links.byId;
   readonly events: CoreEvents;
   readonly #rng: () => number;
-  readonly #assembly = new Map<number, Assembly>();
-  readonly #free: Uint8Array[] = [];
-  /** Super-seeding: per piece, offers peers reported done (copies given out)... */
-  readonly #given: Uint16Array;
-  /** ...and offers outstanding at peers we unchoke (an offer to a choked peer is not on its way). */
-  readonly #liveOffers: Uint16Array;
+  readonly #assembly: Assembly;
+  /** The super-seeding policy (only a core made to super-seed has one). */
+  readonly #superSeed: SuperSeed | null;
   readonly #verifying = new Set<number>();
-  /** Failed pieces with several contributors: the bad copy and who sent each block. */
-  readonly #suspects = new Map<number, { data: Uint8Array; owners: (string | undefined)[] }>();
   readonly banned = new Set<string>();
   #lastRound = Number.NEGATIVE_INFINITY;
   #round = 0;
@@ -283,11 +114,8 @@ export class TorrentCore {
   #selfKey: string;
   /** The links' hot state by slot, and each link id's slot (a `have` needs nothing else). */
   readonly #table: LinkTable;
-  /** Slot + 1 by link id for small ids (0: none), the usual case; larger ids in #slots. */
-  #direct = new Int32Array(16);
-  readonly #slots = new Map<LinkId, number>();
   /** Each slot's link. */
-  readonly #bySlot: (Link | undefined)[] = [];
+  readonly #bySlot: (Link | undefined)[] = this.#links.bySlot;
   /** Our pieces' bitfield bytes and the availability counts (the picker's, held here for a `have`). */
   readonly #mine: Uint8Array;
   readonly #avail: Uint16Array;
@@ -301,7 +129,6 @@ export class TorrentCore {
   #unchoked = 0;
   /** The picker holds every piece (kept here: a `have` asks, and the picker is another object). */
   #complete: boolean;
-  readonly #superSeed: boolean;
 
   constructor(opts: CoreOpts, rng: () => number, events: CoreEvents = {}) {
     this.opts = {
@@ -320,9 +147,6 @@ export class TorrentCore {
     this.#maxRequest = Math.max(MAX_REQUEST_LENGTH, this.opts.blockLength);
     this.#rng = rng;
     this.events = events;
-    // Only a super-seed counts offers (a large simulated swarm has one among thousands of peers).
-    this.#given = new Uint16Array(opts.superSeed ? opts.pieceCount : 0);
-    this.#liveOffers = new Uint16Array(opts.superSeed ? opts.pieceCount : 0);
     this.picker = new PiecePicker(
       {
         pieceCount: opts.pieceCount,
@@ -337,11 +161,15 @@ export class TorrentCore {
     this.#table = new LinkTable(opts.pieceCount, opts.linkSlots);
     this.#mine = this.picker.have.bytes;
     this.#avail = this.picker.availability;
+    this.#assembly = new Assembly(opts.pieceLength, this.opts.blockLength, this.opts.assemble);
+    // Only a super-seed counts offers (a large simulated swarm has one among thousands of peers).
+    this.#superSeed = this.opts.superSeed
+      ? new SuperSeed(opts.pieceCount, this.picker.availability, rng)
+      : null;
     this.#infoHashKey = Buffer.from(opts.infoHash).toString('hex');
     this.#selfKey = Buffer.from(opts.peerId).toString('latin1');
     this.#completeSent = this.picker.complete;
     this.#complete = this.picker.complete;
-    this.#superSeed = this.opts.superSeed;
   }
 
   get complete(): boolean {
@@ -369,10 +197,8 @@ export class TorrentCore {
       now,
       wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
     );
-    this.#setOffer(l);
-    this.links.set(link, l);
-    this.#bySlot[l.slot] = l;
-    this.#setSlot(link, l.slot + 1);
+    l.setOffer(this.picker.have, this.opts.pieceCount);
+    this.#links.add(l);
     return [{ type: 'handshake', link }];
   }
 
@@ -384,43 +210,12 @@ export class TorrentCore {
     if (l.outstanding.size > 0) this.#released = true;
     if (l.handshaken) this.picker.removeAvailability(l.have);
     if (!l.amChoking) {
-      this.#countOffers(l, -1);
+      this.#superSeed?.count(l, -1);
       this.#unchoked--;
     }
-    this.links.delete(link);
-    this.#setSlot(link, 0);
+    this.#links.delete(l);
     this.#table.release(l.slot);
-    this.#bySlot[l.slot] = undefined;
     if (this.#optimistic === link) this.#optimistic = null;
-  }
-
-  /** The link's slot (-1 or NaN: no such link). */
-  #slotOf(link: LinkId): number {
-    return link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
-  }
-
-  #setSlot(link: LinkId, slotPlusOne: number): void {
-    if (link >= 0 && link < MAX_DIRECT_ID && Number.isInteger(link)) {
-      if (link >= this.#direct.length) {
-        const d = new Int32Array(Math.min(MAX_DIRECT_ID, Math.max(link + 1, this.#direct.length * 2)));
-        d.set(this.#direct);
-        this.#direct = d;
-      }
-      this.#direct[link] = slotPlusOne;
-    } else if (slotPlusOne === 0) this.#slots.delete(link);
-    else this.#slots.set(link, slotPlusOne - 1);
-  }
-
-  /** `have` changed wholesale (a bitfield): the offer and the count of interesting pieces follow. */
-  #setOffer(l: Link): void {
-    const wanted = l.wanted;
-    l.offer = wanted === null ? l.have : { has: (i) => l.have.has(i) && wanted.has(i) };
-    l.setFlag(EXCHANGE, wanted !== null);
-    const mine = this.picker.have;
-    let n = 0;
-    if (l.have.count > 0)
-      for (let i = 0; i < this.opts.pieceCount; i++) if (l.offer.has(i) && !mine.has(i)) n++;
-    l.interesting = n;
   }
 
   peerIdOf(link: LinkId): string | null {
@@ -429,7 +224,7 @@ export class TorrentCore {
 
   /** Whether either side of the link wants something of the other (no allocation: a driver may ask often). */
   linkWanted(link: LinkId): boolean {
-    const slot = this.#slotOf(link);
+    const slot = this.#links.slotOf(link);
     if (!(slot >= 0)) return false;
     return ((this.#table.meta[slot * META + FLAGS] as number) & (AM_INTERESTED | PEER_INTERESTED)) !== 0;
   }
@@ -451,10 +246,10 @@ export class TorrentCore {
     };
   }
 
-  #close(l: Link, code: CloseCode, reason: string, ban = false): Command[] {
+  #close(l: Link, code: CloseCode, reason: string): Command[] {
     this.removeLink(l.id);
-    if (ban && l.peerId !== null) this.banned.add(l.peerId);
-    return [{ type: 'close', link: l.id, code, reason, ban }];
+    if (bans(code) && l.peerId !== null) this.banned.add(l.peerId);
+    return [{ type: 'close', link: l.id, code, reason }];
   }
 
   #send(l: Link, msg: Message, now: number, out: Command[]): void {
@@ -465,7 +260,7 @@ export class TorrentCore {
   // ---- messages ----------------------------------------------------------------------
 
   message(link: LinkId, m: Message | Handshake, now: number): Command[] {
-    const slot = this.#slotOf(link);
+    const slot = this.#links.slotOf(link);
     if (!(slot >= 0)) return NO_COMMANDS;
     if (m.type === 'have' && ((this.#table.meta[slot * META + FLAGS] as number) & HANDSHAKEN) !== 0)
       return this.#onHave(slot, m.index, now);
@@ -496,7 +291,7 @@ export class TorrentCore {
         // (aria2c does, on its first piece): take it as the peer's whole set then.
         if ((flags & SEEN_MESSAGE) !== 0) this.picker.removeAvailability(l.have);
         l.have.assign(m.bitfield);
-        this.#setOffer(l);
+        l.setOffer(this.picker.have, this.opts.pieceCount);
         this.picker.addAvailability(l.have);
         if (this.complete && l.have.complete) return this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds');
         this.#updateInterest(l, now, out);
@@ -579,9 +374,7 @@ export class TorrentCore {
       // Super-seeding: the peer got the piece we offered it; offer the next.
       if (this.#superSeeding) {
         l ??= this.#bySlot[slot] as Link;
-        if (l.offered.delete(index)) {
-          this.#given[index] = (this.#given[index] as number) + 1;
-          if (!l.amChoking) this.#liveOffers[index] = (this.#liveOffers[index] as number) - 1;
+        if ((this.#superSeed as SuperSeed).reported(l, index)) {
           if (out === NO_COMMANDS) out = [];
           this.#offer(l, now, out);
         }
@@ -601,7 +394,7 @@ export class TorrentCore {
     }
     const peerId = Buffer.from(h.peerId).toString('latin1');
     if (peerId === this.#selfKey) return this.#close(l, 'ERR_SELF_CONNECTION', 'connected to ourselves');
-    if (this.banned.has(peerId)) return this.#close(l, 'ERR_HASH_MISMATCH', 'banned peer', true);
+    if (this.banned.has(peerId)) return this.#close(l, 'ERR_BANNED', 'a banned peer came back');
     for (const other of this.links.values()) {
       if (other !== l && other.peerId === peerId)
         return this.#close(l, 'ERR_DUPLICATE_PEER', 'already connected to this peer');
@@ -679,18 +472,8 @@ export class TorrentCore {
     this.events.onBlock?.(l.id, m.block.length);
     const r = this.picker.received(m.index, m.begin, l.id);
     if (r.status === 'new') {
-      let a = this.#assembly.get(m.index);
-      if (a === undefined) {
-        const data = this.opts.assemble ? this.#pieceBuffer(this.picker.pieceSize(m.index)) : NO_DATA;
-        a = { data, contributors: new Set(), owners: [] };
-        this.#assembly.set(m.index, a);
-      }
-      a.contributors.add(l.peerId as string);
-      if (this.opts.assemble) {
-        a.data.set(m.block, m.begin);
-        // Who sent which block: only needed to blame a liar by comparing bytes.
-        a.owners[m.begin / this.opts.blockLength] = l.peerId as string;
-      }
+      const size = this.picker.pieceSize(m.index);
+      const a = this.#assembly.add(m.index, size, m.begin, m.block, l.peerId as string);
       for (const other of r.cancel) {
         const o = this.links.get(other);
         if (o === undefined) continue;
@@ -707,32 +490,20 @@ export class TorrentCore {
     return out;
   }
 
-  /** A piece buffer: a recycled one when the size fits (no zeroing, no garbage per piece). */
-  #pieceBuffer(size: number): Uint8Array {
-    if (size === this.opts.pieceLength) {
-      const b = this.#free.pop();
-      if (b !== undefined) return b;
-    }
-    return new Uint8Array(size);
-  }
-
   /**
    * The driver hashed (and, when right, stored) a piece; it no longer holds the piece's buffer,
    * which is recycled.
    */
   verifyDone(index: number, ok: boolean, now: number): Command[] {
     const out: Command[] = [];
-    const a = this.#assembly.get(index);
-    this.#assembly.delete(index);
-    if (a !== undefined && a.data.length === this.opts.pieceLength && this.#free.length < MAX_FREE_BUFFERS) {
-      this.#free.push(a.data);
-    }
+    const a = this.#assembly.finish(index);
     this.#verifying.delete(index);
     if (ok && this.picker.have.has(index)) return out;
     if (ok) {
       this.picker.verified(index);
       this.#complete = this.picker.complete;
-      if (a !== undefined) this.#convict(index, a.data, out);
+      if (a !== undefined)
+        for (const liar of this.#assembly.convict(index, a.data)) this.#ban(liar, index, out);
       this.events.onPieceVerified?.(index);
       const have: Message = { type: 'have', index };
       const refill = this.#released;
@@ -779,48 +550,23 @@ export class TorrentCore {
     this.picker.failed(index);
     const contributors = a === undefined ? [] : [...a.contributors];
     this.events.onPieceFailed?.(index, contributors);
-    if (contributors.length === 1) {
-      // A piece that came from one peer alone condemns it.
-      this.#ban(contributors[0] as string, index, out);
-    } else if (a !== undefined && this.opts.assemble && this.#suspects.size < MAX_SUSPECTS) {
-      // Several peers sent blocks: keep the bad copy; when the piece verifies later, the blocks
-      // that differ name the liars. Honest co-contributors are never blamed.
-      this.#suspects.set(index, { data: a.data.slice(), owners: a.owners.slice() });
-    }
+    // A piece that came from one peer alone condemns it; with several, the assembly keeps the bad
+    // copy, and the blocks that differ from the good one name the liars later.
+    const liar = this.#assembly.failed(index, a);
+    if (liar !== null) this.#ban(liar, index, out);
     for (const l of this.links.values()) this.#fillRequests(l, now, out);
     return out;
   }
 
   get #superSeeding(): boolean {
-    return this.#superSeed && this.#complete;
+    return this.#superSeed !== null && this.#complete;
   }
 
-  /**
-   * Super-seeding: offer `l` the piece given out least so far, counting offers on their way (to
-   * peers we unchoke; then the rarest among our peers) that it lacks. Offers to choked peers do not
-   * count, so a piece offered to a peer we then choke goes to someone else instead of waiting for
-   * its turn. False when there is nothing to offer.
-   */
+  /** Super-seeding: offer `l` its next piece (super-seed.ts). False when there is nothing to offer. */
   #offer(l: Link, now: number, out: Command[]): boolean {
-    let best = -1;
-    let bestKey = Number.POSITIVE_INFINITY;
-    const n = this.opts.pieceCount;
-    const start = Math.floor(this.#rng() * n);
-    for (let k = 0; k < n; k++) {
-      const i = (start + k) % n;
-      if (l.have.has(i) || l.offered.has(i)) continue;
-      const copies = (this.#given[i] as number) + (this.#liveOffers[i] as number);
-      const key = copies * 65536 + (this.picker.availability[i] as number);
-      if (key < bestKey) {
-        bestKey = key;
-        best = i;
-      }
-    }
-    if (best === -1) return false;
-    if (l.offered === NO_OFFERS) l.offered = new Set();
-    l.offered.add(best);
-    if (!l.amChoking) this.#liveOffers[best] = (this.#liveOffers[best] as number) + 1;
-    this.#send(l, { type: 'have', index: best }, now, out);
+    const i = (this.#superSeed as SuperSeed).next(l);
+    if (i === -1) return false;
+    this.#send(l, { type: 'have', index: i }, now, out);
     return true;
   }
 
@@ -828,28 +574,7 @@ export class TorrentCore {
     this.banned.add(peerId);
     const l = [...this.links.values()].find((x) => x.peerId === peerId);
     if (l !== undefined)
-      out.push(
-        ...this.#close(l, 'ERR_HASH_MISMATCH', `sent data for piece ${index} that failed its hash`, true),
-      );
-  }
-
-  /** A piece that failed with several contributors now verified: ban whoever sent a differing block. */
-  #convict(index: number, good: Uint8Array, out: Command[]): void {
-    const suspect = this.#suspects.get(index);
-    if (suspect === undefined) return;
-    this.#suspects.delete(index);
-    for (let b = 0; b < suspect.owners.length; b++) {
-      const owner = suspect.owners[b];
-      if (owner === undefined) continue;
-      const begin = b * this.opts.blockLength;
-      const end = Math.min(good.length, begin + this.opts.blockLength);
-      for (let i = begin; i < end; i++) {
-        if (suspect.data[i] !== good[i]) {
-          this.#ban(owner, index, out);
-          break;
-        }
-      }
-    }
+      out.push(...this.#close(l, 'ERR_HASH_MISMATCH', `sent data for piece ${index} that failed its hash`));
   }
 
   #updateInterest(l: Link, now: number, out: Command[]): void {
@@ -950,7 +675,7 @@ export class TorrentCore {
         l.amChoking = true;
         this.#unchoked--;
         l.pendingReads.clear();
-        this.#countOffers(l, -1);
+        this.#superSeed?.count(l, -1);
         this.#send(l, { type: 'choke' }, now, out);
       }
     }
@@ -959,13 +684,8 @@ export class TorrentCore {
   #unchoke(l: Link, now: number, out: Command[]): void {
     l.amChoking = false;
     this.#unchoked++;
-    this.#countOffers(l, 1);
+    this.#superSeed?.count(l, 1);
     this.#send(l, { type: 'unchoke' }, now, out);
     if (this.#superSeeding) while (l.offered.size < SUPER_SEED_OFFERS && this.#offer(l, now, out));
-  }
-
-  /** `l`'s open offers start (+1) or stop (-1) counting as on their way: it was unchoked, or choked or gone. */
-  #countOffers(l: Link, delta: 1 | -1): void {
-    for (const i of l.offered) this.#liveOffers[i] = (this.#liveOffers[i] as number) + delta;
   }
 }

@@ -1,3 +1,4 @@
+import type { CloseCode } from '../core/errors.js';
 /** BEP 3 peer wire messages. Numbers are message ids on the wire. */
 
 export const PSTR = 'BitTorrent protocol';
@@ -48,7 +49,11 @@ export type Message =
   /** An id we don't speak (extensions we didn't announce): its payload is skipped. */
   | { type: 'unknown'; id: number; length: number };
 
-export type WireErrorCode = 'ERR_BAD_HANDSHAKE' | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_BAD_MESSAGE_LENGTH';
+/** The decoder's reasons to close a link (consequences: core/errors.ts). */
+export type WireErrorCode = Extract<
+  CloseCode,
+  'ERR_BAD_HANDSHAKE' | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_BAD_MESSAGE_LENGTH'
+>;
 
 export interface WireError {
   code: WireErrorCode;

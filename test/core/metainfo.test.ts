@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import bencode from 'bencode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkPathComponent, magnetUri, parseTorrent } from '../../src/core/metainfo.js';
-import { createTorrent, parseSize, sha1 } from '../../src/node/create-torrent.js';
+import { nodeHasher } from '../../src/net/system.js';
+import { createTorrent, parseSize } from '../../src/node/create-torrent.js';
+
+const sha1 = nodeHasher.sha1;
 
 const hashes = (n: number) => Buffer.alloc(20 * n, 7);
 

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distributionLowerBound } from '../../src/demo/lower-bound.js';
+import { distributionLowerBound } from '../../src/core/lower-bound.js';
 import { start, stopAll } from '../support/proc.js';
 
 const CLI = 'dist/cli/main.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Bitfield } from '../../src/core/bitfield.js';
+import { type BlockStore, CommandInterpreter, type Transport } from '../../src/swarm/interpreter.js';
 import { type Command, type CoreOpts, type LinkId, TorrentCore } from '../../src/swarm/torrent-core.js';
 import { Decoder } from '../../src/wire/decoder.js';
 import { encode, encodeHandshake } from '../../src/wire/encode.js';
@@ -35,6 +36,8 @@ export interface Node {
   corrupt?: boolean;
   closed: { link: LinkId; code: string }[];
   completed: boolean;
+  /** Exchange links that said they had given what they could. */
+  exchangesDone: LinkId[];
   /** Block bytes this node sent. */
   uploaded: number;
 }
@@ -52,18 +55,83 @@ export function makeNode(
     pieceLength: opts.pieceLength,
     closed: [],
     completed: false,
+    exchangesDone: [],
     uploaded: 0,
   };
 }
 
 /**
- * Wires cores together in memory: each link's messages go through the real encoder and decoder.
- * Runs until quiet (bounded).
+ * Wires cores together in memory: each link's messages go through the real encoder and decoder,
+ * each node's commands through the one interpreter (the pipe is its transport, the node's buffer
+ * its store). Runs until quiet (bounded).
  */
 export class Pipe {
   queue: { to: Node; link: LinkId; bytes: Buffer }[] = [];
   ends = new Map<Node, Map<LinkId, { peer: Node; peerLink: LinkId; decoder: Decoder }>>();
   now = 0;
+
+  readonly #interps = new Map<Node, CommandInterpreter>();
+
+  /** `n`'s interpreter over this pipe: the pipe is its transport, its buffer its store. */
+  interp(n: Node): CommandInterpreter {
+    const known = this.#interps.get(n);
+    if (known !== undefined) return known;
+    const core = n.core;
+    const pipe = this;
+    const transport: Transport = {
+      handshake(link) {
+        const end = pipe.ends.get(n)?.get(link);
+        if (end)
+          pipe.queue.push({
+            to: end.peer,
+            link: end.peerLink,
+            bytes: encodeHandshake({
+              reserved: Buffer.alloc(8),
+              infoHash: core.opts.infoHash,
+              peerId: core.opts.peerId,
+            }),
+          });
+      },
+      send(link, msg) {
+        if (msg.type === 'piece') n.uploaded += msg.block.length;
+        const end = pipe.ends.get(n)?.get(link);
+        if (end) pipe.queue.push({ to: end.peer, link: end.peerLink, bytes: encode(msg) });
+      },
+      close(link, code) {
+        n.closed.push({ link, code });
+        const end = pipe.ends.get(n)?.get(link);
+        if (end) {
+          pipe.ends.get(n)?.delete(link);
+          pipe.ends.get(end.peer)?.delete(end.peerLink);
+          end.peer.core.removeLink(end.peerLink);
+        }
+      },
+    };
+    const store: BlockStore = {
+      read(index, begin, length) {
+        const off = index * n.pieceLength + begin;
+        const block = Buffer.from(n.store.subarray(off, off + length));
+        if (n.corrupt) block.fill(0xee);
+        return block;
+      },
+      verify(index, data) {
+        const ok = createHash('sha1')
+          .update(data)
+          .digest()
+          .equals(n.hashes[index] as Buffer);
+        if (ok) Buffer.from(data).copy(n.store, index * n.pieceLength);
+        return ok;
+      },
+    };
+    const interp = new CommandInterpreter(core, {
+      transport,
+      store,
+      clock: { now: () => pipe.now },
+      hooks: { complete: () => (n.completed = true), exchangeDone: (link) => n.exchangesDone.push(link) },
+    });
+    this.#interps.set(n, interp);
+    return interp;
+  }
 
   /** `wantedA`/`wantedB`: open the link as an exchange on that side (only those pieces fetched). */
   connect(a: Node, b: Node, linkA: LinkId, linkB: LinkId, wantedA?: number[], wantedB?: number[]): void {
@@ -71,8 +139,8 @@ export class Pipe {
     if (!this.ends.has(b)) this.ends.set(b, new Map());
     this.ends.get(a)?.set(linkA, { peer: b, peerLink: linkB, decoder: new Decoder() });
     this.ends.get(b)?.set(linkB, { peer: a, peerLink: linkA, decoder: new Decoder() });
-    this.apply(a, a.core.addLink(linkA, true, this.now, wantedA));
-    this.apply(b, b.core.addLink(linkB, false, this.now, wantedB));
+    this.interp(a).run(a.core.addLink(linkA, true, this.now, wantedA));
+    this.interp(b).run(b.core.addLink(linkB, false, this.now, wantedB));
   }
 
   /** Connects every node to every other one. */
@@ -84,55 +152,9 @@ export class Pipe {
     }
   }
 
+  /** Carries out `cmds` of node `n` (commands a test got from its core directly). */
   apply(n: Node, cmds: Command[]): void {
-    for (const c of cmds) {
-      const end = 'link' in c ? this.ends.get(n)?.get(c.link) : undefined;
-      switch (c.type) {
-        case 'handshake':
-          if (end)
-            this.queue.push({
-              to: end.peer,
-              link: end.peerLink,
-              bytes: encodeHandshake({
-                reserved: Buffer.alloc(8),
-                infoHash: n.core.opts.infoHash,
-                peerId: n.core.opts.peerId,
-              }),
-            });
-          break;
-        case 'send':
-          if (c.msg.type === 'piece') n.uploaded += c.msg.block.length;
-          if (end) this.queue.push({ to: end.peer, link: end.peerLink, bytes: encode(c.msg) });
-          break;
-        case 'close':
-          n.closed.push({ link: c.link, code: c.code });
-          if (end) {
-            this.ends.get(n)?.delete(c.link);
-            this.ends.get(end.peer)?.delete(end.peerLink);
-            end.peer.core.removeLink(end.peerLink);
-          }
-          break;
-        case 'read': {
-          const off = c.index * n.pieceLength + c.begin;
-          const block = Buffer.from(n.store.subarray(off, off + c.length));
-          if (n.corrupt) block.fill(0xee);
-          this.apply(n, n.core.readDone(c.link, c.index, c.begin, block, this.now));
-          break;
-        }
-        case 'verify': {
-          const ok = createHash('sha1')
-            .update(c.data)
-            .digest()
-            .equals(n.hashes[c.index] as Buffer);
-          if (ok) Buffer.from(c.data).copy(n.store, c.index * n.pieceLength);
-          this.apply(n, n.core.verifyDone(c.index, ok, this.now));
-          break;
-        }
-        case 'complete':
-          n.completed = true;
-          break;
-      }
-    }
+    this.interp(n).run(cmds);
   }
 
   /** Delivers queued bytes until nothing is left; ticks the clock every `tickEvery` deliveries. */
@@ -147,7 +169,7 @@ export class Pipe {
         for (const n of nodes) {
           const cmds = n.core.tick(this.now);
           if (cmds.length > 0) any = true;
-          this.apply(n, cmds);
+          this.interp(n).run(cmds);
         }
         if (!any && this.queue.length === 0) break;
         continue;
@@ -155,10 +177,10 @@ export class Pipe {
       const end = this.ends.get(item.to)?.get(item.link);
       if (end === undefined) continue;
       const r = end.decoder.push(item.bytes);
-      for (const m of r.messages) this.apply(item.to, item.to.core.message(item.link, m, this.now));
+      for (const m of r.messages) this.interp(item.to).run(item.to.core.message(item.link, m, this.now));
       if (steps % tickEvery === 0) {
         this.now += 100;
-        for (const n of nodes) this.apply(n, n.core.tick(this.now));
+        for (const n of nodes) this.interp(n).tick();
       }
     }
     return steps;

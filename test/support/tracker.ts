@@ -1,4 +1,5 @@
 import bencode from 'bencode';
+import { registerDashboard } from '../../src/dashboard/routes.js';
 import { buildTracker, type TrackerClockDeps, type TrackerOpts } from '../../src/net/tracker-server.js';
 
 /** A tracker with a hand-driven clock and a seeded RNG, for socket-free tests. */
@@ -14,7 +15,7 @@ export function testTracker(opts: TrackerOpts = {}) {
     },
     newKey: () => `key-${++keys}`,
   };
-  const handle = buildTracker(opts, deps);
+  const handle = buildTracker({ routes: registerDashboard, ...opts }, deps);
   return { ...handle, clock, deps };
 }
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { registerDashboard } from '../../src/dashboard/routes.js';
 import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
 import { RateLimiter } from '../../src/tracker/rate-limit.js';
 import { post, testTracker } from '../support/tracker.js';
@@ -112,7 +113,7 @@ describe('per-address rate limit', () => {
   });
 
   it('answers 429 over real HTTP past the limit, on the JSON API and /announce alike', async () => {
-    tracker = await startTracker({ port: 0 }, { rateLimit: 5 });
+    tracker = await startTracker({ port: 0 }, { rateLimit: 5, routes: registerDashboard });
     const codes: number[] = [];
     for (let i = 0; i < 30; i++) codes.push((await fetch(`${tracker.url}/health`)).status);
     expect(codes.slice(0, 10)).toEqual(new Array(10).fill(200));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type {} from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { Feed } from '../dashboard/feed.js';
+import { Feed } from '../tracker/feed.js';
 import type { SwarmRegistry } from '../tracker/registry.js';
 
 /**

@@ -1,11 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Replay } from '../sim/replay.js';
-import {
-  FEED_INTERVAL_MS,
-  MAX_FEED_CLIENTS,
-  openEventStream,
-  registerDashboardAssets,
-} from './dashboard-routes.js';
+import { FEED_INTERVAL_MS, MAX_FEED_CLIENTS, openEventStream, registerDashboardAssets } from './routes.js';
 
 /**
  * `swarmshare replay`: the dashboard page, fed a recorded simulation instead of a live tracker.

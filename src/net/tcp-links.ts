@@ -1,0 +1,215 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Clock, Timers } from '../core/deps.js';
+import type { CloseCode } from '../core/errors.js';
+import type { TokenBucket } from '../core/token-bucket.js';
+import type { Transport } from '../swarm/interpreter.js';
+import type { LinkId } from '../swarm/link.js';
+import type { Handshake, Message, WireError } from '../wire/messages.js';
+import { PeerSocket } from './peer-socket.js';
+
+/**
+ * A torrent's links over real TCP: the listening socket, dials, and each link's PeerSocket by
+ * link id. It is the peer driver's Transport: the core's messages leave through it (paced by the
+ * upload bucket, and corked so the messages of one event leave in one write per socket).
+ */
+
+export interface TcpLink {
+  sock: PeerSocket;
+  /** The address we know the peer by (its listening address when we dialled it). */
+  addr: string;
+  ip: string;
+  outgoing: boolean;
+}
+
+export interface TcpLinksHandlers {
+  /** A message arrived on `link`. */
+  message(link: LinkId, m: Message | Handshake): void;
+  /** The bytes on `link` broke the protocol: the link is being closed. */
+  wireError(link: LinkId, l: TcpLink, e: WireError): void;
+  /** The core closed `link`. */
+  closedByCore(link: LinkId, l: TcpLink, code: CloseCode, reason: string): void;
+  /** `link`'s socket is gone (whoever closed it). */
+  gone(link: LinkId): void;
+  /** An incoming connection: whether to take it. */
+  accept(ip: string): boolean;
+  /** A new incoming link (`accept` said yes). */
+  incoming(link: LinkId): void;
+  /** Piece bytes written to a socket. */
+  uploaded(bytes: number): void;
+}
+
+export interface TcpLinksOpts {
+  host: string;
+  infoHash: Uint8Array;
+  peerId: Uint8Array;
+  upBucket: TokenBucket | null;
+  downBucket: TokenBucket | null;
+  clock: Clock;
+  timers: Timers;
+}
+
+export class TcpLinks implements Transport {
+  readonly #o: TcpLinksOpts;
+  readonly #h: TcpLinksHandlers;
+  readonly links = new Map<LinkId, TcpLink>();
+  #server: Server | null = null;
+  #nextLink = 1;
+  /** Sockets corked since the last flush. */
+  #corked: PeerSocket[] = [];
+  /** Cancels for paced sends still waiting. */
+  readonly #waiting = new Set<() => void>();
+  port = 0;
+
+  constructor(opts: TcpLinksOpts, handlers: TcpLinksHandlers) {
+    this.#o = opts;
+    this.#h = handlers;
+  }
+
+  /** The id the next link will get. */
+  get nextLink(): LinkId {
+    return this.#nextLink;
+  }
+
+  listen(port: number, onError: (e: Error) => void): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = createServer((socket) => this.#accept(socket));
+      server.once('error', reject);
+      server.listen(port, this.#o.host, () => {
+        server.off('error', reject);
+        server.on('error', onError);
+        const a = server.address();
+        this.port = typeof a === 'object' && a !== null ? a.port : 0;
+        this.#server = server;
+        resolve(this.port);
+      });
+    });
+  }
+
+  perIp(ip: string): number {
+    let n = 0;
+    for (const l of this.links.values()) if (l.ip === ip) n++;
+    return n;
+  }
+
+  #accept(socket: Socket): void {
+    if (!this.#h.accept(socket.remoteAddress ?? '')) {
+      socket.destroy();
+      return;
+    }
+    const id = this.#attach(socket, false);
+    this.#h.incoming(id);
+  }
+
+  /** Makes `socket` link number `nextLink`; the caller tells the core. */
+  #attach(socket: Socket, outgoing: boolean, addr?: string, borrowed = false): LinkId {
+    const id = this.#nextLink++;
+    const down = this.#o.downBucket;
+    const clock = this.#o.clock;
+    const sock = new PeerSocket(
+      socket,
+      {
+        onMessage: (msg) => this.#h.message(id, msg),
+        onWireError: (e) => this.#h.wireError(id, entry, e),
+        onClose: () => {
+          this.links.delete(id);
+          this.#h.gone(id);
+        },
+      },
+      borrowed,
+      down ? (n) => down.reserve(n, clock.now()) : undefined,
+    );
+    const entry: TcpLink = { sock, addr: addr ?? sock.remote, ip: socket.remoteAddress ?? '', outgoing };
+    this.links.set(id, entry);
+    return id;
+  }
+
+  /**
+   * Opens a TCP connection from our address that reads into one reused buffer; `attach` makes it
+   * a link once connected (returning its id).
+   */
+  dial(ip: string, port: number): { socket: Socket; attach: (addr: string) => LinkId } {
+    let peerSocket: PeerSocket | undefined;
+    const host = this.#o.host;
+    const socket = connect({
+      host: ip,
+      port,
+      localAddress: host === '0.0.0.0' ? undefined : host,
+      onread: PeerSocket.readInto(() => peerSocket),
+    });
+    return {
+      socket,
+      attach: (addr) => {
+        const id = this.#attach(socket, true, addr, true);
+        peerSocket = this.links.get(id)?.sock;
+        return id;
+      },
+    };
+  }
+
+  /** The link's socket, corked until the next flush (undefined: gone). */
+  #out(link: LinkId): PeerSocket | undefined {
+    const sock = this.links.get(link)?.sock;
+    if (sock === undefined || sock.closed) return undefined;
+    if (!this.#corked.includes(sock)) {
+      sock.socket.cork();
+      this.#corked.push(sock);
+    }
+    return sock;
+  }
+
+  handshake(link: LinkId): void {
+    this.#out(link)?.sendHandshake(this.#o.infoHash, this.#o.peerId);
+  }
+
+  send(link: LinkId, msg: Message): void {
+    const up = this.#o.upBucket;
+    const wait = msg.type === 'piece' && up ? up.reserve(msg.block.length, this.#o.clock.now()) : 0;
+    if (wait > 0) {
+      const sock = this.links.get(link)?.sock;
+      const cancel = this.#o.timers.after(wait, () => {
+        this.#waiting.delete(cancel);
+        if (sock !== undefined && !sock.closed) this.#sendCounted(sock, msg);
+      });
+      this.#waiting.add(cancel);
+    } else {
+      const sock = this.#out(link);
+      if (sock !== undefined) this.#sendCounted(sock, msg);
+    }
+  }
+
+  /** Sends a message; a piece counts as uploaded only when it is actually written to the socket. */
+  #sendCounted(sock: PeerSocket, msg: Message): void {
+    sock.send(msg);
+    if (msg.type === 'piece') this.#h.uploaded(msg.block.length);
+  }
+
+  close(link: LinkId, code: CloseCode, reason: string): void {
+    const l = this.links.get(link);
+    if (l === undefined) return;
+    this.#h.closedByCore(link, l, code, reason);
+    l.sock.close();
+  }
+
+  /** Messages produced by one event (a burst of requests, haves to every peer) leave in one write per socket. */
+  flush(): void {
+    if (this.#corked.length === 0) return;
+    const corked = this.#corked;
+    this.#corked = [];
+    for (const sock of corked) sock.socket.uncork();
+  }
+
+  /** Closes `link`'s socket (no word to the core: the caller has told it). */
+  drop(link: LinkId): void {
+    this.links.get(link)?.sock.close();
+  }
+
+  /** Closes every link and the listening socket. */
+  async closeAll(): Promise<void> {
+    for (const cancel of this.#waiting) cancel();
+    this.#waiting.clear();
+    for (const l of this.links.values()) l.sock.close();
+    this.links.clear();
+    const server = this.#server;
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  }
+}

@@ -1,0 +1,125 @@
+import type { Bitfield } from '../core/bitfield.js';
+import type { Cancel, Timers } from '../core/deps.js';
+import {
+  type AnnounceState,
+  JsonTrackerClient,
+  type PeerAddress,
+  type TrackerClient,
+} from '../net/tracker-client.js';
+
+/**
+ * A running peer's trackers: the announce loop of each (started, then every interval; failures
+ * retried with backoff), the `completed` and `stopped` events, and the coalesced chunk-map reports
+ * a swarmshare tracker's dashboard follows.
+ */
+
+/** First retry delay after a failed announce; doubles up to MAX_RETRY_MS. */
+export const RETRY_MS = 2_000;
+export const MAX_RETRY_MS = 60_000;
+/** New pieces reach a swarmshare tracker within this (updates coalesced). */
+export const REPORT_MS = 500;
+/** How long `stop` waits for the trackers' goodbye. */
+export const STOP_ANNOUNCE_MS = 3_000;
+
+export type AnnounceEvent = 'started' | 'completed' | 'stopped';
+
+export interface AnnouncerHost {
+  /** What we tell the trackers now. */
+  state(event?: AnnounceEvent): AnnounceState;
+  /** A tracker answered with these peers. */
+  peers(url: string, peers: PeerAddress[]): void;
+  /** A tracker failed (it is tried again later). */
+  failed(url: string, message: string): void;
+  /** Our pieces, for a swarmshare tracker's chunk map. */
+  have(): Bitfield;
+}
+
+export class Announcer {
+  readonly trackers: readonly TrackerClient[];
+  readonly #host: AnnouncerHost;
+  readonly #timers: Timers;
+  readonly #pending = new Set<Cancel>();
+  #reportPending = false;
+  #stopped = false;
+
+  constructor(trackers: TrackerClient[], host: AnnouncerHost, timers: Timers) {
+    this.trackers = trackers;
+    this.#host = host;
+    this.#timers = timers;
+  }
+
+  /** The swarmshare trackers (JSON API) among ours. */
+  get json(): JsonTrackerClient[] {
+    return this.trackers.filter((t): t is JsonTrackerClient => t instanceof JsonTrackerClient);
+  }
+
+  start(): void {
+    for (const t of this.trackers) this.#loop(t, 'started', RETRY_MS);
+  }
+
+  async #once(t: TrackerClient, event?: AnnounceEvent): Promise<number> {
+    const r = await t.announce(this.#host.state(event));
+    this.#host.peers(t.url, r.peers);
+    return r.interval;
+  }
+
+  #loop(t: TrackerClient, event: 'started' | undefined, backoff: number): void {
+    if (this.#stopped) return;
+    this.#once(t, event).then(
+      (interval) => this.later(() => this.#loop(t, undefined, RETRY_MS), Math.max(1, interval) * 1000),
+      (e: Error) => {
+        this.#host.failed(t.url, e.message);
+        // Keep trading with the peers we know; try the tracker again, backing off.
+        this.later(() => this.#loop(t, event, Math.min(backoff * 2, MAX_RETRY_MS)), backoff);
+      },
+    );
+  }
+
+  /** Runs `fn` after `ms` unless stopped first. */
+  later(fn: () => void, ms: number): void {
+    const cancel = this.#timers.after(ms, () => {
+      this.#pending.delete(cancel);
+      fn();
+    });
+    this.#pending.add(cancel);
+  }
+
+  completed(): void {
+    for (const t of this.trackers) this.#once(t, 'completed').catch(() => {});
+  }
+
+  /**
+   * Tells swarmshare trackers about new pieces within REPORT_MS (coalesced), so their view (and
+   * dashboard) follows the download closely without an update per piece.
+   */
+  reportSoon(): void {
+    if (this.#reportPending || this.#stopped) return;
+    const json = this.json;
+    if (json.length === 0) return;
+    this.#reportPending = true;
+    this.later(() => {
+      this.#reportPending = false;
+      for (const t of json) t.report(this.#host.have()).catch(() => {});
+    }, REPORT_MS);
+  }
+
+  /** No more announces or timers; nothing said to the trackers. */
+  halt(): void {
+    this.#stopped = true;
+    for (const cancel of this.#pending) cancel();
+    this.#pending.clear();
+  }
+
+  /** Halts, then says `stopped` to every tracker (waiting STOP_ANNOUNCE_MS at most). */
+  async stop(): Promise<void> {
+    this.halt();
+    let cancel: Cancel = () => {};
+    await Promise.race([
+      Promise.allSettled(this.trackers.map((t) => this.#once(t, 'stopped'))),
+      new Promise<void>((r) => {
+        cancel = this.#timers.after(STOP_ANNOUNCE_MS, r);
+      }),
+    ]);
+    cancel();
+  }
+}

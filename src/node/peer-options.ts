@@ -1,0 +1,83 @@
+import type { Clock, Hasher, Rng, Timers } from '../core/deps.js';
+import type { Metainfo } from '../core/metainfo.js';
+import type { StoreMode } from '../storage/fs-store.js';
+import type { PieceStore } from '../storage/piece-store.js';
+import type { Strategy } from '../swarm/picker.js';
+
+/** A running peer's options, collaborators, limits and events (peer-node.ts). */
+
+export interface PeerNodeOpts {
+  meta: Metainfo;
+  /** The folder that holds (seed) or receives (download) the torrent's name. */
+  dir: string;
+  mode: StoreMode;
+  /** Address to bind and announce (default 127.0.0.1). */
+  host?: string;
+  /** TCP port (0 picks a free one). */
+  port?: number;
+  /** Tracker URLs (default: the torrent's). */
+  trackers?: string[];
+  strategy?: Strategy;
+  /** Connections at most, in and out. */
+  maxConnections?: number;
+  /** Connections from one IP address at most. */
+  maxPerIp?: number;
+  /** Name used with the JSON tracker API (default: the peer id). */
+  name?: string;
+  peerId?: Uint8Array;
+  /** The original design's way instead of BitTorrent's (exchange.ts). */
+  exchange?: { maxChunks: number };
+  /** Upload cap in bytes/s (token bucket); none by default. */
+  uploadRate?: number;
+  /** Download cap in bytes/s (reading pauses when over it); none by default. */
+  downloadRate?: number;
+  /** Regular unchoke slots (default 4; the demo unchokes everyone, as the original served all). */
+  uploadSlots?: number;
+  /** Requests kept outstanding per peer (default DEFAULT_PIPELINE). */
+  pipeline?: number;
+  /** Super-seed (BEP 16) while complete: offer each peer a few pieces at a time. */
+  superSeed?: boolean;
+}
+
+/** What a peer is given rather than reaching for. */
+export interface PeerNodeDeps {
+  clock: Clock;
+  timers: Timers;
+  rng: Rng;
+  hasher: Hasher;
+  /** Random bytes (peer ids, tracker keys). */
+  randomBytes(n: number): Uint8Array;
+  /** Opens the torrent's storage in `dir`. */
+  openStore(meta: Metainfo, dir: string, mode: StoreMode): Promise<PieceStore & StoreInfo>;
+}
+
+/** What the driver reads of a store beyond PieceStore. */
+export interface StoreInfo {
+  readonly finalPath: string;
+  /** The file is under its final name (a finished download). */
+  readonly finished: boolean;
+}
+
+/** Default cap on open connections. */
+export const MAX_CONNECTIONS = 60;
+/** Default cap on connections from one address (local swarms put many peers on one address). */
+export const MAX_PER_IP = 20;
+/** Attempting a TCP connection gives up after this. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** The driver's clock tick. */
+export const TICK_MS = 1_000;
+/** A link is not judged useless before it has been open this long (its handshake and bitfield). */
+export const SETTLE_MS = 3_000;
+
+export interface PeerNodeEvents {
+  piece: [index: number, have: number, total: number];
+  'piece-failed': [index: number];
+  block: [bytes: number];
+  upload: [bytes: number];
+  complete: [];
+  error: [err: Error];
+  tracker: [url: string, peers: number, error?: string];
+  'peer-closed': [addr: string, code: string, reason: string];
+  /** An exchange starts: which chunks we ask of whom. */
+  requesting: [chunks: number[], peer: string, addr: string];
+}

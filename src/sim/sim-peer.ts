@@ -1,0 +1,150 @@
+import type { CloseCode } from '../core/errors.js';
+import {
+  type BlockStore,
+  CommandInterpreter,
+  type DriverHooks,
+  type Transport,
+} from '../swarm/interpreter.js';
+import type { LinkId } from '../swarm/link.js';
+import { type CoreOpts, TorrentCore } from '../swarm/torrent-core.js';
+import type { Message } from '../wire/messages.js';
+
+/**
+ * A simulated peer: the real TorrentCore, driven through the one command interpreter, with the
+ * simulated network as its transport and a store that moves no bytes (a piece is good unless a
+ * block of it came from a malicious peer).
+ */
+
+/** What a simulated peer's links go through (sim/network.ts). */
+export interface SimLinks {
+  deliver(from: SimPeer, link: LinkId, m: Message | 'handshake'): void;
+  unlink(p: SimPeer, link: LinkId): void;
+  now(): number;
+}
+
+/** Link ids a peer's end arrays hold at first (they double as needed). */
+const INITIAL_ENDS = 32;
+
+export interface SimPeerSpec {
+  n: number;
+  seed: boolean;
+  malicious: boolean;
+  peerId: Uint8Array;
+  addr: string;
+  upload: number;
+  download: number;
+  /** Position in the simulation's list of peers. */
+  idx: number;
+  joinedAt: number;
+}
+
+export class SimPeer implements Transport, BlockStore {
+  readonly n: number;
+  readonly core: TorrentCore;
+  readonly interp: CommandInterpreter;
+  readonly #net: SimLinks;
+  readonly #zero: Uint8Array;
+  readonly peerId: Uint8Array;
+  readonly peerIdKey: string;
+  readonly addr: string;
+  readonly upload: number;
+  readonly download: number;
+  upBusy = 0;
+  downBusy = 0;
+  /**
+   * Control messages this peer sent at one instant, still on their way: the first and last of
+   * their records (-1: none), and when they arrive.
+   */
+  batchHead = -1;
+  batchTail = -1;
+  batchAt = -1;
+  /**
+   * This peer's ends of its links, by link id, in arrays (one per field rather than an object per
+   * link: a peer telling all its links of a piece then reads a few adjacent cache lines instead of
+   * one object per link). Ids are small and reused (see `freeIds`): the core then finds a link's
+   * state by index rather than through a hash table. The peer at the other end (undefined: no
+   * link), its core, its id for this link, when the link was made (the oldest idle link makes room
+   * first), and when the last piece sent over it arrives (later messages cannot overtake it: TCP
+   * order).
+   */
+  endPeer: (SimPeer | undefined)[] = [];
+  endCore: (TorrentCore | undefined)[] = [];
+  endRemote = new Int32Array(INITIAL_ENDS);
+  endSerial = new Float64Array(INITIAL_ENDS);
+  endDataUntil = new Float64Array(INITIAL_ENDS);
+  /** Link ids handed out so far: every link's id is below this. */
+  nextId: LinkId = 1;
+  /**
+   * Closed links' ids, oldest first, each reusable once nothing sent to it can still arrive
+   * (`freeAt`): a message on its way to a closed link then finds no link, and is dropped.
+   */
+  freeIds: LinkId[] = [];
+  freeAt: number[] = [];
+  linkCount = 0;
+  joinedAt: number;
+  doneAt: number | null = null;
+  readonly seed: boolean;
+  gone = false;
+  uploaded = 0;
+  /** Piece bytes that arrived. */
+  downloaded = 0;
+  /** Position in the simulation's list of peers. */
+  readonly idx: number;
+  /** uploaded / downloaded at the last replay frame (for its rates). */
+  frameUp = 0;
+  frameDown = 0;
+  readonly malicious: boolean;
+  /** Pieces that received at least one block from a malicious peer (they will fail). */
+  readonly tainted = new Set<number>();
+  /** Pieces that failed their hash here. */
+  failedPieces = 0;
+
+  constructor(
+    spec: SimPeerSpec,
+    core: Omit<CoreOpts, 'peerId'>,
+    rng: () => number,
+    net: SimLinks,
+    zero: Uint8Array,
+    hooks: { onPieceVerified(i: number): void } & DriverHooks,
+  ) {
+    this.n = spec.n;
+    this.seed = spec.seed;
+    this.malicious = spec.malicious;
+    this.peerId = spec.peerId;
+    this.peerIdKey = Buffer.from(spec.peerId).toString('latin1');
+    this.addr = spec.addr;
+    this.upload = spec.upload;
+    this.download = spec.download;
+    this.idx = spec.idx;
+    this.joinedAt = spec.joinedAt;
+    this.#net = net;
+    this.#zero = zero;
+    this.core = new TorrentCore({ ...core, peerId: spec.peerId }, rng, {
+      onPieceVerified: hooks.onPieceVerified,
+    });
+    this.interp = new CommandInterpreter(this.core, { transport: this, store: this, clock: net, hooks });
+  }
+
+  handshake(link: LinkId): void {
+    this.#net.deliver(this, link, 'handshake');
+  }
+
+  send(link: LinkId, msg: Message): void {
+    this.#net.deliver(this, link, msg);
+  }
+
+  close(link: LinkId, _code: CloseCode, _reason: string): void {
+    this.#net.unlink(this, link);
+  }
+
+  read(_index: number, _begin: number, length: number): Uint8Array {
+    return this.#zero.subarray(0, length);
+  }
+
+  /** A piece any block of which came from a malicious peer fails its hash. */
+  verify(index: number): boolean {
+    const ok = !this.tainted.delete(index);
+    if (!ok) this.failedPieces++;
+    return ok;
+  }
+}

@@ -1,0 +1,210 @@
+import type { Bitfield } from '../core/bitfield.js';
+import {
+  AM_INTERESTED,
+  EXCHANGE,
+  FLAGS,
+  HANDSHAKEN,
+  INTERESTING,
+  LAST_RECEIVED,
+  LAST_SENT,
+  LinkPieces,
+  type LinkTable,
+  META,
+  PEER_CHOKING,
+  PEER_INTERESTED,
+} from './link-table.js';
+import type { PieceSet } from './picker.js';
+
+/**
+ * One peer link's state. What a `have` touches (its pieces, interest count, flags, last message
+ * times) lives in the torrent's LinkTable, by slot; the rest here. Lifecycle and invariants:
+ * STATE.md beside this file.
+ */
+
+export type LinkId = number;
+
+/** A request we made and have not had answered. */
+export interface OutstandingRequest {
+  index: number;
+  begin: number;
+  length: number;
+  /** When it was sent. */
+  at: number;
+}
+
+/**
+ * Shared empty stand-ins for a link's request map and sets until it first needs one: most links
+ * of a large swarm never serve, or never super-seed, and three empty hash tables per link were a
+ * third of a simulated peer's memory. Writing to one is a bug, and throws.
+ */
+class EmptySet extends Set<number> {
+  override add(): this {
+    throw new Error('shared empty set written to');
+  }
+}
+class EmptyMap<V> extends Map<number, V> {
+  override set(): this {
+    throw new Error('shared empty map written to');
+  }
+}
+export const NO_READS: Set<number> = new EmptySet();
+export const NO_OFFERS: Set<number> = new EmptySet();
+export const NO_REQUESTS: Map<number, OutstandingRequest> = new EmptyMap();
+
+/** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
+export const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
+
+export class Link {
+  readonly id: LinkId;
+  readonly slot: number;
+  readonly #t: LinkTable;
+  /** The peer's pieces (kept in the table). */
+  readonly have: LinkPieces;
+  outgoing: boolean;
+  peerId: string | null = null;
+  amChoking = true;
+  outstanding: Map<number, OutstandingRequest> = NO_REQUESTS;
+  pendingReads: Set<number> = NO_READS;
+  downloaded = 0;
+  uploaded = 0;
+  roundDown = 0;
+  roundUp = 0;
+  rate = 0;
+  openedAt: number;
+  unexpected = 0;
+  /** For an exchange: the only pieces to fetch over this link (null: any). */
+  wanted: Bitfield | null;
+  /** What to fetch over this link: its pieces (`have` itself), narrowed to `wanted` for an exchange. */
+  offer: PieceSet;
+  exchangeDone = false;
+  /** Super-seeding: pieces offered to this peer and not yet reported done. */
+  offered: Set<number> = NO_OFFERS;
+
+  constructor(t: LinkTable, id: LinkId, outgoing: boolean, now: number, wanted: Bitfield | null) {
+    this.#t = t;
+    this.id = id;
+    this.slot = t.allocate(id, now);
+    this.have = new LinkPieces(t, this.slot);
+    this.offer = this.have;
+    this.outgoing = outgoing;
+    this.openedAt = now;
+    this.wanted = wanted;
+  }
+
+  #flag(bit: number): boolean {
+    return ((this.#t.meta[this.slot * META + FLAGS] as number) & bit) !== 0;
+  }
+
+  setFlag(bit: number, on: boolean): void {
+    const f = this.#t.meta[this.slot * META + FLAGS] as number;
+    this.#t.meta[this.slot * META + FLAGS] = on ? f | bit : f & ~bit;
+  }
+
+  /** The link's flags word (HANDSHAKEN, AM_INTERESTED, ...). */
+  get flags(): number {
+    return this.#t.meta[this.slot * META + FLAGS] as number;
+  }
+
+  get handshaken(): boolean {
+    return this.#flag(HANDSHAKEN);
+  }
+  set handshaken(v: boolean) {
+    this.setFlag(HANDSHAKEN, v);
+  }
+  get amInterested(): boolean {
+    return this.#flag(AM_INTERESTED);
+  }
+  set amInterested(v: boolean) {
+    this.setFlag(AM_INTERESTED, v);
+  }
+  get peerChoking(): boolean {
+    return this.#flag(PEER_CHOKING);
+  }
+  set peerChoking(v: boolean) {
+    this.setFlag(PEER_CHOKING, v);
+  }
+  get peerInterested(): boolean {
+    return this.#flag(PEER_INTERESTED);
+  }
+  set peerInterested(v: boolean) {
+    this.setFlag(PEER_INTERESTED, v);
+  }
+  /** How many pieces in `offer` we lack: we are interested while it is above zero. */
+  get interesting(): number {
+    return this.#t.meta[this.slot * META + INTERESTING] as number;
+  }
+  set interesting(v: number) {
+    this.#t.meta[this.slot * META + INTERESTING] = v;
+  }
+  get lastReceived(): number {
+    return this.#t.meta[this.slot * META + LAST_RECEIVED] as number;
+  }
+  set lastReceived(v: number) {
+    this.#t.meta[this.slot * META + LAST_RECEIVED] = v;
+  }
+  get lastSent(): number {
+    return this.#t.meta[this.slot * META + LAST_SENT] as number;
+  }
+  set lastSent(v: number) {
+    this.#t.meta[this.slot * META + LAST_SENT] = v;
+  }
+
+  /**
+   * `have` changed wholesale (a bitfield) or the link opened: the offer and the count of
+   * interesting pieces (those in the offer that `mine` lacks) follow.
+   */
+  setOffer(mine: Bitfield, pieceCount: number): void {
+    const wanted = this.wanted;
+    const have = this.have;
+    this.offer = wanted === null ? have : { has: (i) => have.has(i) && wanted.has(i) };
+    this.setFlag(EXCHANGE, wanted !== null);
+    let n = 0;
+    if (have.count > 0) for (let i = 0; i < pieceCount; i++) if (this.offer.has(i) && !mine.has(i)) n++;
+    this.interesting = n;
+  }
+}
+
+/** Link ids below this find their slot in an array (drivers number links from 1 and reuse ids). */
+const MAX_DIRECT_ID = 65_536;
+
+/**
+ * The torrent's links: by id (a Map, for iteration in the order they opened), each id's slot in
+ * the LinkTable (an array for small ids, the usual case; a Map for larger), and each slot's link.
+ */
+export class Links {
+  readonly byId = new Map<LinkId, Link>();
+  /** Slot + 1 by link id for small ids (0: none); larger ids in #slots. */
+  #direct = new Int32Array(16);
+  readonly #slots = new Map<LinkId, number>();
+  /** Each slot's link. */
+  readonly bySlot: (Link | undefined)[] = [];
+
+  add(l: Link): void {
+    this.byId.set(l.id, l);
+    this.bySlot[l.slot] = l;
+    this.#setSlot(l.id, l.slot + 1);
+  }
+
+  delete(l: Link): void {
+    this.byId.delete(l.id);
+    this.#setSlot(l.id, 0);
+    this.bySlot[l.slot] = undefined;
+  }
+
+  /** The link's slot (-1 or NaN: no such link). */
+  slotOf(link: LinkId): number {
+    return link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
+  }
+
+  #setSlot(link: LinkId, slotPlusOne: number): void {
+    if (link >= 0 && link < MAX_DIRECT_ID && Number.isInteger(link)) {
+      if (link >= this.#direct.length) {
+        const d = new Int32Array(Math.min(MAX_DIRECT_ID, Math.max(link + 1, this.#direct.length * 2)));
+        d.set(this.#direct);
+        this.#direct = d;
+      }
+      this.#direct[link] = slotPlusOne;
+    } else if (slotPlusOne === 0) this.#slots.delete(link);
+    else this.#slots.set(link, slotPlusOne - 1);
+  }
+}
