@@ -31,6 +31,14 @@ export class Bitfield {
     return (last & ((1 << spare) - 1)) === 0;
   }
 
+  /** Why `bytes` cannot be a bitfield of `pieces` pieces (wrong length, spare bits set), or null. */
+  static problem(bytes: Uint8Array, pieces: number): string | null {
+    const want = Bitfield.byteLength(pieces);
+    if (bytes.length !== want) return `bitfield of ${bytes.length} bytes; ${pieces} pieces need ${want}`;
+    if (!Bitfield.spareBitsClear(bytes, pieces)) return 'bitfield has spare bits set';
+    return null;
+  }
+
   static fromIndices(length: number, indices: Iterable<number>): Bitfield {
     const b = new Bitfield(length);
     for (const i of indices) b.set(i);

@@ -1,4 +1,7 @@
 import type { Bitfield } from '../core/bitfield.js';
+import type { CloseCode } from '../core/errors.js';
+import type { Handshake } from '../wire/messages.js';
+import { HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS } from './core-opts.js';
 import {
   AM_INTERESTED,
   EXCHANGE,
@@ -149,6 +152,22 @@ export class Link {
     this.#t.meta[this.slot * META + LAST_SENT] = v;
   }
 
+  /** What a driver may read of the link. */
+  stats() {
+    return {
+      downloaded: this.downloaded,
+      uploaded: this.uploaded,
+      amChoking: this.amChoking,
+      amInterested: this.amInterested,
+      peerChoking: this.peerChoking,
+      peerInterested: this.peerInterested,
+      pieces: this.have.count,
+      outstanding: this.outstanding.size,
+      handshaken: this.handshaken,
+      openedAt: this.openedAt,
+    };
+  }
+
   /**
    * `have` changed wholesale (a bitfield) or the link opened: the offer and the count of
    * interesting pieces (those in the offer that `mine` lacks) follow.
@@ -207,4 +226,33 @@ export class Links {
     } else if (slotPlusOne === 0) this.#slots.delete(link);
     else this.#slots.set(link, slotPlusOne - 1);
   }
+}
+
+/**
+ * Why `l` must close on this handshake (naming peer `peerId`, latin1), or null: a second one, one
+ * for another torrent, ourselves, a peer we banned, a peer we are already linked to.
+ */
+export function handshakeRefusal(
+  l: Link,
+  h: Handshake,
+  peerId: string,
+  us: { infoHashHex: string; self: string; banned: ReadonlySet<string> },
+  links: Iterable<Link>,
+): { code: CloseCode; reason: string } | null {
+  if (l.handshaken) return { code: 'ERR_PROTOCOL', reason: 'second handshake' };
+  if (Buffer.from(h.infoHash).toString('hex') !== us.infoHashHex)
+    return { code: 'ERR_WRONG_INFO_HASH', reason: 'handshake for another torrent' };
+  if (peerId === us.self) return { code: 'ERR_SELF_CONNECTION', reason: 'connected to ourselves' };
+  if (us.banned.has(peerId)) return { code: 'ERR_BANNED', reason: 'a banned peer came back' };
+  for (const other of links)
+    if (other !== l && other.peerId === peerId)
+      return { code: 'ERR_DUPLICATE_PEER', reason: 'already connected to this peer' };
+  return null;
+}
+
+/** Why `l` has timed out at `now` (no handshake in time, or silent too long), or null. */
+export function timedOut(l: Link, handshaken: boolean, lastReceived: number, now: number): string | null {
+  if (!handshaken && now - l.openedAt > HANDSHAKE_TIMEOUT_MS) return 'no handshake in time';
+  if (now - lastReceived > IDLE_TIMEOUT_MS) return 'peer silent too long';
+  return null;
 }

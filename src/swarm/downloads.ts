@@ -1,0 +1,159 @@
+import type { Message } from '../wire/messages.js';
+import { Assembly } from './assembly.js';
+import type { Command, CoreEvents } from './commands.js';
+import { blockKey, type Link, type LinkId, NO_REQUESTS } from './link.js';
+import { type LinkTable, META, REQUESTED_AT } from './link-table.js';
+import type { PiecePicker } from './picker.js';
+
+/**
+ * The downloading side of a torrent: our interest in each link, the requests we keep outstanding
+ * (picked by the picker, pipelined, timed out, cancelled in endgame, released on a choke or when a
+ * link goes), and the blocks that arrive, assembled into pieces. The core dispatches to it.
+ * Invariants: STATE.md.
+ */
+
+/** A request unanswered this long is given to another peer. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** Blocks nobody asked for that a peer may send before it is dropped. */
+export const MAX_UNEXPECTED_BLOCKS = 64;
+
+/** How a message goes out on a link (the core stamps the link's last-sent time). */
+export type Send = (l: Link, msg: Message, now: number, out: Command[]) => void;
+
+export class Downloads {
+  readonly assembly: Assembly;
+  /**
+   * Requests went back to the picker (a choke, a link gone) since links were last refilled: the
+   * next verified piece refills every link. Otherwise a verified piece gives no link anything new
+   * to ask for (it leaves the in-flight set for our own), and only its own link is refilled.
+   */
+  released = false;
+  /** We hold every piece (the core sets it as pieces verify). */
+  complete = false;
+  readonly #picker: PiecePicker;
+  readonly #table: LinkTable;
+  readonly #links: ReadonlyMap<LinkId, Link>;
+  readonly #pipeline: number;
+  readonly #events: CoreEvents;
+  readonly #send: Send;
+
+  constructor(
+    picker: PiecePicker,
+    table: LinkTable,
+    links: ReadonlyMap<LinkId, Link>,
+    opts: { pipeline: number; pieceLength: number; blockLength: number; assemble: boolean },
+    events: CoreEvents,
+    send: Send,
+  ) {
+    this.#picker = picker;
+    this.#table = table;
+    this.#links = links;
+    this.#pipeline = opts.pipeline;
+    this.#events = events;
+    this.#send = send;
+    this.assembly = new Assembly(opts.pieceLength, opts.blockLength, opts.assemble);
+  }
+
+  /** Interest follows what `l` offers that we lack; an exchange link that can give no more says so. */
+  updateInterest(l: Link, now: number, out: Command[]): void {
+    const want = !this.complete && l.interesting > 0;
+    if (want !== l.amInterested) {
+      l.amInterested = want;
+      this.#send(l, { type: want ? 'interested' : 'notInterested' }, now, out);
+    }
+    if (!want && l.wanted !== null && l.outgoing && !l.exchangeDone) {
+      l.exchangeDone = true;
+      out.push({ type: 'exchangeDone', link: l.id });
+    }
+    this.fill(l, now, out);
+  }
+
+  /** Tops `l`'s pipeline up with what the picker gives it. */
+  fill(l: Link, now: number, out: Command[]): void {
+    if (l.peerChoking || !l.amInterested || this.complete) return;
+    const room = this.#pipeline - l.outstanding.size;
+    if (room <= 0) return;
+    const reqs = this.#picker.pick(l.id, l.offer, room, (index, begin) =>
+      l.outstanding.has(blockKey(index, begin)),
+    );
+    if (reqs.length === 0) return;
+    for (const r of reqs) {
+      if (l.outstanding === NO_REQUESTS) l.outstanding = new Map();
+      if (l.outstanding.size === 0) this.#table.meta[l.slot * META + REQUESTED_AT] = now;
+      l.outstanding.set(blockKey(r.index, r.begin), { ...r, at: now });
+      this.#send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
+    }
+    this.#events.onRequestBlocks?.(l.id, reqs);
+  }
+
+  /** Every link's pipeline topped up. */
+  fillAll(now: number, out: Command[], except?: Link): void {
+    for (const l of this.#links.values()) if (l !== except) this.fill(l, now, out);
+  }
+
+  /** `l`'s requests go back to the picker (BEP 3: a choke discards them; or the link is gone). */
+  releaseAll(l: Link): void {
+    if (l.outstanding.size > 0) this.released = true;
+    for (const r of l.outstanding.values()) this.#picker.release(r.index, r.begin, l.id);
+  }
+
+  /**
+   * Our requests on `l` older than REQUEST_TIMEOUT_MS go back to the picker, and the other links
+   * may take them. Returns the time of the oldest left (Infinity: none).
+   */
+  expire(l: Link, now: number, out: Command[]): number {
+    let expired = false;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const [key, r] of l.outstanding) {
+      if (now - r.at > REQUEST_TIMEOUT_MS) {
+        l.outstanding.delete(key);
+        this.#picker.release(r.index, r.begin, l.id);
+        expired = true;
+      } else oldest = Math.min(oldest, r.at);
+    }
+    if (expired) {
+      this.released = true;
+      this.fillAll(now, out, l);
+    }
+    return oldest;
+  }
+
+  /**
+   * A block arrived on `l`. Unasked blocks are ignored within reason; returns why the link must
+   * close (ERR_BAD_PIECE), or null. A piece whose last block this is goes to the driver (`verify`).
+   */
+  block(
+    l: Link,
+    m: { index: number; begin: number; block: Uint8Array },
+    now: number,
+    out: Command[],
+  ): string | null {
+    const key = blockKey(m.index, m.begin);
+    const req = l.outstanding.get(key);
+    if (req === undefined || req.index !== m.index || req.begin !== m.begin) {
+      // Not asked of this link (or cancelled in endgame): ignore, within reason.
+      return ++l.unexpected > MAX_UNEXPECTED_BLOCKS ? 'too many blocks nobody asked for' : null;
+    }
+    if (m.block.length !== req.length)
+      return `block ${m.index}:${m.begin} has ${m.block.length} bytes, asked ${req.length}`;
+    l.outstanding.delete(key);
+    l.downloaded += m.block.length;
+    l.roundDown += m.block.length;
+    this.#events.onBlock?.(l.id, m.block.length);
+    const r = this.#picker.received(m.index, m.begin, l.id);
+    if (r.status === 'new') {
+      const size = this.#picker.pieceSize(m.index);
+      const a = this.assembly.add(m.index, size, m.begin, m.block, l.peerId as string);
+      for (const other of r.cancel) {
+        const o = this.#links.get(other);
+        if (o === undefined) continue;
+        if (o.outstanding.delete(key))
+          this.#send(o, { type: 'cancel', index: m.index, begin: m.begin, length: req.length }, now, out);
+        this.fill(o, now, out);
+      }
+      if (r.pieceDone) out.push({ type: 'verify', index: m.index, data: a.data });
+    }
+    this.fill(l, now, out);
+    return null;
+  }
+}
