@@ -251,7 +251,12 @@ export function registerDemoCommand(program: Command): void {
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      const report = await run.finished;
+      const report = await run.finished.catch(async (e: Error) => {
+        // The report could not be made (a file could not be read back): stop, then say why.
+        stopBars();
+        await run.stop();
+        throw e;
+      });
       stopBars();
       if (interrupted) return;
       await run.stop();

@@ -80,6 +80,9 @@ interface Member {
   node: DemoPeer;
   role: PeerReport['role'];
   startedAt: number;
+  /** The peer said it holds every piece (the origin too, as it starts). */
+  complete: boolean;
+  /** When a peer that started empty completed. */
   doneAt: number | null;
   killed: boolean;
   left: boolean;
@@ -136,8 +139,10 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   const timers = new Set<NodeJS.Timeout>();
   let stopped = false;
   let resolveFinished!: (r: DemoReport) => void;
-  const finished = new Promise<DemoReport>((r) => {
-    resolveFinished = r;
+  let rejectFinished!: (e: Error) => void;
+  const finished = new Promise<DemoReport>((resolve, reject) => {
+    resolveFinished = resolve;
+    rejectFinished = reject;
   });
 
   const addPeer = async (peerName: string, role: PeerReport['role']): Promise<Member> => {
@@ -163,6 +168,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
       node,
       role,
       startedAt: Date.now(),
+      complete: false,
       doneAt: null,
       killed: false,
       left: false,
@@ -172,6 +178,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
       o.log(`Peer ${peerName} requesting chunks ${formatChunks(chunks)} from ${from} (${addr})`),
     );
     node.on('complete', () => {
+      m.complete = true;
       if (role === 'origin') return;
       m.doneAt = Date.now();
       o.log(`Peer ${peerName} has downloaded all chunks. Done!`);
@@ -220,10 +227,8 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
     const originKey = members.find((m) => m.role === 'origin')?.node.peerIdKey ?? '';
     const peers: PeerReport[] = [];
     for (const m of members) {
-      let verified = m.role === 'origin';
-      if (m.role !== 'origin' && m.doneAt !== null) {
-        verified = (await sha256File(join(out, m.name, name)).catch(() => '')) === fileSha;
-      }
+      // Every copy is checked, the origin's too: a peer is verified only by its file's bytes.
+      const verified = m.complete && (await sha256File(join(out, m.name, name)).catch(() => '')) === fileSha;
       let fromOrigin = 0;
       let fromPeers = 0;
       for (const [id, n] of m.node.receivedFrom) {
@@ -234,7 +239,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
         name: m.name,
         address: `127.0.0.1:${m.node.port}`,
         role: m.role,
-        completed: m.role === 'origin' || m.doneAt !== null,
+        completed: m.complete,
         verified,
         killed: m.killed,
         timeMs: m.doneAt === null ? null : m.doneAt - (m.role === 'late joiner' ? m.startedAt : t0),
@@ -277,7 +282,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   function finish(): void {
     if (finishing) return;
     finishing = true;
-    report().then(resolveFinished, () => resolveFinished(undefined as never));
+    report().then(resolveFinished, rejectFinished);
   }
 
   // Origin first, as in the original; then the nine empty peers.
@@ -327,7 +332,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
         name: m.name,
         node: m.node,
         role: m.role,
-        done: m.role === 'origin' || m.doneAt !== null,
+        done: m.complete,
       })),
   };
 }

@@ -54,6 +54,9 @@ export interface TrackerOpts {
 /** Adds routes to the tracker's app, reading (never changing) its registry. */
 export type TrackerRoutes = (app: FastifyInstance, registry: SwarmRegistry, now: () => number) => void;
 
+/** Methods our routes use (a path known under one of them answers 405 to the others). */
+const ROUTE_METHODS = ['GET', 'POST'] as const;
+
 /** Default per-address request rate: far above what a client needs (one announce per interval). */
 export const DEFAULT_RATE_LIMIT = 200;
 /** Pending connections the kernel queues for us (capped by net.core.somaxconn). */
@@ -243,7 +246,19 @@ export function buildTracker(
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.status(404).send(errorBody('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+    const path = req.url.split('?')[0] as string;
+    // A path we serve, asked with another method: 405 and the methods it takes.
+    const allowed = ROUTE_METHODS.filter((method) => app.hasRoute({ method, url: path }));
+    if (allowed.length > 0) {
+      reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .send(
+          errorBody('ERR_METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(' or ')}, not ${req.method}`),
+        );
+      return;
+    }
+    reply.status(404).send(errorBody('ERR_NOT_FOUND', `no route ${req.method} ${path}`));
   });
 
   app.post('/register', { schema: { body: schemas.register } }, async (req) => {

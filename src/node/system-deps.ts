@@ -1,6 +1,6 @@
 import { nodeHasher, secureRandomBytes, systemClock, systemRng, systemTimers } from '../net/system.js';
 import { FsStore } from '../storage/fs-store.js';
-import type { PeerNodeDeps } from './peer-node.js';
+import type { PeerNodeDeps } from './peer-options.js';
 
 /** The real collaborators of a running peer: the system's clock, timers, randomness and SHA-1, files on disk. */
 export function systemPeerDeps(): PeerNodeDeps {

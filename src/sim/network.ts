@@ -223,6 +223,37 @@ export class SimNetwork implements SimLinks {
     to.interp.run(to.core.message(remote, m, this.time));
   }
 
+  /** Carries out a network event (a batch of control messages, a piece); false for other kinds. */
+  dispatch(code: number): boolean {
+    const x = Math.floor(code / EVENT_KINDS);
+    switch (code % EVENT_KINDS) {
+      case CONTROL_EVENT:
+        this.arriveControl(x);
+        return true;
+      case PIECE_EVENT:
+        this.arrivePiece(x);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * Runs the queue's events until `done()` or it empties (at most `maxEvents`), for a network of
+   * peers driven by nothing else (no ticks, no announces): tests of the transport.
+   */
+  runUntil(done: () => boolean, maxEvents: number): number {
+    let n = 0;
+    while (!done() && this.queue.size > 0 && n < maxEvents) {
+      this.time = this.queue.peekTime();
+      const code = this.queue.popCode();
+      if (code < 0) this.queue.takeFn(code)();
+      else if (!this.dispatch(code)) throw new Error(`event kind ${code % EVENT_KINDS} has no driver here`);
+      n++;
+    }
+    return n;
+  }
+
   #close(p: SimPeer, link: LinkId): void {
     const other = p.endPeer[link] as SimPeer;
     p.endPeer[link] = undefined;

@@ -4,14 +4,7 @@ import { applyAnnounce } from '../tracker/announce.js';
 import { defaultLimits } from '../tracker/limits.js';
 import { SwarmRegistry } from '../tracker/registry.js';
 import { FrameMaker } from './frames.js';
-import {
-  ANNOUNCE_EVENT,
-  CONTROL_EVENT,
-  EVENT_KINDS,
-  PIECE_EVENT,
-  SimNetwork,
-  TICK_EVENT,
-} from './network.js';
+import { ANNOUNCE_EVENT, EVENT_KINDS, SimNetwork, TICK_EVENT } from './network.js';
 import type { ReplayRecorder } from './replay.js';
 import { buildReport, type SimReport, sampleAvailability } from './report.js';
 import { type CapacityClass, capacityClass, PAIR_KEY, type Scenario, scenarioProblem } from './scenario.js';
@@ -242,21 +235,10 @@ export function runSimulation(
     net.time = t;
     const code = queue.popCode();
     if (code < 0) queue.takeFn(code)();
-    else {
-      const x = Math.floor(code / EVENT_KINDS);
-      switch (code % EVENT_KINDS) {
-        case CONTROL_EVENT:
-          net.arriveControl(x);
-          break;
-        case PIECE_EVENT:
-          net.arrivePiece(x);
-          break;
-        case TICK_EVENT:
-          tick(all[x] as SimPeer);
-          break;
-        default:
-          reannounce(all[x] as SimPeer);
-      }
+    else if (!net.dispatch(code)) {
+      const p = all[Math.floor(code / EVENT_KINDS)] as SimPeer;
+      if (code % EVENT_KINDS === TICK_EVENT) tick(p);
+      else reannounce(p);
     }
     run.events++;
     const now = net.time;

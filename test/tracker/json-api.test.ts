@@ -384,6 +384,17 @@ describe('health, stats, unknown routes', () => {
     expect(nf.status).toBe(404);
     expect(nf.json.error.code).toBe('ERR_NOT_FOUND');
   });
+
+  it('answers 405 with the methods it takes for a known path asked with another method', async () => {
+    const t = testTracker();
+    const wrong = await get(t, '/register');
+    expect(wrong.status).toBe(405);
+    expect(wrong.json.error.code).toBe('ERR_METHOD_NOT_ALLOWED');
+    const res = await t.app.inject({ method: 'DELETE', url: '/get_peers?file=x' });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('GET');
+    expect((await post(t, '/health', {})).status).toBe(405);
+  });
 });
 
 describe('availability log lines', () => {
