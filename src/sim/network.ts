@@ -1,3 +1,4 @@
+import { runCommands } from '../swarm/interpreter.js';
 import type { LinkId } from '../swarm/link.js';
 import type { TorrentCore } from '../swarm/torrent-core.js';
 import type { Message } from '../wire/messages.js';
@@ -201,7 +202,7 @@ export class SimNetwork implements SimLinks {
           : (msg as Message),
         now,
       );
-      if (cmds.length > 0) to.interp.run(cmds);
+      if (cmds.length > 0) runCommands(to, cmds);
       r = next;
     }
   }
@@ -220,7 +221,7 @@ export class SimNetwork implements SimLinks {
     }
     // A block from a malicious peer is garbage: its piece will fail.
     if (from.malicious) to.tainted.add(m.index);
-    to.interp.run(to.core.message(remote, m, this.time));
+    runCommands(to, to.core.message(remote, m, this.time));
   }
 
   /** Carries out a network event (a batch of control messages, a piece); false for other kinds. */
@@ -332,8 +333,8 @@ export class SimNetwork implements SimLinks {
     const eb = this.#openEnd(b, a);
     a.endRemote[ea] = eb;
     b.endRemote[eb] = ea;
-    a.interp.run(a.core.addLink(ea, true, this.time));
-    b.interp.run(b.core.addLink(eb, false, this.time));
+    runCommands(a, a.core.addLink(ea, true, this.time));
+    runCommands(b, b.core.addLink(eb, false, this.time));
   }
 
   /** Every link of `p` goes. */

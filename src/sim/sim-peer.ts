@@ -1,18 +1,14 @@
 import type { CloseCode } from '../core/errors.js';
-import {
-  type BlockStore,
-  CommandInterpreter,
-  type DriverHooks,
-  type Transport,
-} from '../swarm/interpreter.js';
+import type { Driver } from '../swarm/interpreter.js';
 import type { LinkId } from '../swarm/link.js';
 import { type CoreOpts, TorrentCore } from '../swarm/torrent-core.js';
 import type { Message } from '../wire/messages.js';
 
 /**
- * A simulated peer: the real TorrentCore, driven through the one command interpreter, with the
- * simulated network as its transport and a store that moves no bytes (a piece is good unless a
- * block of it came from a malicious peer).
+ * A simulated peer: the real TorrentCore, driven through the one command interpreter
+ * (`runCommands`, swarm/interpreter.ts) with this peer as its driver: the simulated network is
+ * its transport, and its store moves no bytes (a piece is good unless a block of it came from a
+ * malicious peer).
  */
 
 /** What a simulated peer's links go through (sim/network.ts). */
@@ -38,11 +34,11 @@ export interface SimPeerSpec {
   joinedAt: number;
 }
 
-export class SimPeer implements Transport, BlockStore {
+export class SimPeer implements Driver {
   readonly n: number;
   readonly core: TorrentCore;
-  readonly interp: CommandInterpreter;
   readonly #net: SimLinks;
+  readonly #onComplete: () => void;
   readonly #zero: Uint8Array;
   readonly peerId: Uint8Array;
   readonly peerIdKey: string;
@@ -105,7 +101,7 @@ export class SimPeer implements Transport, BlockStore {
     rng: () => number,
     net: SimLinks,
     zero: Uint8Array,
-    hooks: { onPieceVerified(i: number): void } & DriverHooks,
+    hooks: { onPieceVerified(i: number): void; complete(): void },
   ) {
     this.n = spec.n;
     this.seed = spec.seed;
@@ -122,7 +118,15 @@ export class SimPeer implements Transport, BlockStore {
     this.core = new TorrentCore({ ...core, peerId: spec.peerId }, rng, {
       onPieceVerified: hooks.onPieceVerified,
     });
-    this.interp = new CommandInterpreter(this.core, { transport: this, store: this, clock: net, hooks });
+    this.#onComplete = hooks.complete;
+  }
+
+  now(): number {
+    return this.#net.now();
+  }
+
+  complete(): void {
+    this.#onComplete();
   }
 
   handshake(link: LinkId): void {

@@ -1,5 +1,6 @@
 import { Bitfield } from '../core/bitfield.js';
 import { seededRandom } from '../core/rng.js';
+import { runCommands } from '../swarm/interpreter.js';
 import { applyAnnounce } from '../tracker/announce.js';
 import { defaultLimits } from '../tracker/limits.js';
 import { SwarmRegistry } from '../tracker/registry.js';
@@ -187,7 +188,7 @@ export function runSimulation(
 
   function tick(p: SimPeer): void {
     if (p.gone) return;
-    p.interp.tick();
+    runCommands(p, p.core.tick(net.time));
     queue.pushCode(net.time + 1000, p.idx * EVENT_KINDS + TICK_EVENT);
   }
 

@@ -1,7 +1,9 @@
 import type { CloseCode } from '../core/errors.js';
 import type { Message } from '../wire/messages.js';
-import type { LinkId } from './link.js';
 import type { BlockRequest } from './picker.js';
+
+/** A link's id: the driver's name for one connection (small integers reused, in practice). */
+export type LinkId = number;
 
 /**
  * What the torrent core asks of its driver, and the events it reports. The driver (real TCP, the

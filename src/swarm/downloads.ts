@@ -1,7 +1,6 @@
-import type { Message } from '../wire/messages.js';
 import { Assembly } from './assembly.js';
 import type { Command, CoreEvents } from './commands.js';
-import { blockKey, type Link, type LinkId, NO_REQUESTS } from './link.js';
+import { blockKey, type Link, type LinkId, NO_REQUESTS, send } from './link.js';
 import { type LinkTable, META, REQUESTED_AT } from './link-table.js';
 import type { PiecePicker } from './picker.js';
 
@@ -16,9 +15,6 @@ import type { PiecePicker } from './picker.js';
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** Blocks nobody asked for that a peer may send before it is dropped. */
 export const MAX_UNEXPECTED_BLOCKS = 64;
-
-/** How a message goes out on a link (the core stamps the link's last-sent time). */
-export type Send = (l: Link, msg: Message, now: number, out: Command[]) => void;
 
 export class Downloads {
   readonly assembly: Assembly;
@@ -35,7 +31,6 @@ export class Downloads {
   readonly #links: ReadonlyMap<LinkId, Link>;
   readonly #pipeline: number;
   readonly #events: CoreEvents;
-  readonly #send: Send;
 
   constructor(
     picker: PiecePicker,
@@ -43,14 +38,12 @@ export class Downloads {
     links: ReadonlyMap<LinkId, Link>,
     opts: { pipeline: number; pieceLength: number; blockLength: number; assemble: boolean },
     events: CoreEvents,
-    send: Send,
   ) {
     this.#picker = picker;
     this.#table = table;
     this.#links = links;
     this.#pipeline = opts.pipeline;
     this.#events = events;
-    this.#send = send;
     this.assembly = new Assembly(opts.pieceLength, opts.blockLength, opts.assemble);
   }
 
@@ -59,7 +52,7 @@ export class Downloads {
     const want = !this.complete && l.interesting > 0;
     if (want !== l.amInterested) {
       l.amInterested = want;
-      this.#send(l, { type: want ? 'interested' : 'notInterested' }, now, out);
+      send(l, { type: want ? 'interested' : 'notInterested' }, now, out);
     }
     if (!want && l.wanted !== null && l.outgoing && !l.exchangeDone) {
       l.exchangeDone = true;
@@ -81,7 +74,7 @@ export class Downloads {
       if (l.outstanding === NO_REQUESTS) l.outstanding = new Map();
       if (l.outstanding.size === 0) this.#table.meta[l.slot * META + REQUESTED_AT] = now;
       l.outstanding.set(blockKey(r.index, r.begin), { ...r, at: now });
-      this.#send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
+      send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
     }
     this.#events.onRequestBlocks?.(l.id, reqs);
   }
@@ -148,7 +141,7 @@ export class Downloads {
         const o = this.#links.get(other);
         if (o === undefined) continue;
         if (o.outstanding.delete(key))
-          this.#send(o, { type: 'cancel', index: m.index, begin: m.begin, length: req.length }, now, out);
+          send(o, { type: 'cancel', index: m.index, begin: m.begin, length: req.length }, now, out);
         this.fill(o, now, out);
       }
       if (r.pieceDone) out.push({ type: 'verify', index: m.index, data: a.data });

@@ -6,11 +6,11 @@ import type { LinkId } from './link.js';
 import type { TorrentCore } from './torrent-core.js';
 
 /**
- * The one interpreter of the core's commands. Every driver (real TCP in node/, the simulated
- * network in sim/, the in-memory pipe of the tests) implements the same three interfaces and
- * hands them here; the command switch exists once. Synchronous answers (a simulated read, a test's
- * hash check) are acted on at once, depth first, in command order; asynchronous ones (a file read,
- * a disk write) when they settle.
+ * The one interpreter of the core's commands (`runCommands`). Every driver (real TCP in node/, the
+ * simulated network in sim/, the in-memory pipe of the tests) implements the same interfaces,
+ * Transport and BlockStore, with a clock and hooks; the command switch exists once. A driver is
+ * one object (`Driver`: a simulated peer is one, so a message touches nothing else), or its parts
+ * are composed by `CommandInterpreter`.
  */
 
 /** The links: where the core's messages go. */
@@ -42,6 +42,75 @@ export interface DriverHooks {
   error?(e: Error, fatal: boolean): void;
 }
 
+/** Everything the interpreter needs of a driver, in one object (a simulated peer is one itself). */
+export interface Driver extends Transport, BlockStore, DriverHooks {
+  readonly core: TorrentCore;
+  /** The driver's time, ms. */
+  now(): number;
+}
+
+/**
+ * Carries out the core's commands in order. A synchronous answer (a simulated read, a test's hash
+ * check) is acted on at once, depth first; an asynchronous one (a file read, a disk write) when it
+ * settles.
+ */
+export function runCommands(d: Driver, cmds: readonly Command[]): void {
+  if (cmds.length === 0) return;
+  for (const c of cmds) {
+    switch (c.type) {
+      case 'handshake':
+        d.handshake(c.link);
+        break;
+      case 'send':
+        d.send(c.link, c.msg);
+        break;
+      case 'close':
+        d.close(c.link, c.code, c.reason);
+        break;
+      case 'read':
+        read(d, c.link, c.index, c.begin, c.length);
+        break;
+      case 'verify':
+        verify(d, c.index, c.data);
+        break;
+      case 'complete':
+        d.complete?.();
+        break;
+      case 'exchangeDone':
+        d.exchangeDone?.(c.link);
+        break;
+    }
+  }
+  d.flush?.();
+}
+
+function read(d: Driver, link: LinkId, index: number, begin: number, length: number): void {
+  let block: Uint8Array | Promise<Uint8Array>;
+  try {
+    block = d.read(index, begin, length);
+  } catch (e) {
+    d.error?.(e as Error, false);
+    return;
+  }
+  if (block instanceof Uint8Array) runCommands(d, d.core.readDone(link, index, begin, block, d.now()));
+  else
+    block.then(
+      (b) => runCommands(d, d.core.readDone(link, index, begin, b, d.now())),
+      (e: Error) => d.error?.(e, false),
+    );
+}
+
+function verify(d: Driver, index: number, data: Uint8Array): void {
+  const ok = d.verify(index, data);
+  if (typeof ok === 'boolean') runCommands(d, d.core.verifyDone(index, ok, d.now()));
+  else
+    ok.then(
+      (v) => runCommands(d, d.core.verifyDone(index, v, d.now())),
+      (e: Error) => d.error?.(e, true),
+    );
+}
+
+/** A driver's parts, given separately. */
 export interface DriverDeps {
   transport: Transport;
   store: BlockStore;
@@ -49,7 +118,8 @@ export interface DriverDeps {
   hooks?: DriverHooks;
 }
 
-export class CommandInterpreter {
+/** The interpreter over a driver given in parts (the real peer, the test pipe). */
+export class CommandInterpreter implements Driver {
   readonly core: TorrentCore;
   readonly #transport: Transport;
   readonly #store: BlockStore;
@@ -64,67 +134,44 @@ export class CommandInterpreter {
     this.#hooks = deps.hooks ?? {};
   }
 
+  handshake(link: LinkId): void {
+    this.#transport.handshake(link);
+  }
+  send(link: LinkId, msg: Message): void {
+    this.#transport.send(link, msg);
+  }
+  close(link: LinkId, code: CloseCode, reason: string): void {
+    this.#transport.close(link, code, reason);
+  }
+  flush(): void {
+    this.#transport.flush?.();
+  }
+  read(index: number, begin: number, length: number): Uint8Array | Promise<Uint8Array> {
+    return this.#store.read(index, begin, length);
+  }
+  verify(index: number, data: Uint8Array): boolean | Promise<boolean> {
+    return this.#store.verify(index, data);
+  }
+  now(): number {
+    return this.#clock.now();
+  }
+  complete(): void {
+    this.#hooks.complete?.();
+  }
+  exchangeDone(link: LinkId): void {
+    this.#hooks.exchangeDone?.(link);
+  }
+  error(e: Error, fatal: boolean): void {
+    this.#hooks.error?.(e, fatal);
+  }
+
   /** Carries out `cmds` in order. */
   run(cmds: readonly Command[]): void {
-    if (cmds.length === 0) return;
-    const t = this.#transport;
-    for (const c of cmds) {
-      switch (c.type) {
-        case 'handshake':
-          t.handshake(c.link);
-          break;
-        case 'send':
-          t.send(c.link, c.msg);
-          break;
-        case 'close':
-          t.close(c.link, c.code, c.reason);
-          break;
-        case 'read':
-          this.#read(c.link, c.index, c.begin, c.length);
-          break;
-        case 'verify':
-          this.#verify(c.index, c.data);
-          break;
-        case 'complete':
-          this.#hooks.complete?.();
-          break;
-        case 'exchangeDone':
-          this.#hooks.exchangeDone?.(c.link);
-          break;
-      }
-    }
-    t.flush?.();
-  }
-
-  #read(link: LinkId, index: number, begin: number, length: number): void {
-    let block: Uint8Array | Promise<Uint8Array>;
-    try {
-      block = this.#store.read(index, begin, length);
-    } catch (e) {
-      this.#hooks.error?.(e as Error, false);
-      return;
-    }
-    if (block instanceof Uint8Array)
-      this.run(this.core.readDone(link, index, begin, block, this.#clock.now()));
-    else
-      block.then(
-        (b) => this.run(this.core.readDone(link, index, begin, b, this.#clock.now())),
-        (e: Error) => this.#hooks.error?.(e, false),
-      );
-  }
-
-  #verify(index: number, data: Uint8Array): void {
-    const ok = this.#store.verify(index, data);
-    if (typeof ok === 'boolean') this.run(this.core.verifyDone(index, ok, this.#clock.now()));
-    else
-      ok.then(
-        (v) => this.run(this.core.verifyDone(index, v, this.#clock.now())),
-        (e: Error) => this.#hooks.error?.(e, true),
-      );
+    runCommands(this, cmds);
   }
 
   /** The driver's once-a-second tick. */
   tick(): void {
-    this.run(this.core.tick(this.#clock.now()));
+    runCommands(this, this.core.tick(this.#clock.now()));
   }
 }

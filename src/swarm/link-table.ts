@@ -33,6 +33,9 @@ export const WAS_INTERESTED = 64;
  */
 export const INITIAL_SLOTS = 32;
 
+/** Link ids below this find their slot in an array; larger ones through a Map. */
+const MAX_DIRECT_ID = 65_536;
+
 /** A slot's numbers in `meta`: one cache line (8 doubles) per link. */
 export const META = 8;
 export const FLAGS = 0;
@@ -60,6 +63,13 @@ export class LinkTable {
   meta: Float64Array;
   #free: number[] = [];
   #used = 0;
+  /**
+   * Each link id's slot: slot + 1 by id for small ids (0: none), the usual case (drivers number
+   * links from 1 and reuse ids); larger ids in #far. Kept here, beside the rows it indexes: a
+   * message's first reads are the table's, not another object's.
+   */
+  #direct = new Int32Array(16);
+  readonly #far = new Map<number, number>();
 
   /** `slots`: room at first (at least 1; the table doubles when a link needs more). */
   constructor(pieceCount: number, slots = INITIAL_SLOTS) {
@@ -91,12 +101,31 @@ export class LinkTable {
     this.meta[m + LAST_SENT] = now;
     this.meta[m + REQUESTED_AT] = Number.POSITIVE_INFINITY;
     this.meta[m + ID] = id;
+    this.#setSlot(id, slot + 1);
     return slot;
   }
 
   release(slot: number): void {
+    this.#setSlot(this.meta[slot * META + ID] as number, 0);
     this.meta[slot * META + FLAGS] = 0;
     this.#free.push(slot);
+  }
+
+  /** The link's slot (-1 or NaN: no such link). */
+  slotOf(id: number): number {
+    return id < this.#direct.length ? (this.#direct[id] as number) - 1 : (this.#far.get(id) ?? -1);
+  }
+
+  #setSlot(id: number, slotPlusOne: number): void {
+    if (id >= 0 && id < MAX_DIRECT_ID && Number.isInteger(id)) {
+      if (id >= this.#direct.length) {
+        const d = new Int32Array(Math.min(MAX_DIRECT_ID, Math.max(id + 1, this.#direct.length * 2)));
+        d.set(this.#direct);
+        this.#direct = d;
+      }
+      this.#direct[id] = slotPlusOne;
+    } else if (slotPlusOne === 0) this.#far.delete(id);
+    else this.#far.set(id, slotPlusOne - 1);
   }
 
   #grow(): void {

@@ -1,6 +1,7 @@
 import type { Bitfield } from '../core/bitfield.js';
 import type { CloseCode } from '../core/errors.js';
-import type { Handshake } from '../wire/messages.js';
+import type { Handshake, Message } from '../wire/messages.js';
+import type { Command, LinkId } from './commands.js';
 import { HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS } from './core-opts.js';
 import {
   AM_INTERESTED,
@@ -24,7 +25,7 @@ import type { PieceSet } from './picker.js';
  * STATE.md beside this file.
  */
 
-export type LinkId = number;
+export type { LinkId } from './commands.js';
 
 /** A request we made and have not had answered. */
 export interface OutstandingRequest {
@@ -183,48 +184,26 @@ export class Link {
   }
 }
 
-/** Link ids below this find their slot in an array (drivers number links from 1 and reuse ids). */
-const MAX_DIRECT_ID = 65_536;
+/** `msg` goes out on `l` (its last-sent time stamped for keep-alives). */
+export function send(l: Link, msg: Message, now: number, out: Command[]): void {
+  l.lastSent = now;
+  out.push({ type: 'send', link: l.id, msg });
+}
 
-/**
- * The torrent's links: by id (a Map, for iteration in the order they opened), each id's slot in
- * the LinkTable (an array for small ids, the usual case; a Map for larger), and each slot's link.
- */
+/** The torrent's links: by id (a Map, in the order they opened) and by their table slot. */
 export class Links {
   readonly byId = new Map<LinkId, Link>();
-  /** Slot + 1 by link id for small ids (0: none); larger ids in #slots. */
-  #direct = new Int32Array(16);
-  readonly #slots = new Map<LinkId, number>();
   /** Each slot's link. */
   readonly bySlot: (Link | undefined)[] = [];
 
   add(l: Link): void {
     this.byId.set(l.id, l);
     this.bySlot[l.slot] = l;
-    this.#setSlot(l.id, l.slot + 1);
   }
 
   delete(l: Link): void {
     this.byId.delete(l.id);
-    this.#setSlot(l.id, 0);
     this.bySlot[l.slot] = undefined;
-  }
-
-  /** The link's slot (-1 or NaN: no such link). */
-  slotOf(link: LinkId): number {
-    return link < this.#direct.length ? (this.#direct[link] as number) - 1 : (this.#slots.get(link) ?? -1);
-  }
-
-  #setSlot(link: LinkId, slotPlusOne: number): void {
-    if (link >= 0 && link < MAX_DIRECT_ID && Number.isInteger(link)) {
-      if (link >= this.#direct.length) {
-        const d = new Int32Array(Math.min(MAX_DIRECT_ID, Math.max(link + 1, this.#direct.length * 2)));
-        d.set(this.#direct);
-        this.#direct = d;
-      }
-      this.#direct[link] = slotPlusOne;
-    } else if (slotPlusOne === 0) this.#slots.delete(link);
-    else this.#slots.set(link, slotPlusOne - 1);
   }
 }
 

@@ -7,7 +7,7 @@ import { Choking } from './choking.js';
 import { type Command, type CoreEvents, NO_COMMANDS } from './commands.js';
 import { type CoreOpts, KEEPALIVE_MS, type ResolvedCoreOpts, resolveCoreOpts } from './core-opts.js';
 import { Downloads, REQUEST_TIMEOUT_MS } from './downloads.js';
-import { blockKey, handshakeRefusal, Link, type LinkId, Links, timedOut } from './link.js';
+import { blockKey, handshakeRefusal, Link, type LinkId, Links, send, timedOut } from './link.js';
 import {
   AM_INTERESTED,
   COUNT,
@@ -96,14 +96,7 @@ export class TorrentCore {
     };
     this.#mine = this.picker.have.bytes;
     this.#avail = this.picker.availability;
-    this.#downloads = new Downloads(
-      this.picker,
-      this.#table,
-      this.links,
-      this.opts,
-      events,
-      (l, msg, now, out) => this.#send(l, msg, now, out),
-    );
+    this.#downloads = new Downloads(this.picker, this.#table, this.links, this.opts, events);
     // Only a super-seed counts offers (a large simulated swarm has one among thousands of peers).
     this.#superSeed = this.opts.superSeed
       ? new SuperSeed(opts.pieceCount, this.picker.availability, rng)
@@ -169,7 +162,7 @@ export class TorrentCore {
 
   /** Whether either side of the link wants something of the other (no allocation: a driver may ask often). */
   linkWanted(link: LinkId): boolean {
-    const slot = this.#links.slotOf(link);
+    const slot = this.#table.slotOf(link);
     return (
       slot >= 0 &&
       ((this.#table.meta[slot * META + FLAGS] as number) & (AM_INTERESTED | PEER_INTERESTED)) !== 0
@@ -186,25 +179,21 @@ export class TorrentCore {
     return [{ type: 'close', link: l.id, code, reason }];
   }
 
-  #send(l: Link, msg: Message, now: number, out: Command[]): void {
-    l.lastSent = now;
-    out.push({ type: 'send', link: l.id, msg });
-  }
-
   // ---- messages ----------------------------------------------------------------------
 
   message(link: LinkId, m: Message | Handshake, now: number): Command[] {
-    const slot = this.#links.slotOf(link);
+    const t = this.#table;
+    const slot = t.slotOf(link);
     if (!(slot >= 0)) return NO_COMMANDS;
-    if (m.type === 'have' && ((this.#table.meta[slot * META + FLAGS] as number) & HANDSHAKEN) !== 0)
-      return this.#onHave(slot, m.index, now);
+    const meta = t.meta;
+    const flags = meta[slot * META + FLAGS] as number;
+    if (m.type === 'have' && (flags & HANDSHAKEN) !== 0) return this.#onHave(slot, m.index, now);
     const l = this.#bySlot[slot] as Link;
-    l.lastReceived = now;
-    const out: Command[] = [];
+    meta[slot * META + LAST_RECEIVED] = now;
     if (m.type === 'handshake') return this.#onHandshake(l, m, now);
-    if (!l.handshaken) return this.#close(l, 'ERR_PROTOCOL', 'message before handshake');
-    const flags = this.#table.meta[l.slot * META + FLAGS] as number;
-    l.setFlag(SEEN_MESSAGE, true);
+    if ((flags & HANDSHAKEN) === 0) return this.#close(l, 'ERR_PROTOCOL', 'message before handshake');
+    meta[slot * META + FLAGS] = flags | SEEN_MESSAGE;
+    const out: Command[] = [];
     switch (m.type) {
       case 'keepAlive':
       case 'port':
@@ -324,7 +313,7 @@ export class TorrentCore {
       // to a peer that cannot fetch it would hold the piece back from the swarm.
       if (this.#choking.slotFree) this.#unchoke(l, now, out);
     } else if (this.picker.have.count > 0) {
-      this.#send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
+      send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
     }
     return out;
   }
@@ -343,7 +332,7 @@ export class TorrentCore {
     const key = blockKey(index, begin);
     if (!l.pendingReads.delete(key) || l.amChoking) return [];
     const out: Command[] = [];
-    this.#send(l, { type: 'piece', index, begin, block }, now, out);
+    send(l, { type: 'piece', index, begin, block }, now, out);
     l.uploaded += block.length;
     l.roundUp += block.length;
     this.events.onUpload?.(link, block.length);
@@ -432,7 +421,7 @@ export class TorrentCore {
   #offer(l: Link, now: number, out: Command[]): boolean {
     const i = (this.#superSeed as SuperSeed).next(l);
     if (i === -1) return false;
-    this.#send(l, { type: 'have', index: i }, now, out);
+    send(l, { type: 'have', index: i }, now, out);
     return true;
   }
 
@@ -464,7 +453,7 @@ export class TorrentCore {
         t.meta[m + REQUESTED_AT] = this.#downloads.expire(l, now, out);
       }
       if (handshaken && now - (t.meta[m + LAST_SENT] as number) > KEEPALIVE_MS)
-        this.#send(l, { type: 'keepAlive' }, now, out);
+        send(l, { type: 'keepAlive' }, now, out);
     }
     if (this.#choking.due(now)) this.#chokeRound(now, out);
     return out;
@@ -479,7 +468,7 @@ export class TorrentCore {
       choke: (l) => {
         l.pendingReads.clear();
         this.#superSeed?.count(l, -1);
-        this.#send(l, { type: 'choke' }, now, out);
+        send(l, { type: 'choke' }, now, out);
       },
     });
   }
@@ -488,7 +477,7 @@ export class TorrentCore {
     l.amChoking = false;
     this.#choking.unchoked++;
     this.#superSeed?.count(l, 1);
-    this.#send(l, { type: 'unchoke' }, now, out);
+    send(l, { type: 'unchoke' }, now, out);
     if (this.#superSeeding) while (l.offered.size < SUPER_SEED_OFFERS && this.#offer(l, now, out));
   }
 }

@@ -118,7 +118,7 @@ const simHarness: Harness = {
         rng(i + 1),
         net,
         zero,
-        { onPieceVerified: () => {} },
+        { onPieceVerified: () => {}, complete: () => {} },
       );
       // Watch the transport's closes without changing what it does.
       const close = p.close.bind(p);
