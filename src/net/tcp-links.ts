@@ -38,6 +38,25 @@ export interface TcpLinksHandlers {
   uploaded(bytes: number): void;
 }
 
+/** A connection being made (TcpLinks.dial). */
+export interface Dial {
+  /** Resolves once connected; rejects when it fails, closes first or times out. */
+  readonly connected: Promise<void>;
+  /** Makes the connection a link (once connected); returns the link's id. */
+  attach(addr: string): LinkId;
+  abort(): void;
+}
+
+/** What a peer driver uses of its links: the Transport, and listening, dialling, closing. */
+export interface PeerLinks extends Transport {
+  readonly links: ReadonlyMap<LinkId, TcpLink>;
+  listen(port: number, onError: (e: Error) => void): Promise<number>;
+  dial(ip: string, port: number, timeoutMs?: number): Dial;
+  perIp(ip: string): number;
+  drop(link: LinkId): void;
+  closeAll(): Promise<void>;
+}
+
 export interface TcpLinksOpts {
   host: string;
   infoHash: Uint8Array;
@@ -48,7 +67,7 @@ export interface TcpLinksOpts {
   timers: Timers;
 }
 
-export class TcpLinks implements Transport {
+export class TcpLinks implements PeerLinks {
   readonly #o: TcpLinksOpts;
   readonly #h: TcpLinksHandlers;
   readonly links = new Map<LinkId, TcpLink>();
@@ -124,10 +143,11 @@ export class TcpLinks implements Transport {
   }
 
   /**
-   * Opens a TCP connection from our address that reads into one reused buffer; `attach` makes it
-   * a link once connected (returning its id).
+   * Opens a TCP connection from our address that reads into one reused buffer. `connected`
+   * settles when it is up (or rejects when it fails, closes or takes over `timeoutMs`); `attach`
+   * then makes it a link and returns its id; `abort` gives up on it.
    */
-  dial(ip: string, port: number): { socket: Socket; attach: (addr: string) => LinkId } {
+  dial(ip: string, port: number, timeoutMs = 0): Dial {
     let peerSocket: PeerSocket | undefined;
     const host = this.#o.host;
     const socket = connect({
@@ -136,13 +156,27 @@ export class TcpLinks implements Transport {
       localAddress: host === '0.0.0.0' ? undefined : host,
       onread: PeerSocket.readInto(() => peerSocket),
     });
+    const connected = new Promise<void>((resolve, reject) => {
+      if (timeoutMs > 0) {
+        socket.setTimeout(timeoutMs);
+        socket.once('timeout', () => socket.destroy());
+      }
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`connection to ${ip}:${port} closed`)));
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        resolve();
+      });
+    });
+    connected.catch(() => {});
     return {
-      socket,
+      connected,
       attach: (addr) => {
         const id = this.#attach(socket, true, addr, true);
         peerSocket = this.links.get(id)?.sock;
         return id;
       },
+      abort: () => socket.destroy(),
     };
   }
 

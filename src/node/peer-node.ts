@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { type CloseCode, mayRedial } from '../core/errors.js';
 import type { Metainfo } from '../core/metainfo.js';
 import { TokenBucket } from '../core/token-bucket.js';
-import { TcpLinks } from '../net/tcp-links.js';
+import type { PeerLinks } from '../net/tcp-links.js';
 import { type JsonTrackerClient, type PeerAddress, trackerClientFor } from '../net/tracker-client.js';
 import type { PieceStore } from '../storage/piece-store.js';
 import { CommandInterpreter } from '../swarm/interpreter.js';
@@ -47,7 +47,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   core!: TorrentCore;
   store!: PieceStore & StoreInfo;
   #interp!: CommandInterpreter;
-  #tcp!: TcpLinks;
+  #tcp!: PeerLinks;
   port = 0;
   downloaded = 0;
   uploaded = 0;
@@ -140,7 +140,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     // Bursts of a quarter second's worth (at least one block) keep the pace smooth.
     const bucket = (rate: number | undefined) =>
       rate ? new TokenBucket(rate, Math.max(16384, rate / 4), now) : null;
-    this.#tcp = new TcpLinks(
+    this.#tcp = this.#deps.links(
       {
         host: this.host,
         infoHash: m.infoHash,
@@ -163,7 +163,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
           if (!mayRedial(code)) this.#peers.ban(l.addr);
           this.emit('peer-closed', l.addr, code, reason);
         },
-        gone: (id) => this.core.removeLink(id),
+        gone: (id) => {
+          this.core.removeLink(id);
+          // An exchange ends with its link, whoever closed it.
+          this.#exchanges.get(id)?.();
+        },
         accept: (ip) => this.#acceptable(ip),
         // In exchange mode a peer fetches only through its own exchanges; incoming links just serve.
         incoming: (id) => this.#addLink(id, false, this.opts.exchange ? [] : undefined),
@@ -293,17 +297,15 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const self = (p: PeerAddress) => p.port === this.port && (p.ip === this.host || this.host === '0.0.0.0');
     for (const { addr, p } of this.#peers.toDial(room, busy, self, this.#deps.clock.now())) {
       this.#connecting.add(addr);
-      const { socket, attach } = this.#tcp.dial(p.ip, p.port);
-      socket.setTimeout(CONNECT_TIMEOUT_MS);
-      socket.once('timeout', () => socket.destroy());
-      socket.once('error', () => this.#connecting.delete(addr));
-      socket.once('close', () => this.#connecting.delete(addr));
-      socket.once('connect', () => {
-        socket.setTimeout(0);
-        this.#connecting.delete(addr);
-        if (this.#stopped) return void socket.destroy();
-        this.#addLink(attach(addr), true);
-      });
+      const dial = this.#tcp.dial(p.ip, p.port, CONNECT_TIMEOUT_MS);
+      dial.connected.then(
+        () => {
+          this.#connecting.delete(addr);
+          if (this.#stopped) return dial.abort();
+          this.#addLink(dial.attach(addr), true);
+        },
+        () => this.#connecting.delete(addr),
+      );
     }
   }
 
@@ -379,16 +381,14 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         cancelTimer = this.#deps.timers.after(EXCHANGE_TIMEOUT_MS, finish);
       };
       progress();
-      const { socket, attach } = this.#tcp.dial(p.ip, p.port);
-      socket.once('error', finish);
-      socket.once('close', finish);
-      socket.once('connect', () => {
-        if (this.#stopped || settled) return void socket.destroy();
-        link = attach(`${p.ip}:${p.port}`);
+      const dial = this.#tcp.dial(p.ip, p.port);
+      dial.connected.then(() => {
+        if (this.#stopped || settled) return dial.abort();
+        link = dial.attach(`${p.ip}:${p.port}`);
         this.#exchanges.set(link, finish);
         this.#exchangeProgress.set(link, progress);
         this.#addLink(link, true, chunks);
-      });
+      }, finish);
     });
   }
 

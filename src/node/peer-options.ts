@@ -1,5 +1,6 @@
 import type { Clock, Hasher, Rng, Timers } from '../core/deps.js';
 import type { Metainfo } from '../core/metainfo.js';
+import type { PeerLinks, TcpLinksHandlers, TcpLinksOpts } from '../net/tcp-links.js';
 import type { StoreMode } from '../storage/fs-store.js';
 import type { PieceStore } from '../storage/piece-store.js';
 import type { Strategy } from '../swarm/picker.js';
@@ -47,6 +48,8 @@ export interface PeerNodeDeps {
   hasher: Hasher;
   /** Random bytes (peer ids, tracker keys). */
   randomBytes(n: number): Uint8Array;
+  /** The torrent's links (real TCP: net/tcp-links.ts). */
+  links(opts: TcpLinksOpts, handlers: TcpLinksHandlers): PeerLinks;
   /** Opens the torrent's storage in `dir`. */
   openStore(meta: Metainfo, dir: string, mode: StoreMode): Promise<PieceStore & StoreInfo>;
 }

@@ -1,4 +1,5 @@
 import { nodeHasher, secureRandomBytes, systemClock, systemRng, systemTimers } from '../net/system.js';
+import { TcpLinks } from '../net/tcp-links.js';
 import { FsStore } from '../storage/fs-store.js';
 import type { PeerNodeDeps } from './peer-options.js';
 
@@ -10,6 +11,7 @@ export function systemPeerDeps(): PeerNodeDeps {
     rng: systemRng,
     hasher: nodeHasher,
     randomBytes: secureRandomBytes,
+    links: (opts, handlers) => new TcpLinks(opts, handlers),
     openStore: (meta, dir, mode) => FsStore.open(meta, dir, mode),
   };
 }

@@ -210,14 +210,9 @@ const tcpHarness: Harness = {
       for (let i = 0; i < j; i++) {
         const from = ends[j] as (typeof ends)[number];
         const to = ends[i] as (typeof ends)[number];
-        const { socket, attach } = from.tcp.dial('127.0.0.1', to.port);
-        await new Promise<void>((resolve, reject) => {
-          socket.once('connect', () => {
-            from.interp.run(from.core.addLink(attach(`127.0.0.1:${to.port}`), true, systemClock.now()));
-            resolve();
-          });
-          socket.once('error', reject);
-        });
+        const dial = from.tcp.dial('127.0.0.1', to.port, 5_000);
+        await dial.connected;
+        from.interp.run(from.core.addLink(dial.attach(`127.0.0.1:${to.port}`), true, systemClock.now()));
       }
     }
     return {
