@@ -1,0 +1,73 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { start, stopAll, waitFor } from '../support/proc.js';
+
+/**
+ * What users install is what we test: the package as `npm pack` makes it, installed with
+ * `npm install -g` into a temporary prefix, its command run from an empty folder.
+ */
+
+const root = resolve(import.meta.dirname, '..', '..');
+let tmp = '';
+let bin = '';
+let empty = '';
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'ss-pack-'));
+  execFileSync('npm', ['pack', '--pack-destination', tmp, '--silent'], { cwd: root, stdio: 'pipe' });
+  const tarball = (await readdir(tmp)).find((f) => f.endsWith('.tgz'));
+  if (tarball === undefined) throw new Error('npm pack made no tarball');
+  const prefix = join(tmp, 'prefix');
+  execFileSync(
+    'npm',
+    ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(tmp, tarball)],
+    { cwd: tmp, stdio: 'pipe' },
+  );
+  bin = join(prefix, 'bin', 'swarmshare');
+  empty = join(tmp, 'empty');
+  await mkdir(empty);
+}, 240_000);
+
+afterAll(async () => {
+  await stopAll();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('the packed package, installed with npm install -g', () => {
+  it('installs a swarmshare command that prints its help', () => {
+    expect(existsSync(bin)).toBe(true);
+    const help = execFileSync(bin, ['--help'], { cwd: empty, encoding: 'utf8' });
+    for (const cmd of ['tracker', 'share', 'get', 'create', 'demo', 'simulate', 'replay'])
+      expect(help).toContain(cmd);
+  });
+
+  it('runs the tracker from an empty folder: the dashboard page and its assets answer 200', async () => {
+    const t = start(bin, ['tracker', '--port', '0', '--quiet'], { cwd: empty });
+    const url = await waitFor(
+      'the tracker to listen',
+      () => /listening on (http:\/\/\S+)/.exec(t.output())?.[1],
+    );
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const html = await page.text();
+    expect(html).toContain('dashboard/app.js');
+    for (const asset of ['/dashboard/app.js', '/dashboard/style.css']) {
+      const r = await fetch(`${url}${asset}`);
+      expect(r.status, asset).toBe(200);
+      expect((await r.text()).length, asset).toBeGreaterThan(100);
+    }
+    t.child.kill('SIGTERM');
+    expect(await t.exited).toBe(0);
+  }, 30_000);
+
+  it('runs `swarmshare demo --peers 4` to completion from an empty folder', async () => {
+    const d = start(bin, ['demo', '--peers', '4', '--timeout', '60s'], { cwd: empty });
+    expect(await d.exited, d.output().slice(-2000)).toBe(0);
+    expect(d.output()).toContain('Every peer has a verified copy.');
+  }, 90_000);
+});
