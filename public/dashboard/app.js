@@ -37,6 +37,49 @@ function bits(base64, n) {
   return out;
 }
 
+// A demo's tracker also serves the run's report (/api/report) once the swarm has finished; a plain
+// tracker answers 404, and the page stops asking.
+let reportTimer = null;
+async function pollReport() {
+  let res;
+  try {
+    res = await fetch('/api/report');
+  } catch {
+    return;
+  }
+  if (res.status === 404) {
+    clearInterval(reportTimer);
+    return;
+  }
+  if (!res.ok) return;
+  const { report } = await res.json();
+  if (report) {
+    renderReport(report);
+    clearInterval(reportTimer);
+  }
+}
+
+function seconds(ms) {
+  return ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`;
+}
+
+function renderReport(r) {
+  const box = document.getElementById('report');
+  const done = r.peers.filter((p) => p.completed && p.verified).length;
+  const ratio = r.ratioToBound === null ? '' : `, ${r.ratioToBound.toFixed(2)}x the lower bound (${seconds(r.lowerBoundMs)})`;
+  box.replaceChildren(
+    el('h2', {}, r.success ? 'Finished: every peer holds a verified copy' : 'Finished without every copy'),
+    el(
+      'p',
+      {},
+      `${done} of ${r.peers.length} peers hold ${r.file.name} (${bytes(r.file.size)}, ${r.file.pieces} chunks, SHA-256 checked); `,
+      `last peer done in ${seconds(r.totalMs)}${ratio}; the origin uploaded ${(r.originUploadedBytes / r.file.size).toFixed(2)}x the file (strategy ${r.strategy}).`,
+    ),
+  );
+  box.setAttribute('data-success', String(r.success));
+  box.hidden = false;
+}
+
 function connect() {
   if (source) source.close();
   const url = selected ? `/events?swarm=${encodeURIComponent(selected)}` : '/events';
@@ -171,16 +214,20 @@ function renderThroughput(view) {
   throughput.push(view.throughput);
   if (throughput.length > HISTORY) throughput.shift();
   const svg = document.getElementById('throughput');
-  const max = Math.max(1, ...throughput);
-  const pts = throughput.map((v, i) => `${(i * 800) / (HISTORY - 1)},${155 - (150 * v) / max}`).join(' ');
+  // The figures as measured: an idle swarm's peak is 0 (the scale alone needs a non-zero top).
+  const peak = Math.max(0, ...throughput);
+  const scale = peak > 0 ? peak : 1;
+  const pts = throughput.map((v, i) => `${(i * 800) / (HISTORY - 1)},${155 - (150 * v) / scale}`).join(' ');
   const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
   line.setAttribute('class', 'line');
   line.setAttribute('points', pts);
   svg.replaceChildren(line);
   svg.setAttribute('data-points', String(throughput.length));
-  svg.setAttribute('data-max', String(Math.round(max)));
+  svg.setAttribute('data-max', String(Math.round(peak)));
   document.getElementById('throughput-now').textContent =
-    `now ${bytes(view.throughput)}/s, peak ${bytes(max)}/s`;
+    peak === 0
+      ? 'idle: nothing moved in the last minute'
+      : `now ${bytes(view.throughput)}/s, peak ${bytes(peak)}/s over the last minute`;
 }
 
 function render(data) {
@@ -206,3 +253,5 @@ function render(data) {
 }
 
 connect();
+reportTimer = setInterval(pollReport, 2000);
+pollReport();

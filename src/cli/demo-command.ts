@@ -45,6 +45,7 @@ interface DemoCliOpts {
   processes?: boolean;
   port: number;
   open?: boolean;
+  linger?: number;
 }
 
 async function chooseFile(o: DemoCliOpts, interactive: boolean): Promise<string> {
@@ -212,6 +213,11 @@ export function registerDemoCommand(program: Command): void {
       0,
     )
     .option('--open', 'open the dashboard in a browser, where one exists')
+    .option(
+      '--linger <time>',
+      'keep the swarm and its dashboard up this long after it completes (default with --open in a terminal: until Ctrl-C)',
+      durationOption,
+    )
     .action(async (o: DemoCliOpts) => {
       const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
       const file = await chooseFile(o, tty);
@@ -259,12 +265,32 @@ export function registerDemoCommand(program: Command): void {
       });
       stopBars();
       if (interrupted) return;
-      await run.stop();
       for (const l of summary(report)) console.log(l);
       if (o.report) {
         await writeFile(o.report, `${JSON.stringify(report, null, 2)}\n`);
         console.log(`Report: ${resolve(o.report)}`);
       }
+      // The finished swarm stays on the page (peers seeding, the report shown) for a while.
+      const linger = o.linger ?? (o.open && tty ? Number.POSITIVE_INFINITY : 0);
+      if (linger > 0) {
+        console.log(
+          Number.isFinite(linger)
+            ? `Dashboard stays up at ${run.tracker.url}/ for ${Math.round(linger / 1000)} s (Ctrl-C to stop sooner)`
+            : `Dashboard stays up at ${run.tracker.url}/ until Ctrl-C`,
+        );
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await new Promise<void>((r) => {
+          const timer = Number.isFinite(linger) ? setTimeout(r, linger) : undefined;
+          const end = () => {
+            clearTimeout(timer);
+            r();
+          };
+          process.once('SIGINT', end);
+          process.once('SIGTERM', end);
+        });
+      }
+      await run.stop();
       process.exit(report.success ? 0 : 1);
     });
 }

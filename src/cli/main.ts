@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { registerDashboard } from '../dashboard/routes.js';
 import { startTracker } from '../net/tracker-server.js';
 import { registerDemoCommand } from './demo-command.js';
-import { intOption, portOption } from './options.js';
+import { addressList, intOption, portOption } from './options.js';
 import { registerPeerCommands } from './peer-commands.js';
 import { registerReplayCommand, registerSimulateCommand } from './simulate-command.js';
 
@@ -25,6 +25,11 @@ export function buildCli(): Command {
     )
     .option('--no-trust-ip', "ignore the ip a peer states and use its connection's address")
     .option(
+      '--trust-proxy <addresses>',
+      'reverse proxies in front of the tracker (addresses or CIDR ranges, comma-separated): from them, the client address is read from X-Forwarded-For',
+      addressList,
+    )
+    .option(
       '--rate-limit <n>',
       'requests per second allowed per client address (0: no limit)',
       intOption(0, 1_000_000),
@@ -37,6 +42,7 @@ export function buildCli(): Command {
         port: number;
         interval: number;
         trustIp: boolean;
+        trustProxy?: string[];
         rateLimit: number;
         quiet?: boolean;
       }) => {
@@ -45,6 +51,7 @@ export function buildCli(): Command {
           {
             interval: o.interval,
             trustIp: o.trustIp,
+            trustProxy: o.trustProxy,
             rateLimit: o.rateLimit,
             log: o.quiet ? undefined : (line) => console.log(line),
             routes: registerDashboard,

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { AddressSet } from '../core/ip.js';
 import { parseSize } from '../node/create-torrent.js';
 
 /** Option parsers shared by the commands: each turns text into a value or a clear error. */
@@ -53,4 +54,20 @@ export function durationOption(value: string): number {
 /** A repeatable option: every value, in order. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** A comma-separated list of IP addresses or CIDR ranges. */
+export function addressList(value: string): string[] {
+  const list = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  if (list.length === 0)
+    throw new InvalidArgumentError('expected IP addresses or CIDR ranges, comma-separated');
+  try {
+    new AddressSet(list);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return list;
 }

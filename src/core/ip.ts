@@ -84,3 +84,54 @@ export function parseIp(s: string): ParsedIp | null {
 export function compactAddress(ip: ParsedIp, port: number): string {
   return String.fromCharCode(...ip.bytes, port >>> 8, port & 0xff);
 }
+
+/** An address or a CIDR range (`10.0.0.0/8`, `::1`, `fd00::/8`). */
+export interface IpRange {
+  family: IpFamily;
+  bytes: number[];
+  prefix: number;
+}
+
+/** Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 literal or `v6/n`; null when it is none of these. */
+export function parseRange(s: string): IpRange | null {
+  const slash = s.indexOf('/');
+  const ip = parseIp(slash === -1 ? s : s.slice(0, slash));
+  if (ip === null) return null;
+  const max = ip.family === 4 ? 32 : 128;
+  if (slash === -1) return { family: ip.family, bytes: ip.bytes, prefix: max };
+  const p = s.slice(slash + 1);
+  if (!/^[0-9]{1,3}$/.test(p)) return null;
+  // An IPv4-mapped range (::ffff:a.b.c.d/n) counts as the IPv4 range it maps.
+  const prefix = Number(p) - (ip.family === 4 && parseIPv4(s.slice(0, slash)) === null ? 96 : 0);
+  if (prefix < 0 || prefix > max) return null;
+  return { family: ip.family, bytes: ip.bytes, prefix };
+}
+
+export function inRange(ip: ParsedIp, r: IpRange): boolean {
+  if (ip.family !== r.family) return false;
+  let bits = r.prefix;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if (((ip.bytes[i] as number) & mask) !== ((r.bytes[i] as number) & mask)) return false;
+  }
+  return true;
+}
+
+/** A set of addresses and ranges. */
+export class AddressSet {
+  readonly ranges: readonly IpRange[];
+
+  /** Throws a RangeError naming the first entry that is not an address or range. */
+  constructor(entries: readonly string[]) {
+    this.ranges = entries.map((e) => {
+      const r = parseRange(e.trim());
+      if (r === null) throw new RangeError(`'${e}' is not an IP address or CIDR range`);
+      return r;
+    });
+  }
+
+  has(ip: string): boolean {
+    const p = parseIp(ip);
+    return p !== null && this.ranges.some((r) => inRange(p, r));
+  }
+}

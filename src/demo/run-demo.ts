@@ -121,9 +121,27 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   await mkdir(originDir, { recursive: true });
   await copyFile(o.file, join(originDir, name));
 
+  let finalReport: DemoReport | null = null;
   const tracker = await startTracker(
     { host: '127.0.0.1', port: o.trackerPort ?? 0 },
-    { interval: 2, log: o.trackerLog ? o.log : undefined, routes: registerDashboard },
+    {
+      interval: 2,
+      log: o.trackerLog ? o.log : undefined,
+      routes: (app, registry, now) => {
+        registerDashboard(app, registry, now);
+        // The run's report for the page, once the swarm has finished (null until then).
+        app.get(
+          '/api/report',
+          {
+            schema: {
+              description: "The demo run's report once it has finished (null before).",
+              tags: ['dashboard'],
+            },
+          },
+          async () => ({ report: finalReport }),
+        );
+      },
+    },
   );
   const { bytes, meta } = await createTorrent(join(originDir, name), {
     pieceLength: o.pieceSize,
@@ -282,7 +300,10 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   function finish(): void {
     if (finishing) return;
     finishing = true;
-    report().then(resolveFinished, rejectFinished);
+    report().then((r) => {
+      finalReport = r;
+      resolveFinished(r);
+    }, rejectFinished);
   }
 
   // Origin first, as in the original; then the nine empty peers.

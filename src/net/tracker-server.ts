@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { httpStatus, isSwarmshareError, SwarmshareError, type TrackerErrorCode } from '../core/errors.js';
+import { AddressSet } from '../core/ip.js';
 import {
   announceReply,
   applyAnnounce,
@@ -23,6 +24,7 @@ import {
 } from '../tracker/json-api.js';
 import { defaultLimits, type TrackerLimits } from '../tracker/limits.js';
 import { availabilityLines, registeredLine } from '../tracker/log-format.js';
+import { clientAddress } from '../tracker/proxy.js';
 import { RateLimiter } from '../tracker/rate-limit.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
@@ -38,8 +40,14 @@ export interface TrackerOpts {
   interval?: number;
   /** Overrides of individual limits (tests use small ones). */
   limits?: Partial<TrackerLimits>;
-  /** Honour the `ip` a client states (announce `ip=`, JSON `ip`), default true; else the socket's address is used. */
+  /** Honour the `ip` a client states (announce `ip=`, JSON `ip`), default true; else the client's address is used. */
   trustIp?: boolean;
+  /**
+   * Reverse proxies we sit behind (addresses or CIDR ranges): for a request from one of them, the
+   * client's address comes from `X-Forwarded-For` (tracker/proxy.ts), for the peer's address and
+   * the rate limit. From anyone else the header is ignored.
+   */
+  trustProxy?: readonly string[];
   /** Where the original's log lines go (`Peer registered: ...`); default: nowhere. */
   log?: (line: string) => void;
   /** Requests per second allowed per client address (burst: twice that); 0 turns the limit off. Default 200. */
@@ -85,10 +93,6 @@ function errorBody(code: TrackerErrorCode, message: string, details?: Readonly<R
   return { error: { code, message, ...(details ?? {}) } };
 }
 
-function remoteIp(req: FastifyRequest): string {
-  return req.socket.remoteAddress ?? '0.0.0.0';
-}
-
 function routeOf(url: string): 'announce' | 'scrape' | null {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
@@ -107,6 +111,11 @@ export function buildTracker(
   const limits: TrackerLimits = { ...defaultLimits(opts.interval ?? 30), ...(opts.limits ?? {}) };
   const log = opts.log;
   const trustIp = opts.trustIp ?? true;
+  const proxies = opts.trustProxy?.length ? new AddressSet(opts.trustProxy) : null;
+  /** The client's address: the socket's, or behind a trusted proxy the one it forwards. */
+  const clientOf = (req: IncomingMessage): string =>
+    clientAddress(req.socket.remoteAddress ?? '0.0.0.0', req.headers['x-forwarded-for'], proxies);
+  const remoteIp = (req: FastifyRequest): string => clientOf(req.raw);
   const registry = new SwarmRegistry(limits, deps, {
     onPeerRegistered: log ? (c, files) => log(registeredLine(c.peerId, c.ip.text, c.port, files)) : undefined,
     onPeerDropped: log ? (id, reason) => log(`Peer ${id} left the tracker (${reason})`) : undefined,
@@ -172,12 +181,13 @@ export function buildTracker(
 
   const fastPath = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = req.url ?? '';
-    if (limited(req.socket.remoteAddress ?? '', url, res)) return true;
+    const ip = clientOf(req);
+    if (limited(ip, url, res)) return true;
     const name = routeOf(url);
     if (name === null || req.method !== 'GET') return false;
     let body: Buffer;
     try {
-      body = bencodedRoute(name, url, req.socket.remoteAddress ?? '0.0.0.0');
+      body = bencodedRoute(name, url, ip);
     } catch {
       return false; // let the framework answer (and log) the unexpected
     }

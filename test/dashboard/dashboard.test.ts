@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { registerDashboard } from '../../src/dashboard/routes.js';
 import { type DemoRun, startDemo } from '../../src/demo/run-demo.js';
 import { sampleText } from '../../src/demo/samples.js';
+import { startTracker } from '../../src/net/tracker-server.js';
 import { ReplayRecorder } from '../../src/sim/replay.js';
 import { DEFAULT_SCENARIO, runSimulation } from '../../src/sim/simulator.js';
 import { start, stopAll, waitFor } from '../support/proc.js';
@@ -87,9 +89,46 @@ describe('dashboard in real headless Chromium', () => {
     expect(Number(await page.getAttribute('#throughput', 'data-points'))).toBeGreaterThan(1);
     expect(Number(await page.getAttribute('#throughput', 'data-max'))).toBeGreaterThan(0);
     expect(await page.$$eval('#transfers tbody tr', (rs) => rs.length)).toBeGreaterThan(0);
+    // The run's report appears on the page once the swarm has finished.
+    await page.waitForSelector('#report[data-success="true"]', { timeout: 10_000 });
+    expect(await page.textContent('#report')).toContain('every peer holds a verified copy');
+    expect(await page.textContent('#report')).toContain('10 of 10 peers hold file2.txt');
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   }, 120_000);
+
+  it('shows an idle swarm as idle: peak 0, no invented figure, no report panel on a plain tracker', async () => {
+    const tracker = await startTracker({ port: 0 }, { routes: registerDashboard });
+    try {
+      const reg = await fetch(`${tracker.url}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          peer_id: 'idle1',
+          port: 7001,
+          files: { 'idle.bin': { chunks: [0, 1], pieces: 4 } },
+        }),
+      });
+      expect(reg.status).toBe(200);
+      browser ??= await launch();
+      const page = await browser.newPage();
+      await page.goto(`${tracker.url}/`);
+      await page.waitForSelector('#swarms tbody tr[data-swarm]', { timeout: 10_000 });
+      await page.waitForFunction(
+        () => Number(document.querySelector('#throughput')?.getAttribute('data-points')) >= 3,
+        undefined,
+        { timeout: 10_000, polling: 200 },
+      );
+      expect(await page.getAttribute('#throughput', 'data-max')).toBe('0');
+      const text = (await page.textContent('#throughput-now')) ?? '';
+      expect(text).toContain('idle');
+      expect(text).not.toMatch(/peak 1 B/);
+      expect(await page.isHidden('#report')).toBe(true);
+      await page.close();
+    } finally {
+      await tracker.close();
+    }
+  }, 60_000);
 
   it('replays a recorded simulation: the grid fills to 100% frame by frame, with its charts', async () => {
     // 30 peers + 1 seed, 20 pieces, recorded every 0.5 s of virtual time.
