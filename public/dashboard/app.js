@@ -66,7 +66,10 @@ function seconds(ms) {
 function renderReport(r) {
   const box = document.getElementById('report');
   const done = r.peers.filter((p) => p.completed && p.verified).length;
-  const ratio = r.ratioToBound === null ? '' : `, ${r.ratioToBound.toFixed(2)}x the lower bound (${seconds(r.lowerBoundMs)})`;
+  const ratio =
+    r.ratioToBound === null
+      ? ''
+      : `, ${r.ratioToBound.toFixed(2)}x the lower bound (${seconds(r.lowerBoundMs)})`;
   box.replaceChildren(
     el('h2', {}, r.success ? 'Finished: every peer holds a verified copy' : 'Finished without every copy'),
     el(
