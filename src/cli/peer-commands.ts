@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
 import { nodeHasher } from '../net/system.js';
 import { createTorrent } from '../node/create-torrent.js';
-import { MAX_CONNECTIONS, MAX_PER_IP, PeerNode } from '../node/peer-node.js';
+import { MAX_CONNECTIONS, MAX_PER_IP, MIN_ANNOUNCE_INTERVAL_MS, PeerNode } from '../node/peer-node.js';
 import { collect, intOption, portOption, sizeOption } from './options.js';
 import { formatBytes, showProgress } from './progress.js';
 
@@ -41,6 +41,23 @@ function stopOnSignal(node: PeerNode, code: () => number, cleanup?: () => void):
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
+
+/** What a tracker failure looks like on the console: what went wrong, and when we try again. */
+function trackerLine(url: string, _peers: number, error?: string, retryInMs?: number): void {
+  if (error === undefined) return;
+  const next =
+    retryInMs === undefined ? 'retrying' : `next try in ${Math.max(1, Math.round(retryInMs / 1000))} s`;
+  console.error(`tracker ${url}: ${error} (${next})`);
+}
+
+/** `--min-announce-interval`: the shortest announce interval we take from a tracker. */
+const minIntervalOption = () =>
+  new Option(
+    '--min-announce-interval <seconds>',
+    'the shortest announce interval taken from a tracker (lower it for a local tracker you run)',
+  )
+    .argParser(intOption(1, 86_400))
+    .default(MIN_ANNOUNCE_INTERVAL_MS / 1000);
 
 const strategyOption = () =>
   new Option('--strategy <name>', 'piece selection')
@@ -90,6 +107,7 @@ export function registerPeerCommands(program: Command): void {
       '--super-seed',
       'offer each peer a few pieces at a time (BEP 16): the seed sends each piece about once',
     )
+    .addOption(minIntervalOption())
     .action(
       async (
         path: string,
@@ -103,6 +121,7 @@ export function registerPeerCommands(program: Command): void {
           superSeed?: boolean;
           maxConnections: number;
           maxPerIp: number;
+          minAnnounceInterval: number;
         },
       ) => {
         let torrentPath: string;
@@ -129,11 +148,10 @@ export function registerPeerCommands(program: Command): void {
           maxConnections: o.maxConnections,
           maxPerIp: o.maxPerIp,
           superSeed: o.superSeed === true,
+          minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
         });
         node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
-        node.on('tracker', (url, _peers, error) => {
-          if (error) console.error(`tracker ${url}: ${error} (retrying)`);
-        });
+        node.on('tracker', trackerLine);
         await node.start();
         console.log(`Seeding:   ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces)`);
         console.log(`Info hash: ${meta.infoHashHex}`);
@@ -157,6 +175,7 @@ export function registerPeerCommands(program: Command): void {
     .option('--max-per-ip <n>', 'peer connections from one address at most', countOption, MAX_PER_IP)
     .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', intOption(1, 10_000_000))
     .addOption(strategyOption())
+    .addOption(minIntervalOption())
     .action(
       async (
         torrent: string,
@@ -170,6 +189,7 @@ export function registerPeerCommands(program: Command): void {
           strategy: 'rarest-first';
           maxConnections: number;
           maxPerIp: number;
+          minAnnounceInterval: number;
         },
       ) => {
         const meta = await readTorrent(torrent);
@@ -185,10 +205,9 @@ export function registerPeerCommands(program: Command): void {
           strategy: o.strategy,
           maxConnections: o.maxConnections,
           maxPerIp: o.maxPerIp,
+          minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
         });
-        node.on('tracker', (url, _peers, error) => {
-          if (error) console.error(`tracker ${url}: ${error} (retrying)`);
-        });
+        node.on('tracker', trackerLine);
         node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
         await node.start();
         const resumed = node.core.have.count;

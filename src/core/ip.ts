@@ -135,3 +135,21 @@ export class AddressSet {
     return p !== null && this.ranges.some((r) => inRange(p, r));
   }
 }
+
+/**
+ * A peer address worth dialling, in canonical form, or null: an IP literal (no host names: a
+ * tracker could make us resolve anything), a port from 1 to 65535, not the unspecified address,
+ * not broadcast, not multicast.
+ */
+export function usablePeerAddress(ip: string, port: number): string | null {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
+  const p = parseIp(ip);
+  if (p === null) return null;
+  const b = p.bytes;
+  if (b.every((x) => x === 0)) return null;
+  if (p.family === 4) {
+    if (b.every((x) => x === 255)) return null;
+    if (((b[0] as number) & 0xf0) === 0xe0) return null;
+  } else if (b[0] === 0xff) return null;
+  return p.text;
+}

@@ -66,6 +66,8 @@ export function nodeOpts(spec: DemoPeerSpec, meta: PeerNodeOpts['meta']): PeerNo
     pipeline: spec.uploadRate !== undefined ? CAPPED_PIPELINE : undefined,
     // The origin of a rarest-first swarm super-seeds: it sends each piece about once.
     superSeed: spec.mode === 'seed' && spec.strategy === 'rarest-first' && spec.superSeed !== false,
+    // The demo's own tracker asks for 2-second announces: take them (peers learn of each other).
+    minAnnounceIntervalMs: 1000,
   };
 }
 

@@ -1,5 +1,11 @@
 import bencode from 'bencode';
 import type { Bitfield } from '../core/bitfield.js';
+import { usablePeerAddress } from '../core/ip.js';
+import { boundedFetch } from './bounded-fetch.js';
+import { TrackerError } from './tracker-client-error.js';
+
+export { MAX_REDIRECTS, TRACKER_TIMEOUT_MS } from './bounded-fetch.js';
+export { TrackerError } from './tracker-client-error.js';
 
 /**
  * Talking to trackers: a standard BitTorrent HTTP tracker (`.../announce`, BEP 3/23/7) or our own
@@ -40,14 +46,20 @@ export interface TrackerClient {
   announce(state: AnnounceState): Promise<AnnounceResult>;
 }
 
-/** A tracker that doesn't answer within this is treated as down (and retried with backoff). */
-export const TRACKER_TIMEOUT_MS = 10_000;
 /** Peers we ask a tracker for. */
 export const NUMWANT = 50;
-
-export class TrackerError extends Error {
-  readonly code = 'ERR_TRACKER' as const;
-}
+/** Peers taken from one reply at most: we ask for NUMWANT; a tracker that sends more is trimmed. */
+export const MAX_PEERS_PER_REPLY = 500;
+/**
+ * A BitTorrent tracker's reply read at most: the dictionary model with peer ids takes ~70 bytes a
+ * peer, so this holds ~3,500 peers, far past what we ask for. Past it the reply is refused.
+ */
+export const MAX_ANNOUNCE_REPLY_BYTES = 256 * 1024;
+/**
+ * A swarmshare tracker's JSON reply read at most: its largest legitimate one is a get_peers of
+ * NUMWANT peers' bitfields for a file of 2^20 pieces (50 x 171 KiB of base64, ~8.5 MiB).
+ */
+export const MAX_JSON_REPLY_BYTES = 12 * 1024 * 1024;
 
 function pct(bytes: Uint8Array): string {
   let s = '';
@@ -65,9 +77,13 @@ function pct(bytes: Uint8Array): string {
   return s;
 }
 
-export function parseCompactPeers(buf: Uint8Array, size: 6 | 18): PeerAddress[] {
+/**
+ * Peers from a compact list (BEP 23: 6 bytes each; BEP 7: 18), at most `max`; unusable addresses
+ * (port 0, unspecified, broadcast, multicast) are skipped.
+ */
+export function parseCompactPeers(buf: Uint8Array, size: 6 | 18, max = MAX_PEERS_PER_REPLY): PeerAddress[] {
   const out: PeerAddress[] = [];
-  for (let i = 0; i + size <= buf.length; i += size) {
+  for (let i = 0; i + size <= buf.length && out.length < max; i += size) {
     let ip: string;
     if (size === 6) ip = `${buf[i]}.${buf[i + 1]}.${buf[i + 2]}.${buf[i + 3]}`;
     else {
@@ -77,22 +93,13 @@ export function parseCompactPeers(buf: Uint8Array, size: 6 | 18): PeerAddress[] 
       ip = groups.join(':');
     }
     const port = ((buf[i + size - 2] as number) << 8) | (buf[i + size - 1] as number);
-    if (port > 0) out.push({ ip, port });
+    const usable = usablePeerAddress(ip, port);
+    if (usable !== null) out.push({ ip: usable, port });
   }
   return out;
 }
 
 const decoder = new TextDecoder();
-
-async function getBytes(url: string, init?: RequestInit): Promise<{ status: number; body: Uint8Array }> {
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(TRACKER_TIMEOUT_MS) });
-  } catch (e) {
-    throw new TrackerError(`tracker ${new URL(url).origin} unreachable: ${(e as Error).message}`);
-  }
-  return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
-}
 
 export class HttpTrackerClient implements TrackerClient {
   readonly url: string;
@@ -121,7 +128,10 @@ export class HttpTrackerClient implements TrackerClient {
     ];
     if (s.event) q.push(`event=${s.event}`);
     const sepChar = this.url.includes('?') ? '&' : '?';
-    const { status, body } = await getBytes(`${this.url}${sepChar}${q.join('&')}`);
+    const { status, body } = await boundedFetch(
+      `${this.url}${sepChar}${q.join('&')}`,
+      MAX_ANNOUNCE_REPLY_BYTES,
+    );
     let d: Record<string, unknown>;
     try {
       d = bencode.decode(body) as Record<string, unknown>;
@@ -134,12 +144,20 @@ export class HttpTrackerClient implements TrackerClient {
     const peers: PeerAddress[] = [];
     if (d.peers instanceof Uint8Array) peers.push(...parseCompactPeers(d.peers, 6));
     else if (Array.isArray(d.peers)) {
-      for (const p of d.peers as Record<string, unknown>[]) {
-        if (p.ip instanceof Uint8Array && typeof p.port === 'number')
-          peers.push({ ip: decoder.decode(p.ip), port: p.port });
+      for (const p of (d.peers as Record<string, unknown>[]).slice(0, MAX_PEERS_PER_REPLY)) {
+        if (
+          p === null ||
+          typeof p !== 'object' ||
+          !(p.ip instanceof Uint8Array) ||
+          typeof p.port !== 'number'
+        )
+          continue;
+        const ip = usablePeerAddress(decoder.decode(p.ip), p.port);
+        if (ip !== null) peers.push({ ip, port: p.port });
       }
     }
-    if (d.peers6 instanceof Uint8Array) peers.push(...parseCompactPeers(d.peers6, 18));
+    if (d.peers6 instanceof Uint8Array)
+      peers.push(...parseCompactPeers(d.peers6, 18, MAX_PEERS_PER_REPLY - peers.length));
     const interval = typeof d.interval === 'number' && d.interval > 0 ? d.interval : 1800;
     return { interval, peers };
   }
@@ -179,7 +197,7 @@ export class JsonTrackerClient implements TrackerClient {
   }
 
   async #post(path: string, body: unknown): Promise<{ status: number; json: JsonReply }> {
-    const { status, body: raw } = await getBytes(`${this.url}${path}`, {
+    const { status, body: raw } = await boundedFetch(`${this.url}${path}`, MAX_JSON_REPLY_BYTES, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -242,18 +260,24 @@ export class JsonTrackerClient implements TrackerClient {
   /** The swarm's peers (not us) and the chunks each holds. */
   async swarmPeers(): Promise<SwarmPeer[]> {
     const hex = Buffer.from(this.#info.infoHash).toString('hex');
-    const { status, body } = await getBytes(
+    const { status, body } = await boundedFetch(
       `${this.url}/get_peers?file=${hex}&exclude=${encodeURIComponent(this.#peerName)}&numwant=${NUMWANT}&format=bitfield`,
+      MAX_JSON_REPLY_BYTES,
     );
     const g = parseJson(body, status);
     if (status !== 200) throw new TrackerError(`get_peers refused: ${g.error?.message ?? status}`);
     const out: SwarmPeer[] = [];
+    if (g.peers === null || typeof g.peers !== 'object')
+      throw new TrackerError('get_peers answer has no peers');
     for (const [name, p] of Object.entries(
       g.peers as Record<string, { ip: string; port: number; bitfield: string | null; complete: boolean }>,
-    )) {
+    ).slice(0, MAX_PEERS_PER_REPLY)) {
+      if (p === null || typeof p !== 'object' || typeof p.ip !== 'string') continue;
+      const ip = usablePeerAddress(p.ip, p.port);
+      if (ip === null) continue;
       out.push({
         name,
-        ip: p.ip,
+        ip,
         port: p.port,
         bitfield: typeof p.bitfield === 'string' ? new Uint8Array(Buffer.from(p.bitfield, 'base64')) : null,
         complete: p.complete === true,

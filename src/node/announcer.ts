@@ -16,6 +16,13 @@ import {
 /** First retry delay after a failed announce; doubles up to MAX_RETRY_MS. */
 export const RETRY_MS = 2_000;
 export const MAX_RETRY_MS = 60_000;
+/**
+ * The shortest announce interval we take from a tracker (a tracker asking for less gets this): a
+ * tracker cannot pace us into a storm (at most one announce, and MAX_REDIRECTS + 1 requests, per
+ * tracker in this time). Public trackers ask for 30 minutes; a local tracker one runs oneself may
+ * be given a lower floor (`--min-announce-interval`).
+ */
+export const MIN_ANNOUNCE_INTERVAL_MS = 30_000;
 /** New pieces reach a swarmshare tracker within this (updates coalesced). */
 export const REPORT_MS = 500;
 /** How long `stop` waits for the trackers' goodbye. */
@@ -28,8 +35,8 @@ export interface AnnouncerHost {
   state(event?: AnnounceEvent): AnnounceState;
   /** A tracker answered with these peers. */
   peers(url: string, peers: PeerAddress[]): void;
-  /** A tracker failed (it is tried again later). */
-  failed(url: string, message: string): void;
+  /** A tracker failed; it is tried again in `retryInMs`. */
+  failed(url: string, message: string, retryInMs: number): void;
   /** Our pieces, for a swarmshare tracker's chunk map. */
   have(): Bitfield;
 }
@@ -38,14 +45,21 @@ export class Announcer {
   readonly trackers: readonly TrackerClient[];
   readonly #host: AnnouncerHost;
   readonly #timers: Timers;
+  readonly #floorMs: number;
   readonly #pending = new Set<Cancel>();
   #reportPending = false;
   #stopped = false;
 
-  constructor(trackers: TrackerClient[], host: AnnouncerHost, timers: Timers) {
+  constructor(
+    trackers: TrackerClient[],
+    host: AnnouncerHost,
+    timers: Timers,
+    minIntervalMs = MIN_ANNOUNCE_INTERVAL_MS,
+  ) {
     this.trackers = trackers;
     this.#host = host;
     this.#timers = timers;
+    this.#floorMs = minIntervalMs;
   }
 
   /** The swarmshare trackers (JSON API) among ours. */
@@ -66,9 +80,10 @@ export class Announcer {
   #loop(t: TrackerClient, event: 'started' | undefined, backoff: number): void {
     if (this.#stopped) return;
     this.#once(t, event).then(
-      (interval) => this.later(() => this.#loop(t, undefined, RETRY_MS), Math.max(1, interval) * 1000),
+      (interval) =>
+        this.later(() => this.#loop(t, undefined, RETRY_MS), Math.max(this.#floorMs, interval * 1000, 1000)),
       (e: Error) => {
-        this.#host.failed(t.url, e.message);
+        this.#host.failed(t.url, e.message, backoff);
         // Keep trading with the peers we know; try the tracker again, backing off.
         this.later(() => this.#loop(t, event, Math.min(backoff * 2, MAX_RETRY_MS)), backoff);
       },

@@ -25,7 +25,7 @@ export interface ExchangeHost {
   /** Fetches `chunks` from `p` over one link; resolves when over, whatever happened. */
   exchange(p: PeerAddress, chunks: number[]): Promise<void>;
   sleep(ms: number): Promise<void>;
-  trackerFailed(url: string, message: string): void;
+  trackerFailed(url: string, message: string, retryInMs: number): void;
   requesting(chunks: number[], name: string, addr: string): void;
 }
 
@@ -53,7 +53,7 @@ export async function exchangeLoop(
       await tracker.report(host.have);
       peers = await tracker.swarmPeers();
     } catch (e) {
-      host.trackerFailed(tracker.url, (e as Error).message);
+      host.trackerFailed(tracker.url, (e as Error).message, EXCHANGE_RETRY_MS);
       await host.sleep(EXCHANGE_RETRY_MS);
       continue;
     }

@@ -25,7 +25,7 @@ import {
 import { PeerSet } from './peer-set.js';
 import { newPeerId, systemPeerDeps } from './system-deps.js';
 
-export { MAX_RETRY_MS, REPORT_MS, RETRY_MS } from './announcer.js';
+export { MAX_RETRY_MS, MIN_ANNOUNCE_INTERVAL_MS, REPORT_MS, RETRY_MS } from './announcer.js';
 export { EXCHANGE_IDLE_MS, EXCHANGE_TIMEOUT_MS } from './exchange.js';
 export * from './peer-options.js';
 export { REST_MS } from './peer-set.js';
@@ -53,7 +53,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   uploaded = 0;
   /** Bytes received per remote peer id (latin1). */
   readonly receivedFrom = new Map<string, number>();
-  readonly #peers = new PeerSet();
+  /** Peers we know of: never ourselves (our port, at our address or any when bound to all). */
+  readonly #peers = new PeerSet(
+    (p) => p.port === this.port && (p.ip === this.host || this.host === '0.0.0.0'),
+  );
   #exchanges = new Map<LinkId, () => void>();
   #exchangeProgress = new Map<LinkId, () => void>();
   #connecting = new Set<string>();
@@ -215,10 +218,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
           this.emit('tracker', url, peers.length);
           this.#connectMore();
         },
-        failed: (url, message) => this.emit('tracker', url, 0, message),
+        failed: (url, message, retryInMs) => this.emit('tracker', url, 0, message, retryInMs),
         have: () => this.core.have,
       },
       this.#deps.timers,
+      this.opts.minAnnounceIntervalMs,
     );
     for (const t of this.#announcer.json) t.stats = () => this.transferStats();
     this.#announcer.start();
@@ -294,8 +298,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     if (this.#tcp.links.size + this.#connecting.size >= max) this.#dropUselessLink(busy);
     const room = max - this.#tcp.links.size - this.#connecting.size;
     if (room <= 0) return;
-    const self = (p: PeerAddress) => p.port === this.port && (p.ip === this.host || this.host === '0.0.0.0');
-    for (const { addr, p } of this.#peers.toDial(room, busy, self, this.#deps.clock.now())) {
+    for (const { addr, p } of this.#peers.toDial(room, busy, this.#deps.clock.now())) {
       this.#connecting.add(addr);
       const dial = this.#tcp.dial(p.ip, p.port, CONNECT_TIMEOUT_MS);
       dial.connected.then(
@@ -348,7 +351,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         banned: (addr) => this.#peers.banned(addr),
         exchange: (p, chunks) => this.#exchange(p, chunks),
         sleep: (ms) => this.#sleep(ms),
-        trackerFailed: (url, message) => this.emit('tracker', url, 0, message),
+        trackerFailed: (url, message, retryInMs) => this.emit('tracker', url, 0, message, retryInMs),
         requesting: (chunks, name, addr) => this.emit('requesting', chunks, name, addr),
       },
       tracker,

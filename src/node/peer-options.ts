@@ -38,6 +38,8 @@ export interface PeerNodeOpts {
   pipeline?: number;
   /** Super-seed (BEP 16) while complete: offer each peer a few pieces at a time. */
   superSeed?: boolean;
+  /** The shortest announce interval taken from a tracker, ms (default MIN_ANNOUNCE_INTERVAL_MS). */
+  minAnnounceIntervalMs?: number;
 }
 
 /** What a peer is given rather than reaching for. */
@@ -79,7 +81,8 @@ export interface PeerNodeEvents {
   upload: [bytes: number];
   complete: [];
   error: [err: Error];
-  tracker: [url: string, peers: number, error?: string];
+  /** A tracker answered with `peers`, or failed with `error` and is tried again in `retryInMs`. */
+  tracker: [url: string, peers: number, error?: string, retryInMs?: number];
   'peer-closed': [addr: string, code: string, reason: string];
   /** An exchange starts: which chunks we ask of whom. */
   requesting: [chunks: number[], peer: string, addr: string];

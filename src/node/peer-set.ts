@@ -1,21 +1,76 @@
+import { usablePeerAddress } from '../core/ip.js';
 import type { PeerAddress } from '../net/tracker-client.js';
 
 /**
- * The peers a running peer knows of and its policy for dialling them: known addresses in turn
- * (round robin), never a banned one, not a rested one before its time, never ourselves.
+ * The peers a running peer knows of, from every source (trackers now; PEX and the DHT as they
+ * come: all through `learn`, so one set of checks and one cap apply), and its policy for dialling
+ * them: known addresses in turn (round robin), never a banned one, not a rested one before its
+ * time, never ourselves.
  */
 
 /** A peer whose link we closed for being useless is not dialled again for this long. */
 export const REST_MS = 60_000;
+/**
+ * Peers known per torrent at most (libtorrent keeps up to 3,000): enough to keep 60 connections
+ * busy through churn, small enough that a source flooding us with addresses costs little.
+ */
+export const MAX_KNOWN_PEERS = 2_000;
+
+interface Known {
+  p: PeerAddress;
+  /** Dialled at least once. */
+  tried: boolean;
+}
 
 export class PeerSet {
-  readonly #known = new Map<string, PeerAddress>();
+  readonly #known = new Map<string, Known>();
   readonly #banned = new Set<string>();
   /** Addresses whose useless link we closed to make room: not dialled again before the time. */
   readonly #resting = new Map<string, number>();
+  readonly #self: (p: PeerAddress) => boolean;
+  readonly #max: number;
+  /** Addresses refused by `learn` (unusable, ourselves, or past the cap), for the curious. */
+  refused = 0;
 
-  learn(p: PeerAddress): void {
-    this.#known.set(`${p.ip}:${p.port}`, p);
+  constructor(self: (p: PeerAddress) => boolean = () => false, max = MAX_KNOWN_PEERS) {
+    this.#self = self;
+    this.#max = max;
+  }
+
+  get size(): number {
+    return this.#known.size;
+  }
+
+  /**
+   * A peer from any source. Unusable addresses (port 0, unspecified, broadcast, multicast, host
+   * names) and ourselves are refused; one known already is kept as it is. When the set is full,
+   * the new peer takes the place of the longest-known peer already dialled (it had its chance);
+   * when none has been, the new one is refused (those we know are as good, and came first).
+   */
+  learn(peer: PeerAddress): boolean {
+    const ip = usablePeerAddress(peer.ip, peer.port);
+    if (ip === null) return this.#refuse();
+    const p = { ip, port: peer.port };
+    const addr = `${ip}:${p.port}`;
+    if (this.#known.has(addr)) return true;
+    if (this.#self(p)) return this.#refuse();
+    if (this.#known.size >= this.#max) {
+      let victim: string | undefined;
+      for (const [a, k] of this.#known)
+        if (k.tried) {
+          victim = a;
+          break;
+        }
+      if (victim === undefined) return this.#refuse();
+      this.#known.delete(victim);
+    }
+    this.#known.set(addr, { p, tried: false });
+    return true;
+  }
+
+  #refuse(): false {
+    this.refused++;
+    return false;
   }
 
   ban(addr: string): void {
@@ -42,9 +97,9 @@ export class PeerSet {
    * recognised by its listening address; always dialling the first known one could keep a slot
    * cycling on that peer.)
    */
-  toDial(room: number, busy: (addr: string) => boolean, self: (p: PeerAddress) => boolean, now: number) {
+  toDial(room: number, busy: (addr: string) => boolean, now: number): { addr: string; p: PeerAddress }[] {
     const out: { addr: string; p: PeerAddress }[] = [];
-    for (const [addr, p] of [...this.#known]) {
+    for (const [addr, k] of [...this.#known]) {
       if (out.length >= room) break;
       if (busy(addr) || this.#banned.has(addr)) continue;
       const rest = this.#resting.get(addr);
@@ -52,10 +107,10 @@ export class PeerSet {
         if (rest > now) continue;
         this.#resting.delete(addr);
       }
-      if (self(p)) continue;
       this.#known.delete(addr);
-      this.#known.set(addr, p);
-      out.push({ addr, p });
+      k.tried = true;
+      this.#known.set(addr, k);
+      out.push({ addr, p: k.p });
     }
     return out;
   }

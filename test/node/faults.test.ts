@@ -41,6 +41,8 @@ async function seeded(
   const tracker = await startTracker({ port: 0 }, { interval: 2 });
   cleanup.push(() => tracker.close());
   const seed = new PeerNode({
+    // Our own test tracker asks for short intervals: take them.
+    minAnnounceIntervalMs: 1000,
     meta,
     dir: join(dir, 'seed'),
     mode: 'seed',
@@ -60,6 +62,8 @@ async function seeded(
     `${tracker.url}/announce`,
     '--host',
     host,
+    '--min-announce-interval',
+    '1',
     ...extra,
   ];
   return { seed, out, getArgs };
@@ -94,6 +98,8 @@ describe('faults', () => {
     const tr1 = start('node', [CLI, 'tracker', '--port', String(port), '--interval', '1', '--quiet']);
     await waitFor('the tracker', () => (tr1.output().includes('listening') ? true : undefined));
     const seed = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'seed'),
       mode: 'seed',
@@ -101,6 +107,8 @@ describe('faults', () => {
       uploadRate: 1024 * 1024,
     });
     const leech = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'out'),
       mode: 'download',
@@ -143,12 +151,16 @@ describe('faults', () => {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
     cleanup.push(async () => execFileSync('umount', ['-l', small]));
     const seed = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'seed'),
       mode: 'seed',
       trackers: [`${tracker.url}/announce`],
     });
     const leech = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: small,
       mode: 'download',

@@ -57,6 +57,8 @@ describe('hostile peers over real sockets', () => {
     }
     // The honest seed serves slowly, so the liars get their turn.
     const seed = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'seed'),
       mode: 'seed',
@@ -66,6 +68,8 @@ describe('hostile peers over real sockets', () => {
     nodes.push(seed);
     await seed.start();
     const leech = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'out'),
       mode: 'download',
@@ -146,6 +150,8 @@ describe('hostile peers over real sockets', () => {
       { numRuns: 40 },
     );
     const leech = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'out2'),
       mode: 'download',
@@ -171,6 +177,8 @@ describe('connection caps', () => {
     await writeFile(join(dir, 'seed', 'f.bin'), randomBytes(100_000));
     const { meta } = await createTorrent(join(dir, 'seed', 'f.bin'), { pieceLength: 16384 });
     const seed = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'seed'),
       mode: 'seed',

@@ -41,7 +41,15 @@ function node(
   trackerUrl: string,
   host = '127.0.0.1',
 ) {
-  const n = new PeerNode({ meta, dir, mode, trackers: [trackerUrl], host });
+  const n = new PeerNode({
+    // Our own test tracker asks for short intervals: take them.
+    minAnnounceIntervalMs: 1000,
+    meta,
+    dir,
+    mode,
+    trackers: [trackerUrl],
+    host,
+  });
   cleanup.push(() => n.stop());
   return n;
 }
@@ -132,6 +140,8 @@ describe('PeerNode over real TCP', () => {
     await writeFile(join(dir, 'seed', 'file.bin'), Buffer.alloc(200_000, 1));
     const t = await tracker();
     const seed = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'seed'),
       mode: 'seed',
@@ -139,6 +149,8 @@ describe('PeerNode over real TCP', () => {
     });
     await expect(seed.start()).rejects.toThrow(/does not match the torrent/);
     const get = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'seed'),
       mode: 'download',
@@ -157,6 +169,8 @@ describe('rate caps (token buckets)', () => {
       const t = await tracker();
       const rate = 512 * 1024;
       const seed = new PeerNode({
+        // Our own test tracker asks for short intervals: take them.
+        minAnnounceIntervalMs: 1000,
         meta,
         dir: join(dir, 'seed'),
         mode: 'seed',
@@ -166,6 +180,8 @@ describe('rate caps (token buckets)', () => {
       cleanup.push(() => seed.stop());
       await seed.start();
       const leech = new PeerNode({
+        // Our own test tracker asks for short intervals: take them.
+        minAnnounceIntervalMs: 1000,
         meta,
         dir: join(dir, 'out'),
         mode: 'download',
@@ -196,6 +212,8 @@ describe('connection limit', () => {
     const t = await tracker();
     const url = `${t.url}/announce`;
     const empty = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'empty'),
       mode: 'download',
@@ -206,6 +224,8 @@ describe('connection limit', () => {
     cleanup.push(() => empty.stop());
     await empty.start();
     const leech = new PeerNode({
+      // Our own test tracker asks for short intervals: take them.
+      minAnnounceIntervalMs: 1000,
       meta,
       dir: join(dir, 'out'),
       mode: 'download',
