@@ -18,6 +18,12 @@ export function buildCli(): Command {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'TCP port to listen on (0 picks a free one)', portOption, 8000)
     .option(
+      '--udp-port <n>',
+      'UDP port of the UDP tracker, BEP 15 (default: the same number as --port; 0 picks one)',
+      portOption,
+    )
+    .option('--no-udp', 'no UDP tracker')
+    .option(
       '--interval <seconds>',
       'announce interval; silent peers are dropped after twice this',
       intOption(1, 86400),
@@ -40,6 +46,8 @@ export function buildCli(): Command {
       async (o: {
         host: string;
         port: number;
+        udpPort?: number;
+        udp: boolean;
         interval: number;
         trustIp: boolean;
         trustProxy?: string[];
@@ -47,7 +55,7 @@ export function buildCli(): Command {
         quiet?: boolean;
       }) => {
         const tracker = await startTracker(
-          { host: o.host, port: o.port },
+          { host: o.host, port: o.port, udpPort: o.udp ? (o.udpPort ?? 'same') : null },
           {
             interval: o.interval,
             trustIp: o.trustIp,
@@ -58,6 +66,7 @@ export function buildCli(): Command {
           },
         );
         console.log(`Tracker listening on ${tracker.url} (announce URL ${tracker.url}/announce)`);
+        if (tracker.udpUrl !== null) console.log(`UDP tracker on ${tracker.udpUrl}`);
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) return;

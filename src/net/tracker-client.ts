@@ -44,6 +44,8 @@ export interface AnnounceResult {
 export interface TrackerClient {
   readonly url: string;
   announce(state: AnnounceState): Promise<AnnounceResult>;
+  /** Lets go of its resources (a UDP socket). */
+  close?(): void;
 }
 
 /** Peers we ask a tracker for. */
@@ -308,16 +310,4 @@ function parseJson(raw: Uint8Array, status: number): JsonReply {
   } catch {
     throw new TrackerError(`tracker answered HTTP ${status} with something that is not JSON`);
   }
-}
-
-/** `.../announce` (any path ending in announce) speaks BEP 3; any other URL is our JSON API's base. */
-export function trackerClientFor(
-  url: string,
-  info: AnnounceInfo,
-  key: string,
-  peerName: string,
-): TrackerClient {
-  const path = new URL(url).pathname;
-  if (/announce[^/]*$/.test(path)) return new HttpTrackerClient(url, info, key);
-  return new JsonTrackerClient(url, info, peerName);
 }

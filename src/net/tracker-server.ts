@@ -28,6 +28,7 @@ import { clientAddress } from '../tracker/proxy.js';
 import { RateLimiter } from '../tracker/rate-limit.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
+import { type RunningUdpTracker, startUdpTracker } from './udp-tracker-server.js';
 
 /**
  * The tracker over HTTP: `buildTracker()` makes the app without listening (tests inject requests),
@@ -341,12 +342,16 @@ export function buildTracker(
 export interface RunningTracker extends TrackerHandle {
   url: string;
   port: number;
+  /** The UDP tracker's port (BEP 15), when one runs. */
+  udpPort: number | null;
+  /** Its announce URL (`udp://host:port/announce`), when one runs. */
+  udpUrl: string | null;
   close(): Promise<void>;
 }
 
 /** Builds the tracker, listens on host:port (0 picks a free port) and drops silent peers on a timer. */
 export async function startTracker(
-  listen: { host?: string; port?: number },
+  listen: { host?: string; port?: number; udpPort?: number | 'same' | null },
   opts: TrackerOpts = {},
   deps: TrackerClockDeps = systemTrackerDeps(),
 ): Promise<RunningTracker> {
@@ -356,6 +361,27 @@ export async function startTracker(
   await handle.app.listen({ host, port: listen.port ?? 8000, backlog: LISTEN_BACKLOG });
   const addr = handle.app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : (listen.port ?? 8000);
+  let udp: RunningUdpTracker | null = null;
+  if (listen.udpPort !== undefined && listen.udpPort !== null) {
+    try {
+      udp = await startUdpTracker({
+        host,
+        port: listen.udpPort === 'same' ? port : listen.udpPort,
+        registry: handle.registry,
+        trustIp: opts.trustIp ?? true,
+        limiter: handle.limiter,
+        defaultNumwant: handle.registry.limits.defaultNumwant,
+        now: deps.now,
+        counters: handle.counters,
+        log: opts.log,
+      });
+    } catch (e) {
+      await handle.app.close();
+      throw new Error(
+        `cannot listen for UDP on ${host}:${listen.udpPort === 'same' ? port : listen.udpPort}: ${(e as Error).message}`,
+      );
+    }
+  }
   const sweepMs = Math.max(1000, Math.floor(handle.registry.limits.peerTimeoutMs / 4));
   const timer = setInterval(() => {
     handle.registry.expire(deps.now());
@@ -367,8 +393,11 @@ export async function startTracker(
     ...handle,
     url: `http://${shownHost}:${port}`,
     port,
+    udpPort: udp?.port ?? null,
+    udpUrl: udp === null ? null : `udp://${shownHost}:${udp.port}/announce`,
     async close() {
       clearInterval(timer);
+      await udp?.close();
       await handle.app.close();
     },
   };

@@ -3,7 +3,8 @@ import { type CloseCode, mayRedial } from '../core/errors.js';
 import type { Metainfo } from '../core/metainfo.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import type { PeerLinks } from '../net/tcp-links.js';
-import { type JsonTrackerClient, type PeerAddress, trackerClientFor } from '../net/tracker-client.js';
+import type { JsonTrackerClient, PeerAddress } from '../net/tracker-client.js';
+import { trackerClientFor } from '../net/tracker-clients.js';
 import type { PieceStore } from '../storage/piece-store.js';
 import { CommandInterpreter } from '../swarm/interpreter.js';
 import type { LinkId } from '../swarm/link.js';
@@ -210,7 +211,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const key = Buffer.from(this.#deps.randomBytes(4)).toString('hex');
     const name = this.opts.name ?? Buffer.from(this.peerId).toString('latin1');
     this.#announcer = new Announcer(
-      (this.opts.trackers ?? m.trackers).map((u) => trackerClientFor(u, info, key, name)),
+      (this.opts.trackers ?? m.trackers).map((u) =>
+        trackerClientFor(u, info, key, name, { retransmitMs: this.opts.udpRetransmitMs }),
+      ),
       {
         state: (event) => this.#state(event),
         peers: (url, peers) => {
@@ -415,7 +418,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
 
   #cancelTimers(): void {
     this.#cancelTick();
-    this.#announcer?.halt();
+    this.#announcer?.close();
   }
 
   /** Dies without a word (a crash, for fault tests): no tracker goodbye, sockets just drop. */

@@ -38,6 +38,8 @@ export interface PeerNodeOpts {
   pipeline?: number;
   /** Super-seed (BEP 16) while complete: offer each peer a few pieces at a time. */
   superSeed?: boolean;
+  /** A UDP tracker's first retransmission timeout, ms (BEP 15: 15 s; tests shorten it). */
+  udpRetransmitMs?: number;
   /** The shortest announce interval taken from a tracker, ms (default MIN_ANNOUNCE_INTERVAL_MS). */
   minAnnounceIntervalMs?: number;
 }

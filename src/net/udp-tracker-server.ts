@@ -1,0 +1,68 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import type { RateLimiter } from '../tracker/rate-limit.js';
+import type { SwarmRegistry } from '../tracker/registry.js';
+import { handleUdpPacket, type UdpContext } from '../tracker/udp.js';
+
+/**
+ * The UDP tracker (BEP 15) on a datagram socket: each packet to the pure handler
+ * (tracker/udp.ts), its reply sent back. Connection ids are keyed with a secret made at start.
+ */
+
+export interface UdpTrackerOpts {
+  host: string;
+  port: number;
+  registry: SwarmRegistry;
+  trustIp: boolean;
+  limiter: RateLimiter | null;
+  defaultNumwant: number;
+  now: () => number;
+  /** Counts packets by outcome (the tracker's /stats). */
+  counters: Record<string, number>;
+  log?: (line: string) => void;
+}
+
+export interface RunningUdpTracker {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTracker> {
+  const secret = randomBytes(32);
+  const ctx: UdpContext = {
+    registry: o.registry,
+    mac: (data) => createHmac('sha256', secret).update(data).digest(),
+    trustIp: o.trustIp,
+    limiter: o.limiter,
+    defaultNumwant: o.defaultNumwant,
+  };
+  const socket: Socket = createSocket({ type: o.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+  socket.on('message', (msg, rinfo) => {
+    let reply: Uint8Array | null;
+    try {
+      reply = handleUdpPacket(ctx, msg, { ip: rinfo.address, port: rinfo.port }, o.now());
+    } catch (e) {
+      o.counters.udp_errors = (o.counters.udp_errors ?? 0) + 1;
+      o.log?.(`tracker: internal error on a UDP packet: ${(e as Error).stack ?? (e as Error).message}`);
+      return;
+    }
+    if (reply === null) {
+      o.counters.udp_dropped = (o.counters.udp_dropped ?? 0) + 1;
+      return;
+    }
+    o.counters.udp = (o.counters.udp ?? 0) + 1;
+    socket.send(reply, rinfo.port, rinfo.address);
+  });
+  socket.on('error', (e) => o.log?.(`tracker: UDP socket error: ${e.message}`));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(o.port, o.host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: socket.address().port,
+    close: () => new Promise<void>((r) => socket.close(() => r())),
+  };
+}
