@@ -46,7 +46,11 @@ function stopOnSignal(node: PeerNode, code: () => number, cleanup?: () => void):
 function trackerLine(url: string, _peers: number, error?: string, retryInMs?: number): void {
   if (error === undefined) return;
   const next =
-    retryInMs === undefined ? 'retrying' : `next try in ${Math.max(1, Math.round(retryInMs / 1000))} s`;
+    retryInMs === undefined
+      ? 'retrying'
+      : retryInMs === 0
+        ? 'trying the next tracker of its tier'
+        : `next try in ${Math.max(1, Math.round(retryInMs / 1000))} s`;
   console.error(`tracker ${url}: ${error} (${next})`);
 }
 
@@ -70,10 +74,21 @@ export function registerPeerCommands(program: Command): void {
     .description('write a v1 .torrent for a file or folder; print its info hash and magnet URI')
     .argument('<path>', 'file or folder to describe')
     .option('--piece-size <size>', 'piece length, a power of two >= 16KiB', sizeOption, 256 * 1024)
-    .option('--tracker <url>', 'tracker announce URL (repeatable)', collect, [])
+    .option(
+      '--tracker <url[,url...]>',
+      'tracker announce URL; repeatable: each is a tier (BEP 12), and URLs joined by commas share one',
+      collect,
+      [],
+    )
     .option('-o, --output <file>', 'where to write the .torrent (default: <name>.torrent here)')
     .action(async (path: string, o: { pieceSize: number; tracker: string[]; output?: string }) => {
-      const { bytes, meta } = await createTorrent(path, { pieceLength: o.pieceSize, trackers: o.tracker });
+      const tiers = o.tracker.map((v) =>
+        v
+          .split(',')
+          .map((u) => u.trim())
+          .filter((u) => u !== ''),
+      );
+      const { bytes, meta } = await createTorrent(path, { pieceLength: o.pieceSize, tiers });
       const out = resolve(o.output ?? `${meta.name}.torrent`);
       await writeFile(out, bytes);
       console.log(`Torrent:   ${out}`);

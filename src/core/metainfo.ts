@@ -29,6 +29,11 @@ export interface Metainfo {
   multiFile: boolean;
   /** Tracker URLs: `announce` then the `announce-list` tiers, flattened, without duplicates. */
   trackers: string[];
+  /**
+   * The trackers in tiers (BEP 12): `announce-list` when there is one (the `announce` key is then
+   * ignored, as the BEP says), else `announce` alone as one tier. Empty tiers and repeats dropped.
+   */
+  tiers: string[][];
   /** The bencoded `info` dictionary exactly as in the file. */
   infoBytes: Uint8Array;
 }
@@ -37,6 +42,8 @@ export interface Metainfo {
 export const MAX_PIECE_LENGTH = 64 * 1024 * 1024;
 /** Files one torrent may list. */
 export const MAX_FILES = 100_000;
+/** Tracker URLs and tiers read from one .torrent at most (real torrents list a few dozen). */
+export const MAX_TRACKERS = 200;
 /** Largest .torrent file read: 64 MiB holds the piece hashes of a multi-terabyte torrent. */
 export const MAX_TORRENT_BYTES = 64 * 1024 * 1024;
 
@@ -156,10 +163,25 @@ export function parseTorrent(bytes: Uint8Array, sha1: Sha1): Metainfo {
     if (url !== '' && !trackers.includes(url)) trackers.push(url);
   };
   addTracker(root.announce);
+  const tiers: string[][] = [];
+  const listed = new Set<string>();
   if (Array.isArray(root['announce-list'])) {
-    for (const tier of root['announce-list'] as unknown[])
-      if (Array.isArray(tier)) for (const u of tier) addTracker(u);
+    for (const tier of (root['announce-list'] as unknown[]).slice(0, MAX_TRACKERS)) {
+      if (!Array.isArray(tier)) continue;
+      const urls: string[] = [];
+      for (const u of tier.slice(0, MAX_TRACKERS)) {
+        addTracker(u);
+        if (!(u instanceof Uint8Array)) continue;
+        const url = text(u, 'announce-list');
+        if (url !== '' && !listed.has(url)) {
+          listed.add(url);
+          urls.push(url);
+        }
+      }
+      if (urls.length > 0) tiers.push(urls);
+    }
   }
+  if (tiers.length === 0 && trackers[0] !== undefined) tiers.push([trackers[0]]);
   const infoHash = sha1(infoBytes);
   return {
     infoHash,
@@ -171,7 +193,8 @@ export function parseTorrent(bytes: Uint8Array, sha1: Sha1): Metainfo {
     length,
     files,
     multiFile,
-    trackers,
+    trackers: trackers.slice(0, MAX_TRACKERS),
+    tiers,
     infoBytes,
   };
 }
@@ -183,7 +206,8 @@ export interface BuildTorrentInput {
   /** One entry: a single-file torrent; several (or `forceMulti`): a folder. */
   files: { path: string[]; length: number }[];
   multiFile: boolean;
-  trackers: string[];
+  /** Tiers of tracker URLs (BEP 12): `announce` is the first URL, `announce-list` the tiers. */
+  tiers: string[][];
   createdBy?: string;
   creationDate?: number;
 }
@@ -202,8 +226,10 @@ export function buildTorrent(t: BuildTorrentInput): Uint8Array {
     info.length = (t.files[0] as { length: number }).length;
   }
   const root: Record<string, unknown> = { info };
-  if (t.trackers[0] !== undefined) root.announce = t.trackers[0];
-  if (t.trackers.length > 1) root['announce-list'] = t.trackers.map((u) => [u]);
+  const tiers = t.tiers.filter((tier) => tier.length > 0);
+  const first = tiers[0]?.[0];
+  if (first !== undefined) root.announce = first;
+  if (tiers.length > 1 || (tiers[0]?.length ?? 0) > 1) root['announce-list'] = tiers;
   if (t.createdBy !== undefined) root['created by'] = t.createdBy;
   if (t.creationDate !== undefined) root['creation date'] = t.creationDate;
   return bencode.encode(root);

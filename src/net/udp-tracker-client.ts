@@ -55,7 +55,11 @@ export class UdpTrackerClient implements TrackerClient {
 
   #open(): Socket {
     if (this.#socket !== null) return this.#socket;
-    const s = createSocket(isIPv6(this.#host) ? 'udp6' : 'udp4');
+    const v6 = isIPv6(this.#host);
+    const s = createSocket(v6 ? 'udp6' : 'udp4');
+    // From our own address (a UDP tracker announces the sender's), as our TCP dials are.
+    const local = this.#info.ip;
+    if (local !== '0.0.0.0' && local !== '::' && isIPv6(local) === v6) s.bind(0, local);
     s.on('message', (msg) => {
       if (msg.length < 8) return;
       const resolve = this.#waiting.get(msg.readUInt32BE(4));

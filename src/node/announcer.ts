@@ -43,6 +43,8 @@ export interface AnnouncerHost {
 
 export class Announcer {
   readonly trackers: readonly TrackerClient[];
+  /** The tiers (BEP 12), each in the order it is tried: the tracker that last answered first. */
+  readonly tiers: TrackerClient[][];
   readonly #host: AnnouncerHost;
   readonly #timers: Timers;
   readonly #floorMs: number;
@@ -50,13 +52,19 @@ export class Announcer {
   #reportPending = false;
   #stopped = false;
 
+  /**
+   * `tiers`: each tier's trackers are shuffled (with `rng`), as BEP 12 asks; every tier is
+   * announced to (so a dead tier never stops a download), each through one of its trackers.
+   */
   constructor(
-    trackers: TrackerClient[],
+    tiers: TrackerClient[][],
     host: AnnouncerHost,
     timers: Timers,
+    rng: () => number,
     minIntervalMs = MIN_ANNOUNCE_INTERVAL_MS,
   ) {
-    this.trackers = trackers;
+    this.tiers = tiers.filter((t) => t.length > 0).map((t) => shuffled(t, rng));
+    this.trackers = this.tiers.flat();
     this.#host = host;
     this.#timers = timers;
     this.#floorMs = minIntervalMs;
@@ -68,7 +76,7 @@ export class Announcer {
   }
 
   start(): void {
-    for (const t of this.trackers) this.#loop(t, 'started', RETRY_MS);
+    for (const tier of this.tiers) this.#loop(tier, 'started', RETRY_MS);
   }
 
   async #once(t: TrackerClient, event?: AnnounceEvent): Promise<number> {
@@ -77,17 +85,38 @@ export class Announcer {
     return r.interval;
   }
 
-  #loop(t: TrackerClient, event: 'started' | undefined, backoff: number): void {
+  /**
+   * One announce of a tier: its trackers in order until one answers (it moves to the front, as
+   * BEP 12 says); when none does, the tier is tried again later, backing off.
+   */
+  #loop(tier: TrackerClient[], event: 'started' | undefined, backoff: number): void {
     if (this.#stopped) return;
-    this.#once(t, event).then(
-      (interval) =>
-        this.later(() => this.#loop(t, undefined, RETRY_MS), Math.max(this.#floorMs, interval * 1000, 1000)),
-      (e: Error) => {
-        this.#host.failed(t.url, e.message, backoff);
-        // Keep trading with the peers we know; try the tracker again, backing off.
-        this.later(() => this.#loop(t, event, Math.min(backoff * 2, MAX_RETRY_MS)), backoff);
-      },
-    );
+    const attempt = (k: number): void => {
+      const t = tier[k] as TrackerClient;
+      this.#once(t, event).then(
+        (interval) => {
+          tier.splice(k, 1);
+          tier.unshift(t);
+          this.later(
+            () => this.#loop(tier, undefined, RETRY_MS),
+            Math.max(this.#floorMs, interval * 1000, 1000),
+          );
+        },
+        (e: Error) => {
+          if (this.#stopped) return;
+          if (k + 1 < tier.length) {
+            // The next tracker of the tier, at once (0: "trying another of its tier").
+            this.#host.failed(t.url, e.message, 0);
+            attempt(k + 1);
+            return;
+          }
+          this.#host.failed(t.url, e.message, backoff);
+          // Keep trading with the peers we know; try the tier again, backing off.
+          this.later(() => this.#loop(tier, event, Math.min(backoff * 2, MAX_RETRY_MS)), backoff);
+        },
+      );
+    };
+    attempt(0);
   }
 
   /** Runs `fn` after `ms` unless stopped first. */
@@ -99,8 +128,9 @@ export class Announcer {
     this.#pending.add(cancel);
   }
 
+  /** `completed` to each tier's current tracker. */
   completed(): void {
-    for (const t of this.trackers) this.#once(t, 'completed').catch(() => {});
+    for (const tier of this.tiers) this.#once(tier[0] as TrackerClient, 'completed').catch(() => {});
   }
 
   /**
@@ -140,7 +170,7 @@ export class Announcer {
     this.halt();
     let cancel: Cancel = () => {};
     await Promise.race([
-      Promise.allSettled(this.trackers.map((t) => this.#once(t, 'stopped'))),
+      Promise.allSettled(this.tiers.map((tier) => this.#once(tier[0] as TrackerClient, 'stopped'))),
       new Promise<void>((r) => {
         cancel = this.#timers.after(STOP_ANNOUNCE_MS, r);
       }),
@@ -148,4 +178,14 @@ export class Announcer {
     cancel();
     this.#release();
   }
+}
+
+/** A copy of `a` in random order (Fisher-Yates). */
+function shuffled<T>(a: readonly T[], rng: () => number): T[] {
+  const out = a.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
 }

@@ -15,7 +15,10 @@ const READ_CHUNK = 4 * 1024 * 1024;
 
 export interface CreateOpts {
   pieceLength?: number;
+  /** Tracker URLs, each its own tier. */
   trackers?: string[];
+  /** Tracker tiers (BEP 12), when several trackers share a tier; `trackers` then adds tiers after them. */
+  tiers?: string[][];
   name?: string;
   /** SHA-1 (default: node:crypto's). */
   hasher?: Hasher;
@@ -97,7 +100,7 @@ export async function createTorrent(
     pieceHashes: Buffer.concat(hashes),
     files: files.map((f) => ({ path: f.path, length: f.length })),
     multiFile,
-    trackers: opts.trackers ?? [],
+    tiers: [...(opts.tiers ?? []), ...(opts.trackers ?? []).map((u) => [u])],
     createdBy: 'swarmshare 0.1.0',
     creationDate: Math.floor(Date.now() / 1000),
   });

@@ -210,10 +210,12 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     };
     const key = Buffer.from(this.#deps.randomBytes(4)).toString('hex');
     const name = this.opts.name ?? Buffer.from(this.peerId).toString('latin1');
+    const client = (u: string) =>
+      trackerClientFor(u, info, key, name, { retransmitMs: this.opts.udpRetransmitMs });
+    // Trackers given by the user are a tier each; the torrent's come in its tiers (BEP 12).
+    const tiers = this.opts.trackers !== undefined ? this.opts.trackers.map((u) => [u]) : m.tiers;
     this.#announcer = new Announcer(
-      (this.opts.trackers ?? m.trackers).map((u) =>
-        trackerClientFor(u, info, key, name, { retransmitMs: this.opts.udpRetransmitMs }),
-      ),
+      tiers.map((tier) => tier.map(client)),
       {
         state: (event) => this.#state(event),
         peers: (url, peers) => {
@@ -225,6 +227,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         have: () => this.core.have,
       },
       this.#deps.timers,
+      this.#deps.rng,
       this.opts.minAnnounceIntervalMs,
     );
     for (const t of this.#announcer.json) t.stats = () => this.transferStats();

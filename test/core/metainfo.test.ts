@@ -261,3 +261,42 @@ describe('createTorrent', () => {
     expect(() => parseSize('lots')).toThrow(/not a size/);
   });
 });
+
+describe('announce-list tiers (BEP 12)', () => {
+  const info = { length: 5, name: 'f', 'piece length': 16384, pieces: Buffer.alloc(20) };
+  it('reads the tiers as given (announce-list wins over announce), dropping empties and repeats', () => {
+    const raw = bencode.encode({
+      announce: 'http://a/announce',
+      'announce-list': [
+        ['udp://b:1/announce', 'http://c/announce'],
+        [],
+        ['udp://b:1/announce', 'http://d/announce'],
+      ],
+      info,
+    });
+    const m = parseTorrent(raw, sha1);
+    expect(m.tiers).toEqual([['udp://b:1/announce', 'http://c/announce'], ['http://d/announce']]);
+    expect(m.trackers).toEqual([
+      'http://a/announce',
+      'udp://b:1/announce',
+      'http://c/announce',
+      'http://d/announce',
+    ]);
+    expect(parseTorrent(bencode.encode({ announce: 'http://a/announce', info }), sha1).tiers).toEqual([
+      ['http://a/announce'],
+    ]);
+  });
+
+  it('create writes tiers: announce is the first URL, announce-list the tiers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ss-tiers-'));
+    await writeFile(join(dir, 'f'), 'hello');
+    const { bytes, meta } = await createTorrent(join(dir, 'f'), {
+      tiers: [['udp://b:1/announce', 'http://c/announce']],
+      trackers: ['http://d/announce'],
+    });
+    const root = bencode.decode(bytes) as Record<string, unknown>;
+    expect(Buffer.from(root.announce as Uint8Array).toString()).toBe('udp://b:1/announce');
+    expect(meta.tiers).toEqual([['udp://b:1/announce', 'http://c/announce'], ['http://d/announce']]);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
