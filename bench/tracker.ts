@@ -8,10 +8,14 @@
  *   4. swarmshare /get_peers, numwant=50, from a swarm of --swarm JSON peers;
  *   5. memory: --registered peers in one swarm, heap bytes per peer (in-process, after GC) and the
  *      tracker process's peak RSS with that many peers announced over HTTP.
+ *   6. UDP announces (BEP 15), numwant=50, from a swarm of --swarm peers: swarmshare's UDP tracker
+ *      and Debian's opentracker (`opentracker`, the baseline), the same generator against each
+ *      (bench/udp-load.ts, its own process, 64 announces in flight).
  * Prints a table; BENCHMARKS.md keeps the figures.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { applyAnnounce } from '../src/tracker/announce.js';
@@ -47,6 +51,70 @@ interface Server {
   port: number;
   pid: number;
   stop(): Promise<void>;
+}
+
+interface UdpResult {
+  answered: number;
+  seconds: number;
+  rps: number;
+  lost: number;
+}
+
+/** The UDP load generator against 127.0.0.1:`port` (its own process). */
+function udpLoad(port: number, hashHex: string): UdpResult {
+  const out = execFileSync(
+    'node',
+    [
+      '--import',
+      'tsx',
+      join(root, 'bench', 'udp-load.ts'),
+      '--port',
+      String(port),
+      '--hash',
+      hashHex,
+      '--swarm',
+      String(SWARM),
+      '--duration',
+      String(DURATION),
+    ],
+    { encoding: 'utf8', cwd: root },
+  );
+  return JSON.parse(out.trim().split('\n').pop() as string) as UdpResult;
+}
+
+/** A bare node:dgram server answering every packet with an announce-shaped reply: the ceiling for a Node UDP tracker. */
+function bareUdpScript(): string {
+  const script = join(work, 'bare-udp.mjs');
+  mkdirSync(work, { recursive: true });
+  writeFileSync(
+    script,
+    `import { createSocket } from 'node:dgram';
+const s = createSocket('udp4');
+const reply = Buffer.alloc(320);
+s.on('message', (m, r) => {
+  if (m.length < 98) {
+    const c = Buffer.alloc(16);
+    m.copy(c, 4, 12, 16);
+    return s.send(c, r.port, r.address);
+  }
+  reply.writeUInt32BE(1, 0);
+  m.copy(reply, 4, 12, 16);
+  s.send(reply, r.port, r.address);
+});
+s.bind(0, '127.0.0.1', () => console.log('PORT ' + s.address().port));
+`,
+  );
+  return script;
+}
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((r) => {
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => {
+      const port = s.address().port;
+      s.close(() => r(port));
+    });
+  });
 }
 
 function spawnServer(cmd: string, argv: string[], portPattern: RegExp): Promise<Server> {
@@ -283,6 +351,47 @@ async function main(): Promise<void> {
   await bare.stop();
   line(`swarmshare /get_peers (swarm ${SWARM}, numwant 50)`, oursGetPeers);
 
+  // 6. UDP: ours, then opentracker, the same generator.
+  const UDP_HASH = 'cd'.repeat(20);
+  const oursUdp = await spawnServer(
+    'node',
+    [cli, 'tracker', '--port', '0', '--udp-port', '0', '--quiet', '--interval', '3600', '--rate-limit', '0'],
+    /UDP tracker on udp:\/\/[0-9.]+:(\d+)/,
+  );
+  const oursUdpResult = udpLoad(oursUdp.port, UDP_HASH);
+  await oursUdp.stop();
+  need('opentracker', 'opentracker');
+  const otDir = join(work, 'opentracker');
+  mkdirSync(otDir, { recursive: true });
+  chmodSync(otDir, 0o755);
+  writeFileSync(join(otDir, 'whitelist'), `${UDP_HASH}\n`);
+  const otPort = await freeUdpPort();
+  const ot = spawn(
+    'opentracker',
+    [
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(await freeUdpPort()),
+      '-P',
+      String(otPort),
+      '-w',
+      'whitelist',
+      '-u',
+      'nobody',
+      '-d',
+      otDir,
+    ],
+    { stdio: 'ignore' },
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const otResult = udpLoad(otPort, UDP_HASH);
+  ot.kill('SIGTERM');
+  await new Promise((r) => ot.once('exit', r));
+  const bareUdp = await spawnServer('node', [bareUdpScript()], /PORT (\d+)/);
+  const bareUdpResult = udpLoad(bareUdp.port, UDP_HASH);
+  await bareUdp.stop();
+
   // 5. memory
   const perPeer = heapBytesPerPeer(REGISTERED);
   const mem = await spawnServer(
@@ -303,6 +412,22 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log(
     `\n/announce ratio swarmshare / bittorrent-tracker: ${(oursAnnounce.rps / baseAnnounce.rps).toFixed(2)}x (target >= 3x)`,
+  );
+  console.log(
+    `\nUDP announces (bench/udp-load.ts: 64 in flight, swarm ${SWARM}, numwant 50, ${DURATION} s):\n`,
+  );
+  console.log('| tracker | announces/s | lost |');
+  console.log('| --- | ---: | ---: |');
+  console.log(`| swarmshare UDP | ${oursUdpResult.rps.toFixed(0)} | ${oursUdpResult.lost} |`);
+  console.log(`| opentracker UDP (Debian) | ${otResult.rps.toFixed(0)} | ${otResult.lost} |`);
+  console.log(
+    `| bare node:dgram, fixed reply (ceiling for Node; the generator's too) | ${bareUdpResult.rps.toFixed(0)} | ${bareUdpResult.lost} |`,
+  );
+  console.log(
+    `| swarmshare HTTP /announce (wrk, above) | ${oursAnnounce.rps.toFixed(0)} | ${oursAnnounce.errors} |`,
+  );
+  console.log(
+    `UDP ratio swarmshare / opentracker: ${(oursUdpResult.rps / otResult.rps).toFixed(2)}x (goal >= 1x per core)`,
   );
   console.log(
     `heap per registered peer (${REGISTERED} announce peers, after GC): ${perPeer.toFixed(0)} bytes (target <= 300)`,

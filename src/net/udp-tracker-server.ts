@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import type { RateLimiter } from '../tracker/rate-limit.js';
 import type { SwarmRegistry } from '../tracker/registry.js';
@@ -31,7 +31,9 @@ export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTrac
   const secret = randomBytes(32);
   const ctx: UdpContext = {
     registry: o.registry,
-    mac: (data) => createHmac('sha256', secret).update(data).digest(),
+    // A keyed SHA-256 of fixed-length input (secret, window, address): one call, no object per
+    // packet (HMAC's objects were a tenth of the time per announce).
+    mac: (data) => hash('sha256', Buffer.concat([secret, data]), 'buffer'),
     trustIp: o.trustIp,
     limiter: o.limiter,
     defaultNumwant: o.defaultNumwant,

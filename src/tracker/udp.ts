@@ -159,15 +159,16 @@ function announce(ctx: UdpContext, b: Buffer, tid: number, senderIp: string, now
   const s = r.swarm;
   const family = parseIp(senderIp)?.family ?? 4;
   const peers = s === undefined || event === 'stopped' ? [] : reg.sample(s, a.numwant, a.peerId, family);
-  const size = family === 4 ? 6 : 18;
-  const out = Buffer.alloc(20 + peers.length * size);
+  // The peers' compact forms joined, written in one go.
+  let compact = '';
+  for (const p of peers) compact += p.compact;
+  const out = Buffer.allocUnsafe(20 + compact.length);
   out.writeUInt32BE(ACTION_ANNOUNCE, 0);
   out.writeUInt32BE(tid, 4);
   out.writeUInt32BE(reg.limits.intervalSec, 8);
   out.writeUInt32BE(s === undefined ? 0 : s.list.length - s.seeds, 12);
   out.writeUInt32BE(s?.seeds ?? 0, 16);
-  let at = 20;
-  for (const p of peers) at += out.write(p.compact, at, 'latin1');
+  out.write(compact, 20, 'latin1');
   return out;
 }
 
