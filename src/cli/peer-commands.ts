@@ -4,6 +4,7 @@ import { type Command, Option } from 'commander';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
 import { nodeHasher } from '../net/system.js';
 import { createTorrent } from '../node/create-torrent.js';
+import { peerMetrics, serveMetrics } from '../node/peer-metrics.js';
 import { MAX_CONNECTIONS, MAX_PER_IP, MIN_ANNOUNCE_INTERVAL_MS, PeerNode } from '../node/peer-node.js';
 import { collect, intOption, portOption, sizeOption } from './options.js';
 import { formatBytes, showProgress } from './progress.js';
@@ -52,6 +53,22 @@ function trackerLine(url: string, _peers: number, error?: string, retryInMs?: nu
         ? 'trying the next tracker of its tier'
         : `next try in ${Math.max(1, Math.round(retryInMs / 1000))} s`;
   console.error(`tracker ${url}: ${error} (${next})`);
+}
+
+/** `--metrics-port`: Prometheus metrics of the running peer. */
+const metricsOption = () =>
+  new Option(
+    '--metrics-port <n>',
+    'serve Prometheus metrics at http://HOST:N/metrics (bytes, peers, pieces)',
+  ).argParser(portOption);
+
+/** Starts the metrics endpoint when asked; says where it is. */
+async function maybeMetrics(node: PeerNode, host: string, port: number | undefined): Promise<void> {
+  if (port === undefined) return;
+  const server = await serveMetrics(peerMetrics(node), host, port);
+  server.unref();
+  const a = server.address();
+  console.log(`Metrics:   http://${host}:${typeof a === 'object' && a !== null ? a.port : port}/metrics`);
 }
 
 /** `--min-announce-interval`: the shortest announce interval we take from a tracker. */
@@ -123,6 +140,7 @@ export function registerPeerCommands(program: Command): void {
       'offer each peer a few pieces at a time (BEP 16): the seed sends each piece about once',
     )
     .addOption(minIntervalOption())
+    .addOption(metricsOption())
     .action(
       async (
         path: string,
@@ -137,6 +155,7 @@ export function registerPeerCommands(program: Command): void {
           maxConnections: number;
           maxPerIp: number;
           minAnnounceInterval: number;
+          metricsPort?: number;
         },
       ) => {
         let torrentPath: string;
@@ -168,6 +187,7 @@ export function registerPeerCommands(program: Command): void {
         node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
         node.on('tracker', trackerLine);
         await node.start();
+        await maybeMetrics(node, o.host, o.metricsPort);
         console.log(`Seeding:   ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces)`);
         console.log(`Info hash: ${meta.infoHashHex}`);
         console.log(`Magnet:    ${magnetUri(meta)}`);
@@ -191,6 +211,7 @@ export function registerPeerCommands(program: Command): void {
     .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', intOption(1, 10_000_000))
     .addOption(strategyOption())
     .addOption(minIntervalOption())
+    .addOption(metricsOption())
     .action(
       async (
         torrent: string,
@@ -205,6 +226,7 @@ export function registerPeerCommands(program: Command): void {
           maxConnections: number;
           maxPerIp: number;
           minAnnounceInterval: number;
+          metricsPort?: number;
         },
       ) => {
         const meta = await readTorrent(torrent);
@@ -225,6 +247,7 @@ export function registerPeerCommands(program: Command): void {
         node.on('tracker', trackerLine);
         node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
         await node.start();
+        await maybeMetrics(node, o.host, o.metricsPort);
         const resumed = node.core.have.count;
         console.log(
           `Downloading ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) into ${resolve(o.output)}`,

@@ -28,6 +28,7 @@ import { clientAddress } from '../tracker/proxy.js';
 import { RateLimiter } from '../tracker/rate-limit.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
+import { TrackerMetrics } from './tracker-metrics.js';
 import { type RunningUdpTracker, startUdpTracker } from './udp-tracker-server.js';
 
 /**
@@ -76,6 +77,7 @@ export interface TrackerHandle {
   registry: SwarmRegistry;
   counters: Record<string, number>;
   limiter: RateLimiter | null;
+  metrics: TrackerMetrics;
 }
 
 export interface TrackerClockDeps extends TrackerDeps {
@@ -132,10 +134,13 @@ export function buildTracker(
     rate_limited: 0,
   };
   const schemas = buildSchemas(limits);
+  const metrics = new TrackerMetrics(registry);
 
   /** /announce and /scrape: the pure handlers, bencoded bytes out, failures as `failure reason`. */
   const bencodedRoute = (name: 'announce' | 'scrape', url: string, ip: string): Buffer => {
     counters[name] = (counters[name] ?? 0) + 1;
+    metrics.requests.inc({ endpoint: `/${name}`, protocol: 'http', status: '200' });
+    const t0 = performance.now();
     let body: Uint8Array;
     try {
       if (name === 'announce') {
@@ -149,6 +154,8 @@ export function buildTracker(
       counters.errors = (counters.errors ?? 0) + 1;
       body = failureReply(e.message);
     }
+    if (name === 'announce')
+      metrics.announceSeconds.observe({ protocol: 'http' }, (performance.now() - t0) / 1000);
     return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   };
 
@@ -163,6 +170,7 @@ export function buildTracker(
   const limited = (ip: string, url: string, res: ServerResponse): boolean => {
     if (limiter === null || limiter.allow(ip, deps.now())) return false;
     counters.rate_limited = (counters.rate_limited ?? 0) + 1;
+    metrics.rateLimited.inc({ protocol: 'http' });
     const bencodedRoute = routeOf(url) !== null;
     const body = bencodedRoute
       ? Buffer.from(failureReply('rate limited: too many requests from your address'))
@@ -312,6 +320,18 @@ export function buildTracker(
 
   opts.routes?.(app, registry, deps.now);
 
+  // Every request the framework answers, by route and status (/announce and /scrape over real
+  // sockets are counted where they are answered, before the framework).
+  app.addHook('onResponse', async (req, reply) => {
+    const endpoint = req.routeOptions.url ?? 'unknown';
+    if (endpoint === '/announce' || endpoint === '/scrape') return;
+    metrics.requests.inc({ endpoint, protocol: 'http', status: String(reply.statusCode) });
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
   app.get('/health', async () => ({ status: 'ok', peers: registry.peerCount, swarms: registry.swarms.size }));
 
   app.get('/stats', async () => {
@@ -336,7 +356,7 @@ export function buildTracker(
     };
   });
 
-  return { app, registry, counters, limiter };
+  return { app, registry, counters, limiter, metrics };
 }
 
 export interface RunningTracker extends TrackerHandle {
@@ -373,6 +393,7 @@ export async function startTracker(
         defaultNumwant: handle.registry.limits.defaultNumwant,
         now: deps.now,
         counters: handle.counters,
+        metrics: handle.metrics,
         log: opts.log,
       });
     } catch (e) {

@@ -3,6 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { RateLimiter } from '../tracker/rate-limit.js';
 import type { SwarmRegistry } from '../tracker/registry.js';
 import { handleUdpPacket, type UdpContext } from '../tracker/udp.js';
+import type { TrackerMetrics } from './tracker-metrics.js';
 
 /**
  * The UDP tracker (BEP 15) on a datagram socket: each packet to the pure handler
@@ -19,6 +20,7 @@ export interface UdpTrackerOpts {
   now: () => number;
   /** Counts packets by outcome (the tracker's /stats). */
   counters: Record<string, number>;
+  metrics: TrackerMetrics;
   log?: (line: string) => void;
 }
 
@@ -39,8 +41,12 @@ export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTrac
     defaultNumwant: o.defaultNumwant,
   };
   const socket: Socket = createSocket({ type: o.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+  const m = o.metrics;
   socket.on('message', (msg, rinfo) => {
     let reply: Uint8Array | null;
+    const t0 = performance.now();
+    const action = msg.length >= 16 ? msg.readUInt32BE(8) : -1;
+    const endpoint = action === 0 ? 'connect' : action === 1 ? 'announce' : action === 2 ? 'scrape' : 'other';
     try {
       reply = handleUdpPacket(ctx, msg, { ip: rinfo.address, port: rinfo.port }, o.now());
     } catch (e) {
@@ -50,9 +56,14 @@ export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTrac
     }
     if (reply === null) {
       o.counters.udp_dropped = (o.counters.udp_dropped ?? 0) + 1;
+      m.requests.inc({ endpoint, protocol: 'udp', status: 'dropped' });
       return;
     }
     o.counters.udp = (o.counters.udp ?? 0) + 1;
+    const error = reply.length >= 4 && reply[3] === 3 && reply[0] === 0;
+    m.requests.inc({ endpoint, protocol: 'udp', status: error ? 'error' : 'ok' });
+    if (endpoint === 'announce')
+      m.announceSeconds.observe({ protocol: 'udp' }, (performance.now() - t0) / 1000);
     socket.send(reply, rinfo.port, rinfo.address);
   });
   socket.on('error', (e) => o.log?.(`tracker: UDP socket error: ${e.message}`));

@@ -1,0 +1,58 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SwarmRegistry } from '../tracker/registry.js';
+
+/**
+ * The tracker's Prometheus metrics (`GET /metrics`, text format): requests by endpoint, protocol
+ * and status, announce latency, rate-limited requests, and the registry's swarms, peers, seeders
+ * and leechers (read when scraped). One set per tracker instance.
+ */
+export class TrackerMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'endpoint' | 'protocol' | 'status'>;
+  readonly announceSeconds: Histogram<'protocol'>;
+  readonly rateLimited: Counter<'protocol'>;
+
+  constructor(swarms: SwarmRegistry) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'swarmshare_tracker_requests_total',
+      help: 'Requests answered, by endpoint, protocol (http, udp) and status (HTTP status; udp: ok, error)',
+      labelNames: ['endpoint', 'protocol', 'status'],
+      registers,
+    });
+    this.announceSeconds = new Histogram({
+      name: 'swarmshare_tracker_announce_duration_seconds',
+      help: 'Time to handle an announce (parse, registry, reply), by protocol',
+      labelNames: ['protocol'],
+      buckets: [0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'swarmshare_tracker_rate_limited_total',
+      help: 'Requests refused (HTTP 429) or packets dropped (UDP) for being over the per-address rate',
+      labelNames: ['protocol'],
+      registers,
+    });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    const totals = () => {
+      let seeds = 0;
+      for (const s of swarms.swarms.values()) seeds += s.seeds;
+      return { seeds, peers: swarms.peerCount };
+    };
+    gauge('swarmshare_tracker_swarms', 'Swarms the tracker holds', () => swarms.swarms.size);
+    gauge('swarmshare_tracker_peers', 'Peers in all swarms', () => swarms.peerCount);
+    gauge('swarmshare_tracker_seeders', 'Peers holding the whole file', () => totals().seeds);
+    gauge('swarmshare_tracker_leechers', 'Peers still downloading', () => {
+      const t = totals();
+      return t.peers - t.seeds;
+    });
+  }
+}
