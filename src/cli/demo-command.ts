@@ -265,13 +265,15 @@ export function registerDemoCommand(program: Command): void {
       });
       stopBars();
       if (interrupted) return;
+      // The finished swarm stays on the page (peers seeding, the report shown) for a while; else
+      // the peers leave first, so the table is the last thing printed.
+      const linger = o.linger ?? (o.open && tty ? Number.POSITIVE_INFINITY : 0);
+      if (linger <= 0) await run.stop();
       for (const l of summary(report)) console.log(l);
       if (o.report) {
         await writeFile(o.report, `${JSON.stringify(report, null, 2)}\n`);
         console.log(`Report: ${resolve(o.report)}`);
       }
-      // The finished swarm stays on the page (peers seeding, the report shown) for a while.
-      const linger = o.linger ?? (o.open && tty ? Number.POSITIVE_INFINITY : 0);
       if (linger > 0) {
         console.log(
           Number.isFinite(linger)
@@ -289,8 +291,8 @@ export function registerDemoCommand(program: Command): void {
           process.once('SIGINT', end);
           process.once('SIGTERM', end);
         });
+        await run.stop();
       }
-      await run.stop();
       process.exit(report.success ? 0 : 1);
     });
 }
