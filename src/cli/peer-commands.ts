@@ -1,6 +1,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
+import { isMagnet, parseMagnet } from '../core/magnet.js';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
 import { nodeHasher } from '../net/system.js';
 import { createTorrent } from '../node/create-torrent.js';
@@ -13,6 +14,12 @@ import { formatBytes, showProgress } from './progress.js';
 const countOption = intOption(1, 100_000);
 
 async function readTorrent(path: string) {
+  if (isMagnet(path)) {
+    const m = parseMagnet(path);
+    throw new Error(
+      `magnet links need the torrent's metadata from its peers (BEP 9), which this version does not fetch yet: give the .torrent of ${m.name ?? m.infoHashHex} (info hash ${m.infoHashHex})`,
+    );
+  }
   let bytes: Buffer;
   try {
     bytes = await readFile(path);

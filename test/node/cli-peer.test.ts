@@ -35,6 +35,18 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
     expect(r.out).toMatch(/cannot read .*nope\.torrent: ENOENT/);
   });
 
+  it('get: a magnet link gets a clear message (no metadata exchange yet), a bad one says what is wrong', async () => {
+    const hex = 'c12fe1c06bba254a9dc9f519b335aa7c1367a88a';
+    const r = await run(['get', `magnet:?xt=urn:btih:${hex}&dn=f.iso`]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`swarmshare: magnet links need the torrent's metadata from its peers (BEP 9)`);
+    expect(r.out).toContain(`info hash ${hex}`);
+    expect(r.out).not.toContain('ENOENT');
+    const bad = await run(['get', 'magnet:?xt=urn:btih:12']);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/'12' is not an info hash/);
+  });
+
   it('get: no peer ever shows up -> exit 3 after --timeout, partial kept', async () => {
     await writeFile(join(dir, 'x.bin'), Buffer.alloc(50_000, 3));
     const c = await run([
