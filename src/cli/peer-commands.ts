@@ -1,6 +1,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { usablePeerAddress } from '../core/ip.js';
 import { isMagnet, parseMagnet } from '../core/magnet.js';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
 import { nodeHasher } from '../net/system.js';
@@ -9,6 +10,17 @@ import { peerMetrics, serveMetrics } from '../node/peer-metrics.js';
 import { MAX_CONNECTIONS, MAX_PER_IP, MIN_ANNOUNCE_INTERVAL_MS, PeerNode } from '../node/peer-node.js';
 import { collect, intOption, portOption, sizeOption } from './options.js';
 import { formatBytes, showProgress } from './progress.js';
+
+/** `--peer host:port` (repeatable): an IPv4 or `[IPv6]` literal and a port. */
+function peerOption(value: string, previous: { ip: string; port: number }[]): { ip: string; port: number }[] {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):([0-9]{1,5})$/.exec(value.trim());
+  const ip = m === null ? null : usablePeerAddress((m[1] ?? m[2]) as string, Number(m[3]));
+  if (m === null || ip === null)
+    throw new InvalidArgumentError(
+      `'${value}' is not IP:PORT (an IP address, [IPv6] in brackets, port 1-65535)`,
+    );
+  return [...previous, { ip, port: Number(m[3]) }];
+}
 
 /** Connection counts. */
 const countOption = intOption(1, 100_000);
@@ -209,6 +221,12 @@ export function registerPeerCommands(program: Command): void {
     .description('download a torrent, verify every piece, exit 0 when complete')
     .argument('<torrent>', '.torrent file')
     .option('--tracker <url>', "tracker to use instead of the torrent's (repeatable)", collect, [])
+    .option(
+      '--peer <host:port>',
+      'a peer to dial directly, with or without trackers (repeatable)',
+      peerOption,
+      [],
+    )
     .option('-o, --output <dir>', 'folder to download into', '.')
     .option('--seed', 'keep seeding after the download completes, until Ctrl-C')
     .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
@@ -224,6 +242,7 @@ export function registerPeerCommands(program: Command): void {
         torrent: string,
         o: {
           tracker: string[];
+          peer: { ip: string; port: number }[];
           output: string;
           seed?: boolean;
           port: number;
@@ -238,7 +257,8 @@ export function registerPeerCommands(program: Command): void {
       ) => {
         const meta = await readTorrent(torrent);
         const trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
-        if (trackers.length === 0) throw new Error('the torrent names no tracker: give one with --tracker');
+        if (trackers.length === 0 && o.peer.length === 0)
+          throw new Error('the torrent names no tracker: give one with --tracker, or peers with --peer');
         const node = new PeerNode({
           meta,
           dir: resolve(o.output),
@@ -246,6 +266,7 @@ export function registerPeerCommands(program: Command): void {
           host: o.host,
           port: o.port,
           trackers,
+          peers: o.peer,
           strategy: o.strategy,
           maxConnections: o.maxConnections,
           maxPerIp: o.maxPerIp,

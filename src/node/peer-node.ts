@@ -194,6 +194,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.port = await this.#tcp.listen(this.opts.port ?? 0, (e) => this.#report(e));
     if (this.core.complete) await this.#onComplete();
     this.#startTrackers();
+    // Peers given by the user are dialled like those a tracker names (with or without trackers).
+    for (const p of this.opts.peers ?? []) this.#peers.learn(p);
+    this.#connectMore();
     this.#cancelTick = this.#deps.timers.every(TICK_MS, () => this.#tick());
   }
 

@@ -18,6 +18,8 @@ export interface PeerNodeOpts {
   port?: number;
   /** Tracker URLs (default: the torrent's). */
   trackers?: string[];
+  /** Peers to dial directly (IP literals), beside or instead of trackers. */
+  peers?: { ip: string; port: number }[];
   strategy?: Strategy;
   /** Connections at most, in and out. */
   maxConnections?: number;

@@ -1,8 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start, stopAll } from '../support/proc.js';
+import { start, stopAll, waitFor } from '../support/proc.js';
 
 const CLI = 'dist/cli/main.js';
 
@@ -46,6 +46,50 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/'12' is not an info hash/);
   });
+
+  it('get --peer: a torrent with no tracker, fetched from a peer named on the command line', async () => {
+    const src = join(dir, 'direct');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'd.bin'), Buffer.alloc(200_000, 9));
+    const made = await run(['create', join(src, 'd.bin'), '-o', join(dir, 'direct.torrent')]);
+    expect(made.code).toBe(0);
+    // The seed announces nowhere useful: only --peer brings the two together.
+    const seed = start('node', [
+      CLI,
+      'share',
+      join(dir, 'direct.torrent'),
+      '--dir',
+      src,
+      '--tracker',
+      'http://127.0.0.1:9/announce',
+      '--host',
+      '127.0.0.41',
+    ]);
+    const listening = await waitFor(
+      'the seed',
+      () => /Listening: (127\.0\.0\.41:\d+)/.exec(seed.output())?.[1],
+      20_000,
+    );
+    const r = await run([
+      'get',
+      join(dir, 'direct.torrent'),
+      '-o',
+      join(dir, 'direct-out'),
+      '--peer',
+      listening,
+      '--timeout',
+      '30',
+      '--host',
+      '127.0.0.42',
+    ]);
+    expect(r.code, r.out).toBe(0);
+    expect((await readFile(join(dir, 'direct-out', 'd.bin'))).equals(Buffer.alloc(200_000, 9))).toBe(true);
+    const bad = await run(['get', join(dir, 'direct.torrent'), '--peer', 'somehost:1']);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain("'somehost:1' is not IP:PORT");
+    const none = await run(['get', join(dir, 'direct.torrent')]);
+    expect(none.out).toContain('give one with --tracker, or peers with --peer');
+  }, 60_000);
 
   it('get: no peer ever shows up -> exit 3 after --timeout, partial kept', async () => {
     await writeFile(join(dir, 'x.bin'), Buffer.alloc(50_000, 3));
