@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { Decoder } from '../wire/decoder.js';
 import { encode, encodeHandshake, pieceHeader } from '../wire/encode.js';
-import type { Handshake, Message, WireError } from '../wire/messages.js';
+import { type Handshake, type Message, OUR_RESERVED, type WireError } from '../wire/messages.js';
 
 /**
  * One TCP connection speaking the peer wire: bytes in through the pure decoder, messages out
@@ -101,7 +101,7 @@ export class PeerSocket {
 
   sendHandshake(infoHash: Uint8Array, peerId: Uint8Array): void {
     if (this.#closed) return;
-    this.socket.write(encodeHandshake({ reserved: new Uint8Array(8), infoHash, peerId }));
+    this.socket.write(encodeHandshake({ reserved: OUR_RESERVED, infoHash, peerId }));
   }
 
   send(m: Message): void {

@@ -123,6 +123,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         pipeline: this.opts.pipeline,
         superSeed: this.opts.superSeed,
         have,
+        metadata: m.infoBytes,
       },
       this.#deps.rng,
       {

@@ -35,6 +35,8 @@ export interface CoreOpts {
    * `verify` then carries no data, and the driver says whether the piece is good.
    */
   assemble?: boolean;
+  /** The info dictionary's bytes, served to peers that ask for it (BEP 9); none in the simulator. */
+  metadata?: Uint8Array;
   /** Verified pieces we start with (a seed: all; a resumed download: some). */
   have?: Bitfield;
   /**
@@ -51,7 +53,7 @@ export interface CoreOpts {
 }
 
 /** The options with their defaults filled in. */
-export type ResolvedCoreOpts = Required<Omit<CoreOpts, 'have' | 'linkSlots'>>;
+export type ResolvedCoreOpts = Required<Omit<CoreOpts, 'have' | 'linkSlots' | 'metadata'>>;
 
 export function resolveCoreOpts(opts: CoreOpts): ResolvedCoreOpts {
   return {

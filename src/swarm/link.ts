@@ -3,6 +3,7 @@ import type { CloseCode } from '../core/errors.js';
 import type { Handshake, Message } from '../wire/messages.js';
 import type { Command, LinkId } from './commands.js';
 import { HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS } from './core-opts.js';
+import type { PeerExtensions } from './extensions.js';
 import {
   AM_INTERESTED,
   EXCHANGE,
@@ -66,6 +67,8 @@ export class Link {
   readonly have: LinkPieces;
   outgoing: boolean;
   peerId: string | null = null;
+  /** The peer speaks the extension protocol (BEP 10): what it told us (null: it does not, or not yet). */
+  ext: PeerExtensions | null = null;
   amChoking = true;
   outstanding: Map<number, OutstandingRequest> = NO_REQUESTS;
   pendingReads: Set<number> = NO_READS;

@@ -2,11 +2,12 @@ import { Bitfield } from '../core/bitfield.js';
 import type { CloseCode } from '../core/errors.js';
 import { bans } from '../core/errors.js';
 import type { Handshake, Message } from '../wire/messages.js';
-import { MAX_REQUEST_LENGTH } from '../wire/messages.js';
+import { MAX_REQUEST_LENGTH, speaksExtensions } from '../wire/messages.js';
 import { Choking } from './choking.js';
 import { type Command, type CoreEvents, NO_COMMANDS } from './commands.js';
 import { type CoreOpts, KEEPALIVE_MS, type ResolvedCoreOpts, resolveCoreOpts } from './core-opts.js';
 import { Downloads, REQUEST_TIMEOUT_MS } from './downloads.js';
+import { extensionHandshake, onExtended } from './extensions.js';
 import { blockKey, handshakeRefusal, Link, type LinkId, Links, send, timedOut } from './link.js';
 import {
   AM_INTERESTED,
@@ -27,7 +28,7 @@ import {
   WAS_INTERESTED,
 } from './link-table.js';
 import { PiecePicker } from './picker.js';
-import { type RequestLimits, takeRequest } from './serving.js';
+import { MAX_PEER_REQUESTS, type RequestLimits, takeRequest } from './serving.js';
 import { SUPER_SEED_OFFERS, SuperSeed } from './super-seed.js';
 
 export type { Command, CoreEvents } from './commands.js';
@@ -57,6 +58,8 @@ export class TorrentCore {
   /** The super-seeding policy (only a core made to super-seed has one). */
   readonly #superSeed: SuperSeed | null;
   readonly banned = new Set<string>();
+  /** The info dictionary we serve (BEP 9), when the driver gave it. */
+  readonly #metadata: Uint8Array | null;
   readonly #choking: Choking;
   #completeSent = false;
   /** Our torrent and ourselves, as a handshake names them; the peers we banned. */
@@ -73,6 +76,7 @@ export class TorrentCore {
 
   constructor(opts: CoreOpts, rng: () => number, events: CoreEvents = {}) {
     this.opts = resolveCoreOpts(opts);
+    this.#metadata = opts.metadata ?? null;
     this.#choking = new Choking(this.opts.uploadSlots, rng);
     this.events = events;
     this.picker = new PiecePicker(
@@ -199,6 +203,11 @@ export class TorrentCore {
       case 'port':
       case 'unknown':
         break;
+      case 'extended': {
+        const answer = onExtended(l, m.ext, m.payload, this.#metadata);
+        if (answer !== null) send(l, answer, now, out);
+        break;
+      }
       case 'bitfield': {
         const bad = Bitfield.problem(m.bitfield, this.opts.pieceCount);
         if (bad !== null) return this.#close(l, 'ERR_BAD_BITFIELD', bad);
@@ -315,6 +324,9 @@ export class TorrentCore {
     } else if (this.picker.have.count > 0) {
       send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
     }
+    // BEP 10, after the bitfield (BEP 3 wants the bitfield first).
+    if (speaksExtensions(h.reserved))
+      send(l, extensionHandshake(this.#metadata, MAX_PEER_REQUESTS), now, out);
     return out;
   }
 

@@ -232,6 +232,16 @@ function parseBody(b: Buffer): Message | WireError {
       return { type: 'piece', index: b.readUInt32BE(1), begin: b.readUInt32BE(5), block: b.subarray(9) };
     case MessageId.port:
       return { type: 'port', port: b.readUInt16BE(1) };
+    case MessageId.extended:
+      if (b.length < 2) {
+        return {
+          code: 'ERR_BAD_MESSAGE_LENGTH',
+          message: 'extended message without its id',
+          received: b.length,
+          expected: 2,
+        };
+      }
+      return { type: 'extended', ext: b[1] as number, payload: b.subarray(2) };
     default:
       return { type: 'unknown', id, length: b.length - 1 };
   }

@@ -67,6 +67,15 @@ export function encode(m: Message): Buffer {
       b.writeUInt16BE(m.port, 5);
       return b;
     }
+    case 'extended': {
+      // <len=0002+X><id=20><extended message id><payload>
+      const b = Buffer.allocUnsafe(6 + m.payload.length);
+      b.writeUInt32BE(2 + m.payload.length, 0);
+      b[4] = MessageId.extended;
+      b[5] = m.ext;
+      b.set(m.payload, 6);
+      return b;
+    }
     case 'unknown': {
       // <len=0001+X><id><X zero bytes>: only for tests of the decoder
       return header(1 + m.length, m.id, m.length);

@@ -25,7 +25,15 @@ export const MessageId = {
   piece: 7,
   cancel: 8,
   port: 9,
+  /** BEP 10: <len=0002+X><id=20><extended message id><payload>. */
+  extended: 20,
 } as const;
+
+/** Our handshake's reserved bytes: bit 0x10 of byte 5 says we speak the extension protocol (BEP 10). */
+export const OUR_RESERVED = Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0]);
+
+/** Whether a handshake's reserved bytes say the peer speaks the extension protocol (BEP 10). */
+export const speaksExtensions = (reserved: Uint8Array) => ((reserved[5] ?? 0) & 0x10) !== 0;
 
 export interface Handshake {
   type: 'handshake';
@@ -46,6 +54,8 @@ export type Message =
   | { type: 'piece'; index: number; begin: number; block: Uint8Array }
   | { type: 'cancel'; index: number; begin: number; length: number }
   | { type: 'port'; port: number }
+  /** BEP 10: `ext` 0 is the extension handshake; others are the ids a side announced in `m`. */
+  | { type: 'extended'; ext: number; payload: Uint8Array }
   /** An id we don't speak (extensions we didn't announce): its payload is skipped. */
   | { type: 'unknown'; id: number; length: number };
 

@@ -55,6 +55,37 @@ describe('swarmshare peers and aria2c trade both ways (loopback)', () => {
     expect(share.output()).toContain('Stopping (SIGINT)');
   }, 90_000);
 
+  it('aria2c given only the magnet link fetches the metadata from `swarmshare share` (BEP 9), then the file', async () => {
+    const src = join(dir, 'm-src');
+    const out = join(dir, 'm-out');
+    await mkdir(src);
+    await mkdir(out);
+    // Several metadata pieces (over 16 KiB of info dictionary: 1,000 pieces of 16 KiB).
+    await randomFile(join(src, 'big.bin'), 16 * 1024 * 1000 - 99);
+    const share = start('node', [
+      CLI,
+      'share',
+      join(src, 'big.bin'),
+      '--tracker',
+      `${tracker.url}/announce`,
+      '--piece-size',
+      '16KiB',
+      '-o',
+      join(dir, 'big.torrent'),
+    ]);
+    const magnet = await waitFor(
+      'the magnet link',
+      () => /Magnet:\s+(magnet:\S+)/.exec(share.output())?.[1],
+      20_000,
+    );
+    await waitFor('the seeder to listen', () => share.output().includes('Listening:') || undefined, 20_000);
+    const leech = start('aria2c', [...aria2Flags(out, await freePort()), '--seed-time=0', magnet]);
+    expect(await within(leech.exited, 60_000), leech.output()).toBe(0);
+    expect(await sha256File(join(out, 'big.bin'))).toBe(await sha256File(join(src, 'big.bin')));
+    share.child.kill('SIGINT');
+    await within(share.exited, 10_000);
+  }, 90_000);
+
   it('`swarmshare get` downloads from an aria2c seeder, using a torrent made by `swarmshare create`', async () => {
     const src = join(dir, 'b-src');
     const out = join(dir, 'b-out');

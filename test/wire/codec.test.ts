@@ -70,8 +70,18 @@ describe('wire codec fixtures', () => {
   });
 
   it('skips unknown message ids', () => {
-    const r = new Decoder({ handshake: false }).push(hex('00000003 14 0000 00000001 01'));
-    expect(r.messages).toEqual([{ type: 'unknown', id: 0x14, length: 2 }, { type: 'unchoke' }]);
+    const r = new Decoder({ handshake: false }).push(hex('00000003 15 0000 00000001 01'));
+    expect(r.messages).toEqual([{ type: 'unknown', id: 0x15, length: 2 }, { type: 'unchoke' }]);
+  });
+
+  it('decodes BEP 10 extended messages: <len><20><ext id><payload>; one without its id is refused', () => {
+    const r = new Decoder({ handshake: false }).push(hex('00000004 14 00 6465'));
+    expect(norm(r.messages)).toEqual(norm([{ type: 'extended', ext: 0, payload: Buffer.from('de') }]));
+    expect(encode({ type: 'extended', ext: 3, payload: Buffer.from('xy') }).toString('hex')).toBe(
+      '0000000414037879',
+    );
+    const bad = new Decoder({ handshake: false }).push(hex('00000001 14'));
+    expect(bad.error).toMatchObject({ code: 'ERR_BAD_MESSAGE_LENGTH', received: 1, expected: 2 });
   });
 });
 
@@ -98,6 +108,9 @@ const arbMessage: fc.Arbitrary<Message> = fc.oneof(
     .tuple(u32, u32, fc.uint8Array({ maxLength: 300 }))
     .map<Message>(([index, begin, b]) => ({ type: 'piece', index, begin, block: Buffer.from(b) })),
   fc.integer({ min: 0, max: 65535 }).map<Message>((port) => ({ type: 'port', port })),
+  fc
+    .tuple(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 300 }))
+    .map<Message>(([ext, p]) => ({ type: 'extended', ext, payload: Buffer.from(p) })),
 );
 
 describe('wire codec properties', () => {

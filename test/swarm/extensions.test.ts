@@ -1,0 +1,69 @@
+import bencode from 'bencode';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  answerMetadata,
+  extensionHandshake,
+  METADATA_PIECE,
+  OUR_EXTENSIONS,
+  readExtensionHandshake,
+} from '../../src/swarm/extensions.js';
+
+/** BEP 10 handshakes and BEP 9 metadata answers, pure. */
+
+const metadata = Buffer.alloc(METADATA_PIECE * 2 + 100, 7);
+const dec = (p: Uint8Array) => bencode.decode(Buffer.from(p)) as Record<string, any>;
+
+describe('extension protocol (BEP 10) and metadata exchange (BEP 9)', () => {
+  it('our handshake names ut_metadata, the metadata size, our client and request queue', () => {
+    const m = extensionHandshake(metadata, 512);
+    expect(m).toMatchObject({ type: 'extended', ext: 0 });
+    const d = dec((m as { payload: Uint8Array }).payload);
+    expect(d.m.ut_metadata).toBe(OUR_EXTENSIONS.ut_metadata);
+    expect(d.metadata_size).toBe(metadata.length);
+    expect(d.reqq).toBe(512);
+    expect(Buffer.from(d.v).toString()).toMatch(/^swarmshare/);
+    expect(
+      dec((extensionHandshake(null, 1) as { payload: Uint8Array }).payload).metadata_size,
+    ).toBeUndefined();
+  });
+
+  it('reads a peer handshake’s ut_metadata id; garbage or an absent id reads as none', () => {
+    expect(readExtensionHandshake(bencode.encode({ m: { ut_metadata: 9, ut_pex: 1 } }))).toEqual({
+      utMetadata: 9,
+    });
+    expect(readExtensionHandshake(bencode.encode({ m: {} }))).toEqual({ utMetadata: 0 });
+    expect(readExtensionHandshake(bencode.encode({ m: { ut_metadata: 300 } }))).toEqual({ utMetadata: 0 });
+    expect(readExtensionHandshake(Buffer.from('not bencode'))).toBeNull();
+  });
+
+  it('answers a request with the piece (its last one short), out of range with a reject', () => {
+    const ask = (piece: number) => answerMetadata(bencode.encode({ msg_type: 0, piece }), metadata, 9);
+    const last = ask(2) as { ext: number; payload: Uint8Array };
+    expect(last.ext).toBe(9);
+    const head = bencode.encode({ msg_type: 1, piece: 2, total_size: metadata.length });
+    expect(Buffer.from(last.payload.subarray(0, head.length)).equals(Buffer.from(head))).toBe(true);
+    expect(last.payload.length - head.length).toBe(100);
+    expect(dec((ask(3) as { payload: Uint8Array }).payload)).toMatchObject({ msg_type: 2, piece: 3 });
+    expect(
+      dec(
+        (answerMetadata(bencode.encode({ msg_type: 0, piece: 0 }), null, 9) as { payload: Uint8Array })
+          .payload,
+      ),
+    ).toMatchObject({ msg_type: 2 });
+    // Nothing to answer: no id to answer to, not a request, unreadable.
+    expect(answerMetadata(bencode.encode({ msg_type: 0, piece: 0 }), metadata, 0)).toBeNull();
+    expect(answerMetadata(bencode.encode({ msg_type: 1, piece: 0 }), metadata, 9)).toBeNull();
+    expect(answerMetadata(Buffer.from('zz'), metadata, 9)).toBeNull();
+  });
+
+  it('any payload: no throw', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), (p) => {
+        readExtensionHandshake(p);
+        answerMetadata(p, metadata, 5);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
