@@ -6,10 +6,52 @@ import { isMagnet, parseMagnet } from '../core/magnet.js';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
 import { nodeHasher } from '../net/system.js';
 import { createTorrent } from '../node/create-torrent.js';
+import { MetadataFetcher } from '../node/metadata-fetch.js';
 import { peerMetrics, serveMetrics } from '../node/peer-metrics.js';
 import { MAX_CONNECTIONS, MAX_PER_IP, MIN_ANNOUNCE_INTERVAL_MS, PeerNode } from '../node/peer-node.js';
 import { collect, intOption, portOption, sizeOption } from './options.js';
 import { formatBytes, showProgress } from './progress.js';
+
+/**
+ * A magnet link's metadata from peers (BEP 9), made into a torrent: the info dictionary verified
+ * against the info hash, the first tracker as `announce`. Bounded by `--timeout`.
+ */
+async function metadataFor(
+  mg: ReturnType<typeof parseMagnet>,
+  trackers: string[],
+  peers: { ip: string; port: number }[],
+  o: { host: string; timeout?: number; minAnnounceInterval: number; saveTorrent?: string },
+) {
+  console.log(`Fetching the metadata of ${mg.name ?? mg.infoHashHex} from its peers...`);
+  const fetcher = new MetadataFetcher({
+    infoHash: mg.infoHash,
+    host: o.host,
+    tiers: trackers.map((u) => [u]),
+    peers,
+    minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+  });
+  fetcher.on('tracker', trackerLine);
+  fetcher.on('peer-failed', (addr, why) => console.error(`peer ${addr}: ${why}`));
+  let timer: NodeJS.Timeout | undefined;
+  const info = await Promise.race([
+    fetcher.fetch(),
+    new Promise<never>((_, reject) => {
+      if (o.timeout !== undefined)
+        timer = setTimeout(() => reject(new Error(`no metadata after ${o.timeout} s`)), o.timeout * 1000);
+    }),
+  ]);
+  clearTimeout(timer);
+  const first = trackers[0];
+  const announce = first === undefined ? '' : `8:announce${Buffer.byteLength(first)}:${first}`;
+  const bytes = Buffer.concat([Buffer.from(`d${announce}4:info`), info, Buffer.from('e')]);
+  const meta = parseTorrent(bytes, nodeHasher.sha1);
+  console.log(`Metadata:  ${meta.name}, verified against the info hash`);
+  if (o.saveTorrent !== undefined) {
+    await writeFile(o.saveTorrent, bytes);
+    console.log(`Torrent:   ${resolve(o.saveTorrent)}`);
+  }
+  return meta;
+}
 
 /** `--peer host:port` (repeatable): an IPv4 or `[IPv6]` literal and a port. */
 function peerOption(value: string, previous: { ip: string; port: number }[]): { ip: string; port: number }[] {
@@ -26,12 +68,6 @@ function peerOption(value: string, previous: { ip: string; port: number }[]): { 
 const countOption = intOption(1, 100_000);
 
 async function readTorrent(path: string) {
-  if (isMagnet(path)) {
-    const m = parseMagnet(path);
-    throw new Error(
-      `magnet links need the torrent's metadata from its peers (BEP 9), which this version does not fetch yet: give the .torrent of ${m.name ?? m.infoHashHex} (info hash ${m.infoHashHex})`,
-    );
-  }
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -219,7 +255,7 @@ export function registerPeerCommands(program: Command): void {
   program
     .command('get')
     .description('download a torrent, verify every piece, exit 0 when complete')
-    .argument('<torrent>', '.torrent file')
+    .argument('<torrent>', '.torrent file, or a magnet link (magnet:?xt=urn:btih:...)')
     .option('--tracker <url>', "tracker to use instead of the torrent's (repeatable)", collect, [])
     .option(
       '--peer <host:port>',
@@ -227,6 +263,7 @@ export function registerPeerCommands(program: Command): void {
       peerOption,
       [],
     )
+    .option('--save-torrent <file>', 'for a magnet link: write the .torrent made from the fetched metadata')
     .option('-o, --output <dir>', 'folder to download into', '.')
     .option('--seed', 'keep seeding after the download completes, until Ctrl-C')
     .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
@@ -243,6 +280,7 @@ export function registerPeerCommands(program: Command): void {
         o: {
           tracker: string[];
           peer: { ip: string; port: number }[];
+          saveTorrent?: string;
           output: string;
           seed?: boolean;
           port: number;
@@ -255,10 +293,27 @@ export function registerPeerCommands(program: Command): void {
           metricsPort?: number;
         },
       ) => {
-        const meta = await readTorrent(torrent);
-        const trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
-        if (trackers.length === 0 && o.peer.length === 0)
-          throw new Error('the torrent names no tracker: give one with --tracker, or peers with --peer');
+        let meta: Awaited<ReturnType<typeof readTorrent>>;
+        let trackers: string[];
+        let peers = o.peer;
+        if (isMagnet(torrent)) {
+          const mg = parseMagnet(torrent);
+          trackers = [...o.tracker, ...mg.trackers.filter((u) => !o.tracker.includes(u))];
+          for (const p of mg.peers) {
+            const ip = usablePeerAddress(p.host, p.port);
+            if (ip !== null) peers = [...peers, { ip, port: p.port }];
+          }
+          if (trackers.length === 0 && peers.length === 0)
+            throw new Error(
+              'the magnet link names no tracker (tr) and no peer (x.pe): give one with --tracker or --peer',
+            );
+          meta = await metadataFor(mg, trackers, peers, o);
+        } else {
+          meta = await readTorrent(torrent);
+          trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
+          if (trackers.length === 0 && o.peer.length === 0)
+            throw new Error('the torrent names no tracker: give one with --tracker, or peers with --peer');
+        }
         const node = new PeerNode({
           meta,
           dir: resolve(o.output),
@@ -266,7 +321,7 @@ export function registerPeerCommands(program: Command): void {
           host: o.host,
           port: o.port,
           trackers,
-          peers: o.peer,
+          peers,
           strategy: o.strategy,
           maxConnections: o.maxConnections,
           maxPerIp: o.maxPerIp,

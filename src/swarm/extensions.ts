@@ -1,6 +1,5 @@
 import bencode from 'bencode';
 import type { Message } from '../wire/messages.js';
-import type { Link } from './link.js';
 
 /**
  * The extension protocol (BEP 10) and metadata exchange (BEP 9), serving side: our extension
@@ -21,6 +20,8 @@ export const CLIENT_VERSION = 'swarmshare 0.1.0';
 export interface PeerExtensions {
   /** The id the peer wants for ut_metadata messages to it (0: it does not speak it). */
   utMetadata: number;
+  /** The info dictionary's size the peer announced (`metadata_size`), when it did. */
+  metadataSize: number | null;
 }
 
 /** Our extension handshake: `m`, `v`, `reqq`, and `metadata_size` when we hold the metadata. */
@@ -40,9 +41,12 @@ export function readExtensionHandshake(payload: Uint8Array): PeerExtensions | nu
     return null;
   }
   if (d === null || typeof d !== 'object') return null;
-  const m = (d as Record<string, unknown>).m;
+  const { m, metadata_size: size } = d as Record<string, unknown>;
   const id = m !== null && typeof m === 'object' ? (m as Record<string, unknown>).ut_metadata : undefined;
-  return { utMetadata: typeof id === 'number' && Number.isInteger(id) && id > 0 && id < 256 ? id : 0 };
+  return {
+    utMetadata: typeof id === 'number' && Number.isInteger(id) && id > 0 && id < 256 ? id : 0,
+    metadataSize: typeof size === 'number' && Number.isSafeInteger(size) ? size : null,
+  };
 }
 
 /**
@@ -78,7 +82,7 @@ export function answerMetadata(
  * extension ids are ignored.
  */
 export function onExtended(
-  l: Link,
+  l: { ext: PeerExtensions | null },
   ext: number,
   payload: Uint8Array,
   metadata: Uint8Array | null,

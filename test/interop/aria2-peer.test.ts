@@ -86,6 +86,34 @@ describe('swarmshare peers and aria2c trade both ways (loopback)', () => {
     await within(share.exited, 10_000);
   }, 90_000);
 
+  it('`swarmshare get` given only a magnet link with x.pe fetches the metadata from an aria2c seeder, then the file', async () => {
+    const src = join(dir, 'c-src');
+    const out = join(dir, 'c-out');
+    await mkdir(src);
+    // Over 16 KiB of info dictionary: the metadata comes in two pieces.
+    await randomFile(join(src, 'many.bin'), 16 * 1024 * 1200 + 3);
+    const torrent = join(dir, 'many.torrent');
+    const create = start('node', [
+      CLI,
+      'create',
+      join(src, 'many.bin'),
+      '--piece-size',
+      '16KiB',
+      '-o',
+      torrent,
+    ]);
+    expect(await create.exited).toBe(0);
+    const hex = /Info hash: ([0-9a-f]{40})/.exec(create.output())?.[1] as string;
+    const port = await freePort();
+    // No wait for aria2c to listen: a dial that fails is tried again a second later.
+    start('aria2c', [...aria2Flags(src, port), '--seed-ratio=0.0', '--check-integrity=true', torrent]);
+    const magnet = `magnet:?xt=urn:btih:${hex}&x.pe=127.0.0.1:${port}`;
+    const get = start('node', [CLI, 'get', magnet, '-o', out, '--timeout', '60', '--host', '127.0.0.6']);
+    expect(await within(get.exited, 70_000), get.output()).toBe(0);
+    expect(get.output()).toContain('Metadata:  many.bin, verified against the info hash');
+    expect(await sha256File(join(out, 'many.bin'))).toBe(await sha256File(join(src, 'many.bin')));
+  }, 90_000);
+
   it('`swarmshare get` downloads from an aria2c seeder, using a torrent made by `swarmshare create`', async () => {
     const src = join(dir, 'b-src');
     const out = join(dir, 'b-out');

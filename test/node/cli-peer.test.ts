@@ -2,6 +2,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTorrent } from '../../src/core/metainfo.js';
+import { nodeHasher } from '../../src/net/system.js';
+import { startTracker } from '../../src/net/tracker-server.js';
 import { start, stopAll, waitFor } from '../support/proc.js';
 
 const CLI = 'dist/cli/main.js';
@@ -35,17 +38,70 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
     expect(r.out).toMatch(/cannot read .*nope\.torrent: ENOENT/);
   });
 
-  it('get: a magnet link gets a clear message (no metadata exchange yet), a bad one says what is wrong', async () => {
+  it('get: a magnet link with no tracker and no peer, and a bad one, say what is wrong', async () => {
     const hex = 'c12fe1c06bba254a9dc9f519b335aa7c1367a88a';
     const r = await run(['get', `magnet:?xt=urn:btih:${hex}&dn=f.iso`]);
     expect(r.code).toBe(1);
-    expect(r.out).toContain(`swarmshare: magnet links need the torrent's metadata from its peers (BEP 9)`);
-    expect(r.out).toContain(`info hash ${hex}`);
+    expect(r.out).toContain('the magnet link names no tracker (tr) and no peer (x.pe)');
     expect(r.out).not.toContain('ENOENT');
     const bad = await run(['get', 'magnet:?xt=urn:btih:12']);
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/'12' is not an info hash/);
   });
+
+  it('get "magnet:...": the metadata from the seed (BEP 9), then the file; --save-torrent writes the .torrent', async () => {
+    const src = join(dir, 'mag');
+    await mkdir(src, { recursive: true });
+    const data = Buffer.alloc(700_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 255;
+    await writeFile(join(src, 'm.bin'), data);
+    const t = await startTracker({ port: 0 }, { interval: 2 });
+    try {
+      const seed = start('node', [
+        CLI,
+        'share',
+        join(src, 'm.bin'),
+        '--tracker',
+        `${t.url}/announce`,
+        '--piece-size',
+        '16KiB',
+        '-o',
+        join(dir, 'm.torrent'),
+        '--host',
+        '127.0.0.43',
+      ]);
+      const magnet = await waitFor(
+        'the magnet link',
+        () => /Magnet:\s+(magnet:\S+)/.exec(seed.output())?.[1],
+        20_000,
+      );
+      await waitFor('the seed', () => seed.output().includes('Listening:') || undefined, 20_000);
+      const saved = join(dir, 'saved.torrent');
+      const r = await run([
+        'get',
+        magnet,
+        '-o',
+        join(dir, 'mag-out'),
+        '--save-torrent',
+        saved,
+        '--timeout',
+        '60',
+        '--host',
+        '127.0.0.44',
+        '--min-announce-interval',
+        '1',
+      ]);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain('Metadata:  m.bin, verified against the info hash');
+      expect((await readFile(join(dir, 'mag-out', 'm.bin'))).equals(data)).toBe(true);
+      const orig = parseTorrent(await readFile(join(dir, 'm.torrent')), nodeHasher.sha1);
+      const again = parseTorrent(await readFile(saved), nodeHasher.sha1);
+      expect(again.infoHashHex).toBe(orig.infoHashHex);
+      expect(again.pieceCount).toBe(orig.pieceCount);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
 
   it('get --peer: a torrent with no tracker, fetched from a peer named on the command line', async () => {
     const src = join(dir, 'direct');

@@ -8,6 +8,7 @@ import {
   OUR_EXTENSIONS,
   readExtensionHandshake,
 } from '../../src/swarm/extensions.js';
+import { MAX_METADATA_SIZE, MetadataFetch } from '../../src/swarm/metadata.js';
 
 /** BEP 10 handshakes and BEP 9 metadata answers, pure. */
 
@@ -29,11 +30,17 @@ describe('extension protocol (BEP 10) and metadata exchange (BEP 9)', () => {
   });
 
   it('reads a peer handshake’s ut_metadata id; garbage or an absent id reads as none', () => {
-    expect(readExtensionHandshake(bencode.encode({ m: { ut_metadata: 9, ut_pex: 1 } }))).toEqual({
+    expect(
+      readExtensionHandshake(bencode.encode({ m: { ut_metadata: 9, ut_pex: 1 }, metadata_size: 77 })),
+    ).toEqual({
       utMetadata: 9,
+      metadataSize: 77,
     });
-    expect(readExtensionHandshake(bencode.encode({ m: {} }))).toEqual({ utMetadata: 0 });
-    expect(readExtensionHandshake(bencode.encode({ m: { ut_metadata: 300 } }))).toEqual({ utMetadata: 0 });
+    expect(readExtensionHandshake(bencode.encode({ m: {} }))).toEqual({ utMetadata: 0, metadataSize: null });
+    expect(readExtensionHandshake(bencode.encode({ m: { ut_metadata: 300 } }))).toEqual({
+      utMetadata: 0,
+      metadataSize: null,
+    });
     expect(readExtensionHandshake(Buffer.from('not bencode'))).toBeNull();
   });
 
@@ -62,6 +69,47 @@ describe('extension protocol (BEP 10) and metadata exchange (BEP 9)', () => {
       fc.property(fc.uint8Array({ maxLength: 2000 }), (p) => {
         readExtensionHandshake(p);
         answerMetadata(p, metadata, 5);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('fetching metadata from a peer (BEP 9)', () => {
+  const piece = (i: number, data: Uint8Array, total: number) =>
+    Buffer.concat([bencode.encode({ msg_type: 1, piece: i, total_size: total }), data]);
+
+  it('asks for each 16 KiB piece in turn and hands back the whole', () => {
+    const info = Buffer.alloc(METADATA_PIECE + 500, 1);
+    const f = new MetadataFetch(7, info.length);
+    expect(dec((f.start() as { payload: Uint8Array }).payload)).toEqual({ msg_type: 0, piece: 0 });
+    const next = f.receive(piece(0, info.subarray(0, METADATA_PIECE), info.length));
+    expect(next.kind).toBe('send');
+    expect(dec((next as { msg: { payload: Uint8Array } }).msg.payload)).toEqual({ msg_type: 0, piece: 1 });
+    const done = f.receive(piece(1, info.subarray(METADATA_PIECE), info.length));
+    expect(done.kind).toBe('done');
+    expect(Buffer.from((done as { info: Uint8Array }).info).equals(info)).toBe(true);
+  });
+
+  it('fails on a reject, a piece not asked for, a piece of the wrong size, garbage', () => {
+    const f = () => new MetadataFetch(7, 100);
+    expect(f().receive(bencode.encode({ msg_type: 2, piece: 0 })).kind).toBe('fail');
+    expect(f().receive(piece(1, Buffer.alloc(100), 100)).kind).toBe('fail');
+    expect(f().receive(piece(0, Buffer.alloc(99), 100)).kind).toBe('fail');
+    expect(f().receive(Buffer.from('xx')).kind).toBe('fail');
+  });
+
+  it('refuses a peer without ut_metadata, without a size, or announcing more than the cap', () => {
+    expect(MetadataFetch.refuse(0, 100)).toMatch(/does not serve metadata/);
+    expect(MetadataFetch.refuse(3, undefined)).toMatch(/no metadata_size/);
+    expect(MetadataFetch.refuse(3, MAX_METADATA_SIZE + 1)).toMatch(/over/);
+    expect(MetadataFetch.refuse(3, 1000)).toBeNull();
+  });
+
+  it('any message: no throw', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 500 }), (p) => {
+        new MetadataFetch(3, 300).receive(p);
       }),
       { numRuns: 1000 },
     );
