@@ -189,26 +189,39 @@ export class MetadataFetcher extends EventEmitter<MetadataFetchEvents> {
     const c = conns.get(id);
     if (c === undefined) return;
     if (m.type === 'handshake') {
-      if (!sameBytes(m.infoHash, this.#o.infoHash)) return fail(id, 'a handshake for another torrent');
-      if (!speaksExtensions(m.reserved)) return fail(id, 'the peer does not speak the extension protocol');
-      return send(id, extensionHandshake(null, MAX_PEER_REQUESTS));
+      if (!sameBytes(m.infoHash, this.#o.infoHash)) {
+        fail(id, 'a handshake for another torrent');
+        return;
+      }
+      if (!speaksExtensions(m.reserved)) {
+        fail(id, 'the peer does not speak the extension protocol');
+        return;
+      }
+      send(id, extensionHandshake(null, MAX_PEER_REQUESTS));
+      return;
     }
     if (m.type !== 'extended') return;
     if (m.ext === 0 && c.fetch === null) {
       const theirs = readExtensionHandshake(m.payload);
       const size = theirs?.metadataSize ?? undefined;
       const why = MetadataFetch.refuse(theirs?.utMetadata ?? 0, size);
-      if (why !== null) return fail(id, why);
+      if (why !== null) {
+        fail(id, why);
+        return;
+      }
       c.fetch = new MetadataFetch(theirs?.utMetadata ?? 0, size as number);
-      return send(id, c.fetch.start());
+      send(id, c.fetch.start());
+      return;
     }
     if (m.ext !== OUR_EXTENSIONS.ut_metadata || c.fetch === null) return;
     const r = c.fetch.receive(m.payload);
     if (r.kind === 'send') send(id, r.msg);
     else if (r.kind === 'fail') fail(id, r.reason);
     else if (r.kind === 'done') {
-      if (!sameBytes(hasher.sha1(r.info), this.#o.infoHash))
-        return fail(id, 'sent metadata that does not hash to the info hash');
+      if (!sameBytes(hasher.sha1(r.info), this.#o.infoHash)) {
+        fail(id, 'sent metadata that does not hash to the info hash');
+        return;
+      }
       finish(Uint8Array.from(r.info));
     }
   }
