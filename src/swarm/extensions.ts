@@ -13,6 +13,8 @@ export const OUR_EXTENSIONS = { ut_metadata: 3 } as const;
 export const METADATA_PIECE = 16 * 1024;
 /** An extension handshake read at most (real ones are a few hundred bytes). */
 export const MAX_EXTENSION_HANDSHAKE = 64 * 1024;
+/** A metadata request read at most (a real one is ~25 bytes). */
+export const MAX_METADATA_REQUEST = 1024;
 /** What we tell peers: our client name and how many requests we queue. */
 export const CLIENT_VERSION = 'swarmshare 0.1.0';
 
@@ -33,15 +35,9 @@ export function extensionHandshake(metadata: Uint8Array | null, reqq: number): M
 
 /** A peer's extension handshake, or null when it is not one we can read (ignored, not an offence). */
 export function readExtensionHandshake(payload: Uint8Array): PeerExtensions | null {
-  if (payload.length > MAX_EXTENSION_HANDSHAKE) return null;
-  let d: unknown;
-  try {
-    d = bencode.decode(Buffer.from(payload));
-  } catch {
-    return null;
-  }
-  if (d === null || typeof d !== 'object') return null;
-  const { m, metadata_size: size } = d as Record<string, unknown>;
+  const d = payload.length > MAX_EXTENSION_HANDSHAKE ? null : bencodedDict(payload);
+  if (d === null) return null;
+  const { m, metadata_size: size } = d;
   const id = m !== null && typeof m === 'object' ? (m as Record<string, unknown>).ut_metadata : undefined;
   return {
     utMetadata: typeof id === 'number' && Number.isInteger(id) && id > 0 && id < 256 ? id : 0,
@@ -58,15 +54,9 @@ export function answerMetadata(
   metadata: Uint8Array | null,
   peerId: number,
 ): Message | null {
-  if (peerId === 0 || payload.length > 1024) return null;
-  let d: unknown;
-  try {
-    d = bencode.decode(Buffer.from(payload));
-  } catch {
-    return null;
-  }
-  if (d === null || typeof d !== 'object') return null;
-  const { msg_type: type, piece } = d as Record<string, unknown>;
+  const d = peerId === 0 || payload.length > MAX_METADATA_REQUEST ? null : bencodedDict(payload);
+  if (d === null) return null;
+  const { msg_type: type, piece } = d;
   if (type !== 0 || typeof piece !== 'number' || !Number.isInteger(piece)) return null;
   const pieces = metadata === null ? 0 : Math.ceil(metadata.length / METADATA_PIECE);
   if (metadata === null || piece < 0 || piece >= pieces)
@@ -93,4 +83,15 @@ export function onExtended(
   }
   if (ext === OUR_EXTENSIONS.ut_metadata) return answerMetadata(payload, metadata, l.ext?.utMetadata ?? 0);
   return null;
+}
+
+/** `payload` as a bencoded dictionary, or null when it is not one. */
+function bencodedDict(payload: Uint8Array): Record<string, unknown> | null {
+  let d: unknown;
+  try {
+    d = bencode.decode(Buffer.from(payload));
+  } catch {
+    return null;
+  }
+  return d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : null;
 }
