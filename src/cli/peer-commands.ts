@@ -1,7 +1,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { usablePeerAddress } from '../core/ip.js';
+import { splitHostPort, usablePeerAddress } from '../core/ip.js';
 import { isMagnet, parseMagnet } from '../core/magnet.js';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
 import { nodeHasher } from '../net/system.js';
@@ -55,13 +55,13 @@ async function metadataFor(
 
 /** `--peer host:port` (repeatable): an IPv4 or `[IPv6]` literal and a port. */
 function peerOption(value: string, previous: { ip: string; port: number }[]): { ip: string; port: number }[] {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):([0-9]{1,5})$/.exec(value.trim());
-  const ip = m === null ? null : usablePeerAddress((m[1] ?? m[2]) as string, Number(m[3]));
-  if (m === null || ip === null)
+  const hp = splitHostPort(value);
+  const ip = hp === null ? null : usablePeerAddress(hp.host, hp.port);
+  if (hp === null || ip === null)
     throw new InvalidArgumentError(
       `'${value}' is not IP:PORT (an IP address, [IPv6] in brackets, port 1-65535)`,
     );
-  return [...previous, { ip, port: Number(m[3]) }];
+  return [...previous, { ip, port: hp.port }];
 }
 
 /** Connection counts. */

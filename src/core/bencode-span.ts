@@ -43,6 +43,11 @@ function skip(b: Uint8Array, at: number, depth: number): number {
   throw new BencodeSpanError(`unexpected byte 0x${c.toString(16)} in bencode`);
 }
 
+/** Index just past the bencoded value starting at `at` (throws BencodeSpanError when there is none). */
+export function valueEnd(b: Uint8Array, at = 0): number {
+  return skip(b, at, 0);
+}
+
 /** [start, end) of the value of `key` in the top-level dictionary, or null when absent. */
 export function findValueSpan(b: Uint8Array, key: string): [number, number] | null {
   if (b[0] !== 0x64) throw new BencodeSpanError('not a bencoded dictionary');

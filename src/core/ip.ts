@@ -153,3 +153,14 @@ export function usablePeerAddress(ip: string, port: number): string | null {
   } else if (b[0] === 0xff) return null;
   return p.text;
 }
+
+/**
+ * `host:port` or `[IPv6]:port` split in two (the host not checked further), or null: no port, a
+ * port outside 1-65535, an unbracketed IPv6 address.
+ */
+export function splitHostPort(text: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text.trim());
+  if (m === null) return null;
+  const port = Number(m[3]);
+  return port >= 1 && port <= 65535 ? { host: (m[1] ?? m[2]) as string, port } : null;
+}

@@ -3,6 +3,8 @@
  * Pure: text in, fields out, or an error that says what is wrong.
  */
 
+import { splitHostPort } from './ip.js';
+
 export interface Magnet {
   /** The info hash, 20 bytes. */
   infoHash: Uint8Array;
@@ -82,10 +84,9 @@ export function parseMagnet(text: string): Magnet {
     } else if (key === 'tr') {
       if (value !== '' && !trackers.includes(value)) trackers.push(value);
     } else if (key === 'x.pe') {
-      const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(value);
-      const port = m === null ? 0 : Number(m[3]);
-      if (m === null || port < 1 || port > 65535) throw new MagnetError(`x.pe '${value}' is not host:port`);
-      peers.push({ host: (m[1] ?? m[2]) as string, port });
+      const peer = splitHostPort(value);
+      if (peer === null) throw new MagnetError(`x.pe '${value}' is not host:port`);
+      peers.push(peer);
     }
   }
   if (infoHash === null)

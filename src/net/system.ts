@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import type { Clock, Hasher, Rng, Timers } from '../core/deps.js';
 
 /**
@@ -25,6 +25,11 @@ export const nodeHasher: Hasher = {
   sha1: (data) => createHash('sha1').update(data).digest(),
   sha1Stream: () => createHash('sha1'),
 };
+
+/** SHA-256 in one call (no object per call: the UDP tracker's connection ids, per packet). */
+export function sha256(data: Uint8Array): Uint8Array {
+  return hash('sha256', data, 'buffer');
+}
 
 /** `n` cryptographically random bytes (peer ids, tracker keys). */
 export function secureRandomBytes(n: number): Uint8Array {

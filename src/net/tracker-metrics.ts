@@ -11,6 +11,10 @@ export class TrackerMetrics {
   readonly requests: Counter<'endpoint' | 'protocol' | 'status'>;
   readonly announceSeconds: Histogram<'protocol'>;
   readonly rateLimited: Counter<'protocol'>;
+  /** Request counters by label set, made once (the announce paths count every request). */
+  readonly #counters = new Map<string, { inc(): void }>();
+
+  readonly #announce: Record<'http' | 'udp', { observe(seconds: number): void }>;
 
   constructor(swarms: SwarmRegistry) {
     const registers = [this.registry];
@@ -47,6 +51,10 @@ export class TrackerMetrics {
       for (const s of swarms.swarms.values()) seeds += s.seeds;
       return { seeds, peers: swarms.peerCount };
     };
+    this.#announce = {
+      http: this.announceSeconds.labels('http'),
+      udp: this.announceSeconds.labels('udp'),
+    };
     gauge('swarmshare_tracker_swarms', 'Swarms the tracker holds', () => swarms.swarms.size);
     gauge('swarmshare_tracker_peers', 'Peers in all swarms', () => swarms.peerCount);
     gauge('swarmshare_tracker_seeders', 'Peers holding the whole file', () => totals().seeds);
@@ -54,5 +62,21 @@ export class TrackerMetrics {
       const t = totals();
       return t.peers - t.seeds;
     });
+  }
+
+  /** Counts one request (the labelled counter is made on first use, then reused). */
+  request(endpoint: string, protocol: 'http' | 'udp', status: string): void {
+    const key = `${endpoint} ${protocol} ${status}`;
+    let c = this.#counters.get(key);
+    if (c === undefined) {
+      c = this.requests.labels(endpoint, protocol, status);
+      this.#counters.set(key, c);
+    }
+    c.inc();
+  }
+
+  /** One announce's handling time, from `t0` (performance.now()). */
+  announced(protocol: 'http' | 'udp', t0: number): void {
+    this.#announce[protocol].observe((performance.now() - t0) / 1000);
   }
 }

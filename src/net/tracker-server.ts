@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -28,6 +27,7 @@ import { clientAddress } from '../tracker/proxy.js';
 import { RateLimiter } from '../tracker/rate-limit.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
+import { secureRandomBytes, systemClock, systemRng } from './system.js';
 import { TrackerMetrics } from './tracker-metrics.js';
 import { type RunningUdpTracker, startUdpTracker } from './udp-tracker-server.js';
 
@@ -86,9 +86,9 @@ export interface TrackerClockDeps extends TrackerDeps {
 
 export function systemTrackerDeps(): TrackerClockDeps {
   return {
-    now: () => Date.now(),
-    random: Math.random,
-    newKey: () => randomBytes(16).toString('hex'),
+    now: () => systemClock.now(),
+    random: systemRng,
+    newKey: () => Buffer.from(secureRandomBytes(16)).toString('hex'),
   };
 }
 
@@ -139,7 +139,7 @@ export function buildTracker(
   /** /announce and /scrape: the pure handlers, bencoded bytes out, failures as `failure reason`. */
   const bencodedRoute = (name: 'announce' | 'scrape', url: string, ip: string): Buffer => {
     counters[name] = (counters[name] ?? 0) + 1;
-    metrics.requests.inc({ endpoint: `/${name}`, protocol: 'http', status: '200' });
+    metrics.request(name === 'announce' ? '/announce' : '/scrape', 'http', '200');
     const t0 = performance.now();
     let body: Uint8Array;
     try {
@@ -154,8 +154,7 @@ export function buildTracker(
       counters.errors = (counters.errors ?? 0) + 1;
       body = failureReply(e.message);
     }
-    if (name === 'announce')
-      metrics.announceSeconds.observe({ protocol: 'http' }, (performance.now() - t0) / 1000);
+    if (name === 'announce') metrics.announced('http', t0);
     return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   };
 
@@ -325,7 +324,7 @@ export function buildTracker(
   app.addHook('onResponse', async (req, reply) => {
     const endpoint = req.routeOptions.url ?? 'unknown';
     if (endpoint === '/announce' || endpoint === '/scrape') return;
-    metrics.requests.inc({ endpoint, protocol: 'http', status: String(reply.statusCode) });
+    metrics.request(endpoint, 'http', String(reply.statusCode));
   });
 
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>

@@ -1,6 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import {
+  ACTION_ANNOUNCE,
+  ACTION_CONNECT,
+  ACTION_ERROR,
+  ANNOUNCE_LENGTH,
+  PROTOCOL_ID_HI,
+  PROTOCOL_ID_LO,
+} from '../tracker/udp.js';
+import { secureRandomBytes, systemClock } from './system.js';
 import type { AnnounceInfo, AnnounceResult, AnnounceState, TrackerClient } from './tracker-client.js';
 import { NUMWANT, parseCompactPeers } from './tracker-client.js';
 import { TrackerError } from './tracker-client-error.js';
@@ -93,7 +101,8 @@ export class UdpTrackerClient implements TrackerClient {
         });
         if (reply !== null) {
           const action = reply.readUInt32BE(0);
-          if (action === 3) throw new TrackerError(`tracker refused: ${reply.toString('utf8', 8, 8 + 200)}`);
+          if (action === ACTION_ERROR)
+            throw new TrackerError(`tracker refused: ${reply.toString('utf8', 8, 8 + 200)}`);
           return reply;
         }
       }
@@ -106,12 +115,12 @@ export class UdpTrackerClient implements TrackerClient {
   async #connectionId(now: number): Promise<Buffer> {
     if (this.#cid !== null && now - this.#cidAt < CONNECTION_ID_MS) return this.#cid;
     const req = Buffer.alloc(16);
-    req.writeUInt32BE(0x417, 0);
-    req.writeUInt32BE(0x27101980, 4);
-    req.writeUInt32BE(0, 8);
-    randomBytes(4).copy(req, 12);
+    req.writeUInt32BE(PROTOCOL_ID_HI, 0);
+    req.writeUInt32BE(PROTOCOL_ID_LO, 4);
+    req.writeUInt32BE(ACTION_CONNECT, 8);
+    req.set(secureRandomBytes(4), 12);
     const reply = await this.#request(req);
-    if (reply.length < 16 || reply.readUInt32BE(0) !== 0)
+    if (reply.length < 16 || reply.readUInt32BE(0) !== ACTION_CONNECT)
       throw new TrackerError('tracker sent a malformed connect reply');
     this.#cid = Buffer.from(reply.subarray(8, 16));
     this.#cidAt = now;
@@ -119,12 +128,12 @@ export class UdpTrackerClient implements TrackerClient {
   }
 
   async announce(s: AnnounceState): Promise<AnnounceResult> {
-    const cid = await this.#connectionId(Date.now());
+    const cid = await this.#connectionId(systemClock.now());
     const i = this.#info;
-    const req = Buffer.alloc(98);
+    const req = Buffer.alloc(ANNOUNCE_LENGTH);
     cid.copy(req, 0);
-    req.writeUInt32BE(1, 8);
-    randomBytes(4).copy(req, 12);
+    req.writeUInt32BE(ACTION_ANNOUNCE, 8);
+    req.set(secureRandomBytes(4), 12);
     Buffer.from(i.infoHash).copy(req, 16);
     Buffer.from(i.peerId).copy(req, 36);
     writeU64(req, 56, s.downloaded);
@@ -143,7 +152,7 @@ export class UdpTrackerClient implements TrackerClient {
       this.#cid = null;
       throw e;
     }
-    if (reply.length < 20 || reply.readUInt32BE(0) !== 1)
+    if (reply.length < 20 || reply.readUInt32BE(0) !== ACTION_ANNOUNCE)
       throw new TrackerError('tracker sent a malformed announce reply');
     const peers = parseCompactPeers(reply.subarray(20), isIPv6(this.#host) ? 18 : 6);
     return { interval: reply.readUInt32BE(8), peers };

@@ -1,8 +1,15 @@
-import { hash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import type { RateLimiter } from '../tracker/rate-limit.js';
 import type { SwarmRegistry } from '../tracker/registry.js';
-import { handleUdpPacket, type UdpContext } from '../tracker/udp.js';
+import {
+  ACTION_ANNOUNCE,
+  ACTION_CONNECT,
+  ACTION_ERROR,
+  ACTION_SCRAPE,
+  handleUdpPacket,
+  type UdpContext,
+} from '../tracker/udp.js';
+import { secureRandomBytes, sha256 } from './system.js';
 import type { TrackerMetrics } from './tracker-metrics.js';
 
 /**
@@ -30,12 +37,12 @@ export interface RunningUdpTracker {
 }
 
 export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTracker> {
-  const secret = randomBytes(32);
+  const secret = secureRandomBytes(32);
   const ctx: UdpContext = {
     registry: o.registry,
     // A keyed SHA-256 of fixed-length input (secret, window, address): one call, no object per
     // packet (HMAC's objects were a tenth of the time per announce).
-    mac: (data) => hash('sha256', Buffer.concat([secret, data]), 'buffer'),
+    mac: (data) => sha256(Buffer.concat([secret, data])),
     trustIp: o.trustIp,
     limiter: o.limiter,
     defaultNumwant: o.defaultNumwant,
@@ -46,7 +53,14 @@ export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTrac
     let reply: Uint8Array | null;
     const t0 = performance.now();
     const action = msg.length >= 16 ? msg.readUInt32BE(8) : -1;
-    const endpoint = action === 0 ? 'connect' : action === 1 ? 'announce' : action === 2 ? 'scrape' : 'other';
+    const endpoint =
+      action === ACTION_CONNECT
+        ? 'connect'
+        : action === ACTION_ANNOUNCE
+          ? 'announce'
+          : action === ACTION_SCRAPE
+            ? 'scrape'
+            : 'other';
     try {
       reply = handleUdpPacket(ctx, msg, { ip: rinfo.address, port: rinfo.port }, o.now());
     } catch (e) {
@@ -56,14 +70,14 @@ export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTrac
     }
     if (reply === null) {
       o.counters.udp_dropped = (o.counters.udp_dropped ?? 0) + 1;
-      m.requests.inc({ endpoint, protocol: 'udp', status: 'dropped' });
+      m.request(endpoint, 'udp', 'dropped');
       return;
     }
     o.counters.udp = (o.counters.udp ?? 0) + 1;
-    const error = reply.length >= 4 && reply[3] === 3 && reply[0] === 0;
-    m.requests.inc({ endpoint, protocol: 'udp', status: error ? 'error' : 'ok' });
-    if (endpoint === 'announce')
-      m.announceSeconds.observe({ protocol: 'udp' }, (performance.now() - t0) / 1000);
+    const error =
+      reply.length >= 4 && Buffer.from(reply.buffer, reply.byteOffset, 4).readUInt32BE(0) === ACTION_ERROR;
+    m.request(endpoint, 'udp', error ? 'error' : 'ok');
+    if (endpoint === 'announce') m.announced('udp', t0);
     socket.send(reply, rinfo.port, rinfo.address);
   });
   socket.on('error', (e) => o.log?.(`tracker: UDP socket error: ${e.message}`));

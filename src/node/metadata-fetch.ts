@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Bitfield } from '../core/bitfield.js';
 import { sameBytes } from '../core/deps.js';
 import type { PeerAddress } from '../net/tracker-client.js';
 import { trackerClientFor } from '../net/tracker-clients.js';
@@ -18,6 +19,9 @@ import { newPeerId, systemPeerDeps } from './system-deps.js';
  * checked against the info hash (a peer whose metadata does not hash to it is dropped and not
  * asked again); the first good copy wins.
  */
+
+/** What we hold while the metadata is still coming: nothing (the piece count is unknown). */
+const NOTHING = new Bitfield(0);
 
 /** A peer that gives no metadata piece for this long is left for another. */
 export const METADATA_PEER_TIMEOUT_MS = 15_000;
@@ -155,7 +159,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetchEvents> {
             uploaded: 0,
             downloaded: 0,
             left: 1,
-            have: { bytes: new Uint8Array(0) } as never,
+            have: NOTHING,
             event,
           }),
           peers: (url, list) => {
@@ -164,7 +168,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetchEvents> {
             dialMore();
           },
           failed: (url, message, retry) => this.emit('tracker', url, 0, message, retry),
-          have: () => ({ bytes: new Uint8Array(0) }) as never,
+          have: () => NOTHING,
         },
         timers,
         this.#deps.rng,

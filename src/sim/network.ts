@@ -344,7 +344,7 @@ export class SimNetwork implements SimLinks {
 }
 
 /** A copy of `a` with room for `length` entries. */
-export function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
+function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
   const b = new (a.constructor as new (n: number) => T)(length);
   b.set(a);
   return b;

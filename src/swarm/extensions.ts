@@ -86,7 +86,7 @@ export function onExtended(
 }
 
 /** `payload` as a bencoded dictionary, or null when it is not one. */
-function bencodedDict(payload: Uint8Array): Record<string, unknown> | null {
+export function bencodedDict(payload: Uint8Array): Record<string, unknown> | null {
   let d: unknown;
   try {
     d = bencode.decode(Buffer.from(payload));

@@ -1,6 +1,7 @@
 import bencode from 'bencode';
+import { valueEnd } from '../core/bencode-span.js';
 import type { Message } from '../wire/messages.js';
-import { METADATA_PIECE } from './extensions.js';
+import { bencodedDict, METADATA_PIECE } from './extensions.js';
 
 /**
  * Fetching a torrent's info dictionary from a peer (BEP 9), pure: the size a peer announced, the
@@ -56,22 +57,21 @@ export class MetadataFetch {
 
   /** A ut_metadata message from the peer (sent to our id): the next request, the result, or a failure. */
   receive(payload: Uint8Array): MetadataEvent {
-    const b = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
-    // The dictionary ends where bencode's decoder stops; the piece's bytes follow it.
-    const end = dictEnd(b);
-    if (end < 0) return { kind: 'fail', reason: 'an unreadable ut_metadata message' };
-    let d: Record<string, unknown>;
+    // The dictionary comes first; the piece's bytes follow it.
+    let end: number;
     try {
-      d = bencode.decode(b.subarray(0, end)) as Record<string, unknown>;
+      end = valueEnd(payload);
     } catch {
       return { kind: 'fail', reason: 'an unreadable ut_metadata message' };
     }
+    const d = bencodedDict(payload.subarray(0, end));
+    if (d === null) return { kind: 'fail', reason: 'an unreadable ut_metadata message' };
     if (d.msg_type === 2)
       return { kind: 'fail', reason: `the peer rejected metadata piece ${String(d.piece)}` };
     if (d.msg_type !== 1) return { kind: 'none' };
     if (d.piece !== this.#next)
       return { kind: 'fail', reason: `metadata piece ${String(d.piece)} not asked for` };
-    const data = b.subarray(end);
+    const data = payload.subarray(end);
     const want = Math.min(METADATA_PIECE, this.#size - this.#next * METADATA_PIECE);
     if (data.length !== want)
       return { kind: 'fail', reason: `metadata piece ${this.#next} has ${data.length} bytes, not ${want}` };
@@ -80,32 +80,4 @@ export class MetadataFetch {
     if (this.#next < this.#pieces) return { kind: 'send', msg: this.#request(this.#next) };
     return { kind: 'done', info: this.#buf };
   }
-}
-
-/** Where a bencoded dictionary at the start of `b` ends (-1: it does not). Bounded by b's length. */
-function dictEnd(b: Buffer): number {
-  let i = 0;
-  let depth = 0;
-  while (i < b.length) {
-    const c = b[i] as number;
-    if (c === 0x64 || c === 0x6c) {
-      depth++;
-      i++;
-    } else if (c === 0x65) {
-      depth--;
-      i++;
-      if (depth === 0) return i;
-    } else if (c === 0x69) {
-      const e = b.indexOf(0x65, i);
-      if (e < 0) return -1;
-      i = e + 1;
-    } else if (c >= 0x30 && c <= 0x39) {
-      const colon = b.indexOf(0x3a, i);
-      if (colon < 0 || colon - i > 10) return -1;
-      const n = Number(b.toString('latin1', i, colon));
-      i = colon + 1 + n;
-    } else return -1;
-    if (depth === 0) return -1;
-  }
-  return -1;
 }

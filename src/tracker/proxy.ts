@@ -1,4 +1,4 @@
-import { type AddressSet, parseIp } from '../core/ip.js';
+import { type AddressSet, parseIp, splitHostPort } from '../core/ip.js';
 
 /**
  * The client behind trusted reverse proxies. A request that comes from a trusted proxy names the
@@ -13,13 +13,7 @@ export const MAX_FORWARDED_HOPS = 32;
 
 /** The text of one X-Forwarded-For entry as an address: `a.b.c.d`, `a.b.c.d:port`, `v6`, `[v6]:port`. */
 function entryAddress(entry: string): string | null {
-  let s = entry.trim();
-  if (s.startsWith('[')) {
-    const end = s.indexOf(']');
-    if (end === -1) return null;
-    s = s.slice(1, end);
-  } else if (/^[0-9.]+:[0-9]+$/.test(s)) s = s.slice(0, s.indexOf(':'));
-  return parseIp(s)?.text ?? null;
+  return parseIp(splitHostPort(entry)?.host ?? entry.trim().replace(/^\[(.*)\]$/, '$1'))?.text ?? null;
 }
 
 /**

@@ -49,9 +49,17 @@ async function files(name: string, size: number) {
   return { base, data };
 }
 
-/** `share` and `get` of payload.bin through `announce`; resolves when `get` exits. */
-async function shareAndGet(base: string, torrent: string, announce: string[]) {
-  const tr = announce.flatMap((u) => ['--tracker', u]);
+/**
+ * `share` and `get` of payload.bin, the seed through `seedTrackers`, the download through
+ * `getTrackers` (none: the torrent's own); resolves when `get` exits.
+ */
+async function shareAndGet(
+  base: string,
+  torrent: string,
+  seedTrackers: string[],
+  getTrackers = seedTrackers,
+) {
+  const tr = (urls: string[]) => urls.flatMap((u) => ['--tracker', u]);
   const seed = start('node', [
     CLI,
     'share',
@@ -60,7 +68,7 @@ async function shareAndGet(base: string, torrent: string, announce: string[]) {
     join(base, 'seed'),
     '--host',
     '127.0.0.20',
-    ...tr,
+    ...tr(seedTrackers),
     ...LOCAL,
   ]);
   await waitFor('the seed to listen', () => seed.output().includes('Listening:'), 20_000);
@@ -74,7 +82,7 @@ async function shareAndGet(base: string, torrent: string, announce: string[]) {
     '127.0.0.21',
     '--timeout',
     '60',
-    ...tr,
+    ...tr(getTrackers),
     ...LOCAL,
   ]);
   const code = await get.exited;
@@ -194,33 +202,9 @@ describe('announce-list tiers (BEP 12)', () => {
     });
     const torrent = join(base, 'p.torrent');
     await writeFile(torrent, bytes);
-    const seed = start('node', [
-      CLI,
-      'share',
-      torrent,
-      '--dir',
-      join(base, 'seed'),
-      '--host',
-      '127.0.0.22',
-      '--tracker',
-      `${t.url}/announce`,
-      ...LOCAL,
-    ]);
-    await waitFor('the seed to listen', () => seed.output().includes('Listening:'), 20_000);
-    // The torrent's own trackers: the dead tier first.
-    const get = start('node', [
-      CLI,
-      'get',
-      torrent,
-      '-o',
-      join(base, 'leech'),
-      '--host',
-      '127.0.0.23',
-      '--timeout',
-      '60',
-      ...LOCAL,
-    ]);
-    expect(await get.exited, get.output()).toBe(0);
+    // The seed through the live tracker; the download through the torrent's own tiers, dead first.
+    const r = await shareAndGet(base, torrent, [`${t.url}/announce`], []);
+    expect(r.code, r.out).toBe(0);
     expect(await sha256File(join(base, 'leech', 'payload.bin'))).toBe(
       await sha256File(join(base, 'seed', 'payload.bin')),
     );

@@ -16,6 +16,7 @@ describe('client address behind trusted proxies (pure)', () => {
     expect(clientAddress('::ffff:127.0.0.1', ['203.0.113.7', '10.1.2.3'], trusted)).toBe('203.0.113.7');
     expect(clientAddress('fd00::5', '[2001:db8::1]:4444', trusted)).toBe('2001:db8::1');
     expect(clientAddress('127.0.0.1', '203.0.113.7:5555', trusted)).toBe('203.0.113.7');
+    expect(clientAddress('127.0.0.1', '[2001:db8::2]', trusted)).toBe('2001:db8::2');
   });
 
   it('ignores the header from anyone not trusted, and without one', () => {
