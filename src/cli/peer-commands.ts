@@ -153,23 +153,36 @@ export function registerPeerCommands(program: Command): void {
       [],
     )
     .option('-o, --output <file>', 'where to write the .torrent (default: <name>.torrent here)')
-    .action(async (path: string, o: { pieceSize: number; tracker: string[]; output?: string }) => {
-      const tiers = o.tracker.map((v) =>
-        v
-          .split(',')
-          .map((u) => u.trim())
-          .filter((u) => u !== ''),
-      );
-      const { bytes, meta } = await createTorrent(path, { pieceLength: o.pieceSize, tiers });
-      const out = resolve(o.output ?? `${meta.name}.torrent`);
-      await writeFile(out, bytes);
-      console.log(`Torrent:   ${out}`);
-      console.log(
-        `Name:      ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces of ${formatBytes(meta.pieceLength)})`,
-      );
-      console.log(`Info hash: ${meta.infoHashHex}`);
-      console.log(`Magnet:    ${magnetUri(meta)}`);
-    });
+    .option(
+      '--private',
+      'a private torrent (BEP 27): peers come from its trackers only, never from PEX or the DHT',
+    )
+    .action(
+      async (
+        path: string,
+        o: { pieceSize: number; tracker: string[]; output?: string; private?: boolean },
+      ) => {
+        const tiers = o.tracker.map((v) =>
+          v
+            .split(',')
+            .map((u) => u.trim())
+            .filter((u) => u !== ''),
+        );
+        const { bytes, meta } = await createTorrent(path, {
+          pieceLength: o.pieceSize,
+          tiers,
+          private: o.private,
+        });
+        const out = resolve(o.output ?? `${meta.name}.torrent`);
+        await writeFile(out, bytes);
+        console.log(`Torrent:   ${out}`);
+        console.log(
+          `Name:      ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces of ${formatBytes(meta.pieceLength)})`,
+        );
+        console.log(`Info hash: ${meta.infoHashHex}${meta.private ? ' (private)' : ''}`);
+        console.log(`Magnet:    ${magnetUri(meta)}`);
+      },
+    );
 
   program
     .command('share')
@@ -244,7 +257,7 @@ export function registerPeerCommands(program: Command): void {
         await node.start();
         await maybeMetrics(node, o.host, o.metricsPort);
         console.log(`Seeding:   ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces)`);
-        console.log(`Info hash: ${meta.infoHashHex}`);
+        console.log(`Info hash: ${meta.infoHashHex}${meta.private ? ' (private)' : ''}`);
         console.log(`Magnet:    ${magnetUri(meta)}`);
         console.log(`Torrent:   ${torrentPath}`);
         console.log(`Listening: ${o.host}:${node.port}  (Ctrl-C to stop)`);

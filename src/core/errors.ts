@@ -60,6 +60,8 @@ export const ERRORS = {
   ERR_BAD_REQUEST: link(false),
   ERR_REQUEST_FLOOD: link(false),
   ERR_BAD_PIECE: link(false),
+  ERR_BAD_EXTENSION: link(false),
+  ERR_PEX_FLOOD: link(false),
   ERR_HASH_MISMATCH: link(false, true),
   ERR_BANNED: link(false, true),
   // Storage, metainfo, tracker client.

@@ -164,3 +164,34 @@ export function splitHostPort(text: string): { host: string; port: number } | nu
   const port = Number(m[3]);
   return port >= 1 && port <= 65535 ? { host: (m[1] ?? m[2]) as string, port } : null;
 }
+
+/** A peer's address as trackers, PEX and the DHT give it. */
+export interface PeerAddress {
+  ip: string;
+  port: number;
+}
+
+/** Bytes of a compact peer address: IPv4 (BEP 23) or IPv6 (BEP 7). */
+export type CompactSize = 6 | 18;
+
+/**
+ * Peers from a compact list (BEP 23: 6 bytes each; BEP 7: 18), at most `max`; unusable addresses
+ * (port 0, unspecified, broadcast, multicast) are skipped.
+ */
+export function parseCompactPeers(buf: Uint8Array, size: CompactSize, max: number): PeerAddress[] {
+  const out: PeerAddress[] = [];
+  for (let i = 0; i + size <= buf.length && out.length < max; i += size) {
+    let ip: string;
+    if (size === 6) ip = `${buf[i]}.${buf[i + 1]}.${buf[i + 2]}.${buf[i + 3]}`;
+    else {
+      const groups: string[] = [];
+      for (let k = 0; k < 16; k += 2)
+        groups.push((((buf[i + k] as number) << 8) | (buf[i + k + 1] as number)).toString(16));
+      ip = groups.join(':');
+    }
+    const port = ((buf[i + size - 2] as number) << 8) | (buf[i + size - 1] as number);
+    const usable = usablePeerAddress(ip, port);
+    if (usable !== null) out.push({ ip: usable, port });
+  }
+  return out;
+}

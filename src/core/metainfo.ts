@@ -36,6 +36,8 @@ export interface Metainfo {
   tiers: string[][];
   /** The bencoded `info` dictionary exactly as in the file. */
   infoBytes: Uint8Array;
+  /** A private torrent (BEP 27: `info.private` is 1): peers come from its trackers only, no PEX or DHT. */
+  private: boolean;
 }
 
 /** Largest piece length accepted: 64 MiB (clients use 16 KiB to 16 MiB). */
@@ -196,6 +198,7 @@ export function parseTorrent(bytes: Uint8Array, sha1: Sha1): Metainfo {
     trackers: trackers.slice(0, MAX_TRACKERS),
     tiers,
     infoBytes,
+    private: info.private === 1,
   };
 }
 
@@ -210,6 +213,8 @@ export interface BuildTorrentInput {
   tiers: string[][];
   createdBy?: string;
   creationDate?: number;
+  /** A private torrent (BEP 27): `info.private` = 1. */
+  private?: boolean;
 }
 
 /** A bencoded v1 .torrent. */
@@ -220,6 +225,7 @@ export function buildTorrent(t: BuildTorrentInput): Uint8Array {
     'piece length': t.pieceLength,
     pieces: t.pieceHashes,
   };
+  if (t.private === true) info.private = 1;
   if (t.multiFile) {
     info.files = t.files.map((f) => ({ length: f.length, path: f.path.map(checkPathComponent) }));
   } else {

@@ -32,8 +32,8 @@ export interface TcpLinksHandlers {
   gone(link: LinkId): void;
   /** An incoming connection: whether to take it. */
   accept(ip: string): boolean;
-  /** A new incoming link (`accept` said yes). */
-  incoming(link: LinkId): void;
+  /** A new incoming link (`accept` said yes), from `ip`. */
+  incoming(link: LinkId, ip: string): void;
   /** Piece bytes written to a socket. */
   uploaded(bytes: number): void;
 }
@@ -116,7 +116,7 @@ export class TcpLinks implements PeerLinks {
       return;
     }
     const id = this.#attach(socket, false);
-    this.#h.incoming(id);
+    this.#h.incoming(id, (this.links.get(id) as TcpLink).ip);
   }
 
   /** Makes `socket` link number `nextLink`; the caller tells the core. */

@@ -1,6 +1,6 @@
 import bencode from 'bencode';
 import type { Bitfield } from '../core/bitfield.js';
-import { usablePeerAddress } from '../core/ip.js';
+import { type PeerAddress, parseCompactPeers, usablePeerAddress } from '../core/ip.js';
 import { boundedFetch } from './bounded-fetch.js';
 import { TrackerError } from './tracker-client-error.js';
 
@@ -12,10 +12,8 @@ export { TrackerError } from './tracker-client-error.js';
  * tracker's JSON API (any other URL: its base). One interface, so the peer doesn't care which.
  */
 
-export interface PeerAddress {
-  ip: string;
-  port: number;
-}
+export type { PeerAddress } from '../core/ip.js';
+export { parseCompactPeers };
 
 export interface AnnounceInfo {
   infoHash: Uint8Array;
@@ -79,28 +77,6 @@ function pct(bytes: Uint8Array): string {
   return s;
 }
 
-/**
- * Peers from a compact list (BEP 23: 6 bytes each; BEP 7: 18), at most `max`; unusable addresses
- * (port 0, unspecified, broadcast, multicast) are skipped.
- */
-export function parseCompactPeers(buf: Uint8Array, size: 6 | 18, max = MAX_PEERS_PER_REPLY): PeerAddress[] {
-  const out: PeerAddress[] = [];
-  for (let i = 0; i + size <= buf.length && out.length < max; i += size) {
-    let ip: string;
-    if (size === 6) ip = `${buf[i]}.${buf[i + 1]}.${buf[i + 2]}.${buf[i + 3]}`;
-    else {
-      const groups: string[] = [];
-      for (let k = 0; k < 16; k += 2)
-        groups.push((((buf[i + k] as number) << 8) | (buf[i + k + 1] as number)).toString(16));
-      ip = groups.join(':');
-    }
-    const port = ((buf[i + size - 2] as number) << 8) | (buf[i + size - 1] as number);
-    const usable = usablePeerAddress(ip, port);
-    if (usable !== null) out.push({ ip: usable, port });
-  }
-  return out;
-}
-
 const decoder = new TextDecoder();
 
 export class HttpTrackerClient implements TrackerClient {
@@ -144,7 +120,7 @@ export class HttpTrackerClient implements TrackerClient {
       throw new TrackerError(`tracker refused: ${decoder.decode(d['failure reason'])}`);
     }
     const peers: PeerAddress[] = [];
-    if (d.peers instanceof Uint8Array) peers.push(...parseCompactPeers(d.peers, 6));
+    if (d.peers instanceof Uint8Array) peers.push(...parseCompactPeers(d.peers, 6, MAX_PEERS_PER_REPLY));
     else if (Array.isArray(d.peers)) {
       for (const p of (d.peers as Record<string, unknown>[]).slice(0, MAX_PEERS_PER_REPLY)) {
         if (

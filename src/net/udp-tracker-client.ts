@@ -10,7 +10,7 @@ import {
 } from '../tracker/udp.js';
 import { secureRandomBytes, systemClock } from './system.js';
 import type { AnnounceInfo, AnnounceResult, AnnounceState, TrackerClient } from './tracker-client.js';
-import { NUMWANT, parseCompactPeers } from './tracker-client.js';
+import { MAX_PEERS_PER_REPLY, NUMWANT, parseCompactPeers } from './tracker-client.js';
 import { TrackerError } from './tracker-client-error.js';
 
 /**
@@ -154,7 +154,7 @@ export class UdpTrackerClient implements TrackerClient {
     }
     if (reply.length < 20 || reply.readUInt32BE(0) !== ACTION_ANNOUNCE)
       throw new TrackerError('tracker sent a malformed announce reply');
-    const peers = parseCompactPeers(reply.subarray(20), isIPv6(this.#host) ? 18 : 6);
+    const peers = parseCompactPeers(reply.subarray(20), isIPv6(this.#host) ? 18 : 6, MAX_PEERS_PER_REPLY);
     return { interval: reply.readUInt32BE(8), peers };
   }
 

@@ -201,19 +201,33 @@ export class MetadataFetcher extends EventEmitter<MetadataFetchEvents> {
         fail(id, 'the peer does not speak the extension protocol');
         return;
       }
-      send(id, extensionHandshake(null, MAX_PEER_REQUESTS));
+      // No PEX while fetching metadata: the torrent's private flag is not known yet (BEP 27).
+      send(
+        id,
+        extensionHandshake({
+          metadata: null,
+          reqq: MAX_PEER_REQUESTS,
+          pex: false,
+          listenPort: null,
+          yourIp: null,
+        }),
+      );
       return;
     }
     if (m.type !== 'extended') return;
     if (m.ext === 0 && c.fetch === null) {
       const theirs = readExtensionHandshake(m.payload);
-      const size = theirs?.metadataSize ?? undefined;
-      const why = MetadataFetch.refuse(theirs?.utMetadata ?? 0, size);
+      if (typeof theirs === 'string') {
+        fail(id, theirs);
+        return;
+      }
+      const size = theirs.metadataSize ?? undefined;
+      const why = MetadataFetch.refuse(theirs.utMetadata, size);
       if (why !== null) {
         fail(id, why);
         return;
       }
-      c.fetch = new MetadataFetch(theirs?.utMetadata ?? 0, size as number);
+      c.fetch = new MetadataFetch(theirs.utMetadata, size as number);
       send(id, c.fetch.start());
       return;
     }

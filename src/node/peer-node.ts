@@ -124,6 +124,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         superSeed: this.opts.superSeed,
         have,
         metadata: m.infoBytes,
+        private: m.private,
+        pexIntervalMs: this.opts.pexIntervalMs,
       },
       this.#deps.rng,
       {
@@ -175,7 +177,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         },
         accept: (ip) => this.#acceptable(ip),
         // In exchange mode a peer fetches only through its own exchanges; incoming links just serve.
-        incoming: (id) => this.#addLink(id, false, this.opts.exchange ? [] : undefined),
+        incoming: (id, ip) => this.#addLink(id, false, this.opts.exchange ? [] : undefined, { ip }),
         uploaded: (n) => {
           this.uploaded += n;
           this.emit('upload', n);
@@ -189,10 +191,12 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       hooks: {
         complete: () => this.#onComplete().catch((e: Error) => this.#fail(e)),
         exchangeDone: (link) => this.#exchanges.get(link)?.(),
+        peers: (peers) => this.#learnFromPeers(peers),
         error: (e, fatal) => (fatal ? this.#fail(e) : this.#report(e)),
       },
     });
     this.port = await this.#tcp.listen(this.opts.port ?? 0, (e) => this.#report(e));
+    this.core.listenPort = this.port;
     if (this.core.complete) await this.#onComplete();
     this.#startTrackers();
     // Peers given by the user are dialled like those a tracker names (with or without trackers).
@@ -254,8 +258,21 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     );
   }
 
-  #addLink(id: LinkId, outgoing: boolean, wanted?: number[]): void {
-    this.#interp.run(this.core.addLink(id, outgoing, this.#deps.clock.now(), wanted));
+  #addLink(
+    id: LinkId,
+    outgoing: boolean,
+    wanted?: number[],
+    peer?: { ip: string; listenPort?: number },
+  ): void {
+    this.#interp.run(this.core.addLink(id, outgoing, this.#deps.clock.now(), wanted, peer));
+  }
+
+  /** Peers a peer told us of (PEX): the same door as a tracker's (PeerSet.learn), then dialled as room allows. */
+  #learnFromPeers(peers: readonly PeerAddress[]): void {
+    let learned = 0;
+    for (const p of peers) if (this.#peers.learn(p)) learned++;
+    this.emit('pex', peers.length, learned);
+    this.#connectMore();
   }
 
   async #onComplete(): Promise<void> {
@@ -315,7 +332,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         () => {
           this.#connecting.delete(addr);
           if (this.#stopped) return dial.abort();
-          this.#addLink(dial.attach(addr), true);
+          this.#addLink(dial.attach(addr), true, undefined, { ip: p.ip, listenPort: p.port });
         },
         () => this.#connecting.delete(addr),
       );

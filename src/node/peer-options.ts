@@ -44,6 +44,8 @@ export interface PeerNodeOpts {
   udpRetransmitMs?: number;
   /** The shortest announce interval taken from a tracker, ms (default MIN_ANNOUNCE_INTERVAL_MS). */
   minAnnounceIntervalMs?: number;
+  /** One PEX message per link per this long, ms (default a minute; tests shorten it). */
+  pexIntervalMs?: number;
 }
 
 /** What a peer is given rather than reaching for. */
@@ -88,6 +90,8 @@ export interface PeerNodeEvents {
   /** A tracker answered with `peers`, or failed with `error` and is tried again in `retryInMs`. */
   tracker: [url: string, peers: number, error?: string, retryInMs?: number];
   'peer-closed': [addr: string, code: string, reason: string];
+  /** A peer told us of `told` peers (PEX), `learned` of them new and usable. */
+  pex: [told: number, learned: number];
   /** An exchange starts: which chunks we ask of whom. */
   requesting: [chunks: number[], peer: string, addr: string];
 }

@@ -1,5 +1,6 @@
 import type { CloseCode } from '../core/errors.js';
 import type { Message } from '../wire/messages.js';
+import type { PexPeer } from '../wire/pex.js';
 import type { BlockRequest } from './picker.js';
 
 /** A link's id: the driver's name for one connection (small integers reused, in practice). */
@@ -19,7 +20,9 @@ export type Command =
   | { type: 'verify'; index: number; data: Uint8Array }
   /** A link opened for a set of pieces (an exchange) has nothing more to give: the driver closes it. */
   | { type: 'exchangeDone'; link: LinkId }
-  | { type: 'complete' };
+  | { type: 'complete' }
+  /** Peers the peer on `link` told us of (PEX): the driver may dial them. */
+  | { type: 'peers'; link: LinkId; peers: PexPeer[] };
 
 export interface CoreEvents {
   onPieceVerified?(index: number): void;

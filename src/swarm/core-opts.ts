@@ -1,5 +1,6 @@
 import type { Bitfield } from '../core/bitfield.js';
 import { BLOCK_LENGTH } from '../wire/messages.js';
+import { PEX_INTERVAL_MS } from './pex.js';
 import type { Strategy } from './picker.js';
 
 /** The torrent core's options, their defaults, and its link timers. */
@@ -37,6 +38,12 @@ export interface CoreOpts {
   assemble?: boolean;
   /** The info dictionary's bytes, served to peers that ask for it (BEP 9); none in the simulator. */
   metadata?: Uint8Array;
+  /** A private torrent (BEP 27): no peer exchange. */
+  private?: boolean;
+  /** The port we listen on, told to peers in the extension handshake (`p`), so PEX can name us. */
+  listenPort?: number;
+  /** One PEX message per link per this long (default PEX_INTERVAL_MS, a minute; tests shorten it). */
+  pexIntervalMs?: number;
   /** Verified pieces we start with (a seed: all; a resumed download: some). */
   have?: Bitfield;
   /**
@@ -53,7 +60,7 @@ export interface CoreOpts {
 }
 
 /** The options with their defaults filled in. */
-export type ResolvedCoreOpts = Required<Omit<CoreOpts, 'have' | 'linkSlots' | 'metadata'>>;
+export type ResolvedCoreOpts = Required<Omit<CoreOpts, 'have' | 'linkSlots' | 'metadata' | 'listenPort'>>;
 
 export function resolveCoreOpts(opts: CoreOpts): ResolvedCoreOpts {
   return {
@@ -68,5 +75,7 @@ export function resolveCoreOpts(opts: CoreOpts): ResolvedCoreOpts {
     uploadSlots: opts.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
     superSeed: opts.superSeed ?? false,
     blockLength: opts.blockLength ?? BLOCK_LENGTH,
+    private: opts.private ?? false,
+    pexIntervalMs: opts.pexIntervalMs ?? PEX_INTERVAL_MS,
   };
 }

@@ -1,6 +1,7 @@
 import type { Clock } from '../core/deps.js';
 import type { CloseCode } from '../core/errors.js';
 import type { Message } from '../wire/messages.js';
+import type { PexPeer } from '../wire/pex.js';
 import type { Command } from './commands.js';
 import type { LinkId } from './link.js';
 import type { TorrentCore } from './torrent-core.js';
@@ -38,6 +39,8 @@ export interface DriverHooks {
   complete?(): void;
   /** An exchange link (opened for a set of pieces) has given what it could. */
   exchangeDone?(link: LinkId): void;
+  /** Peers a peer told us of (PEX), validated and bounded: addresses the driver may dial. */
+  peers?(peers: readonly PexPeer[], link: LinkId): void;
   /** A read failed (the request goes unanswered; the peer will time it out) or, `fatal`, a store failed. */
   error?(e: Error, fatal: boolean): void;
 }
@@ -78,6 +81,9 @@ export function runCommands(d: Driver, cmds: readonly Command[]): void {
         break;
       case 'exchangeDone':
         d.exchangeDone?.(c.link);
+        break;
+      case 'peers':
+        d.peers?.(c.peers, c.link);
         break;
     }
   }
@@ -160,6 +166,9 @@ export class CommandInterpreter implements Driver {
   }
   exchangeDone(link: LinkId): void {
     this.#hooks.exchangeDone?.(link);
+  }
+  peers(peers: readonly PexPeer[], link: LinkId): void {
+    this.#hooks.peers?.(peers, link);
   }
   error(e: Error, fatal: boolean): void {
     this.#hooks.error?.(e, fatal);

@@ -1,5 +1,6 @@
 import type { Bitfield } from '../core/bitfield.js';
 import type { CloseCode } from '../core/errors.js';
+import type { PeerAddress } from '../core/ip.js';
 import type { Handshake, Message } from '../wire/messages.js';
 import type { Command, LinkId } from './commands.js';
 import { HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS } from './core-opts.js';
@@ -18,6 +19,7 @@ import {
   PEER_CHOKING,
   PEER_INTERESTED,
 } from './link-table.js';
+import type { PexLink } from './pex.js';
 import type { PieceSet } from './picker.js';
 
 /**
@@ -69,6 +71,12 @@ export class Link {
   peerId: string | null = null;
   /** The peer speaks the extension protocol (BEP 10): what it told us (null: it does not, or not yet). */
   ext: PeerExtensions | null = null;
+  /** The peer's IP as the driver sees it (null: the driver did not say, as in the simulator). */
+  ip: string | null = null;
+  /** Where the peer listens: the address we dialled, or its IP and the port its extension handshake names. */
+  listen: PeerAddress | null = null;
+  /** Peer exchange on this link (BEP 11), once both sides offered it. */
+  pex: PexLink | null = null;
   amChoking = true;
   outstanding: Map<number, OutstandingRequest> = NO_REQUESTS;
   pendingReads: Set<number> = NO_READS;

@@ -7,7 +7,7 @@ import { Choking } from './choking.js';
 import { type Command, type CoreEvents, NO_COMMANDS } from './commands.js';
 import { type CoreOpts, KEEPALIVE_MS, type ResolvedCoreOpts, resolveCoreOpts } from './core-opts.js';
 import { Downloads, REQUEST_TIMEOUT_MS } from './downloads.js';
-import { extensionHandshake, onExtended } from './extensions.js';
+import { type ExtendedContext, onExtended, ourExtensionHandshake, pexRound } from './extended.js';
 import { blockKey, handshakeRefusal, Link, type LinkId, Links, send, timedOut } from './link.js';
 import {
   AM_INTERESTED,
@@ -58,8 +58,10 @@ export class TorrentCore {
   /** The super-seeding policy (only a core made to super-seed has one). */
   readonly #superSeed: SuperSeed | null;
   readonly banned = new Set<string>();
-  /** The info dictionary we serve (BEP 9), when the driver gave it. */
-  readonly #metadata: Uint8Array | null;
+  /** What the extension protocol needs (BEP 10: metadata to serve, PEX, our port). */
+  readonly #ext: ExtendedContext;
+  /** A link has spoken the extension protocol (until then a tick has no PEX round to run). */
+  #extLinks = false;
   readonly #choking: Choking;
   #completeSent = false;
   /** Our torrent and ourselves, as a handshake names them; the peers we banned. */
@@ -76,7 +78,12 @@ export class TorrentCore {
 
   constructor(opts: CoreOpts, rng: () => number, events: CoreEvents = {}) {
     this.opts = resolveCoreOpts(opts);
-    this.#metadata = opts.metadata ?? null;
+    this.#ext = {
+      metadata: opts.metadata ?? null,
+      pex: !this.opts.private,
+      listenPort: opts.listenPort ?? null,
+      reqq: MAX_PEER_REQUESTS,
+    };
     this.#choking = new Choking(this.opts.uploadSlots, rng);
     this.events = events;
     this.picker = new PiecePicker(
@@ -125,12 +132,24 @@ export class TorrentCore {
 
   // ---- links ------------------------------------------------------------------------
 
+  /** The port we listen on, told to peers (`p`) from now on. */
+  set listenPort(port: number) {
+    this.#ext.listenPort = port;
+  }
+
   /**
    * A connection opened (either way): we send our handshake at once. `wanted` makes it an
    * exchange (the original design's way): only those pieces are fetched over it, and when it can
-   * give no more of them an `exchangeDone` command follows.
+   * give no more of them an `exchangeDone` command follows. `peer`: its IP and, when we dialled
+   * it, the port it listens on (for PEX).
    */
-  addLink(link: LinkId, outgoing: boolean, now: number, wanted?: readonly number[]): Command[] {
+  addLink(
+    link: LinkId,
+    outgoing: boolean,
+    now: number,
+    wanted?: readonly number[],
+    peer?: { ip: string; listenPort?: number },
+  ): Command[] {
     // A driver reusing a link id means the old link is gone.
     if (this.links.has(link)) this.removeLink(link);
     const l = new Link(
@@ -141,6 +160,10 @@ export class TorrentCore {
       wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
     );
     l.setOffer(this.picker.have, this.opts.pieceCount);
+    if (peer !== undefined) {
+      l.ip = peer.ip;
+      if (peer.listenPort !== undefined) l.listen = { ip: peer.ip, port: peer.listenPort };
+    }
     this.#links.add(l);
     return [{ type: 'handshake', link }];
   }
@@ -204,8 +227,8 @@ export class TorrentCore {
       case 'unknown':
         break;
       case 'extended': {
-        const answer = onExtended(l, m.ext, m.payload, this.#metadata);
-        if (answer !== null) send(l, answer, now, out);
+        const bad = onExtended(l, m.ext, m.payload, this.#ext, now, out);
+        if (bad !== null) return this.#close(l, bad.code, bad.reason);
         break;
       }
       case 'bitfield': {
@@ -325,8 +348,10 @@ export class TorrentCore {
       send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
     }
     // BEP 10, after the bitfield (BEP 3 wants the bitfield first).
-    if (speaksExtensions(h.reserved))
-      send(l, extensionHandshake(this.#metadata, MAX_PEER_REQUESTS), now, out);
+    if (speaksExtensions(h.reserved)) {
+      this.#extLinks = true;
+      send(l, ourExtensionHandshake(l, this.#ext), now, out);
+    }
     return out;
   }
 
@@ -468,6 +493,7 @@ export class TorrentCore {
         send(l, { type: 'keepAlive' }, now, out);
     }
     if (this.#choking.due(now)) this.#chokeRound(now, out);
+    if (this.#extLinks && this.#ext.pex) pexRound(this.links, now, this.opts.pexIntervalMs, out);
     return out;
   }
 

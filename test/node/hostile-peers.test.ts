@@ -23,6 +23,8 @@ const BEHAVIOURS: Behaviour[] = [
   'have-out-of-range',
   'unsolicited-pieces',
   'corrupt-data',
+  'bad-extension',
+  'pex-flood',
 ];
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -79,6 +81,10 @@ describe('hostile peers over real sockets', () => {
     nodes.push(leech);
     const closes: string[] = [];
     leech.on('peer-closed', (_addr, code) => closes.push(code));
+    let pexTold = 0;
+    leech.on('pex', (told) => {
+      pexTold += told;
+    });
     const rss0 = process.memoryUsage().rss;
     await leech.start();
     await Promise.race([
@@ -93,6 +99,8 @@ describe('hostile peers over real sockets', () => {
       'ERR_BAD_BITFIELD',
       'ERR_BAD_HAVE',
       'ERR_HASH_MISMATCH',
+      'ERR_BAD_EXTENSION',
+      'ERR_PEX_FLOOD',
     ]) {
       expect(closes, `closed with ${code}`).toContain(code);
     }
@@ -100,6 +108,8 @@ describe('hostile peers over real sockets', () => {
     expect(
       leech.core.banned.has(hostiles[BEHAVIOURS.indexOf('corrupt-data')]!.peerId.toString('latin1')),
     ).toBe(true);
+    // Of the 1,000 addresses the PEX flood named, only its first message's 50 were taken.
+    expect(pexTold).toBe(50);
     // Memory stayed bounded: a 4 GiB length prefix was never buffered.
     expect(process.memoryUsage().rss - rss0).toBeLessThan(200 * 1024 * 1024);
   }, 60_000);

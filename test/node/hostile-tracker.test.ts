@@ -172,12 +172,12 @@ describe('what a tracker reply may put in the peer list', () => {
       ...entry([224, 0, 0, 1], 6881),
       ...entry([10, 0, 0, 3], 6882),
     ]);
-    expect(parseCompactPeers(buf, 6)).toEqual([
+    expect(parseCompactPeers(buf, 6, MAX_PEERS_PER_REPLY)).toEqual([
       { ip: '10.0.0.1', port: 6881 },
       { ip: '10.0.0.3', port: 6882 },
     ]);
     const many = new Uint8Array(6 * (MAX_PEERS_PER_REPLY + 100)).fill(9);
-    expect(parseCompactPeers(many, 6)).toHaveLength(MAX_PEERS_PER_REPLY);
+    expect(parseCompactPeers(many, 6, MAX_PEERS_PER_REPLY)).toHaveLength(MAX_PEERS_PER_REPLY);
   });
 
   it('the known-peer set: no duplicates, never ourselves, capped, new peers replace ones already tried', () => {

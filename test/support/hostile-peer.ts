@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import bencode from 'bencode';
 import { encode, encodeHandshake } from '../../src/wire/encode.js';
 
 /** Ways a scripted peer misbehaves once the other side's handshake arrives. */
@@ -13,7 +14,9 @@ export type Behaviour =
   | 'bitfield-spare-bits'
   | 'have-out-of-range'
   | 'unsolicited-pieces'
-  | 'corrupt-data';
+  | 'corrupt-data'
+  | 'bad-extension'
+  | 'pex-flood';
 
 export interface Hostile {
   server: Server;
@@ -27,6 +30,10 @@ export function hostilePeer(behaviour: Behaviour, infoHash: Buffer, pieceCount: 
   const peerId = Buffer.from(`-EV0001-${randomBytes(6).toString('hex')}`);
   const sockets = new Set<Socket>();
   const hs = (hash = infoHash) => encodeHandshake({ reserved: Buffer.alloc(8), infoHash: hash, peerId });
+  // Speaks the extension protocol (BEP 10).
+  const extHs = () =>
+    encodeHandshake({ reserved: Buffer.from([0, 0, 0, 0, 0, 0x10, 0, 0]), infoHash, peerId });
+  const ext = (id: number, payload: Uint8Array) => encode({ type: 'extended', ext: id, payload });
   const fullBitfield = () => {
     const b = Buffer.alloc(Math.ceil(pieceCount / 8));
     for (let i = 0; i < pieceCount; i++) b[i >> 3] = (b[i >> 3] as number) | (0x80 >> (i & 7));
@@ -107,6 +114,21 @@ export function hostilePeer(behaviour: Behaviour, infoHash: Buffer, pieceCount: 
         ];
         for (let i = 0; i < 100; i++)
           parts.push(encode({ type: 'piece', index: 0, begin: 0, block: randomBytes(16384) }));
+        sock.write(Buffer.concat(parts));
+        break;
+      }
+      case 'bad-extension':
+        // An extension handshake that is not a dictionary.
+        sock.write(Buffer.concat([extHs(), ext(0, Buffer.from('i42e'))]));
+        break;
+      case 'pex-flood': {
+        // PEX offered, then 20 PEX messages at once, each naming 50 closed ports on loopback.
+        const parts = [extHs(), ext(0, bencode.encode({ m: { ut_pex: 7 } }))];
+        for (let k = 0; k < 20; k++) {
+          const added = Buffer.alloc(50 * 6);
+          for (let i = 0; i < 50; i++) added.set([127, 0, 1 + k, 1 + i, 0, 9], i * 6);
+          parts.push(ext(1, bencode.encode({ added })));
+        }
         sock.write(Buffer.concat(parts));
         break;
       }

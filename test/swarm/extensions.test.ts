@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import {
   answerMetadata,
   extensionHandshake,
+  MAX_EXTENSION_HANDSHAKE,
+  MAX_METADATA_REQUEST,
   METADATA_PIECE,
   OUR_EXTENSIONS,
   readExtensionHandshake,
@@ -16,32 +18,46 @@ const metadata = Buffer.alloc(METADATA_PIECE * 2 + 100, 7);
 const dec = (p: Uint8Array) => bencode.decode(Buffer.from(p)) as Record<string, any>;
 
 describe('extension protocol (BEP 10) and metadata exchange (BEP 9)', () => {
-  it('our handshake names ut_metadata, the metadata size, our client and request queue', () => {
-    const m = extensionHandshake(metadata, 512);
+  const ours = { metadata, reqq: 512, pex: true, listenPort: 6881, yourIp: Uint8Array.from([10, 0, 0, 7]) };
+  it('our handshake names ut_metadata, ut_pex, the metadata size, our client, port, request queue and your IP', () => {
+    const m = extensionHandshake(ours);
     expect(m).toMatchObject({ type: 'extended', ext: 0 });
     const d = dec((m as { payload: Uint8Array }).payload);
     expect(d.m.ut_metadata).toBe(OUR_EXTENSIONS.ut_metadata);
     expect(d.metadata_size).toBe(metadata.length);
     expect(d.reqq).toBe(512);
+    expect(d.m.ut_pex).toBe(OUR_EXTENSIONS.ut_pex);
+    expect(d.p).toBe(6881);
+    expect([...d.yourip]).toEqual([10, 0, 0, 7]);
     expect(Buffer.from(d.v).toString()).toMatch(/^swarmshare/);
-    expect(
-      dec((extensionHandshake(null, 1) as { payload: Uint8Array }).payload).metadata_size,
-    ).toBeUndefined();
+    // No metadata, no PEX (a private torrent), no port, no address: none of them said.
+    const bare = dec(
+      (
+        extensionHandshake({ metadata: null, reqq: 1, pex: false, listenPort: null, yourIp: null }) as {
+          payload: Uint8Array;
+        }
+      ).payload,
+    );
+    expect(bare.metadata_size).toBeUndefined();
+    expect(bare.m.ut_pex).toBeUndefined();
+    expect(bare.p).toBeUndefined();
+    expect(bare.yourip).toBeUndefined();
   });
 
-  it('reads a peer handshake’s ut_metadata id; garbage or an absent id reads as none', () => {
+  it('reads a peer handshake’s ids, size and port; absent or unusable fields read as none; garbage is refused', () => {
     expect(
-      readExtensionHandshake(bencode.encode({ m: { ut_metadata: 9, ut_pex: 1 }, metadata_size: 77 })),
-    ).toEqual({
-      utMetadata: 9,
-      metadataSize: 77,
-    });
-    expect(readExtensionHandshake(bencode.encode({ m: {} }))).toEqual({ utMetadata: 0, metadataSize: null });
-    expect(readExtensionHandshake(bencode.encode({ m: { ut_metadata: 300 } }))).toEqual({
-      utMetadata: 0,
-      metadataSize: null,
-    });
-    expect(readExtensionHandshake(Buffer.from('not bencode'))).toBeNull();
+      readExtensionHandshake(
+        bencode.encode({ m: { ut_metadata: 9, ut_pex: 1 }, metadata_size: 77, p: 51413 }),
+      ),
+    ).toEqual({ utMetadata: 9, utPex: 1, metadataSize: 77, listenPort: 51413 });
+    const none = { utMetadata: 0, utPex: 0, metadataSize: null, listenPort: null };
+    expect(readExtensionHandshake(bencode.encode({ m: {} }))).toEqual(none);
+    expect(readExtensionHandshake(bencode.encode({ m: { ut_metadata: 300, ut_pex: -1 }, p: 70000 }))).toEqual(
+      none,
+    );
+    expect(readExtensionHandshake(Buffer.from('not bencode'))).toMatch(/not a bencoded dictionary/);
+    expect(readExtensionHandshake(bencode.encode([1, 2]))).toMatch(/not a bencoded dictionary/);
+    expect(readExtensionHandshake(new Uint8Array(MAX_EXTENSION_HANDSHAKE + 1))).toMatch(/over 65536/);
   });
 
   it('answers a request with the piece (its last one short), out of range with a reject', () => {
@@ -58,10 +74,12 @@ describe('extension protocol (BEP 10) and metadata exchange (BEP 9)', () => {
           .payload,
       ),
     ).toMatchObject({ msg_type: 2 });
-    // Nothing to answer: no id to answer to, not a request, unreadable.
+    // Nothing to answer: no id to answer to, not a request.
     expect(answerMetadata(bencode.encode({ msg_type: 0, piece: 0 }), metadata, 0)).toBeNull();
     expect(answerMetadata(bencode.encode({ msg_type: 1, piece: 0 }), metadata, 9)).toBeNull();
-    expect(answerMetadata(Buffer.from('zz'), metadata, 9)).toBeNull();
+    // Refused (the link closes): unreadable, oversized.
+    expect(answerMetadata(Buffer.from('zz'), metadata, 9)).toMatch(/not a bencoded dictionary/);
+    expect(answerMetadata(new Uint8Array(MAX_METADATA_REQUEST + 1), metadata, 9)).toMatch(/over 1024/);
   });
 
   it('any payload: no throw', () => {
