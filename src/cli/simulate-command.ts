@@ -45,6 +45,7 @@ interface SimCliOpts {
   seedsLeaveAt?: number;
   maxConnections?: number;
   superSeed?: boolean;
+  fast?: boolean;
   malicious?: number;
   meanStay?: number;
   seed?: number;
@@ -80,6 +81,7 @@ export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenar
   if (o.seedsLeaveAt !== undefined) s.seedsLeaveAtMs = o.seedsLeaveAt * 1000;
   if (o.maxConnections !== undefined) s.maxConnections = o.maxConnections;
   if (o.superSeed) s.superSeed = true;
+  if (o.fast) s.fast = true;
   if (o.malicious !== undefined) s.malicious = o.malicious;
   if (o.meanStay !== undefined) s.meanStaySeconds = o.meanStay;
   if (o.seed !== undefined) s.seed = o.seed;
@@ -156,6 +158,10 @@ export function registerSimulateCommand(program: Command): void {
     .option('--seeds-leave-at <seconds>', 'the seeds leave at this virtual time', positiveOption)
     .option('--max-connections <n>', 'connections per peer', positiveOption)
     .option('--super-seed', 'the initial seeds super-seed (BEP 16)')
+    .option(
+      '--fast',
+      'peers speak the fast extension (BEP 6): allowed-fast pieces for choked newcomers, rejects',
+    )
     .option('--malicious <fraction>', 'share of the peers (0..1) that serve corrupt data', fractionOption)
     .option(
       '--mean-stay <seconds>',
@@ -216,6 +222,12 @@ export function registerSimulateCommand(program: Command): void {
       if (d) {
         console.log(
           `Completion (s): min ${(d.min / 1000).toFixed(1)}, p50 ${(d.p50 / 1000).toFixed(1)}, p90 ${(d.p90 / 1000).toFixed(1)}, p99 ${(d.p99 / 1000).toFixed(1)}, max ${(d.max / 1000).toFixed(1)}, mean ${(d.mean / 1000).toFixed(1)}`,
+        );
+      }
+      if (r.firstPiece !== null) {
+        const f = r.firstPiece;
+        console.log(
+          `First piece (s after joining): p10 ${(f.p10 / 1000).toFixed(2)}, p50 ${(f.p50 / 1000).toFixed(2)}, p90 ${(f.p90 / 1000).toFixed(2)}, mean ${(f.mean / 1000).toFixed(2)}`,
         );
       }
       if (r.lowerBoundMs !== null) {

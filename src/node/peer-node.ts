@@ -125,6 +125,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         have,
         metadata: m.infoBytes,
         private: m.private,
+        sha1: hasher.sha1,
         pexIntervalMs: this.opts.pexIntervalMs,
       },
       this.#deps.rng,

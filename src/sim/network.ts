@@ -38,6 +38,9 @@ export interface NetworkModel {
   maxConnections: number;
 }
 
+/** Handshake reserved bytes of a peer that speaks the fast extension (BEP 6) and nothing else. */
+const FAST_RESERVED = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0x04]);
+
 export class SimNetwork implements SimLinks {
   readonly queue = new EventQueue();
   /** Virtual time, ms. */
@@ -48,7 +51,9 @@ export class SimNetwork implements SimLinks {
   readonly #rto: number;
   readonly #maxConnections: number;
   readonly #rng: () => number;
-  readonly #zero: Uint8Array;
+  /** The reserved bytes of every handshake: zero, or the fast extension's bit (scenario.fast). */
+  readonly #reserved: Uint8Array;
+  readonly #fast: boolean;
   readonly #infoHash: Uint8Array;
   /** Bytes each peer sent each other since last asked (replay only; null: not counted). */
   readonly pairBytes: Map<number, number> | null;
@@ -72,13 +77,15 @@ export class SimNetwork implements SimLinks {
     zero: Uint8Array,
     infoHash: Uint8Array,
     traffic: { pairKey: number } | null,
+    fast = false,
   ) {
+    this.#fast = fast;
+    this.#reserved = fast ? FAST_RESERVED : zero.subarray(0, 8);
     this.#latency = model.latencyMs;
     this.#loss = model.loss;
     this.#rto = Math.max(MIN_RTO_MS, 4 * model.latencyMs);
     this.#maxConnections = model.maxConnections;
     this.#rng = rng;
-    this.#zero = zero;
     this.#infoHash = infoHash;
     this.pairBytes = traffic === null ? null : new Map();
     this.#pairKey = traffic?.pairKey ?? 0;
@@ -195,7 +202,7 @@ export class SimNetwork implements SimLinks {
         from !== undefined
           ? {
               type: 'handshake',
-              reserved: this.#zero.subarray(0, 8),
+              reserved: this.#reserved,
               infoHash: this.#infoHash,
               peerId: from.peerId,
             }
@@ -333,8 +340,10 @@ export class SimNetwork implements SimLinks {
     const eb = this.#openEnd(b, a);
     a.endRemote[ea] = eb;
     b.endRemote[eb] = ea;
-    runCommands(a, a.core.addLink(ea, true, this.time));
-    runCommands(b, b.core.addLink(eb, false, this.time));
+    // With the fast extension each side knows the other's address (its allowed-fast set needs it).
+    const fast = this.#fast;
+    runCommands(a, a.core.addLink(ea, true, this.time, undefined, fast ? { ip: b.ip } : undefined));
+    runCommands(b, b.core.addLink(eb, false, this.time, undefined, fast ? { ip: a.ip } : undefined));
   }
 
   /** Every link of `p` goes. */

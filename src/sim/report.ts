@@ -9,6 +9,8 @@ export interface SimReport {
   /** Milliseconds from each honest peer's arrival to its completion (null: never). */
   completionMs: (number | null)[];
   distribution: { min: number; p50: number; p90: number; p99: number; max: number; mean: number } | null;
+  /** Time from joining to the first verified piece, ms, over the honest leechers that got one. */
+  firstPiece: { p10: number; p50: number; p90: number; mean: number } | null;
   /** Virtual time when the last peer completed, ms. */
   lastCompletionMs: number | null;
   lowerBoundMs: number | null;
@@ -61,6 +63,21 @@ export interface RunTotals {
   stoppedByWall: boolean;
 }
 
+/** How long after joining the honest leechers verified their first piece (null: none did). */
+function firstPieceStats(leechers: readonly SimPeer[]): SimReport['firstPiece'] {
+  const t = leechers
+    .filter((p) => p.firstPieceAt !== null)
+    .map((p) => (p.firstPieceAt as number) - p.joinedAt)
+    .sort((a, b) => a - b);
+  if (t.length === 0) return null;
+  return {
+    p10: percentile(t, 10),
+    p50: percentile(t, 50),
+    p90: percentile(t, 90),
+    mean: t.reduce((a, b) => a + b, 0) / t.length,
+  };
+}
+
 export function buildReport(s: Scenario, t: RunTotals): SimReport {
   const { all, done, honest } = t;
   const F = s.pieces * s.pieceSize;
@@ -96,6 +113,7 @@ export function buildReport(s: Scenario, t: RunTotals): SimReport {
             max: times[times.length - 1] as number,
             mean: times.reduce((a, b) => a + b, 0) / times.length,
           },
+    firstPiece: firstPieceStats(leechers),
     lastCompletionMs: done === honest ? lastCompletion : null,
     lowerBoundMs: boundMs,
     ratioToBound: done === honest && lastCompletion !== null && boundMs ? lastCompletion / boundMs : null,

@@ -63,6 +63,8 @@ export interface Scenario {
   pipeline?: number;
   /** Regular unchoke slots per peer (plus one optimistic). */
   uploadSlots: number;
+  /** Peers speak the fast extension (BEP 6): have all/none, rejects, allowed-fast sets for newcomers. */
+  fast?: boolean;
   /** The initial seeds super-seed (BEP 16). */
   superSeed: boolean;
   /** Tracker announce interval, s. */

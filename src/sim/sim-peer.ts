@@ -43,6 +43,11 @@ export class SimPeer implements Driver {
   readonly peerId: Uint8Array;
   readonly peerIdKey: string;
   readonly addr: string;
+  /**
+   * The address other peers see for the fast extension's allowed-fast set: each peer in its own
+   * /24, as in a swarm spread over the internet (`addr` puts 256 peers in one).
+   */
+  readonly ip: string;
   readonly upload: number;
   readonly download: number;
   upBusy = 0;
@@ -94,6 +99,8 @@ export class SimPeer implements Driver {
   readonly tainted = new Set<number>();
   /** Pieces that failed their hash here. */
   failedPieces = 0;
+  /** When the peer's first piece verified (null: none yet). */
+  firstPieceAt: number | null = null;
 
   constructor(
     spec: SimPeerSpec,
@@ -109,6 +116,7 @@ export class SimPeer implements Driver {
     this.peerId = spec.peerId;
     this.peerIdKey = Buffer.from(spec.peerId).toString('latin1');
     this.addr = spec.addr;
+    this.ip = `${spec.n & 255}.${(spec.n >> 8) & 255}.${(spec.n >> 16) & 255}.1`;
     this.upload = spec.upload;
     this.download = spec.download;
     this.idx = spec.idx;

@@ -1,5 +1,6 @@
 import { Bitfield } from '../core/bitfield.js';
 import { seededRandom } from '../core/rng.js';
+import { nodeHasher } from '../net/system.js';
 import { runCommands } from '../swarm/interpreter.js';
 import { applyAnnounce } from '../tracker/announce.js';
 import { defaultLimits } from '../tracker/limits.js';
@@ -64,6 +65,7 @@ export function runSimulation(
     zero,
     infoHash,
     recorder === undefined ? null : { pairKey: PAIR_KEY },
+    s.fast === true,
   );
   const queue = net.queue;
   /** Peers by their BEP 23 compact address (what the registry's records hold). */
@@ -113,6 +115,8 @@ export function runSimulation(
         uploadSlots: s.uploadSlots,
         superSeed: seed && s.superSeed,
         blockLength: blockSize,
+        fast: s.fast === true,
+        sha1: s.fast === true ? nodeHasher.sha1 : undefined,
         // Links never outnumber the connection cap here.
         linkSlots: s.maxConnections,
         // A malicious peer claims every piece (and serves garbage).
@@ -122,7 +126,10 @@ export function runSimulation(
       net,
       zero,
       {
-        onPieceVerified: (i) => (copies[i] = (copies[i] as number) + 1),
+        onPieceVerified: (i) => {
+          copies[i] = (copies[i] as number) + 1;
+          if (p.firstPieceAt === null) p.firstPieceAt = net.time;
+        },
         complete: () => {
           if (!p.seed && p.doneAt === null) {
             p.doneAt = net.time;

@@ -38,6 +38,10 @@ export interface CoreOpts {
   assemble?: boolean;
   /** The info dictionary's bytes, served to peers that ask for it (BEP 9); none in the simulator. */
   metadata?: Uint8Array;
+  /** Speak the fast extension (BEP 6) with peers whose handshake says they do (default true; the driver's handshake sets the bit). */
+  fast?: boolean;
+  /** SHA-1, for the allowed-fast sets we give (BEP 6); without it we give none. */
+  sha1?: (data: Uint8Array) => Uint8Array;
   /** A private torrent (BEP 27): no peer exchange. */
   private?: boolean;
   /** The port we listen on, told to peers in the extension handshake (`p`), so PEX can name us. */
@@ -60,7 +64,9 @@ export interface CoreOpts {
 }
 
 /** The options with their defaults filled in. */
-export type ResolvedCoreOpts = Required<Omit<CoreOpts, 'have' | 'linkSlots' | 'metadata' | 'listenPort'>>;
+export type ResolvedCoreOpts = Required<
+  Omit<CoreOpts, 'have' | 'linkSlots' | 'metadata' | 'listenPort' | 'sha1'>
+>;
 
 export function resolveCoreOpts(opts: CoreOpts): ResolvedCoreOpts {
   return {
@@ -76,6 +82,7 @@ export function resolveCoreOpts(opts: CoreOpts): ResolvedCoreOpts {
     superSeed: opts.superSeed ?? false,
     blockLength: opts.blockLength ?? BLOCK_LENGTH,
     private: opts.private ?? false,
+    fast: opts.fast ?? true,
     pexIntervalMs: opts.pexIntervalMs ?? PEX_INTERVAL_MS,
   };
 }

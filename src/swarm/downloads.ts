@@ -2,7 +2,7 @@ import { Assembly } from './assembly.js';
 import type { Command, CoreEvents } from './commands.js';
 import { blockKey, type Link, type LinkId, NO_REQUESTS, send } from './link.js';
 import { type LinkTable, META, REQUESTED_AT } from './link-table.js';
-import type { PiecePicker } from './picker.js';
+import type { PiecePicker, PieceSet } from './picker.js';
 
 /**
  * The downloading side of a torrent: our interest in each link, the requests we keep outstanding
@@ -61,12 +61,17 @@ export class Downloads {
     this.fill(l, now, out);
   }
 
-  /** Tops `l`'s pipeline up with what the picker gives it. */
+  /**
+   * Tops `l`'s pipeline up with what the picker gives it (while the peer chokes us: from the
+   * pieces it allowed us, BEP 6).
+   */
   fill(l: Link, now: number, out: Command[]): void {
-    if (l.peerChoking || !l.amInterested || this.complete) return;
+    if (!l.amInterested || this.complete) return;
+    const offer = l.peerChoking ? chokedOffer(l) : l.offer;
+    if (offer === null) return;
     const room = this.#pipeline - l.outstanding.size;
     if (room <= 0) return;
-    const reqs = this.#picker.pick(l.id, l.offer, room, (index, begin) =>
+    const reqs = this.#picker.pick(l.id, offer, room, (index, begin) =>
       l.outstanding.has(blockKey(index, begin)),
     );
     if (reqs.length === 0) return;
@@ -88,6 +93,28 @@ export class Downloads {
   releaseAll(l: Link): void {
     if (l.outstanding.size > 0) this.released = true;
     for (const r of l.outstanding.values()) this.#picker.release(r.index, r.begin, l.id);
+  }
+
+  /**
+   * A fast peer will not serve one of our requests (BEP 6): it goes back to the picker and the
+   * other links may take it. Returns why the link closes (too many rejects for nothing we asked:
+   * one may cross our cancel), or null.
+   */
+  rejected(
+    l: Link,
+    m: { index: number; begin: number; length: number },
+    now: number,
+    out: Command[],
+  ): string | null {
+    const key = blockKey(m.index, m.begin);
+    const req = l.outstanding.get(key);
+    if (req === undefined || req.index !== m.index || req.length !== m.length)
+      return ++l.unexpected > MAX_UNEXPECTED_BLOCKS ? 'too many rejects of requests we did not make' : null;
+    l.outstanding.delete(key);
+    this.#picker.release(m.index, m.begin, l.id);
+    this.released = true;
+    this.fillAll(now, out, l);
+    return null;
   }
 
   /**
@@ -149,4 +176,12 @@ export class Downloads {
     this.fill(l, now, out);
     return null;
   }
+}
+
+/** What we may fetch over `l` while its peer chokes us: its allowed-fast pieces it holds (null: nothing). */
+export function chokedOffer(l: Link): PieceSet | null {
+  const allowed = l.allowedIn;
+  if (allowed === null || allowed.size === 0) return null;
+  const offer = l.offer;
+  return { has: (i) => allowed.has(i) && offer.has(i) };
 }

@@ -54,7 +54,7 @@ class EmptyMap<V> extends Map<number, V> {
     throw new Error('shared empty map written to');
   }
 }
-export const NO_READS: Set<number> = new EmptySet();
+export const NO_READS: Map<number, number> = new EmptyMap<number>();
 export const NO_OFFERS: Set<number> = new EmptySet();
 export const NO_REQUESTS: Map<number, OutstandingRequest> = new EmptyMap();
 
@@ -77,9 +77,16 @@ export class Link {
   listen: PeerAddress | null = null;
   /** Peer exchange on this link (BEP 11), once both sides offered it. */
   pex: PexLink | null = null;
+  /** Both sides speak the fast extension (BEP 6). */
+  fast = false;
+  /** Fast: pieces the peer lets us fetch while it chokes us (its allowed-fast messages). */
+  allowedIn: Set<number> | null = null;
+  /** Fast: pieces we let the peer fetch while we choke it (our allowed-fast set for its address). */
+  allowedOut: ReadonlySet<number> | null = null;
   amChoking = true;
   outstanding: Map<number, OutstandingRequest> = NO_REQUESTS;
-  pendingReads: Set<number> = NO_READS;
+  /** Requests we accepted and have not answered: block key -> length. */
+  pendingReads: Map<number, number> = NO_READS;
   downloaded = 0;
   uploaded = 0;
   roundDown = 0;

@@ -2,34 +2,40 @@ import { Bitfield } from '../core/bitfield.js';
 import type { CloseCode } from '../core/errors.js';
 import { bans } from '../core/errors.js';
 import type { Handshake, Message } from '../wire/messages.js';
-import { MAX_REQUEST_LENGTH, speaksExtensions } from '../wire/messages.js';
+import { speaksExtensions, speaksFast } from '../wire/messages.js';
 import { Choking } from './choking.js';
 import { type Command, type CoreEvents, NO_COMMANDS } from './commands.js';
-import { type CoreOpts, KEEPALIVE_MS, type ResolvedCoreOpts, resolveCoreOpts } from './core-opts.js';
-import { Downloads, REQUEST_TIMEOUT_MS } from './downloads.js';
+import { type CoreOpts, type ResolvedCoreOpts, resolveCoreOpts } from './core-opts.js';
+import { Downloads } from './downloads.js';
 import { type ExtendedContext, onExtended, ourExtensionHandshake, pexRound } from './extended.js';
-import { blockKey, handshakeRefusal, Link, type LinkId, Links, send, timedOut } from './link.js';
+import {
+  allOrNone,
+  dropPendingReads,
+  type FastContext,
+  fastMessage,
+  haveMessage,
+  offerAllowedFast,
+} from './fast.js';
+import { blockKey, handshakeRefusal, Link, type LinkId, Links, send } from './link.js';
 import {
   AM_INTERESTED,
   COUNT,
   EXCHANGE,
   FLAGS,
   HANDSHAKEN,
-  ID,
   INTERESTING,
   LAST_RECEIVED,
-  LAST_SENT,
   LinkTable,
   META,
   PEER_CHOKING,
   PEER_INTERESTED,
-  REQUESTED_AT,
   SEEN_MESSAGE,
   WAS_INTERESTED,
 } from './link-table.js';
 import { PiecePicker } from './picker.js';
-import { MAX_PEER_REQUESTS, type RequestLimits, takeRequest } from './serving.js';
+import { MAX_PEER_REQUESTS, type RequestLimits, requestLimits, takeRequest } from './serving.js';
 import { SUPER_SEED_OFFERS, SuperSeed } from './super-seed.js';
+import { linkTimers, tellLinks } from './table-loops.js';
 
 export type { Command, CoreEvents } from './commands.js';
 export * from './core-opts.js';
@@ -62,6 +68,8 @@ export class TorrentCore {
   readonly #ext: ExtendedContext;
   /** A link has spoken the extension protocol (until then a tick has no PEX round to run). */
   #extLinks = false;
+  /** What the fast extension needs (BEP 6: the allowed-fast sets). */
+  readonly #fast: FastContext;
   readonly #choking: Choking;
   #completeSent = false;
   /** Our torrent and ourselves, as a handshake names them; the peers we banned. */
@@ -86,26 +94,11 @@ export class TorrentCore {
     };
     this.#choking = new Choking(this.opts.uploadSlots, rng);
     this.events = events;
-    this.picker = new PiecePicker(
-      {
-        pieceCount: opts.pieceCount,
-        pieceLength: opts.pieceLength,
-        length: opts.length,
-        strategy: this.opts.strategy,
-        rng,
-        blockLength: this.opts.blockLength,
-      },
-      opts.have,
-    );
+    this.picker = new PiecePicker({ ...this.opts, rng }, opts.have);
     this.#table = new LinkTable(opts.pieceCount, opts.linkSlots);
-    const picker = this.picker;
-    this.#requestLimits = {
-      pieceCount: opts.pieceCount,
-      pieceSize: (i) => picker.pieceSize(i),
-      maxRequest: Math.max(MAX_REQUEST_LENGTH, this.opts.blockLength),
-      have: (i) => picker.have.has(i),
-    };
+    this.#requestLimits = requestLimits(this.picker, this.opts.blockLength);
     this.#mine = this.picker.have.bytes;
+    this.#fast = { ...this.opts, have: this.picker.have, sha1: opts.sha1 ?? null };
     this.#avail = this.picker.availability;
     this.#downloads = new Downloads(this.picker, this.#table, this.links, this.opts, events);
     // Only a super-seed counts offers (a large simulated swarm has one among thousands of peers).
@@ -231,17 +224,31 @@ export class TorrentCore {
         if (bad !== null) return this.#close(l, bad.code, bad.reason);
         break;
       }
+      case 'haveAll':
+      case 'haveNone':
       case 'bitfield': {
-        const bad = Bitfield.problem(m.bitfield, this.opts.pieceCount);
+        if (m.type !== 'bitfield' && !l.fast)
+          return this.#close(l, 'ERR_PROTOCOL', `${m.type} without the fast extension`);
+        const bits =
+          m.type === 'bitfield' ? m.bitfield : allOrNone(this.opts.pieceCount, m.type === 'haveAll');
+        const bad = Bitfield.problem(bits, this.opts.pieceCount);
         if (bad !== null) return this.#close(l, 'ERR_BAD_BITFIELD', bad);
         // BEP 3 puts the bitfield first, but a peer with nothing at first may send it later
         // (aria2c does, on its first piece): take it as the peer's whole set then.
         if ((flags & SEEN_MESSAGE) !== 0) this.picker.removeAvailability(l.have);
-        l.have.assign(m.bitfield);
+        l.have.assign(bits);
         l.setOffer(this.picker.have, this.opts.pieceCount);
         this.picker.addAvailability(l.have);
         if (this.complete && l.have.complete) return this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds');
+        offerAllowedFast(l, this.#fast, now, out);
         this.#downloads.updateInterest(l, now, out);
+        break;
+      }
+      case 'suggest':
+      case 'allowedFast':
+      case 'reject': {
+        const bad = fastMessage(l, m, this.#downloads, this.opts.pieceCount, now, out);
+        if (bad !== null) return this.#close(l, 'ERR_PROTOCOL', bad);
         break;
       }
       case 'have':
@@ -249,9 +256,12 @@ export class TorrentCore {
         break;
       case 'choke':
         l.peerChoking = true;
-        // BEP 3: a choke discards every request we had outstanding there.
-        this.#downloads.releaseAll(l);
-        l.outstanding.clear();
+        // BEP 3: a choke discards every request we had outstanding there. A fast peer (BEP 6)
+        // rejects those it will not serve instead, and may still serve allowed-fast pieces.
+        if (!l.fast) {
+          this.#downloads.releaseAll(l);
+          l.outstanding.clear();
+        }
         break;
       case 'unchoke':
         l.peerChoking = false;
@@ -266,7 +276,7 @@ export class TorrentCore {
         l.peerInterested = false;
         break;
       case 'request':
-        return this.#onRequest(l, m);
+        return this.#onRequest(l, m, now);
       case 'cancel':
         l.pendingReads.delete(blockKey(m.index, m.begin));
         break;
@@ -339,12 +349,15 @@ export class TorrentCore {
     if (bad !== null) return this.#close(l, bad.code, bad.reason);
     l.handshaken = true;
     l.peerId = peerId;
+    l.fast = this.opts.fast && speaksFast(h.reserved);
     const out: Command[] = [];
+    // A fast peer hears what we hold in every case (BEP 6); a super-seed pretends it holds nothing.
+    if (l.fast) send(l, haveMessage(this.picker.have, this.#superSeeding), now, out);
     if (this.#superSeeding) {
       // Offers go to peers we unchoke (here when a slot is free, else at a choking round): an offer
       // to a peer that cannot fetch it would hold the piece back from the swarm.
       if (this.#choking.slotFree) this.#unchoke(l, now, out);
-    } else if (this.picker.have.count > 0) {
+    } else if (!l.fast && this.picker.have.count > 0) {
       send(l, { type: 'bitfield', bitfield: this.picker.have.bytes.slice() }, now, out);
     }
     // BEP 10, after the bitfield (BEP 3 wants the bitfield first).
@@ -355,9 +368,14 @@ export class TorrentCore {
     return out;
   }
 
-  #onRequest(l: Link, m: { index: number; begin: number; length: number }): Command[] {
+  #onRequest(l: Link, m: { index: number; begin: number; length: number }, now: number): Command[] {
     const r = takeRequest(l, m, this.#requestLimits);
     if (r === 'drop') return [];
+    if (r === 'reject') {
+      const out: Command[] = [];
+      send(l, { type: 'reject', index: m.index, begin: m.begin, length: m.length }, now, out);
+      return out;
+    }
     if (r === 'read') return [{ type: 'read', link: l.id, index: m.index, begin: m.begin, length: m.length }];
     return this.#close(l, r.code, r.reason);
   }
@@ -367,7 +385,7 @@ export class TorrentCore {
     const l = this.links.get(link);
     if (l === undefined) return [];
     const key = blockKey(index, begin);
-    if (!l.pendingReads.delete(key) || l.amChoking) return [];
+    if (!l.pendingReads.delete(key) || (l.amChoking && l.allowedOut?.has(index) !== true)) return [];
     const out: Command[] = [];
     send(l, { type: 'piece', index, begin, block }, now, out);
     l.uploaded += block.length;
@@ -397,41 +415,9 @@ export class TorrentCore {
       this.#downloads.complete = this.#complete;
       if (a !== undefined) for (const liar of assembly.convict(index, a.data)) this.#ban(liar, index, out);
       this.events.onPieceVerified?.(index);
-      const have: Message = { type: 'have', index };
       const refill = this.#downloads.released;
       this.#downloads.released = false;
-      const closing: Link[] = [];
-      // Over the link table rather than the link objects: a peer's links in a few cache lines.
-      const t = this.#table;
-      const n = this.opts.pieceCount;
-      const mask = 0x80 >>> (index & 7);
-      const meta = t.meta;
-      for (let slot = 0; slot < t.used; slot++) {
-        const m = slot * META;
-        const f = meta[m + FLAGS] as number;
-        if ((f & HANDSHAKEN) === 0) continue;
-        const theirs = ((t.bits[slot * t.stride + (index >>> 3)] as number) & mask) !== 0;
-        const exchange = (f & EXCHANGE) !== 0;
-        if (exchange ? (this.#bySlot[slot] as Link).offer.has(index) : theirs)
-          meta[m + INTERESTING] = (meta[m + INTERESTING] as number) - 1;
-        // Have suppression: a seed hears of nothing, nor does a peer that holds the piece and has
-        // been interested in us (so it was downloading: not an initial seed, the only kind that
-        // super-seeds and must hear what its offers became). Half the haves of a swarm go to
-        // peers that hold the piece.
-        const seed = meta[m + COUNT] === n;
-        if (!seed && !(theirs && (f & WAS_INTERESTED) !== 0)) {
-          meta[m + LAST_SENT] = now;
-          out.push({ type: 'send', link: meta[m + ID] as number, msg: have });
-        }
-        // Interest can only end here (or an exchange finish); requests change only after a release.
-        if (
-          refill ||
-          exchange ||
-          ((f & AM_INTERESTED) !== 0 && (this.complete || (meta[m + INTERESTING] as number) <= 0))
-        )
-          this.#downloads.updateInterest(this.#bySlot[slot] as Link, now, out);
-        if (this.complete && seed) closing.push(this.#bySlot[slot] as Link);
-      }
+      const closing = tellLinks(this.#table, this.#bySlot, this.#downloads, index, refill, now, out);
       for (const l of closing) out.push(...this.#close(l, 'ERR_NOT_NEEDED', 'both peers are seeds'));
       if (this.complete && !this.#completeSent) {
         this.#completeSent = true;
@@ -474,24 +460,9 @@ export class TorrentCore {
   /** Call every second or so: choking rounds, request and idle timeouts, keep-alives. */
   tick(now: number): Command[] {
     const out: Command[] = [];
-    // Over the link table: a link object is looked at only when something is due.
-    const t = this.#table;
-    for (let slot = 0; slot < t.used; slot++) {
-      const l = this.#bySlot[slot];
-      if (l === undefined) continue;
-      const m = slot * META;
-      const handshaken = ((t.meta[m + FLAGS] as number) & HANDSHAKEN) !== 0;
-      const late = timedOut(l, handshaken, t.meta[m + LAST_RECEIVED] as number, now);
-      if (late !== null) {
-        out.push(...this.#close(l, 'ERR_TIMEOUT', late));
-        continue;
-      }
-      if (now - (t.meta[m + REQUESTED_AT] as number) > REQUEST_TIMEOUT_MS) {
-        t.meta[m + REQUESTED_AT] = this.#downloads.expire(l, now, out);
-      }
-      if (handshaken && now - (t.meta[m + LAST_SENT] as number) > KEEPALIVE_MS)
-        send(l, { type: 'keepAlive' }, now, out);
-    }
+    linkTimers(this.#table, this.#bySlot, this.#downloads, now, out, (l, why) =>
+      out.push(...this.#close(l, 'ERR_TIMEOUT', why)),
+    );
     if (this.#choking.due(now)) this.#chokeRound(now, out);
     if (this.#extLinks && this.#ext.pex) pexRound(this.links, now, this.opts.pexIntervalMs, out);
     return out;
@@ -504,9 +475,9 @@ export class TorrentCore {
     this.#choking.round(this.links, now, this.complete, wants, {
       unchoke: (l) => this.#unchoke(l, now, out),
       choke: (l) => {
-        l.pendingReads.clear();
         this.#superSeed?.count(l, -1);
         send(l, { type: 'choke' }, now, out);
+        dropPendingReads(l, now, out);
       },
     });
   }

@@ -44,6 +44,11 @@ const FIXED_LENGTH: Record<number, number> = {
   [MessageId.request]: 13,
   [MessageId.cancel]: 13,
   [MessageId.port]: 3,
+  [MessageId.suggest]: 5,
+  [MessageId.haveAll]: 1,
+  [MessageId.haveNone]: 1,
+  [MessageId.reject]: 13,
+  [MessageId.allowedFast]: 5,
 };
 
 export class Decoder {
@@ -214,8 +219,9 @@ function parseBody(b: Buffer): Message | WireError {
       return { type: 'bitfield', bitfield: b.subarray(1) };
     case MessageId.request:
     case MessageId.cancel:
+    case MessageId.reject:
       return {
-        type: id === MessageId.request ? 'request' : 'cancel',
+        type: id === MessageId.request ? 'request' : id === MessageId.cancel ? 'cancel' : 'reject',
         index: b.readUInt32BE(1),
         begin: b.readUInt32BE(5),
         length: b.readUInt32BE(9),
@@ -232,6 +238,14 @@ function parseBody(b: Buffer): Message | WireError {
       return { type: 'piece', index: b.readUInt32BE(1), begin: b.readUInt32BE(5), block: b.subarray(9) };
     case MessageId.port:
       return { type: 'port', port: b.readUInt16BE(1) };
+    case MessageId.suggest:
+      return { type: 'suggest', index: b.readUInt32BE(1) };
+    case MessageId.haveAll:
+      return { type: 'haveAll' };
+    case MessageId.haveNone:
+      return { type: 'haveNone' };
+    case MessageId.allowedFast:
+      return { type: 'allowedFast', index: b.readUInt32BE(1) };
     case MessageId.extended:
       if (b.length < 2) {
         return {

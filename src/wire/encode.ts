@@ -35,12 +35,18 @@ export function encode(m: Message): Buffer {
       return header(1, MessageId.interested, 0);
     case 'notInterested': // <len=0001><id=3>
       return header(1, MessageId.notInterested, 0);
-    case 'have': {
-      // <len=0005><id=4><piece index>
-      const b = header(5, MessageId.have, 0);
+    case 'have':
+    case 'suggest':
+    case 'allowedFast': {
+      // <len=0005><id=4|13|17><piece index>
+      const b = header(5, MessageId[m.type], 0);
       b.writeUInt32BE(m.index, 5);
       return b;
     }
+    case 'haveAll': // <len=0001><id=14>
+      return header(1, MessageId.haveAll, 0);
+    case 'haveNone': // <len=0001><id=15>
+      return header(1, MessageId.haveNone, 0);
     case 'bitfield': {
       // <len=0001+X><id=5><bitfield>
       const b = header(1 + m.bitfield.length, MessageId.bitfield, 0);
@@ -48,9 +54,10 @@ export function encode(m: Message): Buffer {
       return b;
     }
     case 'request':
-    case 'cancel': {
-      // <len=0013><id=6|8><index><begin><length>
-      const b = header(13, m.type === 'request' ? MessageId.request : MessageId.cancel, 0);
+    case 'cancel':
+    case 'reject': {
+      // <len=0013><id=6|8|16><index><begin><length>
+      const b = header(13, MessageId[m.type], 0);
       b.writeUInt32BE(m.index, 5);
       b.writeUInt32BE(m.begin, 9);
       b.writeUInt32BE(m.length, 13);

@@ -25,15 +25,31 @@ export const MessageId = {
   piece: 7,
   cancel: 8,
   port: 9,
+  /** BEP 6, the fast extension: <len=0005><id=13><index>. */
+  suggest: 13,
+  /** BEP 6: <len=0001><id=14>: the sender holds every piece (instead of a bitfield). */
+  haveAll: 14,
+  /** BEP 6: <len=0001><id=15>: the sender holds no piece. */
+  haveNone: 15,
+  /** BEP 6: <len=0013><id=16><index><begin><length>: a request that will not be served. */
+  reject: 16,
+  /** BEP 6: <len=0005><id=17><index>: the piece may be requested while choked. */
+  allowedFast: 17,
   /** BEP 10: <len=0002+X><id=20><extended message id><payload>. */
   extended: 20,
 } as const;
 
-/** Our handshake's reserved bytes: bit 0x10 of byte 5 says we speak the extension protocol (BEP 10). */
-export const OUR_RESERVED = Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0]);
+/**
+ * Our handshake's reserved bytes: bit 0x10 of byte 5 says we speak the extension protocol (BEP 10),
+ * bit 0x04 of byte 7 the fast extension (BEP 6).
+ */
+export const OUR_RESERVED = Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0x04]);
 
 /** Whether a handshake's reserved bytes say the peer speaks the extension protocol (BEP 10). */
 export const speaksExtensions = (reserved: Uint8Array) => ((reserved[5] ?? 0) & 0x10) !== 0;
+
+/** Whether a handshake's reserved bytes say the peer speaks the fast extension (BEP 6). */
+export const speaksFast = (reserved: Uint8Array) => ((reserved[7] ?? 0) & 0x04) !== 0;
 
 export interface Handshake {
   type: 'handshake';
@@ -54,6 +70,12 @@ export type Message =
   | { type: 'piece'; index: number; begin: number; block: Uint8Array }
   | { type: 'cancel'; index: number; begin: number; length: number }
   | { type: 'port'; port: number }
+  /** BEP 6 (only between peers that both set the fast bit). */
+  | { type: 'suggest'; index: number }
+  | { type: 'haveAll' }
+  | { type: 'haveNone' }
+  | { type: 'reject'; index: number; begin: number; length: number }
+  | { type: 'allowedFast'; index: number }
   /** BEP 10: `ext` 0 is the extension handshake; others are the ids a side announced in `m`. */
   | { type: 'extended'; ext: number; payload: Uint8Array }
   /** An id we don't speak (extensions we didn't announce): its payload is skipped. */
