@@ -207,6 +207,12 @@ export function registerPeerCommands(program: Command): void {
       '--super-seed',
       'offer each peer a few pieces at a time (BEP 16): the seed sends each piece about once',
     )
+    .option(
+      '--peer <host:port>',
+      'a peer to dial, as a seed too (once a minute while not linked); repeatable',
+      peerOption,
+      [],
+    )
     .addOption(minIntervalOption())
     .addOption(metricsOption())
     .action(
@@ -220,6 +226,7 @@ export function registerPeerCommands(program: Command): void {
           output?: string;
           dir?: string;
           superSeed?: boolean;
+          peer: { ip: string; port: number }[];
           maxConnections: number;
           maxPerIp: number;
           minAnnounceInterval: number;
@@ -250,6 +257,7 @@ export function registerPeerCommands(program: Command): void {
           maxConnections: o.maxConnections,
           maxPerIp: o.maxPerIp,
           superSeed: o.superSeed === true,
+          peers: o.peer,
           minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
         });
         node.on('error', (e) => console.error(`swarmshare: ${e.message}`));

@@ -23,7 +23,7 @@ import {
   type StoreInfo,
   TICK_MS,
 } from './peer-options.js';
-import { PeerSet } from './peer-set.js';
+import { PeerSet, REST_MS } from './peer-set.js';
 import { newPeerId, systemPeerDeps } from './system-deps.js';
 
 export { MAX_RETRY_MS, MIN_ANNOUNCE_INTERVAL_MS, REPORT_MS, RETRY_MS } from './announcer.js';
@@ -61,6 +61,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   #exchanges = new Map<LinkId, () => void>();
   #exchangeProgress = new Map<LinkId, () => void>();
   #connecting = new Set<string>();
+  /** When we last dialled each peer the user named, as a seed. */
+  readonly #givenDialled = new Map<string, number>();
   #announcer!: Announcer;
   #cancelTick: () => void = () => {};
   #stopped = false;
@@ -320,23 +322,52 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   }
 
   #connectMore(): void {
-    if (this.#stopped || this.core.complete || this.opts.exchange) return;
+    if (this.#stopped || this.opts.exchange) return;
+    if (this.core.complete) {
+      this.#dialGiven();
+      return;
+    }
     const max = this.opts.maxConnections ?? MAX_CONNECTIONS;
     const busy = this.#busy();
     if (this.#tcp.links.size + this.#connecting.size >= max) this.#dropUselessLink(busy);
     const room = max - this.#tcp.links.size - this.#connecting.size;
     if (room <= 0) return;
-    for (const { addr, p } of this.#peers.toDial(room, busy, this.#deps.clock.now())) {
-      this.#connecting.add(addr);
-      const dial = this.#tcp.dial(p.ip, p.port, CONNECT_TIMEOUT_MS);
-      dial.connected.then(
-        () => {
-          this.#connecting.delete(addr);
-          if (this.#stopped) return dial.abort();
-          this.#addLink(dial.attach(addr), true, undefined, { ip: p.ip, listenPort: p.port });
-        },
-        () => this.#connecting.delete(addr),
-      );
+    for (const { addr, p } of this.#peers.toDial(room, busy, this.#deps.clock.now())) this.#dial(addr, p);
+  }
+
+  #dial(addr: string, p: PeerAddress): void {
+    this.#connecting.add(addr);
+    const dial = this.#tcp.dial(p.ip, p.port, CONNECT_TIMEOUT_MS);
+    dial.connected.then(
+      () => {
+        this.#connecting.delete(addr);
+        if (this.#stopped) return dial.abort();
+        this.#addLink(dial.attach(addr), true, undefined, { ip: p.ip, listenPort: p.port });
+      },
+      () => this.#connecting.delete(addr),
+    );
+  }
+
+  /**
+   * As a seed we dial only the peers the user named (`--peer`), each at most once per REST_MS:
+   * a client that will not dial us (Transmission refuses loopback addresses from trackers and PEX)
+   * still gets the file, and a named peer that is a seed too costs one connection a minute.
+   */
+  #dialGiven(): void {
+    const now = this.#deps.clock.now();
+    const busy = this.#busy();
+    for (const p of this.opts.peers ?? []) {
+      const addr = `${p.ip}:${p.port}`;
+      if (
+        busy(addr) ||
+        this.#peers.banned(addr) ||
+        now - (this.#givenDialled.get(addr) ?? Number.NEGATIVE_INFINITY) < REST_MS
+      )
+        continue;
+      if (this.#tcp.links.size + this.#connecting.size >= (this.opts.maxConnections ?? MAX_CONNECTIONS))
+        return;
+      this.#givenDialled.set(addr, now);
+      this.#dial(addr, p);
     }
   }
 
