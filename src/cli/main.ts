@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { registerDashboard } from '../dashboard/routes.js';
 import { startTracker } from '../net/tracker-server.js';
 import { registerDemoCommand } from './demo-command.js';
-import { addressList, intOption, portOption } from './options.js';
+import { addressList, intOption, portOption, storeUrl } from './options.js';
 import { registerPeerCommands } from './peer-commands.js';
 import { registerReplayCommand, registerSimulateCommand } from './simulate-command.js';
 
@@ -41,6 +41,11 @@ export function buildCli(): Command {
       intOption(0, 1_000_000),
       200,
     )
+    .option(
+      '--store <url>',
+      'keep the BitTorrent swarms (announce, scrape; HTTP and UDP) in Redis, shared by every tracker started with the same URL: redis://HOST:PORT[/DB]',
+      storeUrl,
+    )
     .option('--quiet', "don't print the log lines (registrations, availability tables)")
     .action(
       async (o: {
@@ -52,6 +57,7 @@ export function buildCli(): Command {
         trustIp: boolean;
         trustProxy?: string[];
         rateLimit: number;
+        store?: string;
         quiet?: boolean;
       }) => {
         const tracker = await startTracker(
@@ -61,12 +67,15 @@ export function buildCli(): Command {
             trustIp: o.trustIp,
             trustProxy: o.trustProxy,
             rateLimit: o.rateLimit,
+            storeUrl: o.store,
             log: o.quiet ? undefined : (line) => console.log(line),
             routes: registerDashboard,
           },
         );
         console.log(`Tracker listening on ${tracker.url} (announce URL ${tracker.url}/announce)`);
         if (tracker.udpUrl !== null) console.log(`UDP tracker on ${tracker.udpUrl}`);
+        if (o.store !== undefined)
+          console.log(`Swarms kept in ${o.store} (shared with every tracker using it)`);
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) return;

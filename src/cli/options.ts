@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { AddressSet } from '../core/ip.js';
+import { redisUrlProblem } from '../net/redis-store.js';
 import { parseSize } from '../node/create-torrent.js';
 
 /** Option parsers shared by the commands: each turns text into a value or a clear error. */
@@ -57,6 +58,13 @@ export function collect(value: string, previous: string[] | undefined): string[]
 }
 
 /** A comma-separated list of IP addresses or CIDR ranges. */
+/** A shared store's URL (`redis://HOST:PORT[/DB]`). */
+export function storeUrl(value: string): string {
+  const bad = redisUrlProblem(value);
+  if (bad !== null) throw new InvalidArgumentError(bad);
+  return value;
+}
+
 export function addressList(value: string): string[] {
   const list = value
     .split(',')

@@ -45,6 +45,7 @@ export const ERRORS = {
   ERR_TOO_MANY_SWARMS: tracker(403),
   ERR_RATE_LIMITED: tracker(429),
   ERR_INTERNAL: tracker(500),
+  ERR_STORE_UNAVAILABLE: tracker(503),
   // Peer links: the wire decoder's and the torrent core's reasons to close.
   ERR_NOT_NEEDED: link(true),
   ERR_DUPLICATE_PEER: link(true),

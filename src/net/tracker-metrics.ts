@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SwarmRegistry } from '../tracker/registry.js';
+import type { SwarmStore } from '../tracker/swarm-store.js';
 
 /**
  * The tracker's Prometheus metrics (`GET /metrics`, text format): requests by endpoint, protocol
@@ -11,12 +11,14 @@ export class TrackerMetrics {
   readonly requests: Counter<'endpoint' | 'protocol' | 'status'>;
   readonly announceSeconds: Histogram<'protocol'>;
   readonly rateLimited: Counter<'protocol'>;
+  readonly storeErrors: Counter;
+  readonly storeSeconds: Histogram<'op'>;
   /** Request counters by label set, made once (the announce paths count every request). */
   readonly #counters = new Map<string, { inc(): void }>();
 
   readonly #announce: Record<'http' | 'udp', { observe(seconds: number): void }>;
 
-  constructor(swarms: SwarmRegistry) {
+  constructor(store: SwarmStore) {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'swarmshare_tracker_requests_total',
@@ -37,30 +39,51 @@ export class TrackerMetrics {
       labelNames: ['protocol'],
       registers,
     });
-    const gauge = (name: string, help: string, read: () => number) =>
+    const gauge = (name: string, help: string, read: () => Promise<number>) =>
       new Gauge({
         name,
         help,
         registers,
-        collect() {
-          this.set(read());
+        async collect() {
+          try {
+            this.set(await read());
+          } catch {
+            // The store is unreachable: the gauge keeps its last value (store errors say why).
+          }
         },
       });
-    const totals = () => {
-      let seeds = 0;
-      for (const s of swarms.swarms.values()) seeds += s.seeds;
-      return { seeds, peers: swarms.peerCount };
-    };
     this.#announce = {
       http: this.announceSeconds.labels('http'),
       udp: this.announceSeconds.labels('udp'),
     };
-    gauge('swarmshare_tracker_swarms', 'Swarms the tracker holds', () => swarms.swarms.size);
-    gauge('swarmshare_tracker_peers', 'Peers in all swarms', () => swarms.peerCount);
-    gauge('swarmshare_tracker_seeders', 'Peers holding the whole file', () => totals().seeds);
-    gauge('swarmshare_tracker_leechers', 'Peers still downloading', () => {
-      const t = totals();
-      return t.peers - t.seeds;
+    this.storeErrors = new Counter({
+      name: 'swarmshare_tracker_store_errors_total',
+      help: 'Announces and scrapes refused because the shared store (Redis) was unreachable or slow',
+      registers,
+    });
+    this.storeSeconds = new Histogram({
+      name: 'swarmshare_tracker_store_duration_seconds',
+      help: 'Round trips to the shared store (Redis), by operation',
+      labelNames: ['op'],
+      buckets: [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1],
+      registers,
+    });
+    // The totals are read once per scrape of /metrics (a store may need a round trip for them).
+    let pending: Promise<{ swarms: number; peers: number; seeders: number }> | null = null;
+    const totals = async () => {
+      pending ??= Promise.resolve(store.totals()).finally(() => {
+        setTimeout(() => {
+          pending = null;
+        }, 0);
+      });
+      return pending;
+    };
+    gauge('swarmshare_tracker_swarms', 'Swarms the tracker holds', async () => (await totals()).swarms);
+    gauge('swarmshare_tracker_peers', 'Peers in all swarms', async () => (await totals()).peers);
+    gauge('swarmshare_tracker_seeders', 'Peers holding the whole file', async () => (await totals()).seeders);
+    gauge('swarmshare_tracker_leechers', 'Peers still downloading', async () => {
+      const t = await totals();
+      return t.peers - t.seeders;
     });
   }
 

@@ -6,10 +6,11 @@ import { httpStatus, isSwarmshareError, SwarmshareError, type TrackerErrorCode }
 import { AddressSet } from '../core/ip.js';
 import {
   announceReply,
-  applyAnnounce,
   failureReply,
+  MAX_FULL_SCRAPE,
   parseAnnounce,
   scrapeReply,
+  scrapeRequest,
 } from '../tracker/announce.js';
 import {
   type DeregisterBody,
@@ -27,6 +28,8 @@ import { clientAddress } from '../tracker/proxy.js';
 import { RateLimiter } from '../tracker/rate-limit.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
+import { type MaybePromise, MemorySwarmStore, type SwarmStore } from '../tracker/swarm-store.js';
+import { RedisSwarmStore } from './redis-store.js';
 import { secureRandomBytes, systemClock, systemRng } from './system.js';
 import { TrackerMetrics } from './tracker-metrics.js';
 import { type RunningUdpTracker, startUdpTracker } from './udp-tracker-server.js';
@@ -59,6 +62,12 @@ export interface TrackerOpts {
    * the layers above, so the server knows nothing of it.
    */
   routes?: TrackerRoutes;
+  /**
+   * Where announces and scrapes (HTTP and UDP) keep their swarms: by default this process's
+   * registry; `redis://HOST:PORT[/DB]` shares them between every instance given the same URL (the
+   * JSON API and the dashboard stay per instance).
+   */
+  storeUrl?: string;
 }
 
 /** Adds routes to the tracker's app, reading (never changing) its registry. */
@@ -75,6 +84,7 @@ export const LISTEN_BACKLOG = 4096;
 export interface TrackerHandle {
   app: FastifyInstance;
   registry: SwarmRegistry;
+  store: SwarmStore;
   counters: Record<string, number>;
   limiter: RateLimiter | null;
   metrics: TrackerMetrics;
@@ -134,28 +144,45 @@ export function buildTracker(
     rate_limited: 0,
   };
   const schemas = buildSchemas(limits);
-  const metrics = new TrackerMetrics(registry);
+  /** The BitTorrent side's swarms: this process's registry, or a store shared by several instances. */
+  const store: SwarmStore =
+    opts.storeUrl === undefined
+      ? new MemorySwarmStore(registry)
+      : new RedisSwarmStore({ url: opts.storeUrl, limits, log });
+  const metrics = new TrackerMetrics(store);
+  store.observe = (op, seconds) => metrics.storeSeconds.labels(op).observe(seconds);
 
   /** /announce and /scrape: the pure handlers, bencoded bytes out, failures as `failure reason`. */
-  const bencodedRoute = (name: 'announce' | 'scrape', url: string, ip: string): Buffer => {
+  const bencodedRoute = (name: 'announce' | 'scrape', url: string, ip: string): MaybePromise<Buffer> => {
     counters[name] = (counters[name] ?? 0) + 1;
     metrics.request(name === 'announce' ? '/announce' : '/scrape', 'http', '200');
     const t0 = performance.now();
-    let body: Uint8Array;
-    try {
-      if (name === 'announce') {
-        const a = parseAnnounce(queryOf(url), ip, limits.defaultNumwant, trustIp);
-        body = announceReply(registry, a, applyAnnounce(registry, a, deps.now()));
-      } else {
-        body = scrapeReply(registry, queryOf(url));
-      }
-    } catch (e) {
+    const done = (body: Uint8Array) => {
+      if (name === 'announce') metrics.announced('http', t0);
+      return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    };
+    const failed = (e: unknown) => {
       if (!(e instanceof SwarmshareError)) throw e;
       counters.errors = (counters.errors ?? 0) + 1;
-      body = failureReply(e.message);
+      if (e.code === 'ERR_STORE_UNAVAILABLE') metrics.storeErrors.inc();
+      return done(failureReply(e.message));
+    };
+    try {
+      let body: MaybePromise<Uint8Array>;
+      if (name === 'announce') {
+        const a = parseAnnounce(queryOf(url), ip, limits.defaultNumwant, trustIp);
+        const o = store.announce(a, Math.min(a.numwant, limits.maxNumwant), undefined, deps.now());
+        body =
+          o instanceof Promise ? o.then((x) => announceReply(limits, a, x)) : announceReply(limits, a, o);
+      } else {
+        const asked = scrapeRequest(queryOf(url), limits.maxScrapeHashes);
+        const c = store.scrape(asked, MAX_FULL_SCRAPE);
+        body = c instanceof Promise ? c.then((x) => scrapeReply(asked, x)) : scrapeReply(asked, c);
+      }
+      return body instanceof Promise ? body.then(done, failed) : done(body);
+    } catch (e) {
+      return failed(e);
     }
-    if (name === 'announce') metrics.announced('http', t0);
-    return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   };
 
   /**
@@ -193,18 +220,27 @@ export function buildTracker(
     if (limited(ip, url, res)) return true;
     const name = routeOf(url);
     if (name === null || req.method !== 'GET') return false;
-    let body: Buffer;
+    let body: MaybePromise<Buffer>;
     try {
       body = bencodedRoute(name, url, ip);
     } catch {
       return false; // let the framework answer (and log) the unexpected
     }
-    res.writeHead(200, {
-      'content-type': 'text/plain',
-      'content-length': body.length,
-      'cache-control': 'no-cache',
-    });
-    res.end(body);
+    const send = (b: Buffer) => {
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-length': b.length,
+        'cache-control': 'no-cache',
+      });
+      res.end(b);
+    };
+    if (!(body instanceof Promise)) send(body);
+    else
+      body.then(send, (e: Error) => {
+        log?.(`tracker: internal error: ${e.stack ?? e.message}`);
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end();
+      });
     return true;
   };
 
@@ -355,7 +391,7 @@ export function buildTracker(
     };
   });
 
-  return { app, registry, counters, limiter, metrics };
+  return { app, registry, store, counters, limiter, metrics };
 }
 
 export interface RunningTracker extends TrackerHandle {
@@ -386,7 +422,8 @@ export async function startTracker(
       udp = await startUdpTracker({
         host,
         port: listen.udpPort === 'same' ? port : listen.udpPort,
-        registry: handle.registry,
+        store: handle.store,
+        limits: handle.registry.limits,
         trustIp: opts.trustIp ?? true,
         limiter: handle.limiter,
         defaultNumwant: handle.registry.limits.defaultNumwant,
@@ -405,6 +442,7 @@ export async function startTracker(
   const sweepMs = Math.max(1000, Math.floor(handle.registry.limits.peerTimeoutMs / 4));
   const timer = setInterval(() => {
     handle.registry.expire(deps.now());
+    handle.store.sweep?.(deps.now()).catch(() => {});
     handle.limiter?.sweep(deps.now());
   }, sweepMs);
   timer.unref();
@@ -419,6 +457,7 @@ export async function startTracker(
       clearInterval(timer);
       await udp?.close();
       await handle.app.close();
+      await handle.store.close?.();
     },
   };
 }

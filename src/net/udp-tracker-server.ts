@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
+import type { TrackerLimits } from '../tracker/limits.js';
 import type { RateLimiter } from '../tracker/rate-limit.js';
-import type { SwarmRegistry } from '../tracker/registry.js';
+import type { MaybePromise, SwarmStore } from '../tracker/swarm-store.js';
 import {
   ACTION_ANNOUNCE,
   ACTION_CONNECT,
@@ -20,7 +21,8 @@ import type { TrackerMetrics } from './tracker-metrics.js';
 export interface UdpTrackerOpts {
   host: string;
   port: number;
-  registry: SwarmRegistry;
+  store: SwarmStore;
+  limits: TrackerLimits;
   trustIp: boolean;
   limiter: RateLimiter | null;
   defaultNumwant: number;
@@ -39,7 +41,8 @@ export interface RunningUdpTracker {
 export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTracker> {
   const secret = secureRandomBytes(32);
   const ctx: UdpContext = {
-    registry: o.registry,
+    store: o.store,
+    limits: o.limits,
     // A keyed SHA-256 of fixed-length input (secret, window, address): one call, no object per
     // packet (HMAC's objects were a tenth of the time per announce).
     mac: (data) => sha256(Buffer.concat([secret, data])),
@@ -50,7 +53,6 @@ export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTrac
   const socket: Socket = createSocket({ type: o.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
   const m = o.metrics;
   socket.on('message', (msg, rinfo) => {
-    let reply: Uint8Array | null;
     const t0 = performance.now();
     const action = msg.length >= 16 ? msg.readUInt32BE(8) : -1;
     const endpoint =
@@ -61,24 +63,32 @@ export async function startUdpTracker(o: UdpTrackerOpts): Promise<RunningUdpTrac
           : action === ACTION_SCRAPE
             ? 'scrape'
             : 'other';
+    const internal = (e: Error) => {
+      o.counters.udp_errors = (o.counters.udp_errors ?? 0) + 1;
+      o.log?.(`tracker: internal error on a UDP packet: ${e.stack ?? e.message}`);
+    };
+    const answer = (reply: Uint8Array | null) => {
+      if (reply === null) {
+        o.counters.udp_dropped = (o.counters.udp_dropped ?? 0) + 1;
+        m.request(endpoint, 'udp', 'dropped');
+        return;
+      }
+      o.counters.udp = (o.counters.udp ?? 0) + 1;
+      const error =
+        reply.length >= 4 && Buffer.from(reply.buffer, reply.byteOffset, 4).readUInt32BE(0) === ACTION_ERROR;
+      m.request(endpoint, 'udp', error ? 'error' : 'ok');
+      if (endpoint === 'announce') m.announced('udp', t0);
+      socket.send(reply, rinfo.port, rinfo.address);
+    };
+    let reply: MaybePromise<Uint8Array | null>;
     try {
       reply = handleUdpPacket(ctx, msg, { ip: rinfo.address, port: rinfo.port }, o.now());
     } catch (e) {
-      o.counters.udp_errors = (o.counters.udp_errors ?? 0) + 1;
-      o.log?.(`tracker: internal error on a UDP packet: ${(e as Error).stack ?? (e as Error).message}`);
+      internal(e as Error);
       return;
     }
-    if (reply === null) {
-      o.counters.udp_dropped = (o.counters.udp_dropped ?? 0) + 1;
-      m.request(endpoint, 'udp', 'dropped');
-      return;
-    }
-    o.counters.udp = (o.counters.udp ?? 0) + 1;
-    const error =
-      reply.length >= 4 && Buffer.from(reply.buffer, reply.byteOffset, 4).readUInt32BE(0) === ACTION_ERROR;
-    m.request(endpoint, 'udp', error ? 'error' : 'ok');
-    if (endpoint === 'announce') m.announced('udp', t0);
-    socket.send(reply, rinfo.port, rinfo.address);
+    if (reply instanceof Promise) reply.then(answer, internal);
+    else answer(reply);
   });
   socket.on('error', (e) => o.log?.(`tracker: UDP socket error: ${e.message}`));
   await new Promise<void>((resolve, reject) => {

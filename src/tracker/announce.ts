@@ -2,6 +2,7 @@ import bencode from 'bencode';
 import { SwarmshareError } from '../core/errors.js';
 import { latin1ToHex } from '../core/ids.js';
 import { compactAddress, parseIp } from '../core/ip.js';
+import type { TrackerLimits } from './limits.js';
 import type { PeerRecord, Swarm, SwarmRegistry } from './registry.js';
 
 /**
@@ -206,14 +207,27 @@ function checkKey(p: PeerRecord, key: string | null): void {
   }
 }
 
-/** The bencoded reply to an announce. */
-export function announceReply(reg: SwarmRegistry, a: AnnounceRequest, r: AnnounceResult): Uint8Array {
-  const s = r.swarm;
-  const complete = s?.seeds ?? 0;
-  const incomplete = s === undefined ? 0 : s.list.length - s.seeds;
-  const numwant = Math.min(a.numwant, reg.limits.maxNumwant);
-  const peers = s === undefined || a.event === 'stopped' ? [] : reg.sample(s, numwant, a.peerId);
-  const downloaded = s?.downloaded ?? 0;
+/** What an announce gives back: the swarm's counts after it, and peers for the announcer. */
+export interface AnnounceOutcome {
+  complete: number;
+  incomplete: number;
+  downloaded: number;
+  /** Other peers (never the announcer), each as its compact address (6 or 18 bytes, latin1) and peer id (latin1). */
+  peers: { compact: string; peerId: string }[];
+}
+
+/** One swarm's counts, as a scrape gives them. */
+export interface SwarmCounts {
+  complete: number;
+  incomplete: number;
+  downloaded: number;
+  /** The swarm's name, when the JSON API gave one (in-memory store only). */
+  name?: string;
+}
+
+/** The bencoded reply to an announce, from what the store gave. */
+export function announceReply(limits: TrackerLimits, a: AnnounceRequest, o: AnnounceOutcome): Uint8Array {
+  const { complete, incomplete, downloaded, peers } = o;
   if (a.compact) {
     let v4 = '';
     let v6 = '';
@@ -221,21 +235,32 @@ export function announceReply(reg: SwarmRegistry, a: AnnounceRequest, r: Announc
       if (p.compact.length === 6) v4 += p.compact;
       else v6 += p.compact;
     }
-    return compactReply(reg, complete, incomplete, downloaded, v4, v6);
+    return compactReply(limits, complete, incomplete, downloaded, v4, v6);
   }
   const reply = {
-    interval: reg.limits.intervalSec,
-    'min interval': reg.limits.minIntervalSec,
+    interval: limits.intervalSec,
+    'min interval': limits.minIntervalSec,
     complete,
     incomplete,
     downloaded,
     peers: peers.map((p) => {
-      const d: Record<string, unknown> = { ip: p.ip, port: p.port };
+      const { ip, port } = fromCompact(p.compact);
+      const d: Record<string, unknown> = { ip, port };
       if (!a.noPeerId) d['peer id'] = Buffer.from(p.peerId, 'latin1');
       return d;
     }),
   };
   return bencode.encode(reply);
+}
+
+/** A compact address (6 or 18 bytes, latin1) as text and port. */
+function fromCompact(c: string): { ip: string; port: number } {
+  const b = Buffer.from(c, 'latin1');
+  const port = b.readUInt16BE(b.length - 2);
+  if (b.length === 6) return { ip: `${b[0]}.${b[1]}.${b[2]}.${b[3]}`, port };
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
+  return { ip: groups.join(':'), port };
 }
 
 /**
@@ -245,14 +270,14 @@ export function announceReply(reg: SwarmRegistry, a: AnnounceRequest, r: Announc
  *   5:peers <n>:<6-byte entries> [6:peers6 <n>:<18-byte entries>] e
  */
 function compactReply(
-  reg: SwarmRegistry,
+  limits: TrackerLimits,
   complete: number,
   incomplete: number,
   downloaded: number,
   v4: string,
   v6: string,
 ): Uint8Array {
-  let out = `d8:completei${complete}e10:downloadedi${downloaded}e10:incompletei${incomplete}e8:intervali${reg.limits.intervalSec}e12:min intervali${reg.limits.minIntervalSec}e5:peers${v4.length}:${v4}`;
+  let out = `d8:completei${complete}e10:downloadedi${downloaded}e10:incompletei${incomplete}e8:intervali${limits.intervalSec}e12:min intervali${limits.minIntervalSec}e5:peers${v4.length}:${v4}`;
   if (v6 !== '') out += `6:peers6${v6.length}:${v6}`;
   return Buffer.from(`${out}e`, 'latin1');
 }
@@ -264,40 +289,30 @@ export function failureReply(message: string): Uint8Array {
 /** BEP 48 scrape. With no info_hash: every info-hash swarm, up to MAX_FULL_SCRAPE. */
 export const MAX_FULL_SCRAPE = 1000;
 
-export function scrapeReply(reg: SwarmRegistry, query: string): Uint8Array {
-  const q = parseRawQuery(query);
-  const hashes = q.get('info_hash') ?? [];
-  if (hashes.length > reg.limits.maxScrapeHashes) {
-    throw new SwarmshareError(
-      'ERR_BAD_PARAM',
-      `at most ${reg.limits.maxScrapeHashes} info_hash values per scrape`,
-    );
+/**
+ * The info hashes (hex) a scrape asks for, or null for every swarm; a refused scrape throws (too
+ * many hashes, one not 20 bytes).
+ */
+export function scrapeRequest(query: string, maxHashes: number): string[] | null {
+  const hashes = parseRawQuery(query).get('info_hash') ?? [];
+  if (hashes.length > maxHashes) {
+    throw new SwarmshareError('ERR_BAD_PARAM', `at most ${maxHashes} info_hash values per scrape`);
   }
+  if (hashes.length === 0) return null;
+  return hashes.map((h) => {
+    if (h.length !== 20)
+      throw new SwarmshareError('ERR_BAD_INFO_HASH', `info_hash must be 20 bytes, got ${h.length}`);
+    return latin1ToHex(h);
+  });
+}
+
+/** The bencoded scrape reply: every swarm asked for (zeros for unknown ones), or all the store gave. */
+export function scrapeReply(
+  asked: readonly string[] | null,
+  counts: ReadonlyMap<string, SwarmCounts>,
+): Uint8Array {
   const files = new Map<Buffer, Record<string, unknown>>();
-  const entry = (s: Swarm) => {
-    const d: Record<string, unknown> = {
-      complete: s.seeds,
-      incomplete: s.list.length - s.seeds,
-      downloaded: s.downloaded,
-    };
-    if (s.name !== null) d.name = s.name;
-    return d;
-  };
-  if (hashes.length === 0) {
-    for (const s of reg.swarms.values()) {
-      if (files.size >= MAX_FULL_SCRAPE) break;
-      if (s.infoHash !== null) files.set(Buffer.from(s.infoHash, 'hex'), entry(s));
-    }
-  } else {
-    for (const h of hashes) {
-      if (h.length !== 20)
-        throw new SwarmshareError('ERR_BAD_INFO_HASH', `info_hash must be 20 bytes, got ${h.length}`);
-      const s = reg.swarmById(latin1ToHex(h));
-      files.set(
-        Buffer.from(h, 'latin1'),
-        s === undefined ? { complete: 0, incomplete: 0, downloaded: 0 } : entry(s),
-      );
-    }
-  }
+  const zero = { complete: 0, incomplete: 0, downloaded: 0 };
+  for (const h of asked ?? counts.keys()) files.set(Buffer.from(h, 'hex'), { ...(counts.get(h) ?? zero) });
   return bencode.encode({ files });
 }

@@ -1,8 +1,9 @@
 import { SwarmshareError } from '../core/errors.js';
 import { parseIp } from '../core/ip.js';
-import { type AnnounceEvent, type AnnounceRequest, applyAnnounce } from './announce.js';
+import type { AnnounceEvent, AnnounceRequest } from './announce.js';
+import type { TrackerLimits } from './limits.js';
 import type { RateLimiter } from './rate-limit.js';
-import type { SwarmRegistry } from './registry.js';
+import type { AnnounceOutcome, MaybePromise, SwarmCounts, SwarmStore } from './swarm-store.js';
 
 /**
  * The UDP tracker protocol (BEP 15), sans I/O: packets in, packets out, over the same registry as
@@ -36,7 +37,8 @@ export const MAX_ERROR_MESSAGE = 64;
 export const MAX_UDP_PACKET = 2048;
 
 export interface UdpContext {
-  registry: SwarmRegistry;
+  store: SwarmStore;
+  limits: TrackerLimits;
   /** A keyed hash (the key secret to this tracker): at least 8 bytes out. */
   mac(data: Uint8Array): Uint8Array;
   /** Honour the IPv4 address an announce states (else the sender's is used). */
@@ -94,7 +96,7 @@ export function handleUdpPacket(
   packet: Uint8Array,
   from: UdpSender,
   now: number,
-): Uint8Array | null {
+): MaybePromise<Uint8Array | null> {
   if (packet.length < 16 || packet.length > MAX_UDP_PACKET) return null;
   const ip = parseIp(from.ip)?.text;
   if (ip === undefined) return null;
@@ -115,11 +117,15 @@ export function handleUdpPacket(
   if (action !== ACTION_ANNOUNCE && action !== ACTION_SCRAPE) return null;
   if (!validConnection(ctx, packet, ip, now))
     return errorPacket(tid, 'connection id unknown or expired', packet.length);
-  try {
-    return action === ACTION_ANNOUNCE ? announce(ctx, b, tid, ip, now) : scrape(ctx, b, tid);
-  } catch (e) {
+  const refused = (e: unknown) => {
     if (e instanceof SwarmshareError) return errorPacket(tid, e.message, packet.length);
     throw e;
+  };
+  try {
+    const r = action === ACTION_ANNOUNCE ? announce(ctx, b, tid, ip, now) : scrape(ctx, b, tid);
+    return r instanceof Promise ? r.catch(refused) : r;
+  } catch (e) {
+    return refused(e);
   }
 }
 
@@ -128,7 +134,13 @@ function u64(b: Buffer, at: number): number {
   return Math.min(Number.MAX_SAFE_INTEGER, b.readUInt32BE(at) * 2 ** 32 + b.readUInt32BE(at + 4));
 }
 
-function announce(ctx: UdpContext, b: Buffer, tid: number, senderIp: string, now: number): Uint8Array {
+function announce(
+  ctx: UdpContext,
+  b: Buffer,
+  tid: number,
+  senderIp: string,
+  now: number,
+): MaybePromise<Uint8Array> {
   const eventCode = b.readUInt32BE(80);
   const event = EVENTS[eventCode];
   if (event === undefined) throw new SwarmshareError('ERR_BAD_PARAM', `unknown event ${eventCode}`);
@@ -140,7 +152,7 @@ function announce(ctx: UdpContext, b: Buffer, tid: number, senderIp: string, now
       ? `${stated >>> 24}.${(stated >>> 16) & 255}.${(stated >>> 8) & 255}.${stated & 255}`
       : senderIp;
   const numwant = b.readInt32BE(92);
-  const reg = ctx.registry;
+  const limits = ctx.limits;
   const a: AnnounceRequest = {
     infoHash: b.toString('latin1', 16, 36),
     peerId: b.toString('latin1', 36, 56),
@@ -149,39 +161,49 @@ function announce(ctx: UdpContext, b: Buffer, tid: number, senderIp: string, now
     uploaded: u64(b, 72),
     event,
     port,
-    numwant: numwant < 0 ? ctx.defaultNumwant : Math.min(numwant, reg.limits.maxNumwant),
+    numwant: numwant < 0 ? ctx.defaultNumwant : Math.min(numwant, limits.maxNumwant),
     compact: true,
     noPeerId: true,
     key: b.toString('hex', 88, 92),
     ip,
   };
-  const r = applyAnnounce(reg, a, now);
-  const s = r.swarm;
   const family = parseIp(senderIp)?.family ?? 4;
-  const peers = s === undefined || event === 'stopped' ? [] : reg.sample(s, a.numwant, a.peerId, family);
+  const o = ctx.store.announce(a, a.numwant, family, now);
+  return o instanceof Promise
+    ? o.then((x) => announcePacket(x, tid, limits))
+    : announcePacket(o, tid, limits);
+}
+
+function announcePacket(o: AnnounceOutcome, tid: number, limits: TrackerLimits): Uint8Array {
   // The peers' compact forms joined, written in one go.
   let compact = '';
-  for (const p of peers) compact += p.compact;
+  for (const p of o.peers) compact += p.compact;
   const out = Buffer.allocUnsafe(20 + compact.length);
   out.writeUInt32BE(ACTION_ANNOUNCE, 0);
   out.writeUInt32BE(tid, 4);
-  out.writeUInt32BE(reg.limits.intervalSec, 8);
-  out.writeUInt32BE(s === undefined ? 0 : s.list.length - s.seeds, 12);
-  out.writeUInt32BE(s?.seeds ?? 0, 16);
+  out.writeUInt32BE(limits.intervalSec, 8);
+  out.writeUInt32BE(o.incomplete, 12);
+  out.writeUInt32BE(o.complete, 16);
   out.write(compact, 20, 'latin1');
   return out;
 }
 
-function scrape(ctx: UdpContext, b: Buffer, tid: number): Uint8Array {
+function scrape(ctx: UdpContext, b: Buffer, tid: number): MaybePromise<Uint8Array> {
   const n = Math.min(MAX_UDP_SCRAPE, Math.floor((b.length - 16) / 20));
-  const out = Buffer.alloc(8 + 12 * n);
-  out.writeUInt32BE(ACTION_SCRAPE, 0);
-  out.writeUInt32BE(tid, 4);
-  for (let i = 0; i < n; i++) {
-    const s = ctx.registry.swarmById(b.toString('hex', 16 + 20 * i, 36 + 20 * i));
-    out.writeUInt32BE(s?.seeds ?? 0, 8 + 12 * i);
-    out.writeUInt32BE(s?.downloaded ?? 0, 12 + 12 * i);
-    out.writeUInt32BE(s === undefined ? 0 : s.list.length - s.seeds, 16 + 12 * i);
-  }
-  return out;
+  const hashes: string[] = [];
+  for (let i = 0; i < n; i++) hashes.push(b.toString('hex', 16 + 20 * i, 36 + 20 * i));
+  const packet = (counts: ReadonlyMap<string, SwarmCounts>) => {
+    const out = Buffer.alloc(8 + 12 * n);
+    out.writeUInt32BE(ACTION_SCRAPE, 0);
+    out.writeUInt32BE(tid, 4);
+    hashes.forEach((h, i) => {
+      const c = counts.get(h);
+      out.writeUInt32BE(c?.complete ?? 0, 8 + 12 * i);
+      out.writeUInt32BE(c?.downloaded ?? 0, 12 + 12 * i);
+      out.writeUInt32BE(c?.incomplete ?? 0, 16 + 12 * i);
+    });
+    return out;
+  };
+  const c = ctx.store.scrape(hashes, n);
+  return c instanceof Promise ? c.then(packet) : packet(c);
 }

@@ -1,0 +1,334 @@
+import { Redis } from 'ioredis';
+import { SwarmshareError } from '../core/errors.js';
+import { latin1ToHex } from '../core/ids.js';
+import { compactAddress, parseIp } from '../core/ip.js';
+import type { AnnounceRequest } from '../tracker/announce.js';
+import type { TrackerLimits } from '../tracker/limits.js';
+import type { AnnounceOutcome, SwarmCounts, SwarmStore } from '../tracker/swarm-store.js';
+
+/**
+ * Swarms in Redis, shared by every tracker instance that points at it (`tracker --store
+ * redis://...`). One Lua script per announce does everything in one round trip, atomically:
+ * expire the swarm's silent peers, check the peer's key, add, update or remove it, keep the
+ * seeder/leecher/downloaded counts exact, and pick the peers to return. Layout (docs/deploy.md):
+ *
+ *   ss:p:<hex>  hash    peer id -> state (s seed, l leecher, u unknown) . key length . key . compact address
+ *   ss:t:<hex>  zset    peer id -> last announce, ms (expiry)
+ *   ss:c:<hex>  hash    seeders, leechers, downloaded
+ *   ss:swarms   zset    info hash (hex) -> last announce, ms (scrape-all, the sweep, totals)
+ *   ss:totals   hash    peers, seeders (metrics)
+ *
+ * When Redis does not answer within `commandTimeoutMs` or is unreachable, a request fails at once
+ * with ERR_STORE_UNAVAILABLE (no queue builds up); the client reconnects by itself.
+ */
+
+/** Silent peers one announce or one sweep step removes at most (the rest go next time). */
+const EXPIRE_BATCH = 256;
+
+/** Removes a swarm's peers last seen before `cutoff`; drops the swarm when it empties. */
+const EXPIRE_LUA = `
+local function expire(peers, seen, stats, swarms, totals, cutoff, h)
+  local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', cutoff, 'LIMIT', 0, ${EXPIRE_BATCH})
+  for _, sid in ipairs(stale) do
+    local rec = redis.call('HGET', peers, sid)
+    if rec then
+      if string.sub(rec, 1, 1) == 's' then
+        redis.call('HINCRBY', stats, 'seeders', -1)
+        redis.call('HINCRBY', totals, 'seeders', -1)
+      else
+        redis.call('HINCRBY', stats, 'leechers', -1)
+      end
+      redis.call('HINCRBY', totals, 'peers', -1)
+      redis.call('HDEL', peers, sid)
+    end
+    redis.call('ZREM', seen, sid)
+  end
+  if redis.call('HLEN', peers) == 0 then
+    redis.call('DEL', stats, seen)
+    redis.call('ZREM', swarms, h)
+    return 1
+  end
+  return 0
+end
+`;
+
+const ANNOUNCE_LUA = `${EXPIRE_LUA}
+local peers, seen, stats, swarms, totals = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
+local id, compact, state, event, key = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local numwant, family = tonumber(ARGV[8]), tonumber(ARGV[9])
+local maxPeers, maxSwarms, h = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
+expire(peers, seen, stats, swarms, totals, cutoff, h)
+local rec = redis.call('HGET', peers, id)
+local old = nil
+if rec then
+  old = string.sub(rec, 1, 1)
+  local klen = string.byte(rec, 2)
+  if klen > 0 then
+    local stored = string.sub(rec, 3, 2 + klen)
+    if stored ~= key then return redis.error_reply('ERR_WRONG_KEY') end
+  end
+end
+local function counts(extra)
+  local c = redis.call('HMGET', stats, 'seeders', 'leechers', 'downloaded')
+  local out = {tonumber(c[1]) or 0, tonumber(c[2]) or 0, tonumber(c[3]) or 0}
+  for _, v in ipairs(extra) do table.insert(out, v) end
+  return out
+end
+if event == 'stopped' then
+  if rec then
+    -- A client that stops right as it finishes never sends 'completed'.
+    if old == 'l' and state == 's' then redis.call('HINCRBY', stats, 'downloaded', 1) end
+    if old == 's' then
+      redis.call('HINCRBY', stats, 'seeders', -1)
+      redis.call('HINCRBY', totals, 'seeders', -1)
+    else
+      redis.call('HINCRBY', stats, 'leechers', -1)
+    end
+    redis.call('HINCRBY', totals, 'peers', -1)
+    redis.call('HDEL', peers, id)
+    redis.call('ZREM', seen, id)
+    if redis.call('HLEN', peers) == 0 then
+      redis.call('DEL', stats, seen)
+      redis.call('ZREM', swarms, h)
+    end
+  end
+  return counts({})
+end
+if not rec then
+  if redis.call('HLEN', peers) >= maxPeers then return redis.error_reply('ERR_SWARM_FULL') end
+  if not redis.call('ZSCORE', swarms, h) and redis.call('ZCARD', swarms) >= maxSwarms then
+    return redis.error_reply('ERR_TOO_MANY_SWARMS')
+  end
+  redis.call('HINCRBY', totals, 'peers', 1)
+  if state == 's' then
+    redis.call('HINCRBY', stats, 'seeders', 1)
+    redis.call('HINCRBY', totals, 'seeders', 1)
+  else
+    redis.call('HINCRBY', stats, 'leechers', 1)
+  end
+  if state == 's' and event == 'completed' then redis.call('HINCRBY', stats, 'downloaded', 1) end
+else
+  if old ~= 's' and state == 's' then
+    redis.call('HINCRBY', stats, 'seeders', 1)
+    redis.call('HINCRBY', stats, 'leechers', -1)
+    redis.call('HINCRBY', totals, 'seeders', 1)
+    if old == 'l' then redis.call('HINCRBY', stats, 'downloaded', 1) end
+  elseif old == 's' and state ~= 's' then
+    redis.call('HINCRBY', stats, 'seeders', -1)
+    redis.call('HINCRBY', stats, 'leechers', 1)
+    redis.call('HINCRBY', totals, 'seeders', -1)
+  end
+end
+redis.call('HSET', peers, id, state .. string.char(#key) .. key .. compact)
+redis.call('ZADD', seen, now, id)
+redis.call('ZADD', swarms, now, h)
+local got = {}
+if numwant > 0 then
+  local cand = redis.call('HRANDFIELD', peers, numwant + 1, 'WITHVALUES')
+  for i = 1, #cand, 2 do
+    if cand[i] ~= id and #got < 2 * numwant then
+      local v = cand[i + 1]
+      local c = string.sub(v, 3 + string.byte(v, 2))
+      if family == 0 or (family == 4 and #c == 6) or (family == 6 and #c == 18) then
+        table.insert(got, cand[i])
+        table.insert(got, c)
+      end
+    end
+  end
+end
+return counts(got)
+`;
+
+const SWEEP_LUA = `${EXPIRE_LUA}
+return expire(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[1]), ARGV[2])
+`;
+
+interface ScriptedRedis extends Redis {
+  ssAnnounceBuffer(...args: (string | Buffer | number)[]): Promise<(number | Buffer)[]>;
+  ssSweep(...args: (string | Buffer | number)[]): Promise<number>;
+}
+
+export interface RedisStoreOpts {
+  /** `redis://HOST:PORT[/DB]`. */
+  url: string;
+  limits: TrackerLimits;
+  /** A command not answered in this time fails (ERR_STORE_UNAVAILABLE); default 1000 ms. */
+  commandTimeoutMs?: number;
+  /** Key prefix (default `ss:`): several trackers may share one Redis under different prefixes. */
+  prefix?: string;
+  log?: (line: string) => void;
+}
+
+/** Why a `--store` URL cannot be used, or null. */
+export function redisUrlProblem(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `'${url}' is not a URL (expected redis://HOST:PORT[/DB])`;
+  }
+  if (u.protocol !== 'redis:') return `'${url}': only redis:// stores are supported`;
+  if (u.hostname === '') return `'${url}' names no host`;
+  if (u.pathname !== '' && u.pathname !== '/' && !/^\/[0-9]{1,2}$/.test(u.pathname))
+    return `'${url}': the path must be a database number (/0 to /15)`;
+  return null;
+}
+
+export class RedisSwarmStore implements SwarmStore {
+  readonly kind = 'redis';
+  readonly #r: ScriptedRedis;
+  readonly #o: RedisStoreOpts;
+  readonly #prefix: string;
+  #sweepAt = 0;
+  observe?: (op: 'announce' | 'scrape' | 'totals' | 'sweep', seconds: number) => void;
+
+  constructor(o: RedisStoreOpts) {
+    const bad = redisUrlProblem(o.url);
+    if (bad !== null) throw new Error(bad);
+    this.#o = o;
+    this.#prefix = o.prefix ?? 'ss:';
+    let warned = false;
+    this.#r = new Redis(o.url, {
+      // Fail fast while disconnected: a refusal now beats a queue that answers too late.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: o.commandTimeoutMs ?? 1000,
+      connectTimeout: 2000,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+      lazyConnect: false,
+    }) as ScriptedRedis;
+    this.#r.on('error', (e: Error) => {
+      if (!warned) o.log?.(`tracker: store ${o.url}: ${e.message} (reconnecting)`);
+      warned = true;
+    });
+    this.#r.on('ready', () => {
+      if (warned) o.log?.(`tracker: store ${o.url}: connected again`);
+      warned = false;
+    });
+    this.#r.defineCommand('ssAnnounce', { numberOfKeys: 5, lua: ANNOUNCE_LUA });
+    this.#r.defineCommand('ssSweep', { numberOfKeys: 5, lua: SWEEP_LUA });
+  }
+
+  /** Resolves once connected (rejects after `ms`). */
+  ready(ms = 5000): Promise<void> {
+    if (this.#r.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`store ${this.#o.url} not reachable in ${ms} ms`)), ms);
+      this.#r.once('ready', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  #keys(hex: string): string[] {
+    const p = this.#prefix;
+    return [`${p}p:${hex}`, `${p}t:${hex}`, `${p}c:${hex}`, `${p}swarms`, `${p}totals`];
+  }
+
+  async #timed<T>(op: 'announce' | 'scrape' | 'totals' | 'sweep', run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } catch (e) {
+      const m = (e as Error).message;
+      for (const code of ['ERR_WRONG_KEY', 'ERR_SWARM_FULL', 'ERR_TOO_MANY_SWARMS'] as const)
+        if (m.includes(code)) throw new SwarmshareError(code, REFUSALS[code](this.#o.limits));
+      throw new SwarmshareError('ERR_STORE_UNAVAILABLE', `tracker store unavailable: ${m}`);
+    } finally {
+      this.observe?.(op, (performance.now() - t0) / 1000);
+    }
+  }
+
+  announce(
+    a: AnnounceRequest,
+    numwant: number,
+    family: 4 | 6 | undefined,
+    now: number,
+  ): Promise<AnnounceOutcome> {
+    const ip = parseIp(a.ip);
+    if (ip === null) throw new SwarmshareError('ERR_BAD_IP', `'${a.ip}' is not an IPv4 or IPv6 address`);
+    const hex = latin1ToHex(a.infoHash);
+    const state = a.left === 0 ? 's' : a.left > 0 ? 'l' : 'u';
+    const limits = this.#o.limits;
+    return this.#timed('announce', async () => {
+      const r = await this.#r.ssAnnounceBuffer(
+        ...this.#keys(hex),
+        now,
+        now - limits.peerTimeoutMs,
+        Buffer.from(a.peerId, 'latin1'),
+        Buffer.from(compactAddress(ip, a.port), 'latin1'),
+        state,
+        a.event,
+        Buffer.from(a.key ?? '', 'latin1'),
+        a.event === 'stopped' ? 0 : numwant,
+        family ?? 0,
+        limits.maxPeersPerSwarm,
+        limits.maxSwarms,
+        hex,
+      );
+      const peers: AnnounceOutcome['peers'] = [];
+      for (let i = 3; i + 1 < r.length; i += 2)
+        peers.push({
+          peerId: (r[i] as Buffer).toString('latin1'),
+          compact: (r[i + 1] as Buffer).toString('latin1'),
+        });
+      return { complete: Number(r[0]), incomplete: Number(r[1]), downloaded: Number(r[2]), peers };
+    });
+  }
+
+  scrape(infoHashes: readonly string[] | null, max: number): Promise<Map<string, SwarmCounts>> {
+    return this.#timed('scrape', async () => {
+      const hashes = infoHashes ?? (await this.#r.zrange(`${this.#prefix}swarms`, '0', String(max - 1)));
+      const pipe = this.#r.pipeline();
+      for (const h of hashes) pipe.hmget(`${this.#prefix}c:${h}`, 'seeders', 'leechers', 'downloaded');
+      const res = (await pipe.exec()) ?? [];
+      const out = new Map<string, SwarmCounts>();
+      hashes.forEach((h, i) => {
+        const [err, v] = res[i] ?? [null, null];
+        if (err) throw err;
+        const [s, l, d] = (v as (string | null)[]) ?? [];
+        if (s === null && l === null && d === null) return;
+        out.set(h, { complete: Number(s ?? 0), incomplete: Number(l ?? 0), downloaded: Number(d ?? 0) });
+      });
+      return out;
+    });
+  }
+
+  totals(): Promise<{ swarms: number; peers: number; seeders: number }> {
+    return this.#timed('totals', async () => {
+      const [swarms, t] = await Promise.all([
+        this.#r.zcard(`${this.#prefix}swarms`),
+        this.#r.hmget(`${this.#prefix}totals`, 'peers', 'seeders'),
+      ]);
+      return { swarms, peers: Number(t[0] ?? 0), seeders: Number(t[1] ?? 0) };
+    });
+  }
+
+  /**
+   * Expires the peers of swarms nobody has announced to for a while (an announce expires its own
+   * swarm): call every few seconds; any instance may, the work is idempotent.
+   */
+  async sweep(now: number): Promise<number> {
+    if (now < this.#sweepAt) return 0;
+    this.#sweepAt = now + 1000;
+    const cutoff = now - this.#o.limits.peerTimeoutMs;
+    return this.#timed('sweep', async () => {
+      const idle = await this.#r.zrangebyscore(`${this.#prefix}swarms`, '-inf', cutoff, 'LIMIT', 0, 100);
+      let dropped = 0;
+      for (const h of idle) dropped += await this.#r.ssSweep(...this.#keys(h), cutoff, h);
+      return dropped;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#r.disconnect();
+  }
+}
+
+const REFUSALS = {
+  ERR_WRONG_KEY: () => 'this peer_id is taken by a peer with another key',
+  ERR_SWARM_FULL: (l: TrackerLimits) => `the swarm holds its maximum of ${l.maxPeersPerSwarm} peers`,
+  ERR_TOO_MANY_SWARMS: (l: TrackerLimits) => `the tracker holds its maximum of ${l.maxSwarms} swarms`,
+};
