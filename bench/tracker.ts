@@ -8,14 +8,17 @@
  *   4. swarmshare /get_peers, numwant=50, from a swarm of --swarm JSON peers;
  *   5. memory: --registered peers in one swarm, heap bytes per peer (in-process, after GC) and the
  *      tracker process's peak RSS with that many peers announced over HTTP.
+ *   1b. the same with the swarms in Redis (`tracker --store`, Debian's redis-server): one instance,
+ *      then two instances on one Redis with the load split between them;
  *   6. UDP announces (BEP 15), numwant=50, from a swarm of --swarm peers: swarmshare's UDP tracker
  *      and Debian's opentracker (`opentracker`, the baseline), the same generator against each
  *      (bench/udp-load.ts, its own process, 64 announces in flight).
  * Prints a table; BENCHMARKS.md keeps the figures.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { applyAnnounce } from '../src/tracker/announce.js';
@@ -89,6 +92,7 @@ function bareUdpScript(): string {
   writeFileSync(
     script,
     `import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 const s = createSocket('udp4');
 const reply = Buffer.alloc(320);
 s.on('message', (m, r) => {
@@ -113,6 +117,16 @@ function freeUdpPort(): Promise<number> {
     s.bind(0, '127.0.0.1', () => {
       const port = s.address().port;
       s.close(() => r(port));
+    });
+  });
+}
+
+function freeTcpPort(): Promise<number> {
+  return new Promise((r) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => r(typeof a === 'object' && a !== null ? a.port : 0));
     });
   });
 }
@@ -242,6 +256,35 @@ function wrk(port: number, lua: string): WrkResult {
     ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', script, `http://127.0.0.1:${port}`],
     { encoding: 'utf8' },
   );
+  return wrkResult(out);
+}
+
+/** wrk against several ports at once (each its own wrk, half the connections each); rates summed, worst p99. */
+async function wrkTogether(ports: number[], lua: string): Promise<WrkResult> {
+  const script = join(work, `wrk-${Date.now()}.lua`);
+  writeFileSync(script, lua);
+  const each = Math.max(1, Math.floor(CONNECTIONS / ports.length));
+  const runs = await Promise.all(
+    ports.map(
+      (port) =>
+        new Promise<WrkResult>((done, fail) =>
+          execFile(
+            'wrk',
+            ['-t1', `-c${each}`, `-d${DURATION}s`, '--latency', '-s', script, `http://127.0.0.1:${port}`],
+            { encoding: 'utf8' },
+            (e, out) => (e ? fail(e) : done(wrkResult(out))),
+          ),
+        ),
+    ),
+  );
+  return {
+    rps: runs.reduce((a, r) => a + r.rps, 0),
+    p99ms: Math.max(...runs.map((r) => r.p99ms)),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+function wrkResult(out: string): WrkResult {
   const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1]);
   const p99 = /99%\s+([0-9.]+)(us|ms|s)/.exec(out);
   const unit = p99?.[2] === 'us' ? 0.001 : p99?.[2] === 's' ? 1000 : 1;
@@ -337,6 +380,47 @@ async function main(): Promise<void> {
   }));
   const oursGetPeers = wrk(ours.port, getPeersLua);
   await ours.stop();
+
+  // 1b. swarmshare /announce with its swarms in Redis (a real redis-server): one instance, then two
+  // instances on the same Redis, the load split between them.
+  need('redis-server', 'redis-server');
+  const redisPort = await freeTcpPort();
+  const redis = await spawnServer(
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    /(Ready) to accept connections/,
+  );
+  const store = `redis://127.0.0.1:${redisPort}`;
+  const trackerArgs = [
+    cli,
+    'tracker',
+    '--port',
+    '0',
+    '--quiet',
+    '--interval',
+    '3600',
+    '--rate-limit',
+    '0',
+    '--no-udp',
+  ];
+  const r1 = await spawnServer(
+    'node',
+    [...trackerArgs, '--store', store],
+    /listening on http:\/\/[0-9.]+:(\d+)/,
+  );
+  await populate(r1.port, SWARM, announcePath);
+  const redisOne = wrk(r1.port, announceLua);
+  line(`swarmshare /announce, Redis store, 1 instance (swarm ${SWARM}, numwant 50)`, redisOne);
+  const r2 = await spawnServer(
+    'node',
+    [...trackerArgs, '--store', store],
+    /listening on http:\/\/[0-9.]+:(\d+)/,
+  );
+  const redisTwo = await wrkTogether([r1.port, r2.port], announceLua);
+  line(`swarmshare /announce, Redis store, 2 instances on one Redis (same swarm)`, redisTwo);
+  await r1.stop();
+  await r2.stop();
+  await redis.stop();
 
   // 2. bittorrent-tracker
   const base = await spawnServer('node', [baselineScript], /PORT (\d+)/);
