@@ -43,7 +43,7 @@ local function expire(peers, seen, stats, swarms, totals, cutoff, h)
     end
     redis.call('ZREM', seen, sid)
   end
-  if redis.call('HLEN', peers) == 0 then
+  if #stale > 0 and redis.call('HLEN', peers) == 0 then
     redis.call('DEL', stats, seen)
     redis.call('ZREM', swarms, h)
     return 1
@@ -57,7 +57,7 @@ local peers, seen, stats, swarms, totals = KEYS[1], KEYS[2], KEYS[3], KEYS[4], K
 local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
 local id, compact, state, event, key = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local numwant, family = tonumber(ARGV[8]), tonumber(ARGV[9])
-local maxPeers, maxSwarms, h = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
+local maxPeers, maxSwarms, h, wantIds = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12], ARGV[13] == '1'
 expire(peers, seen, stats, swarms, totals, cutoff, h)
 local rec = redis.call('HGET', peers, id)
 local old = nil
@@ -123,21 +123,32 @@ end
 redis.call('HSET', peers, id, state .. string.char(#key) .. key .. compact)
 redis.call('ZADD', seen, now, id)
 redis.call('ZADD', swarms, now, h)
-local got = {}
+-- The peers: with their ids (id, address, id, address, ...) when the reply needs them, else two
+-- strings, the IPv4 and the IPv6 addresses each joined (one reply value each: cheaper both sides).
+local got, v4, v6, n = {}, {}, {}, 0
 if numwant > 0 then
   local cand = redis.call('HRANDFIELD', peers, numwant + 1, 'WITHVALUES')
   for i = 1, #cand, 2 do
-    if cand[i] ~= id and #got < 2 * numwant then
+    if cand[i] ~= id and n < numwant then
       local v = cand[i + 1]
       local c = string.sub(v, 3 + string.byte(v, 2))
-      if family == 0 or (family == 4 and #c == 6) or (family == 6 and #c == 18) then
-        table.insert(got, cand[i])
-        table.insert(got, c)
+      local six = #c == 6
+      if family == 0 or (family == 4 and six) or (family == 6 and not six) then
+        n = n + 1
+        if wantIds then
+          table.insert(got, cand[i])
+          table.insert(got, c)
+        elseif six then
+          table.insert(v4, c)
+        else
+          table.insert(v6, c)
+        end
       end
     end
   end
 end
-return counts(got)
+if wantIds then return counts(got) end
+return counts({table.concat(v4), table.concat(v6)})
 `;
 
 const SWEEP_LUA = `${EXPIRE_LUA}
@@ -251,6 +262,8 @@ export class RedisSwarmStore implements SwarmStore {
     if (ip === null) throw new SwarmshareError('ERR_BAD_IP', `'${a.ip}' is not an IPv4 or IPv6 address`);
     const hex = latin1ToHex(a.infoHash);
     const state = a.left === 0 ? 's' : a.left > 0 ? 'l' : 'u';
+    // Only a non-compact reply with peer ids needs the ids (BEP 23 compact replies are the rule).
+    const wantIds = !a.compact && !a.noPeerId;
     const limits = this.#o.limits;
     return this.#timed('announce', async () => {
       const r = await this.#r.ssAnnounceBuffer(
@@ -267,13 +280,24 @@ export class RedisSwarmStore implements SwarmStore {
         limits.maxPeersPerSwarm,
         limits.maxSwarms,
         hex,
+        wantIds ? '1' : '0',
       );
       const peers: AnnounceOutcome['peers'] = [];
-      for (let i = 3; i + 1 < r.length; i += 2)
-        peers.push({
-          peerId: (r[i] as Buffer).toString('latin1'),
-          compact: (r[i + 1] as Buffer).toString('latin1'),
-        });
+      if (wantIds)
+        for (let i = 3; i + 1 < r.length; i += 2)
+          peers.push({
+            peerId: (r[i] as Buffer).toString('latin1'),
+            compact: (r[i + 1] as Buffer).toString('latin1'),
+          });
+      else if (r.length >= 5)
+        for (const [at, size] of [
+          [3, 6],
+          [4, 18],
+        ] as const) {
+          const joined = (r[at] as Buffer).toString('latin1');
+          for (let k = 0; k + size <= joined.length; k += size)
+            peers.push({ peerId: '', compact: joined.slice(k, k + size) });
+        }
       return { complete: Number(r[0]), incomplete: Number(r[1]), downloaded: Number(r[2]), peers };
     });
   }

@@ -212,7 +212,10 @@ export interface AnnounceOutcome {
   complete: number;
   incomplete: number;
   downloaded: number;
-  /** Other peers (never the announcer), each as its compact address (6 or 18 bytes, latin1) and peer id (latin1). */
+  /**
+   * Other peers (never the announcer), each as its compact address (6 or 18 bytes, latin1) and
+   * peer id (latin1; a store may leave it '' when the request wants a compact reply or no ids).
+   */
   peers: { compact: string; peerId: string }[];
 }
 

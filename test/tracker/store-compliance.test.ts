@@ -21,7 +21,14 @@ const pid = (i: number) => `-XX0001-${String(i).padStart(12, '0')}`;
 function req(
   infoHash: string,
   i: number,
-  o: { left?: number; event?: AnnounceEvent; key?: string | null; ip?: string; port?: number } = {},
+  o: {
+    left?: number;
+    event?: AnnounceEvent;
+    key?: string | null;
+    ip?: string;
+    port?: number;
+    compact?: boolean;
+  } = {},
 ): AnnounceRequest {
   return {
     infoHash,
@@ -32,7 +39,8 @@ function req(
     left: o.left ?? 100,
     event: o.event ?? 'empty',
     numwant: 50,
-    compact: true,
+    // Peer ids asked for (a non-compact reply), so the tests can name the peers returned.
+    compact: o.compact ?? false,
     noPeerId: false,
     key: o.key ?? null,
     ip: o.ip ?? `10.0.${i >> 8}.${i & 255}`,
@@ -123,6 +131,23 @@ for (const kind of ['memory', 'redis']) {
       const v4 = await s().announce(req(h, 22), 50, 4, T0);
       expect(v4.peers).toHaveLength(20);
       expect(v4.peers.every((p) => p.compact.length === 6)).toBe(true);
+    });
+
+    it('a compact request gets the same addresses (the ids may be left out)', async () => {
+      const h = freshHash();
+      for (let i = 1; i <= 4; i++) await s().announce(req(h, i), 0, undefined, T0);
+      await s().announce(req(h, 5, { ip: '2001:db8::5' }), 0, undefined, T0);
+      const r = await s().announce(req(h, 6, { compact: true }), 50, undefined, T0);
+      const hexes = r.peers.map((p) => Buffer.from(p.compact, 'latin1').toString('hex')).sort();
+      expect(hexes).toEqual(
+        [
+          '0a0000011771',
+          '0a0000021772',
+          '0a0000031773',
+          '0a0000041774',
+          '20010db80000000000000000000000051775',
+        ].sort(),
+      );
     });
 
     it('peers silent for longer than the timeout are gone', async () => {
