@@ -13,6 +13,7 @@ const LAYER: Record<string, number> = {
   wire: 1,
   swarm: 2,
   tracker: 2,
+  dht: 2,
   storage: 2,
   net: 3,
   node: 4,
@@ -21,7 +22,7 @@ const LAYER: Record<string, number> = {
   demo: 6,
   cli: 7,
 };
-const PURE = ['core', 'wire', 'swarm', 'tracker'];
+const PURE = ['core', 'wire', 'swarm', 'tracker', 'dht'];
 const FORBIDDEN = [
   /from 'node:(net|http|https|fs|fs\/promises|dgram|child_process|worker_threads|timers|crypto)'/,
   /\bDate\.now\(/,

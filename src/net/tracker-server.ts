@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { httpStatus, isSwarmshareError, SwarmshareError, type TrackerErrorCode } from '../core/errors.js';
 import { AddressSet } from '../core/ip.js';
+import { RateLimiter } from '../core/rate-limit.js';
 import {
   announceReply,
   failureReply,
@@ -25,7 +26,6 @@ import {
 import { defaultLimits, type TrackerLimits } from '../tracker/limits.js';
 import { availabilityLines, registeredLine } from '../tracker/log-format.js';
 import { clientAddress } from '../tracker/proxy.js';
-import { RateLimiter } from '../tracker/rate-limit.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
 import { type MaybePromise, MemorySwarmStore, type SwarmStore } from '../tracker/swarm-store.js';

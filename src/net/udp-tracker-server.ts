@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
+import type { RateLimiter } from '../core/rate-limit.js';
 import type { TrackerLimits } from '../tracker/limits.js';
-import type { RateLimiter } from '../tracker/rate-limit.js';
 import type { MaybePromise, SwarmStore } from '../tracker/swarm-store.js';
 import {
   ACTION_ANNOUNCE,

@@ -1,8 +1,8 @@
 import { SwarmshareError } from '../core/errors.js';
 import { parseIp } from '../core/ip.js';
+import type { RateLimiter } from '../core/rate-limit.js';
 import type { AnnounceEvent, AnnounceRequest } from './announce.js';
 import type { TrackerLimits } from './limits.js';
-import type { RateLimiter } from './rate-limit.js';
 import type { AnnounceOutcome, MaybePromise, SwarmCounts, SwarmStore } from './swarm-store.js';
 
 /**

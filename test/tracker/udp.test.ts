@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RateLimiter } from '../../src/tracker/rate-limit.js';
+import { RateLimiter } from '../../src/core/rate-limit.js';
 import type { SwarmRegistry } from '../../src/tracker/registry.js';
 import { MemorySwarmStore } from '../../src/tracker/swarm-store.js';
 import {

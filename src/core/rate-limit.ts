@@ -1,4 +1,4 @@
-import { TokenBucket } from '../core/token-bucket.js';
+import { TokenBucket } from './token-bucket.js';
 
 /**
  * Requests per second per client address, with a burst: one token bucket per address. Pure (time
