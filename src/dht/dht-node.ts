@@ -327,6 +327,10 @@ export class DhtNode {
     announcePort?: number,
   ): Packet[] {
     return this.lookup('get_peers', infoHash, now, (r) => {
+      // Peers announced to us count too (we may be one of the closest nodes ourselves).
+      const seen = new Set(r.peers.map((p) => `${p.ip}:${p.port}`));
+      for (const p of this.store.get(infoHash, MAX_VALUES_SENT, this.#now, this.#deps.randomBytes))
+        if (!seen.has(`${p.ip}:${p.port}`)) r.peers.push(p);
       if (announcePort !== undefined) {
         for (const n of r.closest) {
           const token = n.token;

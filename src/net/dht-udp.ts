@@ -1,0 +1,118 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { splitHostPort } from '../core/ip.js';
+import { DhtNode, type LookupResult, type Packet } from '../dht/dht-node.js';
+import type { NodeId } from '../dht/krpc.js';
+import { nodeHasher, secureRandomBytes, systemClock } from './system.js';
+
+/**
+ * A DHT node (dht/dht-node.ts) on a UDP socket: packets to and from the pure node, its tick on a
+ * timer, bootstrap names resolved once. Lookups are promises.
+ */
+
+/** The public routers other clients start from, when no bootstrap is given. */
+export const PUBLIC_ROUTERS = [
+  'router.bittorrent.com:6881',
+  'dht.transmissionbt.com:6881',
+  'router.utorrent.com:6881',
+];
+/** The node ticks this often (query timeouts, refresh). */
+export const DHT_TICK_MS = 250;
+
+export interface DhtUdpOpts {
+  host?: string;
+  /** UDP port (0 picks one). */
+  port?: number;
+  /** `HOST:PORT` entries; host names are resolved (a name that does not resolve is skipped, and said). */
+  bootstrap?: readonly string[];
+  id?: NodeId;
+  /** Known nodes to start from (a saved state). */
+  nodes?: readonly { ip: string; port: number }[];
+  log?: (line: string) => void;
+}
+
+/** `HOST:PORT[,HOST:PORT...]` as a list, or why not. */
+export function parseBootstrap(text: string): string[] | string {
+  const list = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (list.length === 0) return 'expected HOST:PORT[,HOST:PORT...]';
+  for (const e of list) if (splitHostPort(e) === null) return `'${e}' is not HOST:PORT`;
+  return list;
+}
+
+export class DhtUdp {
+  readonly node: DhtNode;
+  readonly #socket: Socket;
+  readonly #timer: NodeJS.Timeout;
+  port = 0;
+
+  private constructor(node: DhtNode, socket: Socket) {
+    this.node = node;
+    this.#socket = socket;
+    socket.on('message', (msg, rinfo) => {
+      this.#send(this.node.receive(msg, { ip: rinfo.address, port: rinfo.port }, systemClock.now()));
+    });
+    this.#timer = setInterval(() => this.#send(this.node.tick(systemClock.now())), DHT_TICK_MS);
+    this.#timer.unref();
+  }
+
+  static async start(o: DhtUdpOpts): Promise<DhtUdp> {
+    const boot: { ip: string; port: number }[] = [...(o.nodes ?? [])];
+    for (const e of o.bootstrap ?? PUBLIC_ROUTERS) {
+      const hp = splitHostPort(e);
+      if (hp === null) continue;
+      if (isIP(hp.host) !== 0) boot.push({ ip: hp.host, port: hp.port });
+      else
+        try {
+          const a = await lookup(hp.host, { family: 4 });
+          boot.push({ ip: a.address, port: hp.port });
+        } catch (err) {
+          o.log?.(`dht: bootstrap ${e} does not resolve (${(err as Error).message})`);
+        }
+    }
+    const node = new DhtNode(
+      { id: o.id, bootstrap: boot },
+      { sha1: nodeHasher.sha1, randomBytes: secureRandomBytes },
+      systemClock.now(),
+    );
+    const host = o.host ?? '127.0.0.1';
+    const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(o.port ?? 0, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.on('error', (e) => o.log?.(`dht: socket error: ${e.message}`));
+    const d = new DhtUdp(node, socket);
+    d.port = socket.address().port;
+    return d;
+  }
+
+  #send(packets: readonly Packet[]): void {
+    for (const p of packets) this.#socket.send(p.data, p.port, p.ip);
+  }
+
+  #lookup(start: (done: (r: LookupResult) => void) => Packet[]): Promise<LookupResult> {
+    return new Promise((resolve) => this.#send(start(resolve)));
+  }
+
+  /** Joins the network (a lookup of our own id). */
+  bootstrap(): Promise<LookupResult> {
+    return this.#lookup((done) => this.node.bootstrap(systemClock.now(), done));
+  }
+
+  /** A torrent's peers; with `announcePort`, we are announced at it (0: the DHT socket's port, implied). */
+  getPeers(infoHash: Uint8Array, announcePort?: number): Promise<LookupResult> {
+    return this.#lookup((done) => this.node.getPeers(infoHash, systemClock.now(), done, announcePort));
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.#timer);
+    return new Promise((r) => this.#socket.close(() => r()));
+  }
+}
