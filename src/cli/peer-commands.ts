@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { splitHostPort, usablePeerAddress } from '../core/ip.js';
 import { isMagnet, parseMagnet } from '../core/magnet.js';
 import { magnetUri, parseTorrent } from '../core/metainfo.js';
+import { DhtUdp, parseBootstrap } from '../net/dht-udp.js';
 import { nodeHasher } from '../net/system.js';
 import { createTorrent } from '../node/create-torrent.js';
 import { MetadataFetcher } from '../node/metadata-fetch.js';
@@ -21,6 +22,7 @@ async function metadataFor(
   trackers: string[],
   peers: { ip: string; port: number }[],
   o: { host: string; timeout?: number; minAnnounceInterval: number; saveTorrent?: string },
+  dht?: DhtUdp,
 ) {
   console.log(`Fetching the metadata of ${mg.name ?? mg.infoHashHex} from its peers...`);
   const fetcher = new MetadataFetcher({
@@ -29,6 +31,7 @@ async function metadataFor(
     tiers: trackers.map((u) => [u]),
     peers,
     minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+    dht,
   });
   fetcher.on('tracker', trackerLine);
   fetcher.on('peer-failed', (addr, why) => console.error(`peer ${addr}: ${why}`));
@@ -126,6 +129,45 @@ async function maybeMetrics(node: PeerNode, host: string, port: number | undefin
   console.log(`Metrics:   http://${host}:${typeof a === 'object' && a !== null ? a.port : port}/metrics`);
 }
 
+/** `--dht-bootstrap`, `--dht-port`, `--no-dht`, `--dht-interval`: the Mainline DHT (BEP 5). */
+function addDhtOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--dht-bootstrap <host:port,...>',
+      'DHT nodes to join through (default: the public routers router.bittorrent.com, dht.transmissionbt.com, router.utorrent.com)',
+      (v: string) => {
+        const list = parseBootstrap(v);
+        if (typeof list === 'string') throw new InvalidArgumentError(list);
+        return list;
+      },
+    )
+    .option('--dht-port <n>', 'UDP port of our DHT node (0 picks one)', portOption, 0)
+    .option('--no-dht', 'do not use the DHT (a private torrent never does)')
+    .option('--dht-interval <seconds>', 'announce to the DHT this often', intOption(1, 86_400), 900);
+}
+
+interface DhtFlags {
+  dht: boolean;
+  dhtBootstrap?: string[];
+  dhtPort: number;
+  dhtInterval: number;
+  host: string;
+}
+
+/** Our DHT node, when the DHT is on: bound, joining in the background; its address printed. */
+async function startDht(o: DhtFlags): Promise<DhtUdp | undefined> {
+  if (!o.dht) return undefined;
+  const d = await DhtUdp.start({
+    host: o.host,
+    port: o.dhtPort,
+    bootstrap: o.dhtBootstrap,
+    log: (line) => console.error(line),
+  });
+  console.log(`DHT:       udp://${o.host}:${d.port} (node ${Buffer.from(d.node.id).toString('hex')})`);
+  d.bootstrap().catch(() => {});
+  return d;
+}
+
 /** `--min-announce-interval`: the shortest announce interval we take from a tracker. */
 const minIntervalOption = () =>
   new Option(
@@ -184,14 +226,15 @@ export function registerPeerCommands(program: Command): void {
       },
     );
 
-  program
+  const share = program
     .command('share')
     .description('seed a file or folder (or the content of a .torrent) until Ctrl-C')
     .argument('<path>', 'file, folder, or .torrent whose content is in --dir')
-    .requiredOption(
+    .option(
       '--tracker <url>',
       'tracker: an announce URL (…/announce) or a swarmshare tracker base URL (repeatable)',
       collect,
+      [],
     )
     .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
     .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.2)', '127.0.0.1')
@@ -214,66 +257,70 @@ export function registerPeerCommands(program: Command): void {
       [],
     )
     .addOption(minIntervalOption())
-    .addOption(metricsOption())
-    .action(
-      async (
-        path: string,
-        o: {
-          tracker: string[];
-          port: number;
-          host: string;
-          pieceSize: number;
-          output?: string;
-          dir?: string;
-          superSeed?: boolean;
-          peer: { ip: string; port: number }[];
-          maxConnections: number;
-          maxPerIp: number;
-          minAnnounceInterval: number;
-          metricsPort?: number;
-        },
-      ) => {
-        let torrentPath: string;
-        let meta: Awaited<ReturnType<typeof readTorrent>>;
-        let dir: string;
-        if (path.endsWith('.torrent') && (await stat(path)).isFile()) {
-          torrentPath = resolve(path);
-          meta = await readTorrent(path);
-          dir = resolve(o.dir ?? '.');
-        } else {
-          const made = await createTorrent(path, { pieceLength: o.pieceSize, trackers: o.tracker });
-          meta = made.meta;
-          torrentPath = resolve(o.output ?? `${meta.name}.torrent`);
-          await writeFile(torrentPath, made.bytes);
-          dir = dirname(resolve(path));
-        }
-        const node = new PeerNode({
-          meta,
-          dir,
-          mode: 'seed',
-          host: o.host,
-          port: o.port,
-          trackers: o.tracker,
-          maxConnections: o.maxConnections,
-          maxPerIp: o.maxPerIp,
-          superSeed: o.superSeed === true,
-          peers: o.peer,
-          minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
-        });
-        node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
-        node.on('tracker', trackerLine);
-        await node.start();
-        await maybeMetrics(node, o.host, o.metricsPort);
-        console.log(`Seeding:   ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces)`);
-        console.log(`Info hash: ${meta.infoHashHex}${meta.private ? ' (private)' : ''}`);
-        console.log(`Magnet:    ${magnetUri(meta)}`);
-        console.log(`Torrent:   ${torrentPath}`);
-        console.log(`Listening: ${o.host}:${node.port}  (Ctrl-C to stop)`);
-        stopOnSignal(node, () => 0);
-      },
-    );
+    .addOption(metricsOption());
+  addDhtOptions(share).action(
+    async (
+      path: string,
+      o: {
+        tracker: string[];
+        port: number;
+        host: string;
+        pieceSize: number;
+        output?: string;
+        dir?: string;
+        superSeed?: boolean;
+        peer: { ip: string; port: number }[];
+        maxConnections: number;
+        maxPerIp: number;
+        minAnnounceInterval: number;
+        metricsPort?: number;
+      } & DhtFlags,
+    ) => {
+      if (o.tracker.length === 0 && o.peer.length === 0 && !o.dht)
+        throw new Error('no way to find peers: give --tracker or --peer, or leave the DHT on (no --no-dht)');
+      let torrentPath: string;
+      let meta: Awaited<ReturnType<typeof readTorrent>>;
+      let dir: string;
+      if (path.endsWith('.torrent') && (await stat(path)).isFile()) {
+        torrentPath = resolve(path);
+        meta = await readTorrent(path);
+        dir = resolve(o.dir ?? '.');
+      } else {
+        const made = await createTorrent(path, { pieceLength: o.pieceSize, trackers: o.tracker });
+        meta = made.meta;
+        torrentPath = resolve(o.output ?? `${meta.name}.torrent`);
+        await writeFile(torrentPath, made.bytes);
+        dir = dirname(resolve(path));
+      }
+      const node = new PeerNode({
+        meta,
+        dir,
+        mode: 'seed',
+        host: o.host,
+        port: o.port,
+        trackers: o.tracker,
+        maxConnections: o.maxConnections,
+        maxPerIp: o.maxPerIp,
+        superSeed: o.superSeed === true,
+        peers: o.peer,
+        minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+        dht: meta.private ? undefined : await startDht(o),
+        dhtIntervalMs: o.dhtInterval * 1000,
+      });
+      node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
+      node.on('tracker', trackerLine);
+      await node.start();
+      await maybeMetrics(node, o.host, o.metricsPort);
+      console.log(`Seeding:   ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces)`);
+      console.log(`Info hash: ${meta.infoHashHex}${meta.private ? ' (private)' : ''}`);
+      console.log(`Magnet:    ${magnetUri(meta)}`);
+      console.log(`Torrent:   ${torrentPath}`);
+      console.log(`Listening: ${o.host}:${node.port}  (Ctrl-C to stop)`);
+      stopOnSignal(node, () => 0);
+    },
+  );
 
-  program
+  const get = program
     .command('get')
     .description('download a torrent, verify every piece, exit 0 when complete')
     .argument('<torrent>', '.torrent file, or a magnet link (magnet:?xt=urn:btih:...)')
@@ -294,101 +341,113 @@ export function registerPeerCommands(program: Command): void {
     .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', intOption(1, 10_000_000))
     .addOption(strategyOption())
     .addOption(minIntervalOption())
-    .addOption(metricsOption())
-    .action(
-      async (
-        torrent: string,
-        o: {
-          tracker: string[];
-          peer: { ip: string; port: number }[];
-          saveTorrent?: string;
-          output: string;
-          seed?: boolean;
-          port: number;
-          host: string;
-          timeout?: number;
-          strategy: 'rarest-first';
-          maxConnections: number;
-          maxPerIp: number;
-          minAnnounceInterval: number;
-          metricsPort?: number;
-        },
-      ) => {
-        let meta: Awaited<ReturnType<typeof readTorrent>>;
-        let trackers: string[];
-        let peers = o.peer;
-        if (isMagnet(torrent)) {
-          const mg = parseMagnet(torrent);
-          trackers = [...o.tracker, ...mg.trackers.filter((u) => !o.tracker.includes(u))];
-          for (const p of mg.peers) {
-            const ip = usablePeerAddress(p.host, p.port);
-            if (ip !== null) peers = [...peers, { ip, port: p.port }];
-          }
-          if (trackers.length === 0 && peers.length === 0)
-            throw new Error(
-              'the magnet link names no tracker (tr) and no peer (x.pe): give one with --tracker or --peer',
-            );
-          meta = await metadataFor(mg, trackers, peers, o);
-        } else {
-          meta = await readTorrent(torrent);
-          trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
-          if (trackers.length === 0 && o.peer.length === 0)
-            throw new Error('the torrent names no tracker: give one with --tracker, or peers with --peer');
+    .addOption(metricsOption());
+  addDhtOptions(get).action(
+    async (
+      torrent: string,
+      o: {
+        tracker: string[];
+        peer: { ip: string; port: number }[];
+        saveTorrent?: string;
+        output: string;
+        seed?: boolean;
+        port: number;
+        host: string;
+        timeout?: number;
+        strategy: 'rarest-first';
+        maxConnections: number;
+        maxPerIp: number;
+        minAnnounceInterval: number;
+        metricsPort?: number;
+      } & DhtFlags,
+    ) => {
+      let meta: Awaited<ReturnType<typeof readTorrent>>;
+      let dht: DhtUdp | undefined;
+      let trackers: string[];
+      let peers = o.peer;
+      if (isMagnet(torrent)) {
+        const mg = parseMagnet(torrent);
+        trackers = [...o.tracker, ...mg.trackers.filter((u) => !o.tracker.includes(u))];
+        for (const p of mg.peers) {
+          const ip = usablePeerAddress(p.host, p.port);
+          if (ip !== null) peers = [...peers, { ip, port: p.port }];
         }
-        const node = new PeerNode({
-          meta,
-          dir: resolve(o.output),
-          mode: 'download',
-          host: o.host,
-          port: o.port,
-          trackers,
-          peers,
-          strategy: o.strategy,
-          maxConnections: o.maxConnections,
-          maxPerIp: o.maxPerIp,
-          minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
-        });
-        node.on('tracker', trackerLine);
-        node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
-        await node.start();
-        await maybeMetrics(node, o.host, o.metricsPort);
-        const resumed = node.core.have.count;
-        console.log(
-          `Downloading ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) into ${resolve(o.output)}`,
-        );
-        if (resumed > 0 && !node.core.complete)
-          console.log(`Resuming: ${resumed} verified pieces already on disk`);
-        const stopProgress = showProgress(node);
-        let exitCode = 130;
-        stopOnSignal(node, () => exitCode, stopProgress);
-        let timer: NodeJS.Timeout | undefined;
-        if (o.timeout !== undefined) {
-          timer = setTimeout(() => {
-            stopProgress();
-            console.error(
-              `swarmshare: not complete after ${o.timeout} s (${node.core.have.count}/${meta.pieceCount} pieces); the partial download is kept for resume`,
-            );
-            node.stop().finally(() => process.exit(3));
-          }, o.timeout * 1000);
-        }
-        try {
-          await node.done;
-        } catch (e) {
+        if (trackers.length === 0 && peers.length === 0 && !o.dht)
+          throw new Error(
+            'the magnet link names no tracker (tr) and no peer (x.pe): give one with --tracker or --peer, or leave the DHT on',
+          );
+        dht = await startDht(o);
+        meta = await metadataFor(mg, trackers, peers, o, dht);
+      } else {
+        meta = await readTorrent(torrent);
+        trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
+        if (trackers.length === 0 && o.peer.length === 0 && !o.dht)
+          throw new Error(
+            'the torrent names no tracker: give one with --tracker, peers with --peer, or leave the DHT on',
+          );
+        if (!meta.private) dht = await startDht(o);
+      }
+      if (meta.private && dht !== undefined) {
+        // BEP 27: a private torrent's peers come from its trackers only.
+        await dht.close();
+        dht = undefined;
+      }
+      const node = new PeerNode({
+        meta,
+        dir: resolve(o.output),
+        mode: 'download',
+        host: o.host,
+        port: o.port,
+        trackers,
+        peers,
+        strategy: o.strategy,
+        maxConnections: o.maxConnections,
+        maxPerIp: o.maxPerIp,
+        minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+        dht,
+        dhtIntervalMs: o.dhtInterval * 1000,
+      });
+      node.on('tracker', trackerLine);
+      node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
+      await node.start();
+      await maybeMetrics(node, o.host, o.metricsPort);
+      const resumed = node.core.have.count;
+      console.log(
+        `Downloading ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) into ${resolve(o.output)}`,
+      );
+      if (resumed > 0 && !node.core.complete)
+        console.log(`Resuming: ${resumed} verified pieces already on disk`);
+      const stopProgress = showProgress(node);
+      let exitCode = 130;
+      stopOnSignal(node, () => exitCode, stopProgress);
+      let timer: NodeJS.Timeout | undefined;
+      if (o.timeout !== undefined) {
+        timer = setTimeout(() => {
           stopProgress();
-          if (timer) clearTimeout(timer);
-          console.error(`swarmshare: ${(e as Error).message}`);
-          await node.stop();
-          process.exit(1);
-        }
-        if (timer) clearTimeout(timer);
+          console.error(
+            `swarmshare: not complete after ${o.timeout} s (${node.core.have.count}/${meta.pieceCount} pieces); the partial download is kept for resume`,
+          );
+          node.stop().finally(() => process.exit(3));
+        }, o.timeout * 1000);
+      }
+      try {
+        await node.done;
+      } catch (e) {
         stopProgress();
-        console.log(`Done: ${node.store.finalPath} (${meta.pieceCount} pieces verified)`);
-        exitCode = 0;
-        if (!o.seed) {
-          await node.stop();
-          process.exit(0);
-        }
-        console.log('Seeding (Ctrl-C to stop)');
-      },
-    );
+        if (timer) clearTimeout(timer);
+        console.error(`swarmshare: ${(e as Error).message}`);
+        await node.stop();
+        process.exit(1);
+      }
+      if (timer) clearTimeout(timer);
+      stopProgress();
+      console.log(`Done: ${node.store.finalPath} (${meta.pieceCount} pieces verified)`);
+      exitCode = 0;
+      if (!o.seed) {
+        await node.stop();
+        process.exit(0);
+      }
+      console.log('Seeding (Ctrl-C to stop)');
+    },
+  );
 }

@@ -76,7 +76,7 @@ export class DhtNode {
   readonly table: RoutingTable;
   readonly store = new PeerStore();
   readonly #deps: DhtDeps;
-  readonly #bootstrap: readonly { ip: string; port: number }[];
+  readonly #bootstrap: { ip: string; port: number }[];
   readonly #pending = new Map<string, Pending>();
   readonly #limiter: RateLimiter;
   #secrets: [Uint8Array, Uint8Array];
@@ -91,7 +91,7 @@ export class DhtNode {
     this.#deps = deps;
     this.id = opts.id ?? deps.randomBytes(20);
     this.table = new RoutingTable(this.id, K, now);
-    this.#bootstrap = opts.bootstrap ?? [];
+    this.#bootstrap = [...(opts.bootstrap ?? [])];
     this.#limiter = new RateLimiter(opts.queriesPerSecond ?? QUERIES_PER_SECOND);
     this.#secrets = [deps.randomBytes(16), deps.randomBytes(16)];
     this.#rotatedAt = now;
@@ -309,6 +309,11 @@ export class DhtNode {
     const out = this.#later;
     this.#later = [];
     return out;
+  }
+
+  /** More nodes to start from (a bootstrap name resolved later). */
+  addBootstrap(nodes: readonly { ip: string; port: number }[]): void {
+    this.#bootstrap.push(...nodes);
   }
 
   /** Joins the network: a lookup of our own id through the bootstrap nodes. */

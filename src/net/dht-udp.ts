@@ -59,19 +59,18 @@ export class DhtUdp {
     this.#timer.unref();
   }
 
+  /**
+   * Binds the socket and joins the network: IP bootstrap entries at once, host names as they
+   * resolve (in the background: a name that does not resolve is said and skipped, never waited on).
+   */
   static async start(o: DhtUdpOpts): Promise<DhtUdp> {
     const boot: { ip: string; port: number }[] = [...(o.nodes ?? [])];
+    const names: { host: string; port: number; text: string }[] = [];
     for (const e of o.bootstrap ?? PUBLIC_ROUTERS) {
       const hp = splitHostPort(e);
       if (hp === null) continue;
       if (isIP(hp.host) !== 0) boot.push({ ip: hp.host, port: hp.port });
-      else
-        try {
-          const a = await lookup(hp.host, { family: 4 });
-          boot.push({ ip: a.address, port: hp.port });
-        } catch (err) {
-          o.log?.(`dht: bootstrap ${e} does not resolve (${(err as Error).message})`);
-        }
+      else names.push({ host: hp.host, port: hp.port, text: e });
     }
     const node = new DhtNode(
       { id: o.id, bootstrap: boot },
@@ -90,10 +89,20 @@ export class DhtUdp {
     socket.on('error', (e) => o.log?.(`dht: socket error: ${e.message}`));
     const d = new DhtUdp(node, socket);
     d.port = socket.address().port;
+    for (const n of names)
+      lookup(n.host, { family: 4 }).then(
+        (a) => {
+          if (d.#closed) return;
+          node.addBootstrap([{ ip: a.address, port: n.port }]);
+          d.bootstrap().catch(() => {});
+        },
+        (err: Error) => o.log?.(`dht: bootstrap ${n.text} does not resolve (${err.message})`),
+      );
     return d;
   }
 
   #send(packets: readonly Packet[]): void {
+    if (this.#closed) return;
     for (const p of packets) this.#socket.send(p.data, p.port, p.ip);
   }
 
@@ -111,7 +120,10 @@ export class DhtUdp {
     return this.#lookup((done) => this.node.getPeers(infoHash, systemClock.now(), done, announcePort));
   }
 
+  #closed = false;
+
   close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
     return new Promise((r) => this.#socket.close(() => r()));
   }

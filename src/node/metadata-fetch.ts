@@ -9,7 +9,7 @@ import { MetadataFetch } from '../swarm/metadata.js';
 import { MAX_PEER_REQUESTS } from '../swarm/serving.js';
 import { type Handshake, type Message, speaksExtensions } from '../wire/messages.js';
 import { Announcer } from './announcer.js';
-import type { PeerNodeDeps } from './peer-options.js';
+import type { PeerDht, PeerNodeDeps } from './peer-options.js';
 import { PeerSet } from './peer-set.js';
 import { newPeerId, systemPeerDeps } from './system-deps.js';
 
@@ -35,11 +35,18 @@ export interface MetadataFetchOpts {
   tiers: string[][];
   peers: PeerAddress[];
   minAnnounceIntervalMs?: number;
+  /** The DHT, searched for the torrent's peers every DHT_METADATA_SEARCH_MS until the metadata is in. */
+  dht?: PeerDht;
 }
+
+/** While fetching metadata, the DHT is searched this often. */
+export const DHT_METADATA_SEARCH_MS = 5_000;
 
 export interface MetadataFetchEvents {
   tracker: [url: string, peers: number, error?: string, retryInMs?: number];
   'peer-failed': [addr: string, reason: string];
+  /** A DHT lookup found `found` peers. */
+  dht: [found: number];
 }
 
 interface Conn {
@@ -177,7 +184,33 @@ export class MetadataFetcher extends EventEmitter<MetadataFetchEvents> {
       for (const p of o.peers) peers.learn(p);
       announcer.start();
       dialMore();
-      const cancelTick = timers.every(1000, dialMore);
+      let cancelTick = timers.every(1000, dialMore);
+      const dht = o.dht;
+      if (dht !== undefined) {
+        let searching = false;
+        const search = () => {
+          if (done || searching) return;
+          searching = true;
+          dht.getPeers(o.infoHash).then(
+            (r) => {
+              searching = false;
+              for (const p of r.peers) peers.learn(p);
+              this.emit('dht', r.peers.length);
+              dialMore();
+            },
+            () => {
+              searching = false;
+            },
+          );
+        };
+        search();
+        const cancelSearch = timers.every(DHT_METADATA_SEARCH_MS, search);
+        const stop = cancelTick;
+        cancelTick = () => {
+          stop();
+          cancelSearch();
+        };
+      }
     });
   }
 

@@ -14,6 +14,8 @@ import { EXCHANGE_TIMEOUT_MS, exchangeLoop } from './exchange.js';
 import { HashedBlockStore } from './fs-block-store.js';
 import {
   CONNECT_TIMEOUT_MS,
+  DHT_INTERVAL_MS,
+  DHT_SEARCH_MS,
   MAX_CONNECTIONS,
   MAX_PER_IP,
   type PeerNodeDeps,
@@ -65,6 +67,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   readonly #givenDialled = new Map<string, number>();
   #announcer!: Announcer;
   #cancelTick: () => void = () => {};
+  #cancelDht: () => void = () => {};
   #stopped = false;
   #completed = false;
   #done: Promise<void>;
@@ -202,6 +205,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.core.listenPort = this.port;
     if (this.core.complete) await this.#onComplete();
     this.#startTrackers();
+    this.#startDht();
     // Peers given by the user are dialled like those a tracker names (with or without trackers).
     for (const p of this.opts.peers ?? []) this.#peers.learn(p);
     this.#connectMore();
@@ -249,6 +253,39 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         throw new Error('the exchange strategy needs a swarmshare tracker (its base URL, not /announce)');
       this.#runExchanges(json as JsonTrackerClient, this.opts.exchange.maxChunks);
     }
+  }
+
+  /** DHT rounds: a lookup that also announces us, now and then periodically (not for a private torrent). */
+  #startDht(): void {
+    const dht = this.opts.dht;
+    if (dht === undefined || this.meta.private) return;
+    const every = this.opts.dhtIntervalMs ?? DHT_INTERVAL_MS;
+    let running = false;
+    let last = Number.NEGATIVE_INFINITY;
+    const round = () => {
+      if (this.#stopped || running) return;
+      const now = this.#deps.clock.now();
+      // A seed re-announces every period; a download searches at least every DHT_SEARCH_MS.
+      const due = this.core.complete ? every : Math.min(every, DHT_SEARCH_MS);
+      if (now - last < due) return;
+      running = true;
+      last = now;
+      dht.getPeers(this.meta.infoHash, this.port).then(
+        (r) => {
+          running = false;
+          if (this.#stopped) return;
+          let learned = 0;
+          for (const p of r.peers) if (this.#peers.learn(p)) learned++;
+          this.emit('dht', r.peers.length, learned);
+          this.#connectMore();
+        },
+        () => {
+          running = false;
+        },
+      );
+    };
+    round();
+    this.#cancelDht = this.#deps.timers.every(Math.min(1000, every), round);
   }
 
   #acceptable(ip: string): boolean {
@@ -474,6 +511,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
 
   #cancelTimers(): void {
     this.#cancelTick();
+    this.#cancelDht();
     this.#announcer?.close();
   }
 
@@ -492,6 +530,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#cancelTick();
+    this.#cancelDht();
     await this.#announcer?.stop();
     await this.#tcp?.closeAll();
     await this.store?.close();

@@ -1,4 +1,5 @@
 import type { Clock, Hasher, Rng, Timers } from '../core/deps.js';
+import type { PeerAddress } from '../core/ip.js';
 import type { Metainfo } from '../core/metainfo.js';
 import type { PeerLinks, TcpLinksHandlers, TcpLinksOpts } from '../net/tcp-links.js';
 import type { StoreMode } from '../storage/fs-store.js';
@@ -46,7 +47,25 @@ export interface PeerNodeOpts {
   minAnnounceIntervalMs?: number;
   /** One PEX message per link per this long, ms (default a minute; tests shorten it). */
   pexIntervalMs?: number;
+  /**
+   * The Mainline DHT (BEP 5), already bound (net/dht-udp.ts): the torrent's peers are searched
+   * there and we are announced there, at once and then every `dhtIntervalMs`. Never used for a
+   * private torrent.
+   */
+  dht?: PeerDht;
+  /** DHT announce period, ms (default DHT_INTERVAL_MS; a download searches at least every DHT_SEARCH_MS). */
+  dhtIntervalMs?: number;
 }
+
+/** The DHT as a peer uses it: a lookup of a torrent's peers that announces us at `announcePort`. */
+export interface PeerDht {
+  getPeers(infoHash: Uint8Array, announcePort?: number): Promise<{ peers: PeerAddress[] }>;
+}
+
+/** A seed re-announces to the DHT this often (BEP 5 clients: 15 to 30 minutes). */
+export const DHT_INTERVAL_MS = 15 * 60_000;
+/** A download searches the DHT for more peers at least this often. */
+export const DHT_SEARCH_MS = 60_000;
 
 /** What a peer is given rather than reaching for. */
 export interface PeerNodeDeps {
@@ -90,6 +109,8 @@ export interface PeerNodeEvents {
   /** A tracker answered with `peers`, or failed with `error` and is tried again in `retryInMs`. */
   tracker: [url: string, peers: number, error?: string, retryInMs?: number];
   'peer-closed': [addr: string, code: string, reason: string];
+  /** A DHT lookup found `found` peers, `learned` of them new and usable. */
+  dht: [found: number, learned: number];
   /** A peer told us of `told` peers (PEX), `learned` of them new and usable. */
   pex: [told: number, learned: number];
   /** An exchange starts: which chunks we ask of whom. */

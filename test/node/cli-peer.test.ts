@@ -40,7 +40,7 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
 
   it('get: a magnet link with no tracker and no peer, and a bad one, say what is wrong', async () => {
     const hex = 'c12fe1c06bba254a9dc9f519b335aa7c1367a88a';
-    const r = await run(['get', `magnet:?xt=urn:btih:${hex}&dn=f.iso`]);
+    const r = await run(['get', `magnet:?xt=urn:btih:${hex}&dn=f.iso`, '--no-dht']);
     expect(r.code).toBe(1);
     expect(r.out).toContain('the magnet link names no tracker (tr) and no peer (x.pe)');
     expect(r.out).not.toContain('ENOENT');
@@ -173,7 +173,7 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
   });
 
   it('share: without --tracker', async () => {
-    const r = await run(['share', join(dir, 'x.bin')]);
+    const r = await run(['share', join(dir, 'x.bin'), '--no-dht']);
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/--tracker/);
   });
