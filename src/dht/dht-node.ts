@@ -27,6 +27,8 @@ import { K, type RoutingNode, RoutingTable } from './routing-table.js';
 export const QUERY_TIMEOUT_MS = 2_000;
 /** Queries of ours waiting for an answer at most (more wait for room). */
 export const MAX_PENDING = 256;
+/** A node with an empty routing table bootstraps again this often. */
+export const REBOOTSTRAP_MS = 10_000;
 /** Our token secret changes this often; a token is good for two periods (BEP 5: ~10 minutes). */
 export const TOKEN_ROTATE_MS = 5 * 60_000;
 /** Queries per second one address may send us (burst twice that); past it, ignored. */
@@ -82,6 +84,7 @@ export class DhtNode {
   #secrets: [Uint8Array, Uint8Array];
   #rotatedAt: number;
   #tid = 0;
+  #bootstrappedAt = Number.NEGATIVE_INFINITY;
   /** The time of the event being handled (queries sent from callbacks are stamped with it). */
   #now: number;
   /** Counters, for the curious (and `swarmshare dht`'s status line). */
@@ -97,6 +100,11 @@ export class DhtNode {
     this.#rotatedAt = now;
     this.#now = now;
     this.#tid = (deps.randomBytes(2)[0] as number) << 8;
+  }
+
+  /** Our queries waiting for an answer. */
+  get pending(): number {
+    return this.#pending.size;
   }
 
   // ---- tokens --------------------------------------------------------------------------
@@ -240,6 +248,9 @@ export class DhtNode {
       this.#rotatedAt = now;
     }
     this.store.expire(now);
+    // A node that knows nobody (its bootstrap was lost, or everyone left) tries again, now and then.
+    if (this.table.size === 0 && this.#bootstrap.length > 0 && now - this.#bootstrappedAt >= REBOOTSTRAP_MS)
+      out.push(...this.bootstrap(now));
     for (const target of this.table.stale(now, this.#deps.randomBytes))
       out.push(...this.lookup('find_node', target, now, () => {}));
     return [...out, ...this.drain()];
@@ -318,6 +329,7 @@ export class DhtNode {
 
   /** Joins the network: a lookup of our own id through the bootstrap nodes. */
   bootstrap(now: number, done: (r: LookupResult) => void = () => {}): Packet[] {
+    this.#bootstrappedAt = now;
     return this.lookup('find_node', this.id, now, done);
   }
 

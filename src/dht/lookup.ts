@@ -119,16 +119,19 @@ export class Lookup {
     this.#inflight--;
   }
 
-  /** Over: nothing in flight, and the K closest live candidates have all answered (or none is left to ask). */
+  /**
+   * Over: the K closest candidates not known to have failed have all answered (queries still out
+   * to farther nodes do not hold it up: their answers could only bring nodes farther still, or a
+   * closer one, which the K closest would have named), or nothing is left to ask or wait for.
+   */
   get done(): boolean {
-    if (this.#inflight > 0) return false;
     let live = 0;
     for (const c of this.#cands) {
       if (c.state === 'failed') continue;
-      if (c.state === 'new') return false;
-      if (++live >= this.#k) break;
+      if (c.state !== 'answered') return false;
+      if (++live >= this.#k) return true;
     }
-    return true;
+    return this.#inflight === 0;
   }
 
   get peers(): PeerAddress[] {
