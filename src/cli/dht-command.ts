@@ -57,6 +57,12 @@ export function registerDhtCommand(program: Command): void {
       },
     )
     .option('--state <file>', 'keep the node id and routing table in this file across restarts')
+    .option(
+      '--rate-limit <n>',
+      'queries per second one address may send (burst twice that; 0: no limit)',
+      intOption(0, 1_000_000),
+      20,
+    )
     .option('--status-every <seconds>', 'print the node and peer counts this often', intOption(1, 86_400), 60)
     .action(
       async (o: {
@@ -65,6 +71,7 @@ export function registerDhtCommand(program: Command): void {
         bootstrap?: string[];
         state?: string;
         statusEvery: number;
+        rateLimit: number;
       }) => {
         const state = o.state === undefined ? null : await loadState(o.state);
         const d = await DhtUdp.start({
@@ -73,6 +80,7 @@ export function registerDhtCommand(program: Command): void {
           bootstrap: o.bootstrap ?? [],
           id: state === null ? undefined : Buffer.from(state.id, 'hex'),
           nodes: state?.nodes,
+          queriesPerSecond: o.rateLimit === 0 ? null : o.rateLimit,
           log: (line) => console.error(line),
         });
         console.log(`DHT node ${Buffer.from(d.node.id).toString('hex')} on udp://${o.host}:${d.port}`);

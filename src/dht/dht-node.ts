@@ -69,8 +69,8 @@ export interface DhtNodeOpts {
   id?: NodeId;
   /** Nodes to start from (host must be an IP literal). */
   bootstrap?: readonly { ip: string; port: number }[];
-  /** Queries per second one address may send us (default QUERIES_PER_SECOND). */
-  queriesPerSecond?: number;
+  /** Queries per second one address may send us (default QUERIES_PER_SECOND; null: no limit, for benchmarks). */
+  queriesPerSecond?: number | null;
 }
 
 export class DhtNode {
@@ -80,7 +80,7 @@ export class DhtNode {
   readonly #deps: DhtDeps;
   readonly #bootstrap: { ip: string; port: number }[];
   readonly #pending = new Map<string, Pending>();
-  readonly #limiter: RateLimiter;
+  readonly #limiter: RateLimiter | null;
   #secrets: [Uint8Array, Uint8Array];
   #rotatedAt: number;
   #tid = 0;
@@ -95,7 +95,8 @@ export class DhtNode {
     this.id = opts.id ?? deps.randomBytes(20);
     this.table = new RoutingTable(this.id, K, now);
     this.#bootstrap = [...(opts.bootstrap ?? [])];
-    this.#limiter = new RateLimiter(opts.queriesPerSecond ?? QUERIES_PER_SECOND);
+    this.#limiter =
+      opts.queriesPerSecond === null ? null : new RateLimiter(opts.queriesPerSecond ?? QUERIES_PER_SECOND);
     this.#secrets = [deps.randomBytes(16), deps.randomBytes(16)];
     this.#rotatedAt = now;
     this.#now = now;
@@ -136,7 +137,7 @@ export class DhtNode {
       this.stats.malformed++;
       // A query we cannot read gets an error only when it carried a transaction id and is small
       // (an error is ~40 bytes: never larger than what provoked it).
-      if (m.t !== undefined && data.length >= 40 && this.#limiter.allow(from.ip, now))
+      if (m.t !== undefined && data.length >= 40 && (this.#limiter?.allow(from.ip, now) ?? true))
         return [
           this.#packet(
             from,
@@ -150,7 +151,7 @@ export class DhtNode {
       return [];
     }
     if (m.y === 'q') {
-      if (!this.#limiter.allow(from.ip, now)) {
+      if (!(this.#limiter?.allow(from.ip, now) ?? true)) {
         this.stats.dropped++;
         return [];
       }
@@ -248,6 +249,7 @@ export class DhtNode {
       this.#rotatedAt = now;
     }
     this.store.expire(now);
+    this.#limiter?.sweep(now);
     // A node that knows nobody (its bootstrap was lost, or everyone left) tries again, now and then.
     if (this.table.size === 0 && this.#bootstrap.length > 0 && now - this.#bootstrappedAt >= REBOOTSTRAP_MS)
       out.push(...this.bootstrap(now));

@@ -29,6 +29,8 @@ export interface DhtUdpOpts {
   id?: NodeId;
   /** Known nodes to start from (a saved state). */
   nodes?: readonly { ip: string; port: number }[];
+  /** Queries per second one address may send (default the node's; null: no limit). */
+  queriesPerSecond?: number | null;
   log?: (line: string) => void;
 }
 
@@ -73,7 +75,7 @@ export class DhtUdp {
       else names.push({ host: hp.host, port: hp.port, text: e });
     }
     const node = new DhtNode(
-      { id: o.id, bootstrap: boot },
+      { id: o.id, bootstrap: boot, queriesPerSecond: o.queriesPerSecond },
       { sha1: nodeHasher.sha1, randomBytes: secureRandomBytes },
       systemClock.now(),
     );
