@@ -25,6 +25,7 @@ function originLeaves(v: string): number | 'copy' {
 export const PICK_TIMEOUT_S = 15;
 
 interface DemoCliOpts {
+  trackerless?: boolean;
   file?: string;
   dir?: string;
   peers: number;
@@ -121,6 +122,18 @@ function summary(r: DemoReport): string[] {
   lines.push(
     `Origin uploaded ${formatBytes(r.originUploadedBytes)} (${(r.originUploadedBytes / r.file.size).toFixed(2)}x the file)`,
   );
+  if (r.discovery === 'dht') {
+    lines.push(
+      'Trackerless: the peers found each other through the DHT. Links each opened, by how it found the peer:',
+    );
+    for (const p of r.peers) {
+      const f = p.partnersFound;
+      if (f === null) continue;
+      lines.push(
+        `  ${p.name.padEnd(7)} dht ${f.dht ?? 0}, pex ${f.pex ?? 0}, tracker ${f.tracker ?? 0}; incoming ${f.incoming ?? 0}`,
+      );
+    }
+  }
   lines.push(r.success ? 'Every peer has a verified copy.' : 'NOT every surviving peer has a verified copy.');
   return lines;
 }
@@ -214,11 +227,17 @@ export function registerDemoCommand(program: Command): void {
     )
     .option('--open', 'open the dashboard in a browser, where one exists')
     .option(
+      '--trackerless',
+      'no tracker: the peers find each other through a DHT on loopback (rarest-first, in-process peers)',
+    )
+    .option(
       '--linger <time>',
       'keep the swarm and its dashboard up this long after it completes (default with --open in a terminal: until Ctrl-C)',
       durationOption,
     )
-    .action(async (o: DemoCliOpts) => {
+    .action(async (o: DemoCliOpts, cmd: Command) => {
+      // Trackerless swarms trade rarest-first (the random strategy's exchanges need the chunk-map tracker).
+      if (o.trackerless && cmd.getOptionValueSource('strategy') === 'default') o.strategy = 'rarest-first';
       const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
       const file = await chooseFile(o, tty);
       const logMode = o.log === true || !tty;
@@ -242,6 +261,7 @@ export function registerDemoCommand(program: Command): void {
         trackerLog: logMode,
         processes: o.processes ? { cli: process.argv[1] as string } : undefined,
         trackerPort: o.port,
+        trackerless: o.trackerless === true,
       });
       console.log(
         `Dashboard: ${run.tracker.url}/  (tracker ${run.tracker.url}, API docs ${run.tracker.url}/docs)`,

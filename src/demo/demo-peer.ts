@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Bitfield } from '../core/bitfield.js';
 import { parseTorrent } from '../core/metainfo.js';
+import { DhtUdp } from '../net/dht-udp.js';
 import { nodeHasher } from '../net/system.js';
 import { PeerNode, type PeerNodeOpts } from '../node/peer-node.js';
 
@@ -30,6 +31,8 @@ export interface DemoPeerSpec {
   uploadSlots: number;
   /** The origin super-seeds in rarest-first mode unless this is false. */
   superSeed?: boolean;
+  /** Trackerless: no tracker; the peers find each other through the DHT via this node (HOST:PORT). */
+  dhtBootstrap?: string;
 }
 
 export interface DemoPeer extends EventEmitter<DemoPeerEvents> {
@@ -47,6 +50,8 @@ export interface DemoPeer extends EventEmitter<DemoPeerEvents> {
   stop(): Promise<void>;
   /** Dies at once, saying nothing to anyone. */
   kill(): Promise<void>;
+  /** Links opened by how their peer was found (in-process peers only). */
+  readonly partnersFound?: Readonly<Record<string, number>>;
 }
 
 export function nodeOpts(spec: DemoPeerSpec, meta: PeerNodeOpts['meta']): PeerNodeOpts {
@@ -56,7 +61,7 @@ export function nodeOpts(spec: DemoPeerSpec, meta: PeerNodeOpts['meta']): PeerNo
     mode: spec.mode,
     host: '127.0.0.1',
     port: 0,
-    trackers: [spec.tracker],
+    trackers: spec.tracker === '' ? [] : [spec.tracker],
     name: spec.name,
     strategy: spec.strategy === 'random' ? 'random' : 'rarest-first',
     exchange: spec.strategy === 'random' ? { maxChunks: spec.maxChunks } : undefined,
@@ -85,7 +90,18 @@ export class InProcessPeer extends EventEmitter<DemoPeerEvents> implements DemoP
   constructor(spec: DemoPeerSpec, meta: PeerNodeOpts['meta']) {
     super();
     this.name = spec.name;
-    this.node = new PeerNode(nodeOpts(spec, meta));
+    // Trackerless: each peer runs its own DHT node, joined through the demo's bootstrap node.
+    if (spec.dhtBootstrap !== undefined) {
+      const bootstrap = [spec.dhtBootstrap];
+      this.#dht = DhtUdp.start({ host: '127.0.0.1', port: 0, bootstrap });
+      this.#dht.catch(() => {});
+      const ready = this.#dht;
+      this.node = new PeerNode({
+        ...nodeOpts(spec, meta),
+        dht: { getPeers: async (h, port) => (await ready).getPeers(h, port) },
+        dhtIntervalMs: 1000,
+      });
+    } else this.node = new PeerNode(nodeOpts(spec, meta));
     this.node.on('requesting', (c, p, a) => this.emit('requesting', c, p, a));
     this.node.on('complete', () => this.emit('complete'));
     this.node.on('error', (e) => this.emit('error', e));
@@ -113,14 +129,24 @@ export class InProcessPeer extends EventEmitter<DemoPeerEvents> implements DemoP
   haveCount() {
     return this.node.core?.have.count ?? 0;
   }
-  start() {
+  get partnersFound() {
+    return this.node.partnersFound;
+  }
+  async start() {
+    if (this.#dht !== null) await (await this.#dht).bootstrap();
     return this.node.start();
   }
-  stop() {
-    return this.node.stop();
+  async stop() {
+    await this.node.stop();
+    await this.#closeDht();
   }
-  kill() {
-    return this.node.kill();
+  async kill() {
+    await this.node.kill();
+    await this.#closeDht();
+  }
+  readonly #dht: Promise<DhtUdp> | null = null;
+  async #closeDht() {
+    if (this.#dht !== null) await (await this.#dht).close();
   }
 }
 

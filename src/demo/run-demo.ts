@@ -4,6 +4,7 @@ import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path';
 import { distributionLowerBound } from '../core/lower-bound.js';
 import { registerDashboard } from '../dashboard/routes.js';
+import { DhtUdp } from '../net/dht-udp.js';
 import { type RunningTracker, startTracker } from '../net/tracker-server.js';
 import { createTorrent } from '../node/create-torrent.js';
 import { formatChunks } from '../tracker/log-format.js';
@@ -44,6 +45,11 @@ export interface DemoOpts {
   processes?: { cli: string };
   /** The tracker's port (0: any free one). */
   trackerPort?: number;
+  /**
+   * Trackerless: the peers announce nowhere; a DHT node of the demo's is their bootstrap and they
+   * find each other through the DHT (and PEX). Rarest-first, in-process peers only.
+   */
+  trackerless?: boolean;
 }
 
 export interface PeerReport {
@@ -58,6 +64,8 @@ export interface PeerReport {
   bytesFromOrigin: number;
   bytesFromPeers: number;
   bytesUploaded: number;
+  /** Links it opened, by how it found the peer (tracker, dht, pex, given), and those opened to it (incoming). */
+  partnersFound: Record<string, number> | null;
 }
 
 export interface DemoReport {
@@ -67,6 +75,8 @@ export interface DemoReport {
   uploadRate: number | null;
   downloadRate: number | null;
   trackerUrl: string;
+  /** How the peers found each other: 'tracker', or 'dht' (trackerless). */
+  discovery: 'tracker' | 'dht';
   totalMs: number | null;
   lowerBoundMs: number | null;
   ratioToBound: number | null;
@@ -143,9 +153,13 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
       },
     },
   );
+  if (o.trackerless && (o.strategy !== 'rarest-first' || o.processes))
+    throw new Error('--trackerless needs the rarest-first strategy and in-process peers (no --processes)');
+  // Trackerless: the first node of the swarm's DHT; the torrent names no tracker.
+  const dhtBoot = o.trackerless ? await DhtUdp.start({ host: '127.0.0.1', port: 0, bootstrap: [] }) : null;
   const { bytes, meta } = await createTorrent(join(originDir, name), {
     pieceLength: o.pieceSize,
-    trackers: [tracker.url],
+    trackers: dhtBoot === null ? [tracker.url] : [],
   });
   const torrentPath = join(out, `${name}.torrent`);
   await writeFile(torrentPath, bytes);
@@ -171,7 +185,8 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
       dir,
       mode: role === 'origin' ? 'seed' : 'download',
       name: peerName,
-      tracker: tracker.url,
+      tracker: dhtBoot === null ? tracker.url : '',
+      dhtBootstrap: dhtBoot === null ? undefined : `127.0.0.1:${dhtBoot.port}`,
       strategy: o.strategy,
       maxChunks: o.maxChunks,
       uploadRate: o.uploadRate,
@@ -264,6 +279,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
         bytesFromOrigin: fromOrigin,
         bytesFromPeers: fromPeers,
         bytesUploaded: m.node.uploaded,
+        partnersFound: m.node.partnersFound === undefined ? null : { ...m.node.partnersFound },
       });
     }
     const survivors = peers.filter((p) => !p.killed && p.role !== 'origin');
@@ -287,6 +303,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
       uploadRate: o.uploadRate ?? null,
       downloadRate: o.downloadRate ?? null,
       trackerUrl: tracker.url,
+      discovery: dhtBoot === null ? 'tracker' : 'dht',
       totalMs,
       lowerBoundMs,
       ratioToBound: totalMs !== null && lowerBoundMs ? totalMs / lowerBoundMs : null,
@@ -341,6 +358,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
     clearInterval(poll);
     await Promise.all(live().map((m) => m.node.stop().catch(() => {})));
     await tracker.close();
+    await dhtBoot?.close();
   };
 
   return {

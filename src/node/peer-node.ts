@@ -25,13 +25,16 @@ import {
   type StoreInfo,
   TICK_MS,
 } from './peer-options.js';
-import { PeerSet, REST_MS } from './peer-set.js';
+import { MAX_KNOWN_PEERS, PeerSet, REST_MS } from './peer-set.js';
 import { newPeerId, systemPeerDeps } from './system-deps.js';
 
 export { MAX_RETRY_MS, MIN_ANNOUNCE_INTERVAL_MS, REPORT_MS, RETRY_MS } from './announcer.js';
 export { EXCHANGE_IDLE_MS, EXCHANGE_TIMEOUT_MS } from './exchange.js';
 export * from './peer-options.js';
 export { REST_MS } from './peer-set.js';
+
+/** Where a peer's address came from: a tracker, the DHT, another peer (PEX), or the user (`--peer`). */
+export type PeerSource = 'tracker' | 'dht' | 'pex' | 'given';
 export { newPeerId, PEER_ID_PREFIX } from './system-deps.js';
 
 /**
@@ -63,6 +66,16 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   #exchanges = new Map<LinkId, () => void>();
   #exchangeProgress = new Map<LinkId, () => void>();
   #connecting = new Set<string>();
+  /** How each known address was first found. */
+  readonly #sourceOf = new Map<string, PeerSource>();
+  /** Links opened, by how their peer was found (dialled), or `incoming` (the peer dialled us). */
+  readonly partnersFound: Record<PeerSource | 'incoming', number> = {
+    tracker: 0,
+    dht: 0,
+    pex: 0,
+    given: 0,
+    incoming: 0,
+  };
   /** When we last dialled each peer the user named, as a seed. */
   readonly #givenDialled = new Map<string, number>();
   #announcer!: Announcer;
@@ -183,7 +196,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         },
         accept: (ip) => this.#acceptable(ip),
         // In exchange mode a peer fetches only through its own exchanges; incoming links just serve.
-        incoming: (id, ip) => this.#addLink(id, false, this.opts.exchange ? [] : undefined, { ip }),
+        incoming: (id, ip) => {
+          this.partnersFound.incoming++;
+          this.#addLink(id, false, this.opts.exchange ? [] : undefined, { ip });
+        },
         uploaded: (n) => {
           this.uploaded += n;
           this.emit('upload', n);
@@ -207,7 +223,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.#startTrackers();
     this.#startDht();
     // Peers given by the user are dialled like those a tracker names (with or without trackers).
-    for (const p of this.opts.peers ?? []) this.#peers.learn(p);
+    for (const p of this.opts.peers ?? []) this.#learn(p, 'given');
     this.#connectMore();
     this.#cancelTick = this.#deps.timers.every(TICK_MS, () => this.#tick());
   }
@@ -234,7 +250,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       {
         state: (event) => this.#state(event),
         peers: (url, peers) => {
-          for (const p of peers) this.#peers.learn(p);
+          for (const p of peers) this.#learn(p, 'tracker');
           this.emit('tracker', url, peers.length);
           this.#connectMore();
         },
@@ -275,7 +291,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
           running = false;
           if (this.#stopped) return;
           let learned = 0;
-          for (const p of r.peers) if (this.#peers.learn(p)) learned++;
+          for (const p of r.peers) if (this.#learn(p, 'dht')) learned++;
           this.emit('dht', r.peers.length, learned);
           this.#connectMore();
         },
@@ -286,6 +302,20 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     };
     round();
     this.#cancelDht = this.#deps.timers.every(Math.min(1000, every), round);
+  }
+
+  /**
+   * A peer from `source`, through the one door (PeerSet.learn); the first source an address came
+   * from is remembered, so links can be counted by how their peer was found.
+   */
+  #learn(p: PeerAddress, source: PeerSource): boolean {
+    const ok = this.#peers.learn(p);
+    if (ok) {
+      const addr = `${p.ip}:${p.port}`;
+      if (!this.#sourceOf.has(addr) && this.#sourceOf.size < 4 * MAX_KNOWN_PEERS)
+        this.#sourceOf.set(addr, source);
+    }
+    return ok;
   }
 
   #acceptable(ip: string): boolean {
@@ -310,7 +340,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   /** Peers a peer told us of (PEX): the same door as a tracker's (PeerSet.learn), then dialled as room allows. */
   #learnFromPeers(peers: readonly PeerAddress[]): void {
     let learned = 0;
-    for (const p of peers) if (this.#peers.learn(p)) learned++;
+    for (const p of peers) if (this.#learn(p, 'pex')) learned++;
     this.emit('pex', peers.length, learned);
     this.#connectMore();
   }
@@ -379,6 +409,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       () => {
         this.#connecting.delete(addr);
         if (this.#stopped) return dial.abort();
+        this.partnersFound[this.#sourceOf.get(addr) ?? 'given']++;
         this.#addLink(dial.attach(addr), true, undefined, { ip: p.ip, listenPort: p.port });
       },
       () => this.#connecting.delete(addr),

@@ -75,6 +75,22 @@ describe('swarmshare demo without a terminal', () => {
     }, 90_000);
   }
 
+  it('--trackerless: no tracker, the peers find each other through a loopback DHT (and PEX), and the report says how', async () => {
+    const r = await demo('trackerless', ['--trackerless', '--peers', '6']);
+    expect(r.code, r.out.slice(-2000)).toBe(0);
+    expect(r.report).toMatchObject({ success: true, discovery: 'dht', strategy: 'rarest-first' });
+    for (const p of r.report.peers) {
+      expect(p).toMatchObject({ completed: true, verified: true });
+      // Nothing came from a tracker; every empty peer opened links it found through the DHT or PEX.
+      expect(p.partnersFound.tracker).toBe(0);
+      if (p.role === 'peer') expect(p.partnersFound.dht + p.partnersFound.pex).toBeGreaterThan(0);
+    }
+    // The torrent names no tracker, and no peer registered with the demo's tracker.
+    expect(r.out).not.toMatch(/^Peer registered:/m);
+    expect(r.out).toMatch(/Trackerless: the peers found each other through the DHT/);
+    expect(r.out).toMatch(/^ {2}peer2 +dht \d+, pex \d+, tracker 0; incoming \d+$/m);
+  }, 90_000);
+
   it('--processes: each peer in its own OS process, all complete, none left running', async () => {
     const r = await demo('processes', ['--processes', '--strategy', 'rarest-first', '--peers', '5']);
     expect(r.code, r.out.slice(-2000)).toBe(0);
