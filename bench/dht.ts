@@ -10,12 +10,12 @@
  *      +-20, 1% loss, 10% of the nodes gone before --lookups get_peers lookups; their hops,
  *      queries and virtual time.
  */
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { encodeQuery } from '../src/dht/krpc.js';
 import { DEFAULT_DHT_SCENARIO, runDhtSimulation } from '../src/sim/dht-sim.js';
+import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,36 +28,6 @@ const { values: args } = parseArgs({
 const DURATION_MS = Number(args.duration) * 1000;
 const WINDOW = Number(args.window);
 const root = resolve(import.meta.dirname, '..');
-
-interface Server {
-  port: number;
-  stop(): Promise<void>;
-}
-
-function spawnServer(argv: string[], pattern: RegExp): Promise<Server> {
-  return new Promise((ok, fail) => {
-    const child = spawn('node', argv, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
-    let out = '';
-    const timer = setTimeout(() => fail(new Error(`did not start: ${out}`)), 20_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = pattern.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        ok({
-          port: Number(m[1]),
-          stop: () =>
-            new Promise((r) => {
-              if (child.exitCode !== null) return r();
-              child.once('exit', () => r());
-              child.kill('SIGTERM');
-              setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-            }),
-        });
-      }
-    });
-  });
-}
 
 const bittorrentDhtScript = `
 import DHT from 'bittorrent-dht';
@@ -141,11 +111,18 @@ async function load(port: number): Promise<{ rps: number; lost: number }> {
 async function main(): Promise<void> {
   const cli = join(root, 'dist', 'cli', 'main.js');
   const ours = await spawnServer(
+    'node',
     [cli, 'dht', '--port', '0', '--rate-limit', '0', '--status-every', '3600'],
     /on udp:\/\/[0-9.]+:(\d+)/,
+    root,
   );
   const oursResult = await load(ours.port).finally(() => ours.stop());
-  const base = await spawnServer(['--input-type=module', '-e', bittorrentDhtScript], /PORT (\d+)/);
+  const base = await spawnServer(
+    'node',
+    ['--input-type=module', '-e', bittorrentDhtScript],
+    /PORT (\d+)/,
+    root,
+  );
   const baseResult = await load(base.port).finally(() => base.stop());
 
   const scenario = { ...DEFAULT_DHT_SCENARIO, nodes: Number(args.nodes), lookups: Number(args.lookups) };

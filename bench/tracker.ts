@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { applyAnnounce } from '../src/tracker/announce.js';
 import { defaultLimits } from '../src/tracker/limits.js';
 import { SwarmRegistry } from '../src/tracker/registry.js';
+import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,12 +49,6 @@ function need(cmd: string, pkg: string): void {
     console.error(`bench:tracker needs ${cmd}: apt-get install -y ${pkg}`);
     process.exit(2);
   }
-}
-
-interface Server {
-  port: number;
-  pid: number;
-  stop(): Promise<void>;
 }
 
 interface UdpResult {
@@ -128,33 +123,6 @@ function freeTcpPort(): Promise<number> {
       const a = srv.address();
       srv.close(() => r(typeof a === 'object' && a !== null ? a.port : 0));
     });
-  });
-}
-
-function spawnServer(cmd: string, argv: string[], portPattern: RegExp): Promise<Server> {
-  return new Promise((resolveServer, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 20_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = portPattern.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolveServer({
-          port: Number(m[1]),
-          pid: child.pid as number,
-          stop: () =>
-            new Promise((r) => {
-              if (child.exitCode !== null) return r();
-              child.once('exit', () => r());
-              child.kill('SIGTERM');
-              setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-            }),
-        });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${cmd} exited with ${code}: ${out}`)));
   });
 }
 

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { registerDashboard } from '../dashboard/routes.js';
 import { startTracker } from '../net/tracker-server.js';
 import { registerDemoCommand } from './demo-command.js';
-import { registerDhtCommand } from './dht-command.js';
+import { registerDhtCommand, registerDhtSimulateCommand } from './dht-command.js';
 import { addressList, intOption, portOption, storeUrl } from './options.js';
 import { registerPeerCommands } from './peer-commands.js';
 import { registerReplayCommand, registerSimulateCommand } from './simulate-command.js';
@@ -98,6 +98,7 @@ export function buildCli(): Command {
   registerPeerCommands(program);
   registerDemoCommand(program);
   registerDhtCommand(program);
+  registerDhtSimulateCommand(program);
   registerSimulateCommand(program);
   registerReplayCommand(program);
   return program;

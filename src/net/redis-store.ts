@@ -27,28 +27,33 @@ const EXPIRE_BATCH = 256;
 
 /** Removes a swarm's peers last seen before `cutoff`; drops the swarm when it empties. */
 const EXPIRE_LUA = `
+-- Removes peer sid (its record rec) and its share of the counts.
+local function drop(peers, seen, stats, totals, sid, rec)
+  if string.sub(rec, 1, 1) == 's' then
+    redis.call('HINCRBY', stats, 'seeders', -1)
+    redis.call('HINCRBY', totals, 'seeders', -1)
+  else
+    redis.call('HINCRBY', stats, 'leechers', -1)
+  end
+  redis.call('HINCRBY', totals, 'peers', -1)
+  redis.call('HDEL', peers, sid)
+  redis.call('ZREM', seen, sid)
+end
+-- A swarm with no peer left goes (its counts too, as in memory). 1 when it went.
+local function dropIfEmpty(peers, seen, stats, swarms, h)
+  if redis.call('HLEN', peers) > 0 then return 0 end
+  redis.call('DEL', stats, seen)
+  redis.call('ZREM', swarms, h)
+  return 1
+end
 local function expire(peers, seen, stats, swarms, totals, cutoff, h)
   local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', cutoff, 'LIMIT', 0, ${EXPIRE_BATCH})
   for _, sid in ipairs(stale) do
     local rec = redis.call('HGET', peers, sid)
-    if rec then
-      if string.sub(rec, 1, 1) == 's' then
-        redis.call('HINCRBY', stats, 'seeders', -1)
-        redis.call('HINCRBY', totals, 'seeders', -1)
-      else
-        redis.call('HINCRBY', stats, 'leechers', -1)
-      end
-      redis.call('HINCRBY', totals, 'peers', -1)
-      redis.call('HDEL', peers, sid)
-    end
-    redis.call('ZREM', seen, sid)
+    if rec then drop(peers, seen, stats, totals, sid, rec) else redis.call('ZREM', seen, sid) end
   end
-  if #stale > 0 and redis.call('HLEN', peers) == 0 then
-    redis.call('DEL', stats, seen)
-    redis.call('ZREM', swarms, h)
-    return 1
-  end
-  return 0
+  if #stale == 0 then return 0 end
+  return dropIfEmpty(peers, seen, stats, swarms, h)
 end
 `;
 
@@ -79,19 +84,8 @@ if event == 'stopped' then
   if rec then
     -- A client that stops right as it finishes never sends 'completed'.
     if old == 'l' and state == 's' then redis.call('HINCRBY', stats, 'downloaded', 1) end
-    if old == 's' then
-      redis.call('HINCRBY', stats, 'seeders', -1)
-      redis.call('HINCRBY', totals, 'seeders', -1)
-    else
-      redis.call('HINCRBY', stats, 'leechers', -1)
-    end
-    redis.call('HINCRBY', totals, 'peers', -1)
-    redis.call('HDEL', peers, id)
-    redis.call('ZREM', seen, id)
-    if redis.call('HLEN', peers) == 0 then
-      redis.call('DEL', stats, seen)
-      redis.call('ZREM', swarms, h)
-    end
+    drop(peers, seen, stats, totals, id, rec)
+    dropIfEmpty(peers, seen, stats, swarms, h)
   end
   return counts({})
 end
