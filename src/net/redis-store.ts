@@ -59,10 +59,10 @@ end
 
 const ANNOUNCE_LUA = `${EXPIRE_LUA}
 local peers, seen, stats, swarms, totals = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
-local id, compact, state, event, key = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local numwant, family = tonumber(ARGV[8]), tonumber(ARGV[9])
-local maxPeers, maxSwarms, h, wantIds = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12], ARGV[13] == '1'
+-- One packed argument (fewer, larger writes on the tracker's side): see announceArgs.
+local now, cutoff, id, compact, state, event, key, numwant, family, maxPeers, maxSwarms, h, ids =
+  struct.unpack('>ddBc0Bc0c1Bc0Bc0HBI4I4c40B', ARGV[1])
+local wantIds = ids == 1
 expire(peers, seen, stats, swarms, totals, cutoff, h)
 local rec = redis.call('HGET', peers, id)
 local old = nil
@@ -144,6 +144,52 @@ end
 if wantIds then return counts(got) end
 return counts({table.concat(v4), table.concat(v6)})
 `;
+
+/**
+ * The announce script's one argument, packed for Lua's struct.unpack('>ddBc0Bc0c1Bc0Bc0HBI4I4c40B'):
+ * now and the expiry cutoff (doubles), the peer id, compact address, event and key (each a length
+ * byte and its bytes), the state (one character), numwant (16 bits), the family (8), the limits
+ * (32 each), the info hash in hex (40 characters) and whether peer ids are wanted (8).
+ */
+export function announceArgs(a: {
+  now: number;
+  cutoff: number;
+  id: string;
+  compact: string;
+  state: string;
+  event: string;
+  key: string;
+  numwant: number;
+  family: number;
+  maxPeers: number;
+  maxSwarms: number;
+  hex: string;
+  wantIds: boolean;
+}): Buffer {
+  const str = (s: string) => {
+    const b = Buffer.from(s, 'latin1');
+    return Buffer.concat([Buffer.from([b.length]), b]);
+  };
+  const head = Buffer.alloc(16);
+  head.writeDoubleBE(a.now, 0);
+  head.writeDoubleBE(a.cutoff, 8);
+  const tail = Buffer.alloc(11);
+  tail.writeUInt16BE(Math.min(0xffff, a.numwant), 0);
+  tail.writeUInt8(a.family, 2);
+  tail.writeUInt32BE(Math.min(0xffffffff, a.maxPeers), 3);
+  tail.writeUInt32BE(Math.min(0xffffffff, a.maxSwarms), 7);
+  return Buffer.concat([
+    head,
+    str(a.id),
+    str(a.compact),
+    Buffer.from(a.state, 'latin1'),
+    str(a.event),
+    str(a.key),
+    tail,
+    Buffer.from(a.hex, 'latin1'),
+    Buffer.from([a.wantIds ? 1 : 0]),
+  ]);
+}
 
 const SWEEP_LUA = `${EXPIRE_LUA}
 return expire(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[1]), ARGV[2])
@@ -262,19 +308,21 @@ export class RedisSwarmStore implements SwarmStore {
     return this.#timed('announce', async () => {
       const r = await this.#r.ssAnnounceBuffer(
         ...this.#keys(hex),
-        now,
-        now - limits.peerTimeoutMs,
-        Buffer.from(a.peerId, 'latin1'),
-        Buffer.from(compactAddress(ip, a.port), 'latin1'),
-        state,
-        a.event,
-        Buffer.from(a.key ?? '', 'latin1'),
-        a.event === 'stopped' ? 0 : numwant,
-        family ?? 0,
-        limits.maxPeersPerSwarm,
-        limits.maxSwarms,
-        hex,
-        wantIds ? '1' : '0',
+        announceArgs({
+          now,
+          cutoff: now - limits.peerTimeoutMs,
+          id: a.peerId,
+          compact: compactAddress(ip, a.port),
+          state,
+          event: a.event,
+          key: a.key ?? '',
+          numwant: a.event === 'stopped' ? 0 : numwant,
+          family: family ?? 0,
+          maxPeers: limits.maxPeersPerSwarm,
+          maxSwarms: limits.maxSwarms,
+          hex,
+          wantIds,
+        }),
       );
       const peers: AnnounceOutcome['peers'] = [];
       if (wantIds)
