@@ -25,6 +25,8 @@ import { K, type RoutingNode, RoutingTable } from './routing-table.js';
 
 /** A query unanswered this long has failed. */
 export const QUERY_TIMEOUT_MS = 2_000;
+/** A lookup stops waiting for a query unanswered this long and asks another node (the answer still counts). */
+export const SLOW_MS = 1_000;
 /** Queries of ours waiting for an answer at most (more wait for room). */
 export const MAX_PENDING = 256;
 /** A node with an empty routing table bootstraps again this often. */
@@ -62,6 +64,8 @@ interface Pending {
   sentAt: number;
   onAnswer(r: Response): void;
   onFail(): void;
+  /** Called once when the query has gone SLOW_MS unanswered (a lookup moves on). */
+  onSlow?(): void;
 }
 
 export interface DhtNodeOpts {
@@ -215,6 +219,7 @@ export class DhtNode {
     now: number,
     onAnswer: (r: Response) => void,
     onFail: () => void,
+    onSlow?: () => void,
   ): Packet[] {
     if (this.#pending.size >= MAX_PENDING) {
       onFail();
@@ -228,6 +233,7 @@ export class DhtNode {
       sentAt: now,
       onAnswer,
       onFail,
+      onSlow,
     });
     this.stats.queriesOut++;
     return [this.#packet(to, encodeQuery(t, query))];
@@ -238,6 +244,11 @@ export class DhtNode {
     this.#now = now;
     const out: Packet[] = [];
     for (const [key, p] of this.#pending) {
+      if (now - p.sentAt >= SLOW_MS && p.onSlow !== undefined) {
+        const slow = p.onSlow;
+        p.onSlow = undefined;
+        slow();
+      }
       if (now - p.sentAt < QUERY_TIMEOUT_MS) continue;
       this.#pending.delete(key);
       this.stats.timeouts++;
@@ -304,6 +315,10 @@ export class DhtNode {
             },
             () => {
               l.failed(n);
+              this.#later.push(...step(this.#now));
+            },
+            () => {
+              l.slow(n);
               this.#later.push(...step(this.#now));
             },
           ),

@@ -15,7 +15,8 @@ export const MAX_CANDIDATES = 64;
 /** Peers a get_peers lookup collects at most. */
 export const MAX_LOOKUP_PEERS = 500;
 
-type State = 'new' | 'asked' | 'answered' | 'failed';
+/** `slow`: asked, no answer yet after SLOW_MS: its slot goes to another node, its answer is still taken. */
+type State = 'new' | 'asked' | 'slow' | 'answered' | 'failed';
 
 interface Candidate {
   node: NodeInfo;
@@ -81,7 +82,7 @@ export class Lookup {
     let live = 0;
     for (const c of this.#cands) {
       if (this.#inflight >= this.#alpha) break;
-      if (c.state === 'failed') continue;
+      if (c.state === 'failed' || c.state === 'slow') continue;
       if (live++ >= this.#k) break;
       if (c.state === 'new') {
         c.state = 'asked';
@@ -96,9 +97,9 @@ export class Lookup {
   /** The node at `from` answered: its nodes become candidates, its peers and token are kept. */
   answered(from: { ip: string; port: number }, r: Response, self: NodeId | null = null): void {
     const c = this.#byAddr.get(addrOf(from));
-    if (c === undefined || c.state !== 'asked') return;
+    if (c === undefined || (c.state !== 'asked' && c.state !== 'slow')) return;
+    if (c.state === 'asked') this.#inflight--;
     c.state = 'answered';
-    this.#inflight--;
     c.node = { ...c.node, id: r.id };
     if (r.token !== undefined) c.token = r.token;
     for (const n of r.nodes ?? []) {
@@ -114,8 +115,19 @@ export class Lookup {
   /** The node at `from` did not answer in time (or answered with an error). */
   failed(from: { ip: string; port: number }): void {
     const c = this.#byAddr.get(addrOf(from));
-    if (c === undefined || c.state !== 'asked') return;
+    if (c === undefined || (c.state !== 'asked' && c.state !== 'slow')) return;
+    if (c.state === 'asked') this.#inflight--;
     c.state = 'failed';
+  }
+
+  /**
+   * The node at `from` has not answered for a while: its slot goes to the next candidate (a
+   * departed node then costs SLOW_MS, not the whole query timeout); a late answer still counts.
+   */
+  slow(from: { ip: string; port: number }): void {
+    const c = this.#byAddr.get(addrOf(from));
+    if (c === undefined || c.state !== 'asked') return;
+    c.state = 'slow';
     this.#inflight--;
   }
 
@@ -127,7 +139,7 @@ export class Lookup {
   get done(): boolean {
     let live = 0;
     for (const c of this.#cands) {
-      if (c.state === 'failed') continue;
+      if (c.state === 'failed' || c.state === 'slow') continue;
       if (c.state !== 'answered') return false;
       if (++live >= this.#k) return true;
     }
