@@ -1,5 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
+import { resolve4 } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { splitHostPort } from '../core/ip.js';
 import { DhtNode, type LookupResult, type Packet } from '../dht/dht-node.js';
@@ -91,11 +91,13 @@ export class DhtUdp {
     socket.on('error', (e) => o.log?.(`dht: socket error: ${e.message}`));
     const d = new DhtUdp(node, socket);
     d.port = socket.address().port;
+    // resolve4 (DNS over c-ares) rather than lookup (getaddrinfo on the libuv thread pool: its
+    // threads cost a peer ~15 MB of memory for three names).
     for (const n of names)
-      lookup(n.host, { family: 4 }).then(
-        (a) => {
-          if (d.#closed) return;
-          node.addBootstrap([{ ip: a.address, port: n.port }]);
+      resolve4(n.host).then(
+        (ips) => {
+          if (d.#closed || ips[0] === undefined) return;
+          node.addBootstrap(ips.slice(0, 4).map((ip) => ({ ip, port: n.port })));
           d.bootstrap().catch(() => {});
         },
         (err: Error) => o.log?.(`dht: bootstrap ${n.text} does not resolve (${err.message})`),

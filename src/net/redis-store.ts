@@ -5,6 +5,9 @@ import { compactAddress, parseIp } from '../core/ip.js';
 import type { AnnounceRequest } from '../tracker/announce.js';
 import type { TrackerLimits } from '../tracker/limits.js';
 import type { AnnounceOutcome, SwarmCounts, SwarmStore } from '../tracker/swarm-store.js';
+import { redisUrlProblem } from './redis-url.js';
+
+export { redisUrlProblem } from './redis-url.js';
 
 /**
  * Swarms in Redis, shared by every tracker instance that points at it (`tracker --store
@@ -209,21 +212,6 @@ export interface RedisStoreOpts {
   /** Key prefix (default `ss:`): several trackers may share one Redis under different prefixes. */
   prefix?: string;
   log?: (line: string) => void;
-}
-
-/** Why a `--store` URL cannot be used, or null. */
-export function redisUrlProblem(url: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return `'${url}' is not a URL (expected redis://HOST:PORT[/DB])`;
-  }
-  if (u.protocol !== 'redis:') return `'${url}': only redis:// stores are supported`;
-  if (u.hostname === '') return `'${url}' names no host`;
-  if (u.pathname !== '' && u.pathname !== '/' && !/^\/[0-9]{1,2}$/.test(u.pathname))
-    return `'${url}': the path must be a database number (/0 to /15)`;
-  return null;
 }
 
 export class RedisSwarmStore implements SwarmStore {

@@ -29,7 +29,6 @@ import { clientAddress } from '../tracker/proxy.js';
 import { SwarmRegistry, type TrackerDeps } from '../tracker/registry.js';
 import { buildSchemas } from '../tracker/schemas.js';
 import { type MaybePromise, MemorySwarmStore, type SwarmStore } from '../tracker/swarm-store.js';
-import { RedisSwarmStore } from './redis-store.js';
 import { secureRandomBytes, systemClock, systemRng } from './system.js';
 import { TrackerMetrics } from './tracker-metrics.js';
 import { type RunningUdpTracker, startUdpTracker } from './udp-tracker-server.js';
@@ -68,6 +67,8 @@ export interface TrackerOpts {
    * JSON API and the dashboard stay per instance).
    */
   storeUrl?: string;
+  /** The store itself, made by the caller (startTracker makes the Redis one from `storeUrl`). */
+  store?: SwarmStore;
 }
 
 /** Adds routes to the tracker's app, reading (never changing) its registry. */
@@ -117,11 +118,16 @@ function queryOf(url: string): string {
   return q === -1 ? '' : url.slice(q + 1);
 }
 
+/** The tracker's limits: the defaults for its interval, with the given overrides. */
+function trackerLimits(opts: TrackerOpts): TrackerLimits {
+  return { ...defaultLimits(opts.interval ?? 30), ...(opts.limits ?? {}) };
+}
+
 export function buildTracker(
   opts: TrackerOpts = {},
   deps: TrackerClockDeps = systemTrackerDeps(),
 ): TrackerHandle {
-  const limits: TrackerLimits = { ...defaultLimits(opts.interval ?? 30), ...(opts.limits ?? {}) };
+  const limits = trackerLimits(opts);
   const log = opts.log;
   const trustIp = opts.trustIp ?? true;
   const proxies = opts.trustProxy?.length ? new AddressSet(opts.trustProxy) : null;
@@ -145,10 +151,7 @@ export function buildTracker(
   };
   const schemas = buildSchemas(limits);
   /** The BitTorrent side's swarms: this process's registry, or a store shared by several instances. */
-  const store: SwarmStore =
-    opts.storeUrl === undefined
-      ? new MemorySwarmStore(registry)
-      : new RedisSwarmStore({ url: opts.storeUrl, limits, log });
+  const store: SwarmStore = opts.store ?? new MemorySwarmStore(registry);
   const metrics = new TrackerMetrics(store);
   store.observe = (op, seconds) => metrics.storeSeconds.labels(op).observe(seconds);
 
@@ -410,10 +413,25 @@ export async function startTracker(
   opts: TrackerOpts = {},
   deps: TrackerClockDeps = systemTrackerDeps(),
 ): Promise<RunningTracker> {
-  const handle = buildTracker(opts, deps);
+  // The Redis client is loaded only for a tracker that uses it (it costs every other command ~30 MB).
+  const store =
+    opts.store ??
+    (opts.storeUrl === undefined
+      ? undefined
+      : new (await import('./redis-store.js')).RedisSwarmStore({
+          url: opts.storeUrl,
+          limits: trackerLimits(opts),
+          log: opts.log,
+        }));
+  const handle = buildTracker({ ...opts, store }, deps);
   const host = listen.host ?? '127.0.0.1';
   // A deep accept queue: a thousand peers connecting at once must not wait out SYN retries.
-  await handle.app.listen({ host, port: listen.port ?? 8000, backlog: LISTEN_BACKLOG });
+  try {
+    await handle.app.listen({ host, port: listen.port ?? 8000, backlog: LISTEN_BACKLOG });
+  } catch (e) {
+    await handle.store.close?.();
+    throw e;
+  }
   const addr = handle.app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : (listen.port ?? 8000);
   let udp: RunningUdpTracker | null = null;
@@ -434,6 +452,7 @@ export async function startTracker(
       });
     } catch (e) {
       await handle.app.close();
+      await handle.store.close?.();
       throw new Error(
         `cannot listen for UDP on ${host}:${listen.udpPort === 'same' ? port : listen.udpPort}: ${(e as Error).message}`,
       );
