@@ -41,7 +41,17 @@ describe('the packed package, installed with npm install -g', () => {
   it('installs a swarmshare command that prints its help', () => {
     expect(existsSync(bin)).toBe(true);
     const help = execFileSync(bin, ['--help'], { cwd: empty, encoding: 'utf8' });
-    for (const cmd of ['tracker', 'share', 'get', 'create', 'demo', 'simulate', 'replay'])
+    for (const cmd of [
+      'tracker',
+      'share',
+      'get',
+      'create',
+      'demo',
+      'simulate',
+      'replay',
+      'dht',
+      'simulate-dht',
+    ])
       expect(help).toContain(cmd);
   });
 
@@ -64,6 +74,18 @@ describe('the packed package, installed with npm install -g', () => {
     t.child.kill('SIGTERM');
     expect(await t.exited).toBe(0);
   }, 30_000);
+
+  it('runs a DHT node and a trackerless demo from the installed package', async () => {
+    const n = start(bin, ['dht', '--port', '0'], { cwd: empty });
+    await waitFor('the DHT node', () =>
+      /DHT node [0-9a-f]{40} on udp:\/\//.test(n.output()) ? true : undefined,
+    );
+    n.child.kill('SIGINT');
+    expect(await n.exited).toBe(0);
+    const d = start(bin, ['demo', '--trackerless', '--peers', '4', '--timeout', '60s'], { cwd: empty });
+    expect(await d.exited, d.output().slice(-2000)).toBe(0);
+    expect(d.output()).toContain('Trackerless: the peers found each other through the DHT');
+  }, 90_000);
 
   it('runs `swarmshare demo --peers 4` to completion from an empty folder', async () => {
     const d = start(bin, ['demo', '--peers', '4', '--timeout', '60s'], { cwd: empty });
