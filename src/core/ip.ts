@@ -81,6 +81,18 @@ export function parseIp(s: string): ParsedIp | null {
   return { family: 6, text: s.toLowerCase(), bytes: v6 };
 }
 
+/** A compact address's IP (latin1, 6 or 18 characters with the port) as text; IPv6 with `::`. */
+export function compactIp(c: string): string {
+  if (c.length === 6) return `${c.charCodeAt(0)}.${c.charCodeAt(1)}.${c.charCodeAt(2)}.${c.charCodeAt(3)}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((c.charCodeAt(i) << 8) | c.charCodeAt(i + 1)).toString(16));
+  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+}
+
+/** A compact address's port. */
+export const compactPort = (c: string): number =>
+  (c.charCodeAt(c.length - 2) << 8) | c.charCodeAt(c.length - 1);
+
 export function compactAddress(ip: ParsedIp, port: number): string {
   return String.fromCharCode(...ip.bytes, port >>> 8, port & 0xff);
 }

@@ -1,5 +1,5 @@
 import bencode from 'bencode';
-import { type PeerAddress, parseCompactPeers } from '../core/ip.js';
+import { compactAddress, type PeerAddress, parseCompactPeers, parseIp } from '../core/ip.js';
 
 /**
  * KRPC, the Mainline DHT's message format (BEP 5): bencoded dictionaries over UDP, a query
@@ -67,34 +67,25 @@ export function decodeNodes(b: Uint8Array): NodeInfo[] {
   const out: NodeInfo[] = [];
   for (let i = 0; i + 26 <= b.length && out.length < MAX_NODES_READ; i += 26) {
     const [p] = parseCompactPeers(b.subarray(i + 20, i + 26), 6, 1);
-    if (p !== undefined) out.push({ id: b.slice(i, i + 20), ip: p.ip, port: p.port });
+    if (p !== undefined) out.push({ id: new Uint8Array(b.subarray(i, i + 20)), ip: p.ip, port: p.port });
   }
   return out;
 }
 
-/** Compact node infos for IPv4 nodes (others are left out). */
-export function encodeNodes(nodes: readonly NodeInfo[]): Uint8Array {
-  const parts: number[] = [];
-  for (const n of nodes) {
-    const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(n.ip);
-    if (m === null) continue;
-    parts.push(...n.id, Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), n.port >>> 8, n.port & 0xff);
-  }
-  return Uint8Array.from(parts);
+/** A peer's compact form (6 bytes) when it is an IPv4 address, else null (BEP 5 values are IPv4). */
+export function encodePeer(p: PeerAddress): Uint8Array | null {
+  const ip = parseIp(p.ip);
+  return ip === null || ip.family !== 4 ? null : Buffer.from(compactAddress(ip, p.port), 'latin1');
 }
 
-/** A peer as a `values` entry: 6 bytes (IPv4 only), or null. */
-export function encodePeer(p: PeerAddress): Uint8Array | null {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(p.ip);
-  if (m === null) return null;
-  return Uint8Array.from([
-    Number(m[1]),
-    Number(m[2]),
-    Number(m[3]),
-    Number(m[4]),
-    p.port >>> 8,
-    p.port & 0xff,
-  ]);
+/** Compact node infos for IPv4 nodes (others are left out). */
+export function encodeNodes(nodes: readonly NodeInfo[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const n of nodes) {
+    const peer = encodePeer(n);
+    if (peer !== null) parts.push(n.id, peer);
+  }
+  return Buffer.concat(parts);
 }
 
 /**

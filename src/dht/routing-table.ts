@@ -1,3 +1,4 @@
+import { sameBytes } from '../core/deps.js';
 import { parseIp } from '../core/ip.js';
 import type { NodeId, NodeInfo } from './krpc.js';
 
@@ -45,7 +46,6 @@ export function compareDistance(a: NodeId, b: NodeId, target: NodeId): number {
   return 0;
 }
 
-const hexOf = (id: NodeId) => Buffer.from(id).toString('hex');
 const isLoopback = (ip: string) => {
   const p = parseIp(ip);
   return (
@@ -58,7 +58,7 @@ export class RoutingTable {
   readonly k: number;
   readonly #buckets: RoutingNode[][] = Array.from({ length: 160 }, () => []);
   readonly #changed: number[] = new Array<number>(160).fill(0);
-  readonly #byIp = new Map<string, string>();
+  readonly #byIp = new Map<string, RoutingNode>();
 
   constructor(self: NodeId, k = K, now = 0) {
     this.self = self;
@@ -92,8 +92,7 @@ export class RoutingTable {
     if (commonPrefix(this.self, n.id) === 160 || n.port < 1 || n.port > 65535) return null;
     const i = this.#bucketOf(n.id);
     const bucket = this.#buckets[i] as RoutingNode[];
-    const key = hexOf(n.id);
-    const known = bucket.find((x) => hexOf(x.id) === key);
+    const known = bucket.find((x) => sameBytes(x.id, n.id));
     if (known !== undefined) {
       // Someone else claiming a known id (another address) is ignored: ids do not move.
       if (known.ip !== n.ip || known.port !== n.port) return null;
@@ -130,20 +129,20 @@ export class RoutingTable {
 
   #add(i: number, node: RoutingNode, now: number): void {
     (this.#buckets[i] as RoutingNode[]).push(node);
-    this.#byIp.set(node.ip, hexOf(node.id));
+    this.#byIp.set(node.ip, node);
     this.#changed[i] = now;
   }
 
   #remove(i: number, at: number): void {
     const [gone] = (this.#buckets[i] as RoutingNode[]).splice(at, 1);
-    if (gone !== undefined && this.#byIp.get(gone.ip) === hexOf(gone.id)) this.#byIp.delete(gone.ip);
+    if (gone !== undefined && this.#byIp.get(gone.ip) === gone) this.#byIp.delete(gone.ip);
   }
 
   /** A query to the node went unanswered; a bad node leaves at once when its bucket has others waiting. */
   failed(id: NodeId): void {
     const i = this.#bucketOf(id);
     const bucket = this.#buckets[i] as RoutingNode[];
-    const at = bucket.findIndex((x) => hexOf(x.id) === hexOf(id));
+    const at = bucket.findIndex((x) => sameBytes(x.id, id));
     if (at === -1) return;
     const n = bucket[at] as RoutingNode;
     n.failures++;

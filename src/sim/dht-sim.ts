@@ -84,7 +84,7 @@ export function runDhtSimulation(s: DhtScenario): DhtSimReport {
       if (rand() < s.loss) continue;
       const delay = Math.max(1, s.latencyMs + (rand() * 2 - 1) * s.jitterMs);
       q.push(now + delay, () => {
-        const to = `${p.ip}`;
+        const to = p.ip;
         if (gone.has(to)) return;
         const node = byAddr.get(to);
         if (node === undefined) return;

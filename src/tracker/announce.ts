@@ -1,7 +1,7 @@
 import bencode from 'bencode';
 import { SwarmshareError } from '../core/errors.js';
 import { latin1ToHex } from '../core/ids.js';
-import { compactAddress, parseIp } from '../core/ip.js';
+import { compactAddress, compactIp, compactPort, parseIp } from '../core/ip.js';
 import type { TrackerLimits } from './limits.js';
 import type { PeerRecord, Swarm, SwarmRegistry } from './registry.js';
 
@@ -247,23 +247,12 @@ export function announceReply(limits: TrackerLimits, a: AnnounceRequest, o: Anno
     incomplete,
     downloaded,
     peers: peers.map((p) => {
-      const { ip, port } = fromCompact(p.compact);
-      const d: Record<string, unknown> = { ip, port };
+      const d: Record<string, unknown> = { ip: compactIp(p.compact), port: compactPort(p.compact) };
       if (!a.noPeerId) d['peer id'] = Buffer.from(p.peerId, 'latin1');
       return d;
     }),
   };
   return bencode.encode(reply);
-}
-
-/** A compact address (6 or 18 bytes, latin1) as text and port. */
-function fromCompact(c: string): { ip: string; port: number } {
-  const b = Buffer.from(c, 'latin1');
-  const port = b.readUInt16BE(b.length - 2);
-  if (b.length === 6) return { ip: `${b[0]}.${b[1]}.${b[2]}.${b[3]}`, port };
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  return { ip: groups.join(':'), port };
 }
 
 /**

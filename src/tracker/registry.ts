@@ -1,7 +1,7 @@
 import { Bitfield } from '../core/bitfield.js';
 import { SwarmshareError } from '../core/errors.js';
 import { displayPeerId, type InfoHashHex } from '../core/ids.js';
-import { compactAddress, type ParsedIp } from '../core/ip.js';
+import { compactAddress, compactIp, compactPort, type ParsedIp } from '../core/ip.js';
 import type { TrackerLimits } from './limits.js';
 
 /**
@@ -62,16 +62,11 @@ export class PeerRecord {
   }
 
   get port(): number {
-    const c = this.compact;
-    return c.charCodeAt(c.length - 2) * 256 + c.charCodeAt(c.length - 1);
+    return compactPort(this.compact);
   }
 
   get ip(): string {
-    const c = this.compact;
-    if (c.length === 6) return `${c.charCodeAt(0)}.${c.charCodeAt(1)}.${c.charCodeAt(2)}.${c.charCodeAt(3)}`;
-    const groups: string[] = [];
-    for (let i = 0; i < 16; i += 2) groups.push(((c.charCodeAt(i) << 8) | c.charCodeAt(i + 1)).toString(16));
-    return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+    return compactIp(this.compact);
   }
 }
 
