@@ -87,13 +87,21 @@ export function registerDhtCommand(program: Command): void {
         console.log(`DHT node ${Buffer.from(d.node.id).toString('hex')} on udp://${o.host}:${d.port}`);
         if (state !== null) console.log(`State:    ${o.state} (${state.nodes.length} nodes)`);
         d.bootstrap().catch(() => {});
+        // Saves run one after another: two at once (a periodic one and the one at exit) would write
+        // the same temporary file and the second rename would find it gone.
+        let saving: Promise<void> = Promise.resolve();
+        const save = (): Promise<void> => {
+          const path = o.state;
+          if (path === undefined) return Promise.resolve();
+          saving = saving.catch(() => {}).then(() => saveState(path, d));
+          return saving;
+        };
         const status = () => {
           const s = d.node.stats;
           console.log(
             `nodes ${d.node.table.size}, peers ${d.node.store.peers} in ${d.node.store.torrents} torrents; queries in ${s.queriesIn}, out ${s.queriesOut}, dropped ${s.dropped}`,
           );
-          if (o.state !== undefined)
-            saveState(o.state, d).catch((e: Error) => console.error(`swarmshare: ${e.message}`));
+          if (o.state !== undefined) save().catch((e: Error) => console.error(`swarmshare: ${e.message}`));
         };
         const timer = setInterval(status, o.statusEvery * 1000);
         let stopping = false;
@@ -102,8 +110,7 @@ export function registerDhtCommand(program: Command): void {
           stopping = true;
           clearInterval(timer);
           console.log(`DHT node stopping (${signal})`);
-          const saved = o.state === undefined ? Promise.resolve() : saveState(o.state, d);
-          saved
+          save()
             .then(() => d.close())
             .then(
               () => process.exit(0),

@@ -170,7 +170,7 @@ describe('trackerless: the DHT (BEP 5) over loopback', () => {
   it('the bootstrap node keeps its id and nodes across a restart (--state)', async () => {
     const id = /DHT node ([0-9a-f]{40})/.exec(boot.output())?.[1];
     boot.child.kill('SIGINT');
-    expect(await within(boot.exited, 10_000)).toBe(0);
+    expect(await within(boot.exited, 10_000), boot.output()).toBe(0);
     expect(existsSync(state)).toBe(true);
     const saved = JSON.parse(await readFile(state, 'utf8')) as { id: string; nodes: unknown[] };
     expect(saved.id).toBe(id);
