@@ -23,6 +23,7 @@ import {
   type UpdateBody,
   update,
 } from '../tracker/json-api.js';
+import type { JsonOp } from '../tracker/json-log.js';
 import { defaultLimits, type TrackerLimits } from '../tracker/limits.js';
 import { availabilityLines, registeredLine } from '../tracker/log-format.js';
 import { clientAddress } from '../tracker/proxy.js';
@@ -63,12 +64,26 @@ export interface TrackerOpts {
   routes?: TrackerRoutes;
   /**
    * Where announces and scrapes (HTTP and UDP) keep their swarms: by default this process's
-   * registry; `redis://HOST:PORT[/DB]` shares them between every instance given the same URL (the
-   * JSON API and the dashboard stay per instance).
+   * registry; `redis://HOST:PORT[/DB]` shares them between every instance given the same URL,
+   * and the JSON API's registry too (a log of its writes that every instance applies).
    */
   storeUrl?: string;
   /** The store itself, made by the caller (startTracker makes the Redis one from `storeUrl`). */
   store?: SwarmStore;
+  /**
+   * The JSON API's writes shared with other instances (net/redis-log.ts: startTracker makes it
+   * from `storeUrl`): writes go through `submit`, reads wait for `sync`.
+   */
+  sharedJson?: (registry: SwarmRegistry) => SharedJsonApi;
+}
+
+/** An ordered log of JSON API writes that every instance applies (tracker/json-log.ts). */
+export interface SharedJsonApi {
+  /** Catches up with the log (startTracker calls it before listening). */
+  start(): Promise<void>;
+  submit(op: JsonOp): Promise<unknown>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** Adds routes to the tracker's app, reading (never changing) its registry. */
@@ -89,6 +104,8 @@ export interface TrackerHandle {
   counters: Record<string, number>;
   limiter: RateLimiter | null;
   metrics: TrackerMetrics;
+  /** The JSON API's shared log, when the tracker runs with a shared store. */
+  shared: SharedJsonApi | undefined;
 }
 
 export interface TrackerClockDeps extends TrackerDeps {
@@ -318,9 +335,12 @@ export function buildTracker(
     reply.status(404).send(errorBody('ERR_NOT_FOUND', `no route ${req.method} ${path}`));
   });
 
+  const shared = opts.sharedJson?.(registry);
   app.post('/register', { schema: { body: schemas.register } }, async (req) => {
     counters.register = (counters.register ?? 0) + 1;
-    return register(registry, req.body as RegisterBody, remoteIp(req), deps.now());
+    const body = req.body as RegisterBody;
+    if (shared === undefined) return register(registry, body, remoteIp(req), deps.now());
+    return shared.submit({ t: 'register', body, remote: remoteIp(req), now: deps.now(), key: deps.newKey() });
   });
 
   app.get('/get_peers', { schema: { querystring: schemas.getPeers } }, async (req) => {
@@ -330,6 +350,7 @@ export function buildTracker(
     if (raw.exclude !== undefined) q.exclude = raw.exclude;
     if (raw.numwant !== undefined) q.numwant = Number(raw.numwant);
     if (raw.format !== undefined) q.format = raw.format as 'list' | 'bitfield';
+    await shared?.sync();
     return getPeers(registry, q, {
       onAvailability: log
         ? (s, peers, excluded) => log(availabilityLines(s, peers, excluded).join('\n'))
@@ -339,12 +360,15 @@ export function buildTracker(
 
   app.post('/update', { schema: { body: schemas.update } }, async (req) => {
     counters.update = (counters.update ?? 0) + 1;
-    return update(registry, req.body as UpdateBody, remoteIp(req), deps.now());
+    const body = req.body as UpdateBody;
+    if (shared === undefined) return update(registry, body, remoteIp(req), deps.now());
+    return shared.submit({ t: 'update', body, remote: remoteIp(req), now: deps.now() });
   });
 
   app.post('/deregister', { schema: { body: schemas.deregister } }, async (req) => {
     counters.deregister = (counters.deregister ?? 0) + 1;
-    return deregister(registry, req.body as DeregisterBody);
+    const body = req.body as DeregisterBody;
+    return shared === undefined ? deregister(registry, body) : shared.submit({ t: 'deregister', body });
   });
 
   for (const name of ['announce', 'scrape'] as const) {
@@ -394,7 +418,7 @@ export function buildTracker(
     };
   });
 
-  return { app, registry, store, counters, limiter, metrics };
+  return { app, registry, store, counters, limiter, metrics, shared };
 }
 
 export interface RunningTracker extends TrackerHandle {
@@ -414,21 +438,39 @@ export async function startTracker(
   deps: TrackerClockDeps = systemTrackerDeps(),
 ): Promise<RunningTracker> {
   // The Redis client is loaded only for a tracker that uses it (it costs every other command ~30 MB).
-  const store =
-    opts.store ??
-    (opts.storeUrl === undefined
+  const redisStore =
+    opts.store !== undefined || opts.storeUrl === undefined
       ? undefined
       : new (await import('./redis-store.js')).RedisSwarmStore({
           url: opts.storeUrl,
           limits: trackerLimits(opts),
           log: opts.log,
-        }));
-  const handle = buildTracker({ ...opts, store }, deps);
+        });
+  // Connected before the first request when Redis is up (else it reconnects by itself, and
+  // requests are refused meanwhile).
+  await redisStore?.ready().catch(() => {});
+  const store = opts.store ?? redisStore;
+  const Log = opts.storeUrl === undefined ? null : (await import('./redis-log.js')).RedisJsonLog;
+  const url = opts.storeUrl;
+  const sharedJson =
+    opts.sharedJson ??
+    (Log === null || url === undefined
+      ? undefined
+      : (registry: SwarmRegistry) => new Log({ url, registry, log: opts.log }));
+  const handle = buildTracker({ ...opts, store, sharedJson }, deps);
+  try {
+    await handle.shared?.start();
+  } catch (e) {
+    await handle.shared?.close();
+    await handle.store.close?.();
+    throw e;
+  }
   const host = listen.host ?? '127.0.0.1';
   // A deep accept queue: a thousand peers connecting at once must not wait out SYN retries.
   try {
     await handle.app.listen({ host, port: listen.port ?? 8000, backlog: LISTEN_BACKLOG });
   } catch (e) {
+    await handle.shared?.close();
     await handle.store.close?.();
     throw e;
   }
@@ -452,6 +494,7 @@ export async function startTracker(
       });
     } catch (e) {
       await handle.app.close();
+      await handle.shared?.close();
       await handle.store.close?.();
       throw new Error(
         `cannot listen for UDP on ${host}:${listen.udpPort === 'same' ? port : listen.udpPort}: ${(e as Error).message}`,
@@ -460,7 +503,10 @@ export async function startTracker(
   }
   const sweepMs = Math.max(1000, Math.floor(handle.registry.limits.peerTimeoutMs / 4));
   const timer = setInterval(() => {
-    handle.registry.expire(deps.now());
+    // Shared, the expiry is an entry of the log too, so every instance drops the same peers.
+    if (handle.shared === undefined) handle.registry.expire(deps.now());
+    else if (handle.registry.clients.size > 0)
+      handle.shared.submit({ t: 'expire', now: deps.now() }).catch(() => {});
     handle.store.sweep?.(deps.now()).catch(() => {});
     handle.limiter?.sweep(deps.now());
   }, sweepMs);
@@ -476,6 +522,7 @@ export async function startTracker(
       clearInterval(timer);
       await udp?.close();
       await handle.app.close();
+      await handle.shared?.close();
       await handle.store.close?.();
     },
   };

@@ -158,7 +158,17 @@ function authenticate(reg: SwarmRegistry, peerId: string, key: string): Client {
   return c;
 }
 
-export function register(reg: SwarmRegistry, body: RegisterBody, remoteIp: string, now: number) {
+/**
+ * `key`: the secret a new client gets (default: a fresh one from the registry's deps). Instances
+ * that replay one log of operations (tracker/json-log.ts) pass the one chosen when it was written.
+ */
+export function register(
+  reg: SwarmRegistry,
+  body: RegisterBody,
+  remoteIp: string,
+  now: number,
+  key?: string,
+) {
   const ip = addressOf(body.ip, remoteIp);
   const files = body.files ?? {};
   const refs = Object.keys(files);
@@ -181,7 +191,7 @@ export function register(reg: SwarmRegistry, body: RegisterBody, remoteIp: strin
   const client: Client = {
     peerId: body.peer_id,
     wireId: body.wire_id?.toLowerCase() ?? null,
-    key: existing?.key ?? reg.deps.newKey(),
+    key: existing?.key ?? key ?? reg.deps.newKey(),
     ip,
     port: body.port,
     lastSeen: now,

@@ -267,6 +267,15 @@ export class SwarmRegistry {
     return p;
   }
 
+  /** The time `seen` counts from (ms), null before the first call; a snapshot carries it (json-log.ts). */
+  get epochMs(): number | null {
+    return this.#epochMs;
+  }
+
+  set epochMs(ms: number | null) {
+    this.#epochMs = ms;
+  }
+
   /** `now` (ms) as whole seconds since the registry's first call: a small integer, cheap to store. */
   seconds(now: number): number {
     if (this.#epochMs === null) this.#epochMs = now;
@@ -304,6 +313,12 @@ export class SwarmRegistry {
     p.complete = now;
     s.seeds += now ? 1 : -1;
     return now;
+  }
+
+  /** After a snapshot set a swarm's peers directly (json-log.ts): its name, and its seeds counted. */
+  settleRestored(s: Swarm, name: string | null): void {
+    if (name !== null) this.#setName(s, name);
+    for (const p of s.list) this.#refreshComplete(s, p);
   }
 
   /** Marks an announce peer's progress; true when it just became a seed. */

@@ -16,12 +16,15 @@ export function testTracker(opts: TrackerOpts = {}) {
     newKey: () => `key-${++keys}`,
   };
   const handle = buildTracker({ routes: registerDashboard, ...opts }, deps);
-  return { ...handle, clock, deps };
+  // A shared registry (opts.sharedJson) catches up with its log first; requests wait for it.
+  const ready = handle.shared?.start() ?? Promise.resolve();
+  return { ...handle, clock, deps, ready };
 }
 
 export type TestTracker = ReturnType<typeof testTracker>;
 
 export async function post(t: TestTracker, url: string, body: unknown, remoteAddress = '127.0.0.1') {
+  await t.ready;
   const res = await t.app.inject({
     method: 'POST',
     url,
@@ -42,6 +45,7 @@ function parseOrRaw(payload: string): Record<string, any> {
 }
 
 export async function get(t: TestTracker, url: string, remoteAddress = '127.0.0.1') {
+  await t.ready;
   const res = await t.app.inject({ method: 'GET', url, remoteAddress });
   return { status: res.statusCode, json: res.json() as Record<string, any> };
 }

@@ -8,7 +8,8 @@ import { announceUrl, compactPeers, hashOf, peerIdOf } from '../support/tracker.
 
 /**
  * Two `swarmshare tracker --store redis://...` processes on one real redis-server: a peer announced
- * at one is given by the other (HTTP and UDP); one killed with SIGKILL, the other still serves;
+ * at one is given by the other (HTTP and UDP); one killed with SIGKILL, the other still serves
+ * its announce and JSON API peers;
  * Redis stopped, the tracker refuses clearly and stays up; Redis back, it serves again.
  */
 
@@ -109,10 +110,21 @@ describe('tracker instances sharing one Redis', () => {
   });
 
   it('an instance killed with SIGKILL loses nothing the other cannot serve', async () => {
+    // A JSON API peer registered at a, just before a dies.
+    const reg = await fetch(`${a.url}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ peer_id: 'json-peer', port: 6500, files: { 'f.bin': [0, 2] } }),
+    });
+    expect(reg.status).toBe(200);
     a.proc.child.kill('SIGKILL');
     await a.proc.exited;
     const r = await announce(b, 4);
     expect(compactPeers(r.peers).sort()).toEqual(expect.arrayContaining(['10.0.0.1:7001', '10.0.0.2:7002']));
+    const peers = (await (await fetch(`${b.url}/get_peers?file=f.bin`)).json()) as {
+      peers: Record<string, { port: number; chunks: number[] }>;
+    };
+    expect(peers.peers['json-peer']).toMatchObject({ port: 6500, chunks: [0, 2] });
   });
 
   it('with Redis down, announces are refused at once with a clear reason; back up, they are served', async () => {
