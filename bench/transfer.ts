@@ -1,11 +1,12 @@
 /**
- * npm run bench:transfer [-- --size 1GiB --piece-size 1MiB]
+ * npm run bench:transfer [-- --sizes 256MiB,1GiB --piece-size 1MiB]
  *
- * One seeder -> one leecher over loopback, in the same run:
+ * One seeder -> one leecher over loopback, for each size, in the same run:
  *   1. swarmshare share -> swarmshare get
  *   2. aria2c seeder -> aria2c leecher (the baseline)
  * Both through our tracker, both leechers timed with GNU time: wall-clock MiB/s (leecher start to
- * exit, startup included), leecher CPU seconds per GiB, leecher peak RSS; seeder peak RSS too.
+ * exit, startup included), leecher CPU seconds per GiB, leecher peak RSS; the seeder's CPU
+ * seconds per GiB (from /proc, over the leecher's run) and peak RSS too.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -18,9 +19,12 @@ import { parseSize } from '../src/node/create-torrent.js';
 import { aria2Flags } from '../test/support/proc.js';
 
 const { values: args } = parseArgs({
-  options: { size: { type: 'string', default: '1GiB' }, 'piece-size': { type: 'string', default: '1MiB' } },
+  options: {
+    sizes: { type: 'string', default: '256MiB,1GiB' },
+    'piece-size': { type: 'string', default: '1MiB' },
+  },
 });
-const SIZE = parseSize(args.size as string);
+const SIZES = (args.sizes as string).split(',').map((x) => parseSize(x.trim()));
 const root = resolve(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
 
@@ -68,6 +72,20 @@ function background(cmd: string, argv: string[]): ChildProcess {
   return spawn(cmd, argv, { stdio: 'ignore' });
 }
 
+/** A process's CPU seconds so far (user + system), from /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name, in ticks.
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
 function peakRss(pid: number | undefined): number {
   try {
     return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
@@ -98,7 +116,14 @@ async function waitSeed(
   throw new Error('seeder never announced');
 }
 
-async function main(): Promise<void> {
+interface Row {
+  name: string;
+  leecher: Timed;
+  seedCpu: number;
+  seedRssKiB: number;
+}
+
+async function runSize(SIZE: number): Promise<Row[]> {
   const dir = join(tmpdir(), `swarmshare-bench-transfer-${process.pid}`);
   mkdirSync(join(dir, 'src'), { recursive: true });
   const file = join(dir, 'src', 'payload.bin');
@@ -119,61 +144,67 @@ async function main(): Promise<void> {
     { encoding: 'utf8' },
   );
   const hex = /Info hash: ([0-9a-f]{40})/.exec(out)?.[1] as string;
-  const results: [string, Timed, number][] = [];
+  const rows: Row[] = [];
+  /** Runs the leecher while `seed` seeds; the seeder's CPU counted over the leecher's run. */
+  const pair = async (name: string, seed: ChildProcess, leech: () => Promise<Timed>) => {
+    await waitSeed(tracker.registry, hex);
+    const cpu0 = cpuSeconds(seed.pid);
+    const leecher = await leech();
+    rows.push({ name, leecher, seedCpu: cpuSeconds(seed.pid) - cpu0, seedRssKiB: peakRss(seed.pid) });
+    await stop(seed);
+  };
   try {
     // 1. swarmshare -> swarmshare
-    const seed = background('node', [
-      cli,
-      'share',
-      torrent,
-      '--dir',
-      join(dir, 'src'),
-      '--tracker',
-      announce,
-    ]);
-    await waitSeed(tracker.registry, hex);
-    const ours = await timed('node', [cli, 'get', torrent, '-o', join(dir, 'ss-out'), '--host', '127.0.0.2']);
-    results.push(['swarmshare share -> swarmshare get', ours, peakRss(seed.pid)]);
-    await stop(seed);
+    await pair(
+      'swarmshare share -> swarmshare get',
+      background('node', [cli, 'share', torrent, '--dir', join(dir, 'src'), '--tracker', announce]),
+      () => timed('node', [cli, 'get', torrent, '-o', join(dir, 'ss-out'), '--host', '127.0.0.2']),
+    );
     rmSync(join(dir, 'ss-out'), { recursive: true, force: true });
     await sleep(500);
     // 2. aria2c -> aria2c
-    const aseed = background('aria2c', [
-      ...aria2Flags(join(dir, 'src'), 36881),
-      '--seed-ratio=0.0',
-      '--bt-seed-unverified=true',
-      torrent,
-    ]);
-    await waitSeed(tracker.registry, hex);
-    const theirs = await timed('aria2c', [
-      ...aria2Flags(join(dir, 'aria-out'), 36882),
-      '--seed-time=0',
-      torrent,
-    ]);
-    results.push(['aria2c -> aria2c', theirs, peakRss(aseed.pid)]);
-    await stop(aseed);
+    await pair(
+      'aria2c -> aria2c',
+      background('aria2c', [
+        ...aria2Flags(join(dir, 'src'), 36881),
+        '--seed-ratio=0.0',
+        '--bt-seed-unverified=true',
+        torrent,
+      ]),
+      () => timed('aria2c', [...aria2Flags(join(dir, 'aria-out'), 36882), '--seed-time=0', torrent]),
+    );
   } finally {
     await tracker.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  const gib = SIZE / 2 ** 30;
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const all: [number, Row[]][] = [];
+  for (const size of SIZES) all.push([size, await runSize(size)]);
   console.log(
-    `\nswarmshare transfer benchmark: ${(SIZE / 2 ** 20).toFixed(0)} MiB, ${args['piece-size']} pieces, loopback, node ${process.version}\n`,
+    `\nswarmshare transfer benchmark: ${args['piece-size']} pieces, loopback, node ${process.version}\n`,
   );
-  console.log('| run | MiB/s | leecher CPU s/GiB | leecher peak RSS MiB | seeder peak RSS MiB |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
-  for (const [name, t, seedRss] of results) {
-    console.log(
-      `| ${name} | ${(SIZE / 2 ** 20 / t.wall).toFixed(0)} | ${((t.user + t.sys) / gib).toFixed(2)} | ${(t.maxRssKiB / 1024).toFixed(0)} | ${(seedRss / 1024).toFixed(0)} |`,
-    );
+  console.log(
+    '| size | run | MiB/s | leecher CPU s/GiB | leecher peak RSS MiB | seeder CPU s/GiB | seeder peak RSS MiB |',
+  );
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const [size, rows] of all) {
+    const gib = size / 2 ** 30;
+    for (const r of rows) {
+      const t = r.leecher;
+      console.log(
+        `| ${(size / 2 ** 20).toFixed(0)} MiB | ${r.name} | ${(size / 2 ** 20 / t.wall).toFixed(0)} | ${((t.user + t.sys) / gib).toFixed(2)} | ${(t.maxRssKiB / 1024).toFixed(0)} | ${(r.seedCpu / gib).toFixed(2)} | ${(r.seedRssKiB / 1024).toFixed(0)} |`,
+      );
+    }
   }
-  const [a, b] = results;
-  if (a && b) {
+  console.log('');
+  for (const [size, [a, b]] of all) {
+    if (!a || !b) continue;
+    const mib = `${(size / 2 ** 20).toFixed(0)} MiB`;
     console.log(
-      `\nthroughput ratio swarmshare / aria2c: ${(b[1].wall / a[1].wall).toFixed(2)}x (target >= 1.5x)`,
-    );
-    console.log(
-      `CPU per GiB ratio swarmshare / aria2c: ${((a[1].user + a[1].sys) / (b[1].user + b[1].sys)).toFixed(2)}x (target <= 1x)`,
+      `${mib}: speed swarmshare / aria2c ${(b.leecher.wall / a.leecher.wall).toFixed(2)}x (goal >= 3x); leecher CPU per GiB ${((a.leecher.user + a.leecher.sys) / (b.leecher.user + b.leecher.sys)).toFixed(2)}x aria2c's (goal <= 1x); seeder CPU per GiB ${(a.seedCpu / b.seedCpu).toFixed(2)}x aria2c's; peak RSS leecher ${(a.leecher.maxRssKiB / 1024).toFixed(0)} MiB, seeder ${(a.seedRssKiB / 1024).toFixed(0)} MiB (goal <= 100)`,
     );
   }
 }

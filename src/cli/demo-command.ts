@@ -3,8 +3,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { runDemoPeerChild } from '../demo/demo-peer.js';
-import { type DemoReport, type DemoRun, startDemo } from '../demo/run-demo.js';
+import type { DemoReport, DemoRun } from '../demo/run-demo.js';
 import { DEFAULT_SAMPLE, writeSamples } from '../demo/samples.js';
 import { openBrowser } from './browser.js';
 import { durationOption, portOption, positiveOption, sizeOption } from './options.js';
@@ -185,7 +184,7 @@ export function registerDemoCommand(program: Command): void {
     .description('one demo peer in its own process (used by demo --processes)')
     .argument('<spec>', 'the peer, as JSON')
     .action(async (spec: string) => {
-      await runDemoPeerChild(spec);
+      await (await import('../demo/demo-peer.js')).runDemoPeerChild(spec);
     });
 
   program
@@ -241,6 +240,8 @@ export function registerDemoCommand(program: Command): void {
       const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
       const file = await chooseFile(o, tty);
       const logMode = o.log === true || !tty;
+      // Loaded when a demo runs (the tracker and its HTTP framework are large).
+      const { startDemo } = await import('../demo/run-demo.js');
       const run = await startDemo({
         file,
         peers: o.peers,

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { registerDashboard } from '../dashboard/routes.js';
-import { startTracker } from '../net/tracker-server.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerDhtCommand, registerDhtSimulateCommand } from './dht-command.js';
 import { addressList, intOption, portOption, storeUrl } from './options.js';
@@ -61,6 +59,11 @@ export function buildCli(): Command {
         store?: string;
         quiet?: boolean;
       }) => {
+        // Loaded here, not at the top: the HTTP framework costs every other command ~25 MB of RSS.
+        const [{ startTracker }, { registerDashboard }] = await Promise.all([
+          import('../net/tracker-server.js'),
+          import('../dashboard/routes.js'),
+        ]);
         const tracker = await startTracker(
           { host: o.host, port: o.port, udpPort: o.udp ? (o.udpPort ?? 'same') : null },
           {

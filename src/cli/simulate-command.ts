@@ -1,11 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { parse as parseYaml } from 'yaml';
-import { buildReplayServer } from '../dashboard/replay-server.js';
-import { completionCsv, plotSvg } from '../sim/plot.js';
-import { ReplayRecorder, readReplay } from '../sim/replay.js';
-import { DEFAULT_SCENARIO, runSimulation, type Scenario, scenarioProblem } from '../sim/simulator.js';
+import { DEFAULT_SCENARIO, type Scenario, scenarioProblem } from '../sim/scenario.js';
 import { openBrowser } from './browser.js';
 import {
   fractionOption,
@@ -94,7 +90,7 @@ async function readScenario(path: string): Promise<Partial<Scenario>> {
   const text = await readFile(path, 'utf8');
   let value: unknown;
   try {
-    value = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    value = /\.ya?ml$/i.test(path) ? (await import('yaml')).parse(text) : JSON.parse(text);
   } catch (e) {
     throw new Error(`${path}: not a valid scenario file: ${(e as Error).message}`);
   }
@@ -199,6 +195,12 @@ export function registerSimulateCommand(program: Command): void {
           )
         : null;
       bar?.start(s.peers, 0, { vt: 0 });
+      // The simulator, plots and replays load when a simulation runs (not for every command).
+      const [{ runSimulation }, { ReplayRecorder }, { completionCsv, plotSvg }] = await Promise.all([
+        import('../sim/simulator.js'),
+        import('../sim/replay.js'),
+        import('../sim/plot.js'),
+      ]);
       const recorder = o.replay ? new ReplayRecorder((o.replayEvery ?? 1) * 1000) : undefined;
       const r = runSimulation(
         s,
@@ -268,6 +270,10 @@ export function registerReplayCommand(program: Command): void {
     )
     .option('--open', 'open the dashboard in a browser, where one exists')
     .action(async (file: string, o: { host: string; port: number; speed: number; open?: boolean }) => {
+      const [{ readReplay }, { buildReplayServer }] = await Promise.all([
+        import('../sim/replay.js'),
+        import('../dashboard/replay-server.js'),
+      ]);
       const replay = await readReplay(file);
       const app = buildReplayServer(replay, { speed: o.speed });
       await app.listen({ host: o.host, port: o.port });
