@@ -116,6 +116,21 @@ async function waitSeed(
   throw new Error('seeder never announced');
 }
 
+const FLOOR_SCRIPT = `
+const fs = require('node:fs/promises'); const { createHash } = require('node:crypto');
+(async () => {
+  const src = await fs.open(process.argv[1]); const dst = await fs.open(process.argv[2], 'w');
+  const b = Buffer.allocUnsafe(1 << 20);
+  for (let at = 0; ; at += b.length) {
+    const { bytesRead } = await src.read(b, 0, b.length, at);
+    if (bytesRead === 0) break;
+    createHash('sha1').update(b.subarray(0, bytesRead)).digest();
+    await dst.write(b, 0, bytesRead, at);
+  }
+  await dst.sync(); await dst.close(); await src.close();
+})();
+`;
+
 interface Row {
   name: string;
   leecher: Timed;
@@ -145,6 +160,11 @@ async function runSize(SIZE: number): Promise<Row[]> {
   );
   const hex = /Info hash: ([0-9a-f]{40})/.exec(out)?.[1] as string;
   const rows: Row[] = [];
+  // The floor: what any leecher must do with these bytes, without the network: SHA-1 each piece,
+  // write it (1 MiB at a time, as ours does), fsync. In its own process, timed the same way.
+  const floor = await timed('node', ['-e', FLOOR_SCRIPT, file, join(dir, 'floor.bin')]);
+  rows.push({ name: 'floor: SHA-1 + write + fsync, no network', leecher: floor, seedCpu: 0, seedRssKiB: 0 });
+  rmSync(join(dir, 'floor.bin'), { force: true });
   /** Runs the leecher while `seed` seeds; the seeder's CPU counted over the leecher's run. */
   const pair = async (name: string, seed: ChildProcess, leech: () => Promise<Timed>) => {
     await waitSeed(tracker.registry, hex);
@@ -195,12 +215,12 @@ async function main(): Promise<void> {
     for (const r of rows) {
       const t = r.leecher;
       console.log(
-        `| ${(size / 2 ** 20).toFixed(0)} MiB | ${r.name} | ${(size / 2 ** 20 / t.wall).toFixed(0)} | ${((t.user + t.sys) / gib).toFixed(2)} | ${(t.maxRssKiB / 1024).toFixed(0)} | ${(r.seedCpu / gib).toFixed(2)} | ${(r.seedRssKiB / 1024).toFixed(0)} |`,
+        `| ${(size / 2 ** 20).toFixed(0)} MiB | ${r.name} | ${(size / 2 ** 20 / t.wall).toFixed(0)} | ${((t.user + t.sys) / gib).toFixed(2)} | ${(t.maxRssKiB / 1024).toFixed(0)} | ${r.seedRssKiB === 0 ? '-' : (r.seedCpu / gib).toFixed(2)} | ${r.seedRssKiB === 0 ? '-' : (r.seedRssKiB / 1024).toFixed(0)} |`,
       );
     }
   }
   console.log('');
-  for (const [size, [a, b]] of all) {
+  for (const [size, [, a, b]] of all) {
     if (!a || !b) continue;
     const mib = `${(size / 2 ** 20).toFixed(0)} MiB`;
     console.log(

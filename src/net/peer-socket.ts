@@ -101,19 +101,36 @@ export class PeerSocket {
 
   sendHandshake(infoHash: Uint8Array, peerId: Uint8Array): void {
     if (this.#closed) return;
+    this.#batch();
     this.socket.write(encodeHandshake({ reserved: OUR_RESERVED, infoHash, peerId }));
   }
 
   send(m: Message): void {
     if (this.#closed) return;
+    this.#batch();
     if (m.type === 'piece') {
-      this.socket.cork();
       this.socket.write(pieceHeader(m.index, m.begin, m.block.length));
       this.socket.write(m.block);
-      this.socket.uncork();
       return;
     }
     this.socket.write(encode(m));
+  }
+
+  #corked = false;
+
+  /**
+   * What we send in one turn of the event loop leaves in one system call (a writev): the
+   * requests that answer a read's worth of blocks, the blocks of a read-ahead window. On loopback
+   * the kernel does the receiving side's work in the sender's call, so every call saved counts.
+   */
+  #batch(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.socket.cork();
+    setImmediate(() => {
+      this.#corked = false;
+      if (!this.socket.destroyed) this.socket.uncork();
+    });
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import type { Hasher } from '../core/deps.js';
 import { sameBytes } from '../core/deps.js';
+import { type Metainfo, pieceSize } from '../core/metainfo.js';
 import type { PieceStore } from '../storage/piece-store.js';
 import type { BlockStore } from '../swarm/interpreter.js';
 
@@ -7,25 +8,67 @@ import type { BlockStore } from '../swarm/interpreter.js';
  * The core's view of a torrent's storage: blocks read from the piece store, pieces checked
  * against the torrent's SHA-1s and written before they count as verified (so a piece is announced
  * and served only once it is on storage).
+ *
+ * Serving reads ahead: a request for a block reads up to READ_AHEAD bytes of its piece from there,
+ * and the blocks a peer asks for next (peers ask for a piece's blocks in order) come from that
+ * window, with no read of their own. One 256 KiB read instead of sixteen of 16 KiB: fewer system
+ * calls, promises and buffers per GiB served.
  */
+
+/** Bytes read at once for a block request, within its piece. */
+export const READ_AHEAD = 256 * 1024;
+/** Windows kept (the most recently used): READ_AHEAD x this is the memory they hold at most. */
+export const MAX_WINDOWS = 16;
+
+interface Window {
+  begin: number;
+  end: number;
+  data: Promise<Uint8Array>;
+}
+
 export class HashedBlockStore implements BlockStore {
   readonly #store: PieceStore;
-  readonly #hashes: Uint8Array;
+  readonly #meta: Pick<Metainfo, 'pieceLength' | 'length' | 'pieceCount' | 'pieceHashes'>;
   readonly #hasher: Hasher;
+  /** Read-ahead windows by piece, least recently used first. */
+  readonly #windows = new Map<number, Window>();
 
-  constructor(store: PieceStore, pieceHashes: Uint8Array, hasher: Hasher) {
+  constructor(
+    store: PieceStore,
+    meta: Pick<Metainfo, 'pieceLength' | 'length' | 'pieceCount' | 'pieceHashes'>,
+    hasher: Hasher,
+  ) {
     this.#store = store;
-    this.#hashes = pieceHashes;
+    this.#meta = meta;
     this.#hasher = hasher;
   }
 
   /** Whether `data` is piece `index` by the torrent's hashes. */
   matches(index: number, data: Uint8Array): boolean {
-    return sameBytes(this.#hasher.sha1(data), this.#hashes.subarray(index * 20, index * 20 + 20));
+    const h = this.#meta.pieceHashes;
+    return sameBytes(this.#hasher.sha1(data), h.subarray(index * 20, index * 20 + 20));
   }
 
   read(index: number, begin: number, length: number): Promise<Uint8Array> {
-    return this.#store.read(index, begin, length);
+    const w = this.#windows.get(index);
+    if (w !== undefined && begin >= w.begin && begin + length <= w.end) {
+      this.#windows.delete(index);
+      this.#windows.set(index, w);
+      return w.data.then((d) => d.subarray(begin - w.begin, begin - w.begin + length));
+    }
+    const size = pieceSize(this.#meta, index);
+    const end = Math.min(size, begin + Math.max(length, READ_AHEAD));
+    if (begin >= size || begin + length > size) return this.#store.read(index, begin, length);
+    const data = this.#store.read(index, begin, end - begin);
+    const win: Window = { begin, end, data };
+    this.#windows.delete(index);
+    this.#windows.set(index, win);
+    if (this.#windows.size > MAX_WINDOWS) this.#windows.delete(this.#windows.keys().next().value as number);
+    // A failed read is not kept: the next request reads again.
+    data.catch(() => {
+      if (this.#windows.get(index) === win) this.#windows.delete(index);
+    });
+    return data.then((d) => d.subarray(0, length));
   }
 
   verify(index: number, data: Uint8Array): boolean | Promise<boolean> {

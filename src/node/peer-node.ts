@@ -114,7 +114,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const m = this.meta;
     const { clock, hasher } = this.#deps;
     this.store = await this.#deps.openStore(m, this.opts.dir, this.opts.mode);
-    const blocks = new HashedBlockStore(this.store, m.pieceHashes, hasher);
+    const blocks = new HashedBlockStore(this.store, m, hasher);
     const have = await this.store.verifyExisting(async (i, data) => blocks.matches(i, data));
     if (this.opts.mode === 'seed' && !have.complete) {
       await this.store.close();

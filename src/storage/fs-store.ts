@@ -161,19 +161,20 @@ export class FsStore implements PieceStore {
    * A piece's bytes. Peers keep asking while the download is renamed to its final name (`finish`);
    * a read that opened the file by its old name as it moved waits for the rename and reads again.
    */
-  async read(index: number, begin: number, length: number): Promise<Uint8Array> {
+  async read(index: number, begin: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     try {
-      return await this.#read(index, begin, length);
+      return await this.#read(index, begin, length, into);
     } catch (e) {
       const finishing = this.#finishing;
       if (finishing === null || !(e instanceof StorageError) || e.code !== 'ERR_MISSING_FILE') throw e;
       await finishing.catch(() => {});
-      return this.#read(index, begin, length);
+      return this.#read(index, begin, length, into);
     }
   }
 
-  async #read(index: number, begin: number, length: number): Promise<Uint8Array> {
-    const buf = Buffer.allocUnsafe(length);
+  /** `into`: read into this buffer (its first `length` bytes) rather than a new one. */
+  async #read(index: number, begin: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    const buf = into === undefined ? Buffer.allocUnsafe(length) : into.subarray(0, length);
     const offset = index * this.meta.pieceLength + begin;
     for (const s of spans(this.meta, offset, length)) {
       const h = await this.#handle(s.file, false);
@@ -199,10 +200,14 @@ export class FsStore implements PieceStore {
 
   async verifyExisting(check: (index: number, data: Uint8Array) => Promise<boolean>): Promise<Bitfield> {
     const have = new Bitfield(this.meta.pieceCount);
+    // One buffer for every piece (`check` uses it before the next read): checking a 1 GiB file
+    // allocated 1 GiB of short-lived buffers, and the collector ran for them all through the
+    // download that followed.
+    const scratch = Buffer.allocUnsafe(this.meta.pieceLength);
     for (let i = 0; i < this.meta.pieceCount; i++) {
       let data: Uint8Array;
       try {
-        data = await this.read(i, 0, pieceSize(this.meta, i));
+        data = await this.read(i, 0, pieceSize(this.meta, i), scratch);
       } catch (e) {
         if (e instanceof StorageError && e.code === 'ERR_MISSING_FILE') continue;
         throw e;

@@ -9,7 +9,10 @@ export interface PieceStore {
   read(index: number, begin: number, length: number): Promise<Uint8Array>;
   /** Writes a whole verified piece at its offset. */
   write(index: number, data: Uint8Array): Promise<void>;
-  /** Pieces already on storage whose hash is right (resume, and a seed's check of its files). */
+  /**
+   * Pieces already on storage whose hash is right (resume, and a seed's check of its files).
+   * `check` gets each piece in a buffer reused for the next: it must not keep it.
+   */
   verifyExisting(check: (index: number, data: Uint8Array) => Promise<boolean>): Promise<Bitfield>;
   /** Everything is written and verified: make it appear under its final name. */
   finish(): Promise<void>;

@@ -15,6 +15,12 @@ import type { PiecePicker, PieceSet } from './picker.js';
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** Blocks nobody asked for that a peer may send before it is dropped. */
 export const MAX_UNEXPECTED_BLOCKS = 64;
+/**
+ * Bytes of whole pieces handed to the driver (hashing, writing) whose verdict is not in yet, above
+ * which we ask for nothing more: when the disk falls behind the network, downloading waits for it
+ * instead of piling piece buffers up in memory (a 1 GiB download had 22 MiB waiting for writes).
+ */
+export const MAX_VERIFYING_BYTES = 8 * 1024 * 1024;
 
 export class Downloads {
   readonly assembly: Assembly;
@@ -31,6 +37,9 @@ export class Downloads {
   readonly #links: ReadonlyMap<LinkId, Link>;
   readonly #pipeline: number;
   readonly #events: CoreEvents;
+  /** Pieces handed to the driver for a verdict, and how many may be at once (MAX_VERIFYING_BYTES). */
+  #verifying = 0;
+  readonly #maxVerifying: number;
 
   constructor(
     picker: PiecePicker,
@@ -45,6 +54,12 @@ export class Downloads {
     this.#pipeline = opts.pipeline;
     this.#events = events;
     this.assembly = new Assembly(opts.pieceLength, opts.blockLength, opts.assemble);
+    this.#maxVerifying = Math.max(2, Math.floor(MAX_VERIFYING_BYTES / opts.pieceLength));
+  }
+
+  /** A piece's verdict is in (the core calls this before acting on it). */
+  verdict(): void {
+    if (this.#verifying > 0) this.#verifying--;
   }
 
   /** Interest follows what `l` offers that we lack; an exchange link that can give no more says so. */
@@ -71,6 +86,11 @@ export class Downloads {
     if (offer === null) return;
     const room = this.#pipeline - l.outstanding.size;
     if (room <= 0) return;
+    if (this.#verifying >= this.#maxVerifying) {
+      // The driver is behind: the next verdict refills every link.
+      this.released = true;
+      return;
+    }
     const reqs = this.#picker.pick(l.id, offer, room, (index, begin) =>
       l.outstanding.has(blockKey(index, begin)),
     );
@@ -171,7 +191,10 @@ export class Downloads {
           send(o, { type: 'cancel', index: m.index, begin: m.begin, length: req.length }, now, out);
         this.fill(o, now, out);
       }
-      if (r.pieceDone) out.push({ type: 'verify', index: m.index, data: a.data });
+      if (r.pieceDone) {
+        this.#verifying++;
+        out.push({ type: 'verify', index: m.index, data: a.data });
+      }
     }
     this.fill(l, now, out);
     return null;

@@ -407,8 +407,16 @@ export class TorrentCore {
   verifyDone(index: number, ok: boolean, now: number): Command[] {
     const out: Command[] = [];
     const assembly = this.#downloads.assembly;
+    this.#downloads.verdict();
     const a = assembly.finish(index);
-    if (ok && this.picker.have.has(index)) return out;
+    if (ok && this.picker.have.has(index)) {
+      // A copy we had already; links held back while it was being checked ask again.
+      if (this.#downloads.released) {
+        this.#downloads.released = false;
+        this.#downloads.fillAll(now, out);
+      }
+      return out;
+    }
     if (ok) {
       this.picker.verified(index);
       this.#complete = this.picker.complete;

@@ -170,7 +170,7 @@ const tcpHarness: Harness = {
         const store = await FsStore.open(meta, dir, s.seed ? 'seed' : 'download');
         stores.push(store);
         const core = new TorrentCore({ ...coreOpts(i, s.seed), infoHash: meta.infoHash }, rng(i + 1));
-        const blocks = new HashedBlockStore(store, meta.pieceHashes, nodeHasher);
+        const blocks = new HashedBlockStore(store, meta, nodeHasher);
         // A corrupt peer's blocks are garbage (its reads, not its files).
         const read = blocks.read.bind(blocks);
         if (s.corrupt)

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
+import type { Command } from '../../src/swarm/commands.js';
+import { MAX_VERIFYING_BYTES } from '../../src/swarm/downloads.js';
 import { PiecePicker } from '../../src/swarm/picker.js';
 import { MAX_PEER_REQUESTS, TorrentCore } from '../../src/swarm/torrent-core.js';
 import { fullHave, makeData, makeNode, type Node, Pipe, rng } from '../support/core-pipe.js';
@@ -505,5 +507,43 @@ describe('super-seeding (BEP 16)', () => {
     const unchoked = round.flatMap((c) => (c.type === 'send' && c.msg.type === 'unchoke' ? [c.link] : []));
     for (const link of unchoked)
       expect(round.some((c) => c.type === 'send' && c.link === link && c.msg.type === 'have')).toBe(true);
+  });
+});
+
+describe('TorrentCore: pieces waiting for their verdict', () => {
+  it('asks for nothing more while MAX_VERIFYING_BYTES of pieces wait, and resumes at a verdict', () => {
+    // 4 MiB pieces: 8 MiB of them is 2 waiting at once.
+    const PL4 = 4 * 1024 * 1024;
+    const pieces = 10;
+    expect(Math.max(2, Math.floor(MAX_VERIFYING_BYTES / PL4))).toBe(2);
+    const core = new TorrentCore(
+      { infoHash, peerId: pid(1), pieceCount: pieces, pieceLength: PL4, length: PL4 * pieces },
+      rng(3),
+    );
+    const requests = (cmds: Command[]) =>
+      cmds.flatMap((c) => (c.type === 'send' && c.msg.type === 'request' ? [c.msg] : []));
+    core.addLink(1, true, 0);
+    core.message(1, { type: 'handshake', reserved: Buffer.alloc(8), infoHash, peerId: pid(2) }, 0);
+    core.message(1, { type: 'bitfield', bitfield: fullHave(pieces).bytes.slice() }, 0);
+    const pending = requests(core.message(1, { type: 'unchoke' }, 0));
+    expect(pending.length).toBeGreaterThan(0);
+    const verifies: number[] = [];
+    // Answer every request at once; the driver never gives a verdict.
+    for (let steps = 0; pending.length > 0 && steps < 10_000; steps++) {
+      const r = pending.shift() as { index: number; begin: number; length: number };
+      const out = core.message(
+        1,
+        { type: 'piece', index: r.index, begin: r.begin, block: new Uint8Array(r.length) },
+        0,
+      );
+      pending.push(...requests(out));
+      for (const c of out) if (c.type === 'verify') verifies.push(c.index);
+    }
+    // Two whole pieces handed over, then silence: no request is left unanswered, none is new.
+    expect(verifies.length).toBe(2);
+    expect(pending).toEqual([]);
+    // A verdict (the driver says the piece is good) frees a place: requests start again.
+    const after = requests(core.verifyDone(verifies[0] as number, true, 0));
+    expect(after.length).toBeGreaterThan(0);
   });
 });
