@@ -1,6 +1,6 @@
 import { Assembly } from './assembly.js';
 import type { Command, CoreEvents } from './commands.js';
-import { blockKey, type Link, type LinkId, NO_REQUESTS, send } from './link.js';
+import { blockKey, type Link, type LinkId, NO_REQUESTS, type OutstandingRequest, send } from './link.js';
 import { type LinkTable, META, REQUESTED_AT } from './link-table.js';
 import type { PiecePicker, PieceSet } from './picker.js';
 
@@ -98,7 +98,10 @@ export class Downloads {
     for (const r of reqs) {
       if (l.outstanding === NO_REQUESTS) l.outstanding = new Map();
       if (l.outstanding.size === 0) this.#table.meta[l.slot * META + REQUESTED_AT] = now;
-      l.outstanding.set(blockKey(r.index, r.begin), { ...r, at: now });
+      // The picker's fresh request becomes the outstanding record (no copy per block).
+      const o = r as OutstandingRequest;
+      o.at = now;
+      l.outstanding.set(blockKey(r.index, r.begin), o);
       send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
     }
     this.#events.onRequestBlocks?.(l.id, reqs);

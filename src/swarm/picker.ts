@@ -27,6 +27,13 @@ export interface SizedPieceSet extends PieceSet {
   readonly length: number;
 }
 
+/** No links (shared, never changed): what most received blocks have to cancel. */
+const NO_LINKS: number[] = Object.freeze([]) as unknown as number[];
+
+function ownedBy(owners: number | Set<number> | undefined, link: number): boolean {
+  return owners === link || (owners instanceof Set && owners.has(link));
+}
+
 export interface BlockRequest {
   index: number;
   begin: number;
@@ -62,8 +69,11 @@ interface ActivePiece {
   size: number;
   /** Requests outstanding per block; RECEIVED once its data is in. */
   blocks: Int16Array;
-  /** Which links each block is requested from (for endgame cancels). */
-  owners: (Set<number> | undefined)[];
+  /**
+   * Which links each block is requested from (for endgame cancels): one link as its number (the
+   * rule: no Set per block on the hot path), several (endgame) as a Set in request order.
+   */
+  owners: (number | Set<number> | undefined)[];
   received: number;
   unrequested: number;
 }
@@ -209,15 +219,13 @@ export class PiecePicker {
       if (state === RECEIVED) continue;
       if (state > 0 && !duplicate) continue;
       const begin = b * this.blockLength;
-      if (a.owners[b]?.has(link) || already(a.index, begin)) continue;
+      const owners = a.owners[b];
+      if (ownedBy(owners, link) || already(a.index, begin)) continue;
       if (state === 0) a.unrequested--;
       a.blocks[b] = state + 1;
-      let owners = a.owners[b];
-      if (owners === undefined) {
-        owners = new Set();
-        a.owners[b] = owners;
-      }
-      owners.add(link);
+      if (owners === undefined) a.owners[b] = link;
+      else if (typeof owners === 'number') a.owners[b] = new Set([owners, link]);
+      else owners.add(link);
       out.push({ index: a.index, begin, length: Math.min(this.blockLength, a.size - begin) });
     }
   }
@@ -312,7 +320,12 @@ export class PiecePicker {
     if (a.blocks[b] === RECEIVED) return { status: 'duplicate', cancel: [], pieceDone: false };
     if (a.blocks[b] === 0) a.unrequested--;
     const owners = a.owners[b];
-    const cancel = owners === undefined ? [] : [...owners].filter((l) => l !== link);
+    const cancel =
+      owners === undefined || typeof owners === 'number'
+        ? owners === undefined || owners === link
+          ? NO_LINKS
+          : [owners]
+        : [...owners].filter((l) => l !== link);
     a.blocks[b] = RECEIVED;
     a.owners[b] = undefined;
     a.received++;
@@ -327,7 +340,11 @@ export class PiecePicker {
     const state = a.blocks[b];
     if (state === undefined || state <= 0) return;
     const owners = a.owners[b];
-    if (owners === undefined || !owners.delete(link)) return;
+    if (owners === undefined) return;
+    if (typeof owners === 'number') {
+      if (owners !== link) return;
+      a.owners[b] = undefined;
+    } else if (!owners.delete(link)) return;
     a.blocks[b] = state - 1;
     if (state - 1 === 0) a.unrequested++;
     if (a.received === 0 && a.unrequested === a.blocks.length) this.#deactivate(index);
