@@ -207,7 +207,7 @@ async function main(): Promise<void> {
     `\nswarmshare transfer benchmark: ${args['piece-size']} pieces, loopback, node ${process.version}\n`,
   );
   console.log(
-    '| size | run | MiB/s | leecher CPU s/GiB | leecher peak RSS MiB | seeder CPU s/GiB | seeder peak RSS MiB |',
+    '| size | run | MiB/s | leecher CPU s/GiB (user + sys) | leecher peak RSS MiB | seeder CPU s/GiB | seeder peak RSS MiB |',
   );
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   for (const [size, rows] of all) {
@@ -215,7 +215,7 @@ async function main(): Promise<void> {
     for (const r of rows) {
       const t = r.leecher;
       console.log(
-        `| ${(size / 2 ** 20).toFixed(0)} MiB | ${r.name} | ${(size / 2 ** 20 / t.wall).toFixed(0)} | ${((t.user + t.sys) / gib).toFixed(2)} | ${(t.maxRssKiB / 1024).toFixed(0)} | ${r.seedRssKiB === 0 ? '-' : (r.seedCpu / gib).toFixed(2)} | ${r.seedRssKiB === 0 ? '-' : (r.seedRssKiB / 1024).toFixed(0)} |`,
+        `| ${(size / 2 ** 20).toFixed(0)} MiB | ${r.name} | ${(size / 2 ** 20 / t.wall).toFixed(0)} | ${((t.user + t.sys) / gib).toFixed(2)} (${(t.user / gib).toFixed(2)} + ${(t.sys / gib).toFixed(2)}) | ${(t.maxRssKiB / 1024).toFixed(0)} | ${r.seedRssKiB === 0 ? '-' : (r.seedCpu / gib).toFixed(2)} | ${r.seedRssKiB === 0 ? '-' : (r.seedRssKiB / 1024).toFixed(0)} |`,
       );
     }
   }
