@@ -2,8 +2,18 @@ import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type {} from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { Feed } from '../tracker/feed.js';
+import { isInfoHashHex } from '../core/ids.js';
+import {
+  Feed,
+  MAX_GRID_PEERS,
+  MAX_SWARMS,
+  type SwarmSummary,
+  type SwarmView,
+  withAnnouncedPeers,
+  withAnnouncedSwarms,
+} from '../tracker/feed.js';
 import type { SwarmRegistry } from '../tracker/registry.js';
+import type { SwarmStore } from '../tracker/swarm-store.js';
 
 /**
  * The dashboard over HTTP: the page and its assets (served from the package, no CDN), the JSON
@@ -59,10 +69,40 @@ export function registerDashboardAssets(app: FastifyInstance): void {
   app.get('/dashboard/style.css', { schema: { hide: true } }, asset('style.css'));
 }
 
-export function registerDashboard(app: FastifyInstance, registry: SwarmRegistry, now: () => number): void {
+export function registerDashboard(
+  app: FastifyInstance,
+  registry: SwarmRegistry,
+  now: () => number,
+  store?: SwarmStore,
+): void {
   const feed = new Feed(registry);
   let clients = 0;
   registerDashboardAssets(app);
+  // A shared store (Redis) keeps the announce peers out of the registry: the dashboard adds them.
+  // Unreachable, the dashboard shows what the registry has.
+  const shared = store?.peers !== undefined ? store : null;
+  const summaries = async (): Promise<SwarmSummary[]> => {
+    const own = feed.summaries();
+    if (shared === null) return own;
+    try {
+      return withAnnouncedSwarms(own, await shared.scrape(null, MAX_SWARMS));
+    } catch {
+      return own;
+    }
+  };
+  const view = async (id: string): Promise<SwarmView | null> => {
+    const own = feed.view(id, now());
+    if (shared === null || !isInfoHashHex(id)) return own;
+    try {
+      const hex = id.toLowerCase();
+      const counts = (await shared.scrape([hex], 1)).get(hex);
+      if (counts === undefined) return own;
+      const peers = await (shared.peers as NonNullable<SwarmStore['peers']>)(hex, MAX_GRID_PEERS);
+      return withAnnouncedPeers(own, hex, { ...counts, peers });
+    } catch {
+      return own;
+    }
+  };
 
   app.get(
     '/api/swarms',
@@ -72,7 +112,7 @@ export function registerDashboard(app: FastifyInstance, registry: SwarmRegistry,
         tags: ['dashboard'],
       },
     },
-    async () => ({ swarms: feed.summaries() }),
+    async () => ({ swarms: await summaries() }),
   );
 
   app.get(
@@ -86,7 +126,7 @@ export function registerDashboard(app: FastifyInstance, registry: SwarmRegistry,
       },
     },
     async (req, reply) => {
-      const v = feed.view((req.query as { swarm: string }).swarm, now());
+      const v = await view((req.query as { swarm: string }).swarm);
       if (v === null)
         return reply.status(404).send({ error: { code: 'ERR_UNKNOWN_FILE', message: 'no such swarm' } });
       return v;
@@ -112,12 +152,22 @@ export function registerDashboard(app: FastifyInstance, registry: SwarmRegistry,
       clients++;
       const swarm = (req.query as { swarm?: string }).swarm;
       const res = openEventStream(reply);
-      const push = () => {
-        const data = { swarms: feed.summaries(), view: swarm ? feed.view(swarm, now()) : null };
-        res.write(`event: snapshot\ndata: ${JSON.stringify(data)}\n\n`);
+      let busy = false;
+      const push = async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          const data = { swarms: await summaries(), view: swarm ? await view(swarm) : null };
+          if (!res.destroyed) res.write(`event: snapshot\ndata: ${JSON.stringify(data)}\n\n`);
+        } finally {
+          busy = false;
+        }
       };
-      push();
-      const timer = setInterval(push, FEED_INTERVAL_MS);
+      const tick = () => {
+        push().catch(() => {});
+      };
+      tick();
+      const timer = setInterval(tick, FEED_INTERVAL_MS);
       const end = () => {
         clearInterval(timer);
         clients--;

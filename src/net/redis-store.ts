@@ -4,7 +4,7 @@ import { latin1ToHex } from '../core/ids.js';
 import { compactAddress, parseIp } from '../core/ip.js';
 import type { AnnounceRequest } from '../tracker/announce.js';
 import type { TrackerLimits } from '../tracker/limits.js';
-import type { AnnounceOutcome, SwarmCounts, SwarmStore } from '../tracker/swarm-store.js';
+import type { AnnouncedPeer, AnnounceOutcome, SwarmCounts, SwarmStore } from '../tracker/swarm-store.js';
 import { redisUrlProblem } from './redis-url.js';
 
 export { redisUrlProblem } from './redis-url.js';
@@ -357,6 +357,27 @@ export class RedisSwarmStore implements SwarmStore {
         this.#r.hmget(`${this.#prefix}totals`, 'peers', 'seeders'),
       ]);
       return { swarms, peers: Number(t[0] ?? 0), seeders: Number(t[1] ?? 0) };
+    });
+  }
+
+  async peers(infoHashHex: string, max: number): Promise<AnnouncedPeer[]> {
+    const key = `${this.#prefix}p:${infoHashHex}`;
+    return this.#timed('scrape', async () => {
+      // Every peer of a small swarm; a sample of a large one. Raw replies: peer ids are bytes.
+      const n = await this.#r.hlen(key);
+      const flat = (
+        n <= max
+          ? await this.#r.callBuffer('HGETALL', key)
+          : await this.#r.callBuffer('HRANDFIELD', key, String(max), 'WITHVALUES')
+      ) as Buffer[];
+      const entries: [string, Buffer][] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2)
+        entries.push([(flat[i] as Buffer).toString('latin1'), flat[i + 1] as Buffer]);
+      return entries.map(([peerId, rec]) => ({
+        peerId,
+        seed: rec[0] === 0x73, // 's'
+        compact: rec.subarray(2 + (rec[1] as number)).toString('latin1'),
+      }));
     });
   }
 

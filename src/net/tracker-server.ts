@@ -87,7 +87,12 @@ export interface SharedJsonApi {
 }
 
 /** Adds routes to the tracker's app, reading (never changing) its registry. */
-export type TrackerRoutes = (app: FastifyInstance, registry: SwarmRegistry, now: () => number) => void;
+export type TrackerRoutes = (
+  app: FastifyInstance,
+  registry: SwarmRegistry,
+  now: () => number,
+  store: SwarmStore,
+) => void;
 
 /** Methods our routes use (a path known under one of them answers 405 to the others). */
 const ROUTE_METHODS = ['GET', 'POST'] as const;
@@ -380,7 +385,7 @@ export function buildTracker(
     );
   }
 
-  opts.routes?.(app, registry, deps.now);
+  opts.routes?.(app, registry, deps.now, store);
 
   // Every request the framework answers, by route and status (/announce and /scrape over real
   // sockets are counted where they are answered, before the framework).

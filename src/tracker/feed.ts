@@ -1,5 +1,6 @@
 import type { Bitfield } from '../core/bitfield.js';
 import { displayPeerId } from '../core/ids.js';
+import { compactIp, compactPort } from '../core/ip.js';
 import type { PeerRecord, Swarm, SwarmRegistry } from '../tracker/registry.js';
 
 /**
@@ -215,4 +216,89 @@ export class Feed {
     }
     return edges.sort((a, b) => b.bytes - a.bytes).slice(0, MAX_TRANSFERS);
   }
+}
+
+// ---- swarms whose announce peers live in a shared store ------------------------------------
+
+/** Counts and peers of one swarm as a shared store (Redis) holds its announce peers. */
+export interface AnnouncedSwarm {
+  complete: number;
+  incomplete: number;
+  downloaded: number;
+  peers: { peerId: string; compact: string; seed: boolean }[];
+}
+
+/**
+ * The swarm list with the shared store's swarms added: a swarm in both (JSON peers here, announce
+ * peers there) is one row with both counts; the largest first, MAX_SWARMS at most.
+ */
+export function withAnnouncedSwarms(
+  own: SwarmSummary[],
+  announced: ReadonlyMap<string, { complete: number; incomplete: number; downloaded: number }>,
+): SwarmSummary[] {
+  const rows = new Map(own.map((s) => [s.id, { ...s }]));
+  for (const [hex, c] of announced) {
+    const row = rows.get(hex);
+    if (row !== undefined) {
+      row.seeds += c.complete;
+      row.leechers += c.incomplete;
+      row.downloaded += c.downloaded;
+    } else {
+      rows.set(hex, {
+        id: hex,
+        file: null,
+        info_hash: hex,
+        size: null,
+        pieces: null,
+        seeds: c.complete,
+        leechers: c.incomplete,
+        downloaded: c.downloaded,
+      });
+    }
+  }
+  return [...rows.values()]
+    .sort((a, b) => b.seeds + b.leechers - (a.seeds + a.leechers))
+    .slice(0, MAX_SWARMS);
+}
+
+/** One swarm's view with the shared store's announce peers added (chunks unknown, as for any announce peer). */
+export function withAnnouncedPeers(view: SwarmView | null, hex: string, a: AnnouncedSwarm): SwarmView {
+  const v: SwarmView = view ?? {
+    id: hex,
+    file: null,
+    info_hash: hex,
+    size: null,
+    pieces: 0,
+    totalPeers: 0,
+    peers: [],
+    availability: [],
+    availabilityBucket: 1,
+    transfers: [],
+    throughput: 0,
+  };
+  const known = new Set(v.peers.map((p) => p.id));
+  const added: FeedPeer[] = [];
+  for (const p of a.peers) {
+    const id = displayPeerId(p.peerId);
+    if (known.has(id)) continue;
+    added.push({
+      id,
+      address: `${compactIp(p.compact)}:${compactPort(p.compact)}`,
+      source: 'announce',
+      complete: p.seed,
+      have: p.seed && v.pieces > 0 ? v.pieces : null,
+      chunks: null,
+      fetching: [],
+      uploaded: 0,
+      downloaded: 0,
+      upRate: 0,
+      downRate: 0,
+    });
+  }
+  added.sort((x, y) => natural(x.id, y.id));
+  return {
+    ...v,
+    totalPeers: v.totalPeers + a.complete + a.incomplete,
+    peers: [...v.peers, ...added].slice(0, MAX_GRID_PEERS),
+  };
 }

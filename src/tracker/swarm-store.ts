@@ -13,6 +13,13 @@ import type { SwarmRegistry } from './registry.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
+/** An announce peer as a shared store keeps it: its id (raw, latin1), compact address, seed flag. */
+export interface AnnouncedPeer {
+  peerId: string;
+  compact: string;
+  seed: boolean;
+}
+
 export interface SwarmStore {
   /** `kind` names the store in messages and metrics: 'memory' or 'redis'. */
   readonly kind: 'memory' | 'redis';
@@ -31,6 +38,11 @@ export interface SwarmStore {
   scrape(infoHashes: readonly string[] | null, max: number): MaybePromise<Map<string, SwarmCounts>>;
   /** Totals for metrics and health. */
   totals(): MaybePromise<{ swarms: number; peers: number; seeders: number }>;
+  /**
+   * Up to `max` peers of one swarm (info hash, hex), for the dashboard: only a store that keeps
+   * announce peers outside the registry has it (the registry shows its own).
+   */
+  peers?(infoHashHex: string, max: number): Promise<AnnouncedPeer[]>;
   /** Expires silent peers of swarms nobody announces to (a shared store; the registry has its own sweep). */
   sweep?(now: number): Promise<number>;
   /** Where each round trip's time goes (the tracker's metrics set it). */

@@ -5,6 +5,7 @@ import { RedisJsonLog } from '../../src/net/redis-log.js';
 import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
 import { waitFor } from '../support/proc.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { announceUrl, peerIdOf } from '../support/tracker.js';
 
 /**
  * The JSON chunk-map API and the dashboard across tracker instances on one real redis-server:
@@ -100,6 +101,37 @@ describe('the JSON API shared by tracker instances through Redis', () => {
     expect(gone.json).toMatchObject({ ok: true, left_swarms: 1 });
     const after = await call(a, 'GET', '/get_peers?file=movie.mkv');
     expect(Object.keys(after.json.peers)).toEqual(['leech']);
+  });
+
+  it('the dashboard of any instance shows the announce peers kept in Redis too', async () => {
+    const [a, b] = trackers as [RunningTracker, RunningTracker];
+    const hash = Buffer.alloc(20, 0xab);
+    const hex = hash.toString('hex');
+    for (const [t, n, left] of [
+      [a, 1, 0],
+      [b, 2, 500],
+    ] as const) {
+      const res = await fetch(
+        `${t.url}${announceUrl({ infoHash: hash, peerId: peerIdOf(n), port: 7100 + n, left, ip: `10.1.0.${n}` })}`,
+      );
+      expect(res.status).toBe(200);
+    }
+    for (const t of [a, b]) {
+      const list = await call(t, 'GET', '/api/swarms');
+      expect(list.json.swarms).toContainEqual(
+        expect.objectContaining({ id: hex, info_hash: hex, seeds: 1, leechers: 1 }),
+      );
+      const view = await call(t, 'GET', `/api/swarm?swarm=${hex}`);
+      expect(view.json.totalPeers).toBe(2);
+      expect(
+        (view.json.peers as { address: string; source: string; complete: boolean }[])
+          .map((p) => [p.address, p.source, p.complete])
+          .sort(),
+      ).toEqual([
+        ['10.1.0.1:7101', 'announce', true],
+        ['10.1.0.2:7102', 'announce', false],
+      ]);
+    }
   });
 
   it('a new instance starts from the snapshot; the log is trimmed up to it', async () => {
