@@ -17,7 +17,18 @@ export interface TestRedis {
 }
 
 export async function startRedis(port?: number): Promise<TestRedis> {
-  const p = port ?? (await freePort());
+  // A free port can be taken between our check and redis-server's bind (tests run in parallel):
+  // then it exits at once, and we try another port (a few times).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOn(port ?? (await freePort()));
+    } catch (e) {
+      if (port !== undefined || attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startRedisOn(p: number): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'ss-redis-'));
   const launch = async () => {
     const proc = start('redis-server', [
@@ -32,9 +43,16 @@ export async function startRedis(port?: number): Promise<TestRedis> {
       '--dir',
       dir,
     ]);
-    await waitFor('redis-server to accept connections', () =>
-      proc.output().includes('Ready to accept connections') ? true : undefined,
-    );
+    await waitFor('redis-server to accept connections', () => {
+      if (proc.output().includes('Ready to accept connections')) return true;
+      if (proc.child.exitCode !== null)
+        throw new Error(`redis-server exited on port ${p}: ${proc.output().slice(-300)}`);
+      return undefined;
+    }).catch(async (e: Error) => {
+      proc.child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw e;
+    });
     return proc;
   };
   const r: TestRedis = {

@@ -35,11 +35,20 @@ async function instance(store: string): Promise<Instance> {
     store,
     '--quiet',
   ]);
+  // A failure says what the process printed.
+  const said = (e: Error) => {
+    throw new Error(`${e.message}; the tracker printed: ${proc.output()}`);
+  };
   const url = await waitFor(
     'the listening line',
     () => /listening on (http:\/\/[0-9.:]+)/.exec(proc.output())?.[1],
-  );
-  const udp = await waitFor('the UDP line', () => /UDP tracker on (udp:\/\/\S+)/.exec(proc.output())?.[1]);
+    30_000,
+  ).catch(said);
+  const udp = await waitFor(
+    'the UDP line',
+    () => /UDP tracker on (udp:\/\/\S+)/.exec(proc.output())?.[1],
+    30_000,
+  ).catch(said);
   expect(proc.output()).toContain(`Swarms kept in ${store}`);
   return { proc, url, udp };
 }
@@ -60,7 +69,7 @@ describe('tracker instances sharing one Redis', () => {
     redis = await startRedis();
     a = await instance(redis.url);
     b = await instance(redis.url);
-  }, 40_000);
+  }, 70_000);
   afterAll(async () => {
     await stopAll();
     await redis?.dispose();
