@@ -28,6 +28,23 @@ export { redisUrlProblem } from './redis-url.js';
 /** Silent peers one announce or one sweep step removes at most (the rest go next time). */
 const EXPIRE_BATCH = 256;
 
+/**
+ * A swarm of at least this many peers is answered from a sample this instance took at most
+ * SAMPLE_MS ago (the script then updates the peer and the counts, and samples nothing): sampling
+ * is a third of the script's time, and a random sample of a large swarm a second old is as good a
+ * list as a fresh one. Smaller swarms are sampled at every announce (a new peer shows at once).
+ */
+export const SAMPLE_CACHE_MIN_PEERS = 1000;
+export const SAMPLE_MS = 1000;
+/** Addresses a cached sample holds (replies take a random window of numwant of them). */
+export const SAMPLE_SIZE = 200;
+
+interface Sample {
+  at: number;
+  /** Compact addresses, 6 or 18 bytes each (latin1). */
+  peers: string[];
+}
+
 /** Removes a swarm's peers last seen before `cutoff`; drops the swarm when it empties. */
 const EXPIRE_LUA = `
 -- Removes peer sid (its record rec) and its share of the counts.
@@ -220,6 +237,8 @@ export class RedisSwarmStore implements SwarmStore {
   readonly #o: RedisStoreOpts;
   readonly #prefix: string;
   #sweepAt = 0;
+  /** Recent samples of large swarms, by info hash (hex); at most one per swarm announced to. */
+  readonly #samples = new Map<string, Sample>();
   observe?: (op: 'announce' | 'scrape' | 'totals' | 'sweep', seconds: number) => void;
 
   constructor(o: RedisStoreOpts) {
@@ -293,6 +312,15 @@ export class RedisSwarmStore implements SwarmStore {
     // Only a non-compact reply with peer ids needs the ids (BEP 23 compact replies are the rule).
     const wantIds = !a.compact && !a.noPeerId;
     const limits = this.#o.limits;
+    const compact = compactAddress(ip, a.port);
+    // A large swarm's recent sample answers a compact announce; asking for a new one (of
+    // SAMPLE_SIZE) when it is old.
+    const cached = this.#samples.get(hex);
+    const useCache =
+      cached !== undefined && !wantIds && a.event !== 'stopped' && now - cached.at < SAMPLE_MS && numwant > 0;
+    const refill = !useCache && cached !== undefined && !wantIds && a.event !== 'stopped';
+    const asked =
+      a.event === 'stopped' ? 0 : useCache ? 0 : refill ? Math.max(numwant, SAMPLE_SIZE) : numwant;
     return this.#timed('announce', async () => {
       const r = await this.#r.ssAnnounceBuffer(
         ...this.#keys(hex),
@@ -300,11 +328,11 @@ export class RedisSwarmStore implements SwarmStore {
           now,
           cutoff: now - limits.peerTimeoutMs,
           id: a.peerId,
-          compact: compactAddress(ip, a.port),
+          compact,
           state,
           event: a.event,
           key: a.key ?? '',
-          numwant: a.event === 'stopped' ? 0 : numwant,
+          numwant: asked,
           family: family ?? 0,
           maxPeers: limits.maxPeersPerSwarm,
           maxSwarms: limits.maxSwarms,
@@ -328,7 +356,18 @@ export class RedisSwarmStore implements SwarmStore {
           for (let k = 0; k + size <= joined.length; k += size)
             peers.push({ peerId: '', compact: joined.slice(k, k + size) });
         }
-      return { complete: Number(r[0]), incomplete: Number(r[1]), downloaded: Number(r[2]), peers };
+      const counts = { complete: Number(r[0]), incomplete: Number(r[1]), downloaded: Number(r[2]) };
+      if (counts.complete + counts.incomplete < SAMPLE_CACHE_MIN_PEERS || wantIds) {
+        this.#samples.delete(hex);
+        return { ...counts, peers };
+      }
+      if (useCache) return { ...counts, peers: fromSample(cached as Sample, compact, numwant, family) };
+      if (a.event === 'stopped') return { ...counts, peers };
+      // Large: keep this sample for the next announces (a first one took numwant; from the next,
+      // SAMPLE_SIZE).
+      const sample: Sample = { at: now, peers: peers.map((p) => p.compact) };
+      if (family === undefined) this.#samples.set(hex, sample);
+      return { ...counts, peers: fromSample(sample, compact, numwant, family) };
     });
   }
 
@@ -400,6 +439,25 @@ export class RedisSwarmStore implements SwarmStore {
   async close(): Promise<void> {
     this.#r.disconnect();
   }
+}
+
+/** Up to `numwant` of a sample's addresses from a random start, never `self`, of `family` when given. */
+function fromSample(
+  s: Sample,
+  self: string,
+  numwant: number,
+  family: 4 | 6 | undefined,
+): AnnounceOutcome['peers'] {
+  const n = s.peers.length;
+  const out: AnnounceOutcome['peers'] = [];
+  const start = n === 0 ? 0 : Math.floor(Math.random() * n);
+  for (let k = 0; k < n && out.length < numwant; k++) {
+    const c = s.peers[(start + k) % n] as string;
+    if (c === self) continue;
+    if (family !== undefined && (family === 4) !== (c.length === 6)) continue;
+    out.push({ peerId: '', compact: c });
+  }
+  return out;
 }
 
 const REFUSALS = {
