@@ -42,7 +42,7 @@ export function buildCli(): Command {
     )
     .option(
       '--store <url>',
-      'keep the BitTorrent swarms (announce, scrape; HTTP and UDP) in Redis, shared by every tracker started with the same URL: redis://HOST:PORT[/DB]',
+      'keep the swarms in Redis, shared by every tracker started with the same URL (announce and scrape over HTTP and UDP, the JSON API, the dashboard): redis://HOST:PORT[/DB]',
       storeUrl,
     )
     .option('--quiet', "don't print the log lines (registrations, availability tables)")
