@@ -258,9 +258,18 @@ export class RedisJsonLog {
     } catch {
       // Not ours to read (every instance skips it alike).
     }
-    if (entry !== null) {
-      const r = applyOp(this.#o.registry, entry.op);
-      if (entry.id.startsWith(`${this.#origin}:`)) this.#results.set(entry.id, r);
+    if (entry !== null && typeof entry.op === 'object' && entry.op !== null) {
+      let r: OpResult;
+      try {
+        r = applyOp(this.#o.registry, entry.op);
+      } catch (e) {
+        // Not an operation we wrote (ours are checked by the routes' schemas before they are
+        // appended): every instance skips it alike, and the log moves on.
+        this.#o.log?.(`tracker: shared log: entry ${seq} skipped: ${(e as Error).message}`);
+        r = { ok: false, code: 'ERR_INTERNAL', message: 'internal error' };
+      }
+      if (typeof entry.id === 'string' && entry.id.startsWith(`${this.#origin}:`))
+        this.#results.set(entry.id, r);
     }
     this.#seq = seq;
     this.#streamId = streamId;

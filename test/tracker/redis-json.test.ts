@@ -154,6 +154,31 @@ describe('the JSON API shared by tracker instances through Redis', () => {
     expect((c.shared as RedisJsonLog).applied).toBe((a.shared as RedisJsonLog).applied);
   });
 
+  it('entries that are not our operations (written to Redis by someone else) are skipped by all', async () => {
+    const [a, b] = trackers as [RunningTracker, RunningTracker];
+    const r = new Redis(redis.url);
+    try {
+      for (const o of ['not json', JSON.stringify({ id: 'x:1', op: { t: 'update', body: null } }), '{}']) {
+        const seq = await r.incr('ss:j:seq');
+        await r.xadd('ss:j:log', '*', 's', String(seq), 'o', o);
+      }
+    } finally {
+      r.disconnect();
+    }
+    const reg = await call(b, 'POST', '/register', {
+      peer_id: 'after-junk',
+      port: 6030,
+      files: { 'movie.mkv': [0] },
+    });
+    expect(reg.status).toBe(200);
+    for (const t of [a, b]) {
+      const p = await call(t, 'GET', '/get_peers?file=movie.mkv');
+      expect(p.status).toBe(200);
+      expect(Object.keys(p.json.peers)).toContain('after-junk');
+    }
+    expect((a.shared as RedisJsonLog).applied).toBe((b.shared as RedisJsonLog).applied);
+  });
+
   it('Redis down: writes and reads get a clear 503 in bounded time; back up empty, all start again', async () => {
     const [a, b] = trackers as [RunningTracker, RunningTracker];
     await redis.stop();
