@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { shownRedisUrl } from '../net/redis-url.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerDhtCommand, registerDhtSimulateCommand } from './dht-command.js';
 import { addressList, intOption, portOption, storeUrl } from './options.js';
@@ -79,7 +80,7 @@ export function buildCli(): Command {
         console.log(`Tracker listening on ${tracker.url} (announce URL ${tracker.url}/announce)`);
         if (tracker.udpUrl !== null) console.log(`UDP tracker on ${tracker.udpUrl}`);
         if (o.store !== undefined)
-          console.log(`Swarms kept in ${o.store} (shared with every tracker using it)`);
+          console.log(`Swarms kept in ${shownRedisUrl(o.store)} (shared with every tracker using it)`);
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) return;

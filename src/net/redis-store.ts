@@ -5,7 +5,7 @@ import { compactAddress, parseIp } from '../core/ip.js';
 import type { AnnounceRequest } from '../tracker/announce.js';
 import type { TrackerLimits } from '../tracker/limits.js';
 import type { AnnouncedPeer, AnnounceOutcome, SwarmCounts, SwarmStore } from '../tracker/swarm-store.js';
-import { redisUrlProblem } from './redis-url.js';
+import { redisUrlProblem, shownRedisUrl } from './redis-url.js';
 
 export { redisUrlProblem } from './redis-url.js';
 
@@ -257,11 +257,11 @@ export class RedisSwarmStore implements SwarmStore {
       lazyConnect: false,
     }) as ScriptedRedis;
     this.#r.on('error', (e: Error) => {
-      if (!warned) o.log?.(`tracker: store ${o.url}: ${e.message} (reconnecting)`);
+      if (!warned) o.log?.(`tracker: store ${shownRedisUrl(o.url)}: ${e.message} (reconnecting)`);
       warned = true;
     });
     this.#r.on('ready', () => {
-      if (warned) o.log?.(`tracker: store ${o.url}: connected again`);
+      if (warned) o.log?.(`tracker: store ${shownRedisUrl(o.url)}: connected again`);
       warned = false;
     });
     this.#r.defineCommand('ssAnnounce', { numberOfKeys: 5, lua: ANNOUNCE_LUA });
@@ -272,7 +272,10 @@ export class RedisSwarmStore implements SwarmStore {
   ready(ms = 5000): Promise<void> {
     if (this.#r.status === 'ready') return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`store ${this.#o.url} not reachable in ${ms} ms`)), ms);
+      const t = setTimeout(
+        () => reject(new Error(`store ${shownRedisUrl(this.#o.url)} not reachable in ${ms} ms`)),
+        ms,
+      );
       this.#r.once('ready', () => {
         clearTimeout(t);
         resolve();

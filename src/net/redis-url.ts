@@ -17,3 +17,14 @@ export function redisUrlProblem(url: string): string | null {
     return `'${url}': the path must be a database number (/0 to /15)`;
   return null;
 }
+
+/** The URL as it may be shown (in logs): any password replaced by `***`. */
+export function shownRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
