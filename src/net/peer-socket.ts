@@ -24,6 +24,8 @@ export class PeerSocket {
   readonly socket: Socket;
   readonly remote: string;
   #closed = false;
+  /** Corked until the end of this turn of the event loop (#batch). */
+  #corked = false;
 
   readonly #decoder: Decoder;
   readonly #handlers: PeerSocketHandlers;
@@ -115,8 +117,6 @@ export class PeerSocket {
     }
     this.socket.write(encode(m));
   }
-
-  #corked = false;
 
   /**
    * What we send in one turn of the event loop leaves in one system call (a writev): the

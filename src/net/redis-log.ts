@@ -69,6 +69,16 @@ export interface RedisLogOpts {
 /** Entries read from the stream per call at most. */
 const READ_BATCH = 1000;
 
+/** Reconnect after 0.2, 0.4, ... up to 2 s. */
+const retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000);
+
+interface Waiter {
+  seq: number;
+  /** Waits for a reload of the log too (Redis lost its data). */
+  afterReset: boolean;
+  resolve: () => void;
+}
+
 export class RedisJsonLog {
   readonly #o: RedisLogOpts;
   readonly #r: ScriptedRedis;
@@ -81,10 +91,11 @@ export class RedisJsonLog {
   #seq = 0;
   #streamId = '0';
   #closed = false;
-  #snapshotAt = 0;
   #snapshotSeq = 0;
+  /** Our writes waiting for their entry to be applied here, and the results of those applied. */
+  readonly #pending = new Set<string>();
   readonly #results = new Map<string, OpResult>();
-  readonly #waiters: { seq: number; afterReset: boolean; resolve: () => void }[] = [];
+  readonly #waiters: Waiter[] = [];
   #resetWanted = false;
   #loop: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
@@ -93,22 +104,17 @@ export class RedisJsonLog {
     this.#o = o;
     const p = o.prefix ?? 'ss:';
     this.#keys = { seq: `${p}j:seq`, log: `${p}j:log`, snap: `${p}j:snap` };
-    const timeout = o.timeoutMs ?? 2000;
     this.#r = new Redis(o.url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: timeout,
+      commandTimeout: o.timeoutMs ?? 2000,
       connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+      retryStrategy,
     }) as ScriptedRedis;
     this.#r.on('error', () => {});
     this.#r.defineCommand('ssAppend', { numberOfKeys: 2, lua: APPEND_LUA });
     this.#r.defineCommand('ssSnapshot', { numberOfKeys: 2, lua: SNAPSHOT_LUA });
-    this.#tail = new Redis(o.url, {
-      maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
-    });
+    this.#tail = new Redis(o.url, { maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy });
     this.#tail.on('error', () => {});
   }
 
@@ -134,15 +140,22 @@ export class RedisJsonLog {
   /** Appends a write, waits until this instance applied it, and gives its reply (or throws its refusal). */
   async submit(op: JsonOp): Promise<unknown> {
     const id = `${this.#origin}:${this.#next++}`;
-    let seq: number;
+    this.#pending.add(id);
+    let r: OpResult | undefined;
     try {
-      seq = await this.#r.ssAppend(this.#keys.seq, this.#keys.log, JSON.stringify({ id, op }));
-    } catch (e) {
-      throw unavailable(e);
+      let seq: number;
+      try {
+        seq = await this.#r.ssAppend(this.#keys.seq, this.#keys.log, JSON.stringify({ id, op }));
+      } catch (e) {
+        throw unavailable(e);
+      }
+      await this.#until(seq, this.#o.timeoutMs ?? 2000);
+      r = this.#results.get(id);
+    } finally {
+      // Given up or answered: a result applied later is not kept.
+      this.#pending.delete(id);
+      this.#results.delete(id);
     }
-    await this.#until(seq, this.#o.timeoutMs ?? 2000);
-    const r = this.#results.get(id);
-    this.#results.delete(id);
     if (r === undefined) {
       // The log restarted under us (Redis lost its data) before our entry was read back.
       throw new SwarmshareError(
@@ -205,7 +218,7 @@ export class RedisJsonLog {
 
   #wake(): void {
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
-      const w = this.#waiters[i] as { seq: number; afterReset: boolean; resolve: () => void };
+      const w = this.#waiters[i] as Waiter;
       if (w.seq <= this.#seq && !w.afterReset) {
         this.#waiters.splice(i, 1);
         w.resolve();
@@ -268,8 +281,7 @@ export class RedisJsonLog {
         this.#o.log?.(`tracker: shared log: entry ${seq} skipped: ${(e as Error).message}`);
         r = { ok: false, code: 'ERR_INTERNAL', message: 'internal error' };
       }
-      if (typeof entry.id === 'string' && entry.id.startsWith(`${this.#origin}:`))
-        this.#results.set(entry.id, r);
+      if (typeof entry.id === 'string' && this.#pending.has(entry.id)) this.#results.set(entry.id, r);
     }
     this.#seq = seq;
     this.#streamId = streamId;
@@ -309,14 +321,8 @@ export class RedisJsonLog {
     if (this.#seq === this.#snapshotSeq || this.#seq === 0) return;
     const seq = this.#seq;
     const state = JSON.stringify(snapshotOf(this.#o.registry));
-    this.#snapshotAt = Date.now();
     await this.#r.ssSnapshot(this.#keys.snap, this.#keys.log, seq, this.#streamId, state);
     this.#snapshotSeq = seq;
-  }
-
-  /** When this instance last wrote a snapshot (ms since the epoch; 0: never). */
-  get snapshotAt(): number {
-    return this.#snapshotAt;
   }
 
   /** Writes a snapshot now (tests; the timer does it otherwise). */

@@ -430,6 +430,8 @@ export class RedisSwarmStore implements SwarmStore {
   async sweep(now: number): Promise<number> {
     if (now < this.#sweepAt) return 0;
     this.#sweepAt = now + 1000;
+    // Samples of swarms no longer announced to here.
+    for (const [h, s] of this.#samples) if (now - s.at > SAMPLE_MS) this.#samples.delete(h);
     const cutoff = now - this.#o.limits.peerTimeoutMs;
     return this.#timed('sweep', async () => {
       const idle = await this.#r.zrangebyscore(`${this.#prefix}swarms`, '-inf', cutoff, 'LIMIT', 0, 100);

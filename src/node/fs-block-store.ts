@@ -57,8 +57,9 @@ export class HashedBlockStore implements BlockStore {
       return w.data.then((d) => d.subarray(begin - w.begin, begin - w.begin + length));
     }
     const size = pieceSize(this.#meta, index);
+    // Past the piece's end: the store says what is wrong.
+    if (begin + length > size) return this.#store.read(index, begin, length);
     const end = Math.min(size, begin + Math.max(length, READ_AHEAD));
-    if (begin >= size || begin + length > size) return this.#store.read(index, begin, length);
     const data = this.#store.read(index, begin, end - begin);
     const win: Window = { begin, end, data };
     this.#windows.delete(index);
