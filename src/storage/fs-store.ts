@@ -64,6 +64,8 @@ export class FsStore implements PieceStore {
   #handles: (FileHandle | null)[];
   #opening = new Map<number, { promise: Promise<FileHandle | null>; write: boolean }>();
   #finished: boolean;
+  /** The last write asked for (writes wait for the one before: `write`). */
+  #writing: Promise<void> = Promise.resolve();
   /** The rename to the final name, once started (reads racing it wait for it). */
   #finishing: Promise<void> | null = null;
 
@@ -185,8 +187,28 @@ export class FsStore implements PieceStore {
     return buf;
   }
 
-  async write(index: number, data: Uint8Array): Promise<void> {
+  /**
+   * Stores a verified piece. Writes run one at a time, in the order asked: the file system lets one
+   * writer into a file at once, and several in flight (one per thread of libuv's pool) spent their
+   * time spinning on that lock (a 1 GiB download: 2.2-3.5 s of system time, 1.3-1.7 s one at a
+   * time).
+   */
+  write(index: number, data: Uint8Array): Promise<void> {
+    const done = this.#writing.then(() => this.#write(index, data));
+    this.#writing = done.catch(() => {});
+    return done;
+  }
+
+  async #write(index: number, data: Uint8Array): Promise<void> {
     if (this.mode !== 'download') throw new StorageError('ERR_STORAGE', 'a seed never writes its files');
+    if (!Number.isInteger(index) || index < 0 || index >= this.meta.pieceCount)
+      throw new StorageError('ERR_STORAGE', `no piece ${index} in this torrent`);
+    const size = pieceSize(this.meta, index);
+    if (data.length !== size)
+      throw new StorageError(
+        'ERR_STORAGE',
+        `piece ${index} is ${size} bytes, refused a write of ${data.length}`,
+      );
     const offset = index * this.meta.pieceLength;
     for (const s of spans(this.meta, offset, data.length)) {
       const h = (await this.#handle(s.file, true)) as FileHandle;
