@@ -55,7 +55,7 @@ describe('piece writes', () => {
       store.write(i, i === 3 ? Buffer.alloc(piece * 2) : data.subarray(i * piece, (i + 1) * piece)),
     );
     const results = await Promise.allSettled(writes);
-    restore.splice(0).forEach((r) => r());
+    for (const r of restore.splice(0)) r();
 
     expect(most).toBe(1);
     expect(offsets.filter((o) => o !== undefined)).toEqual(
