@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { BufferPool } from '../core/buffer-pool.js';
 import { Decoder } from '../wire/decoder.js';
 import { encode, encodeHandshake, pieceHeader } from '../wire/encode.js';
 import { type Handshake, type Message, OUR_RESERVED, type WireError } from '../wire/messages.js';
@@ -35,6 +36,8 @@ export class PeerSocket {
    * messages are handled before the next read, so nothing is kept from that buffer.
    */
   readonly #throttle: ((bytes: number) => number) | undefined;
+  /** Where the blocks we send may come from: their lease ends once the socket has taken them. */
+  readonly #pool: BufferPool | null;
 
   /**
    * `throttle(bytes)` (a download rate limit) returns how long to stop reading after `bytes`
@@ -45,8 +48,10 @@ export class PeerSocket {
     handlers: PeerSocketHandlers,
     borrowed = false,
     throttle?: (bytes: number) => number,
+    pool: BufferPool | null = null,
   ) {
     this.#throttle = throttle;
+    this.#pool = pool;
     this.socket = socket;
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.#handlers = handlers;
@@ -112,7 +117,15 @@ export class PeerSocket {
     this.#batch();
     if (m.type === 'piece') {
       this.socket.write(pieceHeader(m.index, m.begin, m.block.length));
-      this.socket.write(m.block);
+      const pool = this.#pool;
+      if (pool === null) this.socket.write(m.block);
+      else {
+        // The callback runs once the kernel has the bytes (or the socket failed): the block's
+        // buffer may then be reused. A socket destroyed first never calls it: the lease is lost,
+        // the buffer collected, nothing reused early.
+        const block = m.block;
+        this.socket.write(block, () => pool.release(block));
+      }
       return;
     }
     this.socket.write(encode(m));

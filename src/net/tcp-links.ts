@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { BufferPool } from '../core/buffer-pool.js';
 import type { Clock, Timers } from '../core/deps.js';
 import type { CloseCode } from '../core/errors.js';
 import type { TokenBucket } from '../core/token-bucket.js';
@@ -65,6 +66,8 @@ export interface TcpLinksOpts {
   downBucket: TokenBucket | null;
   clock: Clock;
   timers: Timers;
+  /** The pool the blocks we serve are read into (their leases end as sockets take them). */
+  pool?: BufferPool | null;
 }
 
 export class TcpLinks implements PeerLinks {
@@ -136,6 +139,7 @@ export class TcpLinks implements PeerLinks {
       },
       borrowed,
       down ? (n) => down.reserve(n, clock.now()) : undefined,
+      this.#o.pool ?? null,
     );
     const entry: TcpLink = { sock, addr: addr ?? sock.remote, ip: socket.remoteAddress ?? '', outgoing };
     this.links.set(id, entry);

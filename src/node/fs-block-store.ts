@@ -1,3 +1,4 @@
+import type { BufferPool } from '../core/buffer-pool.js';
 import type { Hasher } from '../core/deps.js';
 import { sameBytes } from '../core/deps.js';
 import { type Metainfo, pieceSize } from '../core/metainfo.js';
@@ -24,6 +25,8 @@ interface Window {
   begin: number;
   end: number;
   data: Promise<Uint8Array>;
+  /** The pooled buffer read into (its lease is the window's own), or null. */
+  buf: Uint8Array | null;
 }
 
 export class HashedBlockStore implements BlockStore {
@@ -32,15 +35,23 @@ export class HashedBlockStore implements BlockStore {
   readonly #hasher: Hasher;
   /** Read-ahead windows by piece, least recently used first. */
   readonly #windows = new Map<number, Window>();
+  readonly #pool: BufferPool | null;
 
+  /**
+   * `pool` (READ_AHEAD-sized buffers): windows are read into its buffers, and every block handed
+   * out holds a lease on its window's buffer, released by whoever sends it (net/peer-socket.ts,
+   * once the socket has taken the bytes). Without one, each window is a new buffer.
+   */
   constructor(
     store: PieceStore,
     meta: Pick<Metainfo, 'pieceLength' | 'length' | 'pieceCount' | 'pieceHashes'>,
     hasher: Hasher,
+    pool: BufferPool | null = null,
   ) {
     this.#store = store;
     this.#meta = meta;
     this.#hasher = hasher;
+    this.#pool = pool !== null && pool.size === READ_AHEAD ? pool : null;
   }
 
   /** Whether `data` is piece `index` by the torrent's hashes. */
@@ -54,22 +65,48 @@ export class HashedBlockStore implements BlockStore {
     if (w !== undefined && begin >= w.begin && begin + length <= w.end) {
       this.#windows.delete(index);
       this.#windows.set(index, w);
-      return w.data.then((d) => d.subarray(begin - w.begin, begin - w.begin + length));
+      return w.data.then((d) => this.#block(d, begin - w.begin, length));
     }
     const size = pieceSize(this.#meta, index);
     // Past the piece's end: the store says what is wrong.
     if (begin + length > size) return this.#store.read(index, begin, length);
     const end = Math.min(size, begin + Math.max(length, READ_AHEAD));
-    const data = this.#store.read(index, begin, end - begin);
-    const win: Window = { begin, end, data };
-    this.#windows.delete(index);
+    const buf = this.#pool !== null && end - begin <= this.#pool.size ? this.#pool.take() : null;
+    const data = this.#store.read(index, begin, end - begin, buf ?? undefined);
+    const win: Window = { begin, end, data, buf };
+    this.#evict(this.#windows.get(index));
     this.#windows.set(index, win);
-    if (this.#windows.size > MAX_WINDOWS) this.#windows.delete(this.#windows.keys().next().value as number);
+    if (this.#windows.size > MAX_WINDOWS) this.#evict(this.#windows.values().next().value);
     // A failed read is not kept: the next request reads again.
     data.catch(() => {
-      if (this.#windows.get(index) === win) this.#windows.delete(index);
+      if (this.#windows.get(index) === win) this.#evict(win);
     });
-    return data.then((d) => d.subarray(0, length));
+    return data.then((d) => this.#block(d, 0, length));
+  }
+
+  /** A block cut from a window's bytes, with a lease on them (pooled windows). */
+  #block(d: Uint8Array, at: number, length: number): Uint8Array {
+    this.#pool?.retain(d);
+    return d.subarray(at, at + length);
+  }
+
+  /**
+   * A window leaves the cache; its own lease ends once its read has settled (the read may still
+   * be filling the buffer). Blocks cut from it keep it until they are sent: reactions run in the
+   * order they were registered, so every block's lease is taken before this one is dropped.
+   */
+  #evict(w: Window | undefined): void {
+    if (w === undefined) return;
+    for (const [i, x] of this.#windows) {
+      if (x !== w) continue;
+      this.#windows.delete(i);
+      break;
+    }
+    const { buf } = w;
+    const pool = this.#pool;
+    if (buf === null || pool === null) return;
+    const end = () => pool.release(buf);
+    w.data.then(end, end);
   }
 
   verify(index: number, data: Uint8Array): boolean | Promise<boolean> {

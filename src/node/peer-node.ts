@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { BufferPool } from '../core/buffer-pool.js';
 import { type CloseCode, mayRedial } from '../core/errors.js';
 import type { Metainfo } from '../core/metainfo.js';
 import { TokenBucket } from '../core/token-bucket.js';
@@ -11,7 +12,7 @@ import type { LinkId } from '../swarm/link.js';
 import { TorrentCore } from '../swarm/torrent-core.js';
 import { type AnnounceEvent, Announcer } from './announcer.js';
 import { EXCHANGE_TIMEOUT_MS, exchangeLoop } from './exchange.js';
-import { HashedBlockStore } from './fs-block-store.js';
+import { HashedBlockStore, MAX_WINDOWS, READ_AHEAD } from './fs-block-store.js';
 import {
   CONNECT_TIMEOUT_MS,
   DHT_INTERVAL_MS,
@@ -114,7 +115,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const m = this.meta;
     const { clock, hasher } = this.#deps;
     this.store = await this.#deps.openStore(m, this.opts.dir, this.opts.mode);
-    const blocks = new HashedBlockStore(this.store, m, hasher);
+    // Read-ahead windows for serving, reused once the sockets have taken their blocks.
+    const pool = new BufferPool(READ_AHEAD, MAX_WINDOWS);
+    const blocks = new HashedBlockStore(this.store, m, hasher, pool);
     const have = await this.store.verifyExisting(async (i, data) => blocks.matches(i, data));
     if (this.opts.mode === 'seed' && !have.complete) {
       await this.store.close();
@@ -175,6 +178,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         downBucket: bucket(this.opts.downloadRate),
         clock,
         timers: this.#deps.timers,
+        pool,
       },
       {
         message: (id, msg) => this.#interp.run(this.core.message(id, msg, clock.now())),

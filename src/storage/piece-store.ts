@@ -5,8 +5,11 @@ import type { Bitfield } from '../core/bitfield.js';
  * pieces; implementations: the file system (fs-store.ts) and memory (tests, simulation).
  */
 export interface PieceStore {
-  /** Reads `length` bytes of piece `index` from `begin`. */
-  read(index: number, begin: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads `length` bytes of piece `index` from `begin`; into `into` (its first `length` bytes) when
+   * given and the store can, else into a buffer of its own.
+   */
+  read(index: number, begin: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Writes a whole verified piece at its offset. */
   write(index: number, data: Uint8Array): Promise<void>;
   /**
