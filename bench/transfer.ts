@@ -4,6 +4,9 @@
  * One seeder -> one leecher over loopback, for each size, in the same run:
  *   1. swarmshare share -> swarmshare get
  *   2. aria2c seeder -> aria2c leecher (the baseline)
+ *   3. the same, with the downloaded file synced to disk after (as `get` syncs before its rename)
+ * beside the floor: SHA-1 and page-cache writes of the same bytes without a network, with and
+ * without the final fsync.
  * Both through our tracker, both leechers timed with GNU time: wall-clock MiB/s (leecher start to
  * exit, startup included), leecher CPU seconds per GiB, leecher peak RSS; the seeder's CPU
  * seconds per GiB (from /proc, over the leecher's run) and peak RSS too.
@@ -127,7 +130,8 @@ const fs = require('node:fs/promises'); const { createHash } = require('node:cry
     createHash('sha1').update(b.subarray(0, bytesRead)).digest();
     await dst.write(b, 0, bytesRead, at);
   }
-  await dst.sync(); await dst.close(); await src.close();
+  if (process.argv[3] === 'sync') await dst.sync();
+  await dst.close(); await src.close();
 })();
 `;
 
@@ -162,7 +166,12 @@ async function runSize(SIZE: number): Promise<Row[]> {
   const rows: Row[] = [];
   // The floor: what any leecher must do with these bytes, without the network: SHA-1 each piece,
   // write it (1 MiB at a time, as ours does), fsync. In its own process, timed the same way.
-  const floor = await timed('node', ['-e', FLOOR_SCRIPT, file, join(dir, 'floor.bin')]);
+  // Without the fsync too: the page-cache writes alone (aria2c does not sync; `get` does, before
+  // it renames the download to its final name).
+  const floorNoSync = await timed('node', ['-e', FLOOR_SCRIPT, file, join(dir, 'floor.bin'), 'nosync']);
+  rows.push({ name: 'floor: SHA-1 + write, no network', leecher: floorNoSync, seedCpu: 0, seedRssKiB: 0 });
+  rmSync(join(dir, 'floor.bin'), { force: true });
+  const floor = await timed('node', ['-e', FLOOR_SCRIPT, file, join(dir, 'floor.bin'), 'sync']);
   rows.push({ name: 'floor: SHA-1 + write + fsync, no network', leecher: floor, seedCpu: 0, seedRssKiB: 0 });
   rmSync(join(dir, 'floor.bin'), { force: true });
   /** Runs the leecher while `seed` seeds; the seeder's CPU counted over the leecher's run. */
@@ -193,6 +202,29 @@ async function runSize(SIZE: number): Promise<Row[]> {
       ]),
       () => timed('aria2c', [...aria2Flags(join(dir, 'aria-out'), 36882), '--seed-time=0', torrent]),
     );
+    rmSync(join(dir, 'aria-out'), { recursive: true, force: true });
+    await sleep(500);
+    // 3. the same, then the file synced to disk (what `get` does before it renames the download):
+    // the same durability, timed together (GNU time counts the shell's children: aria2c and sync).
+    const synced = join(dir, 'aria-out', 'payload.bin');
+    await pair(
+      'aria2c -> aria2c, then sync (durable, as get)',
+      background('aria2c', [
+        ...aria2Flags(join(dir, 'src'), 36881),
+        '--seed-ratio=0.0',
+        '--bt-seed-unverified=true',
+        torrent,
+      ]),
+      () =>
+        timed('sh', [
+          '-c',
+          `aria2c "$@" && sync "${synced}"`,
+          'sh',
+          ...aria2Flags(join(dir, 'aria-out'), 36882),
+          '--seed-time=0',
+          torrent,
+        ]),
+    );
   } finally {
     await tracker.close();
     rmSync(dir, { recursive: true, force: true });
@@ -220,11 +252,11 @@ async function main(): Promise<void> {
     }
   }
   console.log('');
-  for (const [size, [, a, b]] of all) {
-    if (!a || !b) continue;
+  for (const [size, [, , a, b, c]] of all) {
+    if (!a || !b || !c) continue;
     const mib = `${(size / 2 ** 20).toFixed(0)} MiB`;
     console.log(
-      `${mib}: speed swarmshare / aria2c ${(b.leecher.wall / a.leecher.wall).toFixed(2)}x (goal >= 3x); leecher CPU per GiB ${((a.leecher.user + a.leecher.sys) / (b.leecher.user + b.leecher.sys)).toFixed(2)}x aria2c's (goal <= 1x); seeder CPU per GiB ${(a.seedCpu / b.seedCpu).toFixed(2)}x aria2c's; peak RSS leecher ${(a.leecher.maxRssKiB / 1024).toFixed(0)} MiB, seeder ${(a.seedRssKiB / 1024).toFixed(0)} MiB (goal <= 100)`,
+      `${mib}: speed swarmshare / aria2c ${(b.leecher.wall / a.leecher.wall).toFixed(2)}x (goal >= 3x); leecher CPU per GiB ${((a.leecher.user + a.leecher.sys) / (b.leecher.user + b.leecher.sys)).toFixed(2)}x aria2c's (goal <= 1x), ${((a.leecher.user + a.leecher.sys) / (c.leecher.user + c.leecher.sys)).toFixed(2)}x aria2c's + sync; seeder CPU per GiB ${(a.seedCpu / b.seedCpu).toFixed(2)}x aria2c's; peak RSS leecher ${(a.leecher.maxRssKiB / 1024).toFixed(0)} MiB, seeder ${(a.seedRssKiB / 1024).toFixed(0)} MiB (goal <= 100)`,
     );
   }
 }
