@@ -1,7 +1,9 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTorrent } from '../../src/core/metainfo.js';
+import { nodeHasher } from '../../src/net/system.js';
 import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
 import { aria2Flags, freePort, randomFile, sha256File, start, stopAll, waitFor } from '../support/proc.js';
 
@@ -113,6 +115,63 @@ describe('swarmshare peers and aria2c trade both ways (loopback)', () => {
     expect(get.output()).toContain('Metadata:  many.bin, verified against the info hash');
     expect(await sha256File(join(out, 'many.bin'))).toBe(await sha256File(join(src, 'many.bin')));
   }, 90_000);
+
+  it('`swarmshare get` given a magnet link with tr finds an aria2c seeder through the tracker, fetches the metadata, then the file', async () => {
+    const src = join(dir, 'd-src');
+    const out = join(dir, 'd-out');
+    await mkdir(src);
+    await randomFile(join(src, 'tracked.bin'), 3 * 1024 * 1024 + 4321);
+    const torrent = join(dir, 'tracked.torrent');
+    const announce = `${tracker.url}/announce`;
+    const create = start('node', [
+      CLI,
+      'create',
+      join(src, 'tracked.bin'),
+      '--piece-size',
+      '64KiB',
+      '--tracker',
+      announce,
+      '-o',
+      torrent,
+    ]);
+    expect(await create.exited).toBe(0);
+    const hex = /Info hash: ([0-9a-f]{40})/.exec(create.output())?.[1] as string;
+    start('aria2c', [
+      ...aria2Flags(src, await freePort()),
+      '--seed-ratio=0.0',
+      '--check-integrity=true',
+      torrent,
+    ]);
+    await waitFor(
+      'the aria2c seeder to announce as a seed',
+      () => (tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 || undefined,
+      30_000,
+    );
+    // No x.pe, no --peer: the tracker is the only way to the seeder.
+    const magnet = `magnet:?xt=urn:btih:${hex}&dn=tracked.bin&tr=${encodeURIComponent(announce)}`;
+    const saved = join(dir, 'tracked-saved.torrent');
+    const get = start('node', [
+      CLI,
+      'get',
+      magnet,
+      '-o',
+      out,
+      '--timeout',
+      '60',
+      '--host',
+      '127.0.0.7',
+      '--no-dht',
+      '--save-torrent',
+      saved,
+    ]);
+    expect(await within(get.exited, 70_000), get.output()).toBe(0);
+    expect(get.output()).toContain('Metadata:  tracked.bin, verified against the info hash');
+    expect(await sha256File(join(out, 'tracked.bin'))).toBe(await sha256File(join(src, 'tracked.bin')));
+    // The .torrent written from the fetched metadata has the same info hash.
+    const meta = parseTorrent(await readFile(saved), nodeHasher.sha1);
+    expect(meta.infoHashHex).toBe(hex);
+    expect(meta.name).toBe('tracked.bin');
+  }, 120_000);
 
   it('`swarmshare get` downloads from an aria2c seeder, using a torrent made by `swarmshare create`', async () => {
     const src = join(dir, 'b-src');
