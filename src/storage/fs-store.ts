@@ -226,7 +226,16 @@ export class FsStore implements PieceStore {
     // allocated 1 GiB of short-lived buffers, and the collector ran for them all through the
     // download that followed.
     const scratch = Buffer.allocUnsafe(this.meta.pieceLength);
+    // A file not there yet holds no piece: one open attempt per file, not one per piece (a fresh
+    // 1 GiB download tried 1,024 times, three thread-pool round trips each).
+    const missing = new Set<number>();
+    for (let f = 0; f < this.meta.files.length; f++)
+      if ((this.meta.files[f]?.length ?? 0) > 0 && (await this.#handle(f, false)) === null) missing.add(f);
     for (let i = 0; i < this.meta.pieceCount; i++) {
+      if (missing.size > 0) {
+        const at = i * this.meta.pieceLength;
+        if (spans(this.meta, at, pieceSize(this.meta, i)).some((s) => missing.has(s.file))) continue;
+      }
       let data: Uint8Array;
       try {
         data = await this.read(i, 0, pieceSize(this.meta, i), scratch);
