@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -135,6 +135,16 @@ const fs = require('node:fs/promises'); const { createHash } = require('node:cry
 })();
 `;
 
+/**
+ * Every run starts from the same state: what earlier runs wrote is on disk and the kernel has
+ * nothing left to write back (a run right after a gigabyte of writes paid up to 1.5 s more system
+ * time, whichever client it was).
+ */
+async function settle(): Promise<void> {
+  execFileSync('sync');
+  await sleep(2000);
+}
+
 interface Row {
   name: string;
   leecher: Timed;
@@ -153,6 +163,9 @@ async function runSize(SIZE: number): Promise<Row[]> {
     randomFillSync(chunk);
     writeSync(fd, chunk, 0, Math.min(chunk.length, left));
   }
+  // On disk before anything is measured: otherwise the kernel writes this file back (30 s after
+  // it was made) in the middle of the runs, and whichever runs then pays for it.
+  fsyncSync(fd);
   closeSync(fd);
   const tracker = await startTracker({ port: 0 }, { interval: 5 });
   const announce = `${tracker.url}/announce`;
@@ -168,15 +181,18 @@ async function runSize(SIZE: number): Promise<Row[]> {
   // write it (1 MiB at a time, as ours does), fsync. In its own process, timed the same way.
   // Without the fsync too: the page-cache writes alone (aria2c does not sync; `get` does, before
   // it renames the download to its final name).
+  await settle();
   const floorNoSync = await timed('node', ['-e', FLOOR_SCRIPT, file, join(dir, 'floor.bin'), 'nosync']);
   rows.push({ name: 'floor: SHA-1 + write, no network', leecher: floorNoSync, seedCpu: 0, seedRssKiB: 0 });
   rmSync(join(dir, 'floor.bin'), { force: true });
+  await settle();
   const floor = await timed('node', ['-e', FLOOR_SCRIPT, file, join(dir, 'floor.bin'), 'sync']);
   rows.push({ name: 'floor: SHA-1 + write + fsync, no network', leecher: floor, seedCpu: 0, seedRssKiB: 0 });
   rmSync(join(dir, 'floor.bin'), { force: true });
   /** Runs the leecher while `seed` seeds; the seeder's CPU counted over the leecher's run. */
   const pair = async (name: string, seed: ChildProcess, leech: () => Promise<Timed>) => {
     await waitSeed(tracker.registry, hex);
+    await settle();
     const cpu0 = cpuSeconds(seed.pid);
     const leecher = await leech();
     rows.push({ name, leecher, seedCpu: cpuSeconds(seed.pid) - cpu0, seedRssKiB: peakRss(seed.pid) });
