@@ -54,6 +54,9 @@ function inside(root: string, p: string): boolean {
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }
 
+/** Bytes written to a file between background flushes of its data (FsStore#flushSoon). */
+export const FLUSH_EVERY = 64 * 1024 * 1024;
+
 export class FsStore implements PieceStore {
   readonly meta: Metainfo;
   readonly mode: StoreMode;
@@ -64,6 +67,12 @@ export class FsStore implements PieceStore {
   #handles: (FileHandle | null)[];
   #opening = new Map<number, { promise: Promise<FileHandle | null>; write: boolean }>();
   #finished: boolean;
+  /** Bytes written to each file since its last background flush (`#flushSoon`). */
+  #unflushed = new Map<number, number>();
+  /** The background flush under way, if any. */
+  #flushing: Promise<void> | null = null;
+  /** What a background flush failed with (thrown by `finish`). */
+  #flushError: StorageError | null = null;
   /** The last write asked for (writes wait for the one before: `write`). */
   #writing: Promise<void> = Promise.resolve();
   /** The rename to the final name, once started (reads racing it wait for it). */
@@ -217,7 +226,34 @@ export class FsStore implements PieceStore {
       } catch (e) {
         throw new StorageError('ERR_STORAGE', `cannot write piece ${index}: ${(e as Error).message}`);
       }
+      this.#flushSoon(s.file, s.length);
     }
+  }
+
+  /**
+   * Every FLUSH_EVERY bytes written to a file, its data is flushed in the background (one flush at
+   * a time, not awaited by the writes), so the disk writes while we download and the fsync at the
+   * end has only the last stretch left: a 1 GiB download waited ~0.45 s for that fsync. A failed
+   * flush fails `finish` (the kernel reports a write-back error to one sync only: the final fsync
+   * would not see it again).
+   */
+  #flushSoon(file: number, bytes: number): void {
+    const n = (this.#unflushed.get(file) ?? 0) + bytes;
+    const h = this.#handles[file];
+    if (n < FLUSH_EVERY || h === null || h === undefined || this.#flushing !== null) {
+      this.#unflushed.set(file, n);
+      return;
+    }
+    this.#unflushed.set(file, 0);
+    this.#flushing = h.datasync().then(
+      () => {
+        this.#flushing = null;
+      },
+      (e: Error) => {
+        this.#flushing = null;
+        this.#flushError ??= new StorageError('ERR_STORAGE', `cannot store ${this.base}: ${e.message}`);
+      },
+    );
   }
 
   async verifyExisting(check: (index: number, data: Uint8Array) => Promise<boolean>): Promise<Bitfield> {
@@ -257,6 +293,8 @@ export class FsStore implements PieceStore {
 
   async #finish(): Promise<void> {
     if (this.#finished) return;
+    await this.#flushing;
+    if (this.#flushError !== null) throw this.#flushError;
     for (let i = 0; i < this.meta.files.length; i++) {
       const f = this.meta.files[i] as Metainfo['files'][number];
       if (f.length === 0) await this.#handle(i, true);
@@ -275,6 +313,7 @@ export class FsStore implements PieceStore {
   }
 
   async close(): Promise<void> {
+    await this.#flushing;
     const hs = this.#handles;
     this.#handles = this.meta.files.map(() => null);
     await Promise.all(hs.map((h) => h?.close()));
