@@ -198,6 +198,13 @@ async function runSize(SIZE: number): Promise<Row[]> {
     rows.push({ name, leecher, seedCpu: cpuSeconds(seed.pid) - cpu0, seedRssKiB: peakRss(seed.pid) });
     await stop(seed);
   };
+  const aria2Seed = () =>
+    background('aria2c', [
+      ...aria2Flags(join(dir, 'src'), 36881),
+      '--seed-ratio=0.0',
+      '--bt-seed-unverified=true',
+      torrent,
+    ]);
   try {
     // 1. swarmshare -> swarmshare
     await pair(
@@ -208,38 +215,23 @@ async function runSize(SIZE: number): Promise<Row[]> {
     rmSync(join(dir, 'ss-out'), { recursive: true, force: true });
     await sleep(500);
     // 2. aria2c -> aria2c
-    await pair(
-      'aria2c -> aria2c',
-      background('aria2c', [
-        ...aria2Flags(join(dir, 'src'), 36881),
-        '--seed-ratio=0.0',
-        '--bt-seed-unverified=true',
-        torrent,
-      ]),
-      () => timed('aria2c', [...aria2Flags(join(dir, 'aria-out'), 36882), '--seed-time=0', torrent]),
+    await pair('aria2c -> aria2c', aria2Seed(), () =>
+      timed('aria2c', [...aria2Flags(join(dir, 'aria-out'), 36882), '--seed-time=0', torrent]),
     );
     rmSync(join(dir, 'aria-out'), { recursive: true, force: true });
     await sleep(500);
     // 3. the same, then the file synced to disk (what `get` does before it renames the download):
     // the same durability, timed together (GNU time counts the shell's children: aria2c and sync).
     const synced = join(dir, 'aria-out', 'payload.bin');
-    await pair(
-      'aria2c -> aria2c, then sync (durable, as get)',
-      background('aria2c', [
-        ...aria2Flags(join(dir, 'src'), 36881),
-        '--seed-ratio=0.0',
-        '--bt-seed-unverified=true',
+    await pair('aria2c -> aria2c, then sync (durable, as get)', aria2Seed(), () =>
+      timed('sh', [
+        '-c',
+        `aria2c "$@" && sync "${synced}"`,
+        'sh',
+        ...aria2Flags(join(dir, 'aria-out'), 36882),
+        '--seed-time=0',
         torrent,
       ]),
-      () =>
-        timed('sh', [
-          '-c',
-          `aria2c "$@" && sync "${synced}"`,
-          'sh',
-          ...aria2Flags(join(dir, 'aria-out'), 36882),
-          '--seed-time=0',
-          torrent,
-        ]),
     );
   } finally {
     await tracker.close();

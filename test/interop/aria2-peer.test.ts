@@ -14,6 +14,39 @@ const within = <T>(p: Promise<T>, ms: number) =>
 describe('swarmshare peers and aria2c trade both ways (loopback)', () => {
   let tracker: RunningTracker;
   let dir = '';
+
+  /** A random file in `folder`, its torrent made by `swarmshare create` for our tracker, seeded by aria2c (announced). */
+  async function aria2Seeds(folder: string, name: string, size: number, pieceSize: string) {
+    const src = join(dir, folder);
+    await mkdir(src);
+    await randomFile(join(src, name), size);
+    const torrent = join(dir, `${name}.torrent`);
+    const create = start('node', [
+      CLI,
+      'create',
+      join(src, name),
+      '--tracker',
+      `${tracker.url}/announce`,
+      '--piece-size',
+      pieceSize,
+      '-o',
+      torrent,
+    ]);
+    expect(await create.exited).toBe(0);
+    const hex = /Info hash: ([0-9a-f]{40})/.exec(create.output())?.[1] as string;
+    start('aria2c', [
+      ...aria2Flags(src, await freePort()),
+      '--seed-ratio=0.0',
+      '--check-integrity=true',
+      torrent,
+    ]);
+    await waitFor(
+      'aria2c to announce as a seed',
+      () => ((tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 ? true : undefined),
+      30_000,
+    );
+    return { src, torrent, hex };
+  }
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ss-aria2-peer-'));
     tracker = await startTracker({ port: 0 }, { interval: 5 });
@@ -117,36 +150,9 @@ describe('swarmshare peers and aria2c trade both ways (loopback)', () => {
   }, 90_000);
 
   it('`swarmshare get` given a magnet link with tr finds an aria2c seeder through the tracker, fetches the metadata, then the file', async () => {
-    const src = join(dir, 'd-src');
     const out = join(dir, 'd-out');
-    await mkdir(src);
-    await randomFile(join(src, 'tracked.bin'), 3 * 1024 * 1024 + 4321);
-    const torrent = join(dir, 'tracked.torrent');
+    const { src, hex } = await aria2Seeds('d-src', 'tracked.bin', 3 * 1024 * 1024 + 4321, '64KiB');
     const announce = `${tracker.url}/announce`;
-    const create = start('node', [
-      CLI,
-      'create',
-      join(src, 'tracked.bin'),
-      '--piece-size',
-      '64KiB',
-      '--tracker',
-      announce,
-      '-o',
-      torrent,
-    ]);
-    expect(await create.exited).toBe(0);
-    const hex = /Info hash: ([0-9a-f]{40})/.exec(create.output())?.[1] as string;
-    start('aria2c', [
-      ...aria2Flags(src, await freePort()),
-      '--seed-ratio=0.0',
-      '--check-integrity=true',
-      torrent,
-    ]);
-    await waitFor(
-      'the aria2c seeder to announce as a seed',
-      () => (tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 || undefined,
-      30_000,
-    );
     // No x.pe, no --peer: the tracker is the only way to the seeder.
     const magnet = `magnet:?xt=urn:btih:${hex}&dn=tracked.bin&tr=${encodeURIComponent(announce)}`;
     const saved = join(dir, 'tracked-saved.torrent');
@@ -174,35 +180,8 @@ describe('swarmshare peers and aria2c trade both ways (loopback)', () => {
   }, 120_000);
 
   it('`swarmshare get` downloads from an aria2c seeder, using a torrent made by `swarmshare create`', async () => {
-    const src = join(dir, 'b-src');
     const out = join(dir, 'b-out');
-    await mkdir(src);
-    await randomFile(join(src, 'album.bin'), 3 * 1024 * 1024 + 5);
-    const torrent = join(dir, 'album.torrent');
-    const create = start('node', [
-      CLI,
-      'create',
-      join(src, 'album.bin'),
-      '--tracker',
-      `${tracker.url}/announce`,
-      '--piece-size',
-      '128KiB',
-      '-o',
-      torrent,
-    ]);
-    expect(await create.exited).toBe(0);
-    const hex = /Info hash: ([0-9a-f]{40})/.exec(create.output())?.[1] as string;
-    start('aria2c', [
-      ...aria2Flags(src, await freePort()),
-      '--seed-ratio=0.0',
-      '--check-integrity=true',
-      torrent,
-    ]);
-    await waitFor(
-      'aria2c to announce as a seed',
-      () => ((tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 ? true : undefined),
-      30_000,
-    );
+    const { src, torrent } = await aria2Seeds('b-src', 'album.bin', 3 * 1024 * 1024 + 5, '128KiB');
     const get = start('node', [CLI, 'get', torrent, '-o', out, '--timeout', '60', '--host', '127.0.0.5']);
     expect(await within(get.exited, 70_000), get.output()).toBe(0);
     expect(get.output()).toContain('Done:');

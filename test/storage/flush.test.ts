@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { FLUSH_EVERY, FsStore } from '../../src/storage/fs-store.js';
+import { patchFileHandle } from '../support/file-handle.js';
 
 /**
  * A download's data is flushed to disk in the background as it is written (so the final fsync has
@@ -16,14 +17,6 @@ describe('background flushes', () => {
     for (const r of restore.splice(0)) r();
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
-
-  /** The real FileHandle's methods, watched (or made to fail) for the test's length. */
-  async function handleProto(): Promise<Record<string, (...a: unknown[]) => Promise<unknown>>> {
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe);
-    await probe.close();
-    return proto;
-  }
 
   async function setup(name: string) {
     const piece = 1024 * 1024;
@@ -39,18 +32,18 @@ describe('background flushes', () => {
 
   it('flushes once FLUSH_EVERY bytes are written, before the end, and the whole is there after', async () => {
     dir = await mkdtemp(join(tmpdir(), 'ss-flush-'));
-    const proto = await handleProto();
     const calls: string[] = [];
-    for (const m of ['datasync', 'sync', 'write'] as const) {
-      const real = proto[m] as (...a: unknown[]) => Promise<unknown>;
-      proto[m] = function (this: unknown, ...a: unknown[]) {
-        calls.push(m);
-        return real.apply(this, a);
-      };
-      restore.push(() => {
-        proto[m] = real;
-      });
-    }
+    for (const m of ['datasync', 'sync', 'write'])
+      restore.push(
+        await patchFileHandle(
+          m,
+          (real) =>
+            function (this: unknown, ...a: unknown[]) {
+              calls.push(m);
+              return real.apply(this, a);
+            },
+        ),
+      );
     const { data, out, piece, pieces, store } = await setup('a.bin');
     for (let i = 0; i < pieces; i++) await store.write(i, data.subarray(i * piece, (i + 1) * piece));
     const firstFlush = calls.indexOf('datasync');
@@ -62,14 +55,11 @@ describe('background flushes', () => {
   });
 
   it('a background flush that fails makes finish fail, and the download keeps its partial name', async () => {
-    const proto = await handleProto();
-    const real = proto.datasync as (...a: unknown[]) => Promise<unknown>;
-    proto.datasync = async () => {
-      throw new Error('EIO: i/o error, fdatasync');
-    };
-    restore.push(() => {
-      proto.datasync = real;
-    });
+    restore.push(
+      await patchFileHandle('datasync', () => async () => {
+        throw new Error('EIO: i/o error, fdatasync');
+      }),
+    );
     const { data, out, piece, pieces, store } = await setup('b.bin');
     for (let i = 0; i < pieces; i++) await store.write(i, data.subarray(i * piece, (i + 1) * piece));
     await expect(store.finish()).rejects.toMatchObject({ code: 'ERR_STORAGE', message: /EIO/ });

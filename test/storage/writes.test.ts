@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { FsStore } from '../../src/storage/fs-store.js';
+import { patchFileHandle } from '../support/file-handle.js';
 
 /** Pieces handed to the store at once reach the file one write at a time, each in full. */
 describe('piece writes', () => {
@@ -27,26 +28,25 @@ describe('piece writes', () => {
 
     // Watch the file handle's writes (the real ones run): how many are in flight at once, and
     // which offsets, in order.
-    const probe = await open(join(dir, 'file.bin'), 'r');
-    const proto = Object.getPrototypeOf(probe) as { write: (...a: unknown[]) => Promise<unknown> };
-    await probe.close();
-    const real = proto.write;
     let inFlight = 0;
     let most = 0;
     const offsets: number[] = [];
-    proto.write = async function (this: unknown, ...a: unknown[]) {
-      inFlight++;
-      most = Math.max(most, inFlight);
-      offsets.push(a[3] as number);
-      try {
-        return await real.apply(this, a);
-      } finally {
-        inFlight--;
-      }
-    };
-    restore.push(() => {
-      proto.write = real;
-    });
+    restore.push(
+      await patchFileHandle(
+        'write',
+        (real) =>
+          async function (this: unknown, ...a: unknown[]) {
+            inFlight++;
+            most = Math.max(most, inFlight);
+            offsets.push(a[3] as number);
+            try {
+              return await real.apply(this, a);
+            } finally {
+              inFlight--;
+            }
+          },
+      ),
+    );
 
     const order = [5, 0, 47, 12, 13, 1, 30, 2, 3, 4];
     for (let i = 6; i < 47; i++) if (!order.includes(i) && i !== 12 && i !== 13 && i !== 30) order.push(i);

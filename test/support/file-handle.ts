@@ -1,0 +1,19 @@
+import { open } from 'node:fs/promises';
+
+type Method = (...a: unknown[]) => Promise<unknown>;
+
+/**
+ * Puts `wrap(real)` in place of the real FileHandle method `name` for every handle (the store's
+ * included) until the returned function is called. Tests watch the real calls this way, or make
+ * one fail as a broken disk would.
+ */
+export async function patchFileHandle(name: string, wrap: (real: Method) => Method): Promise<() => void> {
+  const probe = await open(process.execPath, 'r');
+  const proto = Object.getPrototypeOf(probe) as Record<string, Method>;
+  await probe.close();
+  const real = proto[name] as Method;
+  proto[name] = wrap(real);
+  return () => {
+    proto[name] = real;
+  };
+}
