@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { MagnetError } from '../core/magnet.js';
 import { shownRedisUrl } from '../net/redis-url.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerDhtCommand, registerDhtSimulateCommand } from './dht-command.js';
@@ -113,7 +114,8 @@ async function main(): Promise<void> {
     await buildCli().parseAsync(process.argv);
   } catch (e) {
     console.error(`swarmshare: ${(e as Error).message ?? String(e)}`);
-    process.exit(1);
+    // A malformed argument (a magnet link that is not one) is a usage error: 2, as for options.
+    process.exit(e instanceof MagnetError ? 2 : 1);
   }
 }
 

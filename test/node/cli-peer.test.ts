@@ -45,8 +45,15 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
     expect(r.out).toContain('the magnet link names no tracker (tr) and no peer (x.pe)');
     expect(r.out).not.toContain('ENOENT');
     const bad = await run(['get', 'magnet:?xt=urn:btih:12']);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/'12' is not an info hash/);
+    expect(bad.out).not.toMatch(/ENOENT|\n\s+at /);
+    const noHash = await run(['get', 'magnet:?dn=x&tr=http%3A%2F%2F127.0.0.1%3A1%2Fannounce']);
+    expect(noHash.code).toBe(2);
+    expect(noHash.out).toContain('the magnet link has no BitTorrent info hash (xt=urn:btih:...)');
+    const badPeer = await run(['get', `magnet:?xt=urn:btih:${hex}&x.pe=nowhere`]);
+    expect(badPeer.code).toBe(2);
+    expect(badPeer.out).toContain("x.pe 'nowhere' is not host:port");
   });
 
   it('get "magnet:...": the metadata from the seed (BEP 9), then the file; --save-torrent writes the .torrent', async () => {
