@@ -93,8 +93,7 @@ function parseUrl(url: string): URL {
 
 /** Sends one request; resolves with the reply's head (its body still to read). */
 async function send(target: URL, init: BoundedInit, deadline: number, url: string): Promise<IncomingMessage> {
-  const request =
-    target.protocol === 'https:' ? (await import('node:https')).request : (httpRequest as typeof httpRequest);
+  const request = target.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   const headers: Record<string, string | number> = { ...init.headers };
   const body = init.body === undefined ? undefined : Buffer.from(init.body);
   if (body !== undefined) headers['content-length'] = body.length;

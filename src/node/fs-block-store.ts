@@ -74,12 +74,12 @@ export class HashedBlockStore implements BlockStore {
     const buf = this.#pool !== null && end - begin <= this.#pool.size ? this.#pool.take() : null;
     const data = this.#store.read(index, begin, end - begin, buf ?? undefined);
     const win: Window = { begin, end, data, buf };
-    this.#evict(this.#windows.get(index));
+    this.#evict(index);
     this.#windows.set(index, win);
-    if (this.#windows.size > MAX_WINDOWS) this.#evict(this.#windows.values().next().value);
+    if (this.#windows.size > MAX_WINDOWS) this.#evict(this.#windows.keys().next().value as number);
     // A failed read is not kept: the next request reads again.
     data.catch(() => {
-      if (this.#windows.get(index) === win) this.#evict(win);
+      if (this.#windows.get(index) === win) this.#evict(index);
     });
     return data.then((d) => this.#block(d, 0, length));
   }
@@ -91,17 +91,15 @@ export class HashedBlockStore implements BlockStore {
   }
 
   /**
-   * A window leaves the cache; its own lease ends once its read has settled (the read may still
-   * be filling the buffer). Blocks cut from it keep it until they are sent: reactions run in the
-   * order they were registered, so every block's lease is taken before this one is dropped.
+   * Piece `index`'s window (if any) leaves the cache; its own lease ends once its read has settled
+   * (the read may still be filling the buffer). Blocks cut from it keep it until they are sent:
+   * reactions run in the order they were registered, so every block's lease is taken before this
+   * one is dropped.
    */
-  #evict(w: Window | undefined): void {
+  #evict(index: number): void {
+    const w = this.#windows.get(index);
     if (w === undefined) return;
-    for (const [i, x] of this.#windows) {
-      if (x !== w) continue;
-      this.#windows.delete(i);
-      break;
-    }
+    this.#windows.delete(index);
     const { buf } = w;
     const pool = this.#pool;
     if (buf === null || pool === null) return;

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { FLUSH_EVERY, FsStore } from '../../src/storage/fs-store.js';
 import { patchFileHandle } from '../support/file-handle.js';
@@ -12,10 +12,6 @@ import { patchFileHandle } from '../support/file-handle.js';
  */
 describe('background flushes', () => {
   let dir = '';
-  const restore: (() => void)[] = [];
-  afterEach(() => {
-    for (const r of restore.splice(0)) r();
-  });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   async function setup(name: string) {
@@ -34,15 +30,13 @@ describe('background flushes', () => {
     dir = await mkdtemp(join(tmpdir(), 'ss-flush-'));
     const calls: string[] = [];
     for (const m of ['datasync', 'sync', 'write'])
-      restore.push(
-        await patchFileHandle(
-          m,
-          (real) =>
-            function (this: unknown, ...a: unknown[]) {
-              calls.push(m);
-              return real.apply(this, a);
-            },
-        ),
+      await patchFileHandle(
+        m,
+        (real) =>
+          function (this: unknown, ...a: unknown[]) {
+            calls.push(m);
+            return real.apply(this, a);
+          },
       );
     const { data, out, piece, pieces, store } = await setup('a.bin');
     for (let i = 0; i < pieces; i++) await store.write(i, data.subarray(i * piece, (i + 1) * piece));
@@ -55,11 +49,9 @@ describe('background flushes', () => {
   });
 
   it('a background flush that fails makes finish fail, and the download keeps its partial name', async () => {
-    restore.push(
-      await patchFileHandle('datasync', () => async () => {
-        throw new Error('EIO: i/o error, fdatasync');
-      }),
-    );
+    await patchFileHandle('datasync', () => async () => {
+      throw new Error('EIO: i/o error, fdatasync');
+    });
     const { data, out, piece, pieces, store } = await setup('b.bin');
     for (let i = 0; i < pieces; i++) await store.write(i, data.subarray(i * piece, (i + 1) * piece));
     await expect(store.finish()).rejects.toMatchObject({ code: 'ERR_STORAGE', message: /EIO/ });

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { FsStore } from '../../src/storage/fs-store.js';
 import { patchFileHandle } from '../support/file-handle.js';
@@ -9,10 +9,6 @@ import { patchFileHandle } from '../support/file-handle.js';
 /** Pieces handed to the store at once reach the file one write at a time, each in full. */
 describe('piece writes', () => {
   let dir = '';
-  const restore: (() => void)[] = [];
-  afterEach(() => {
-    for (const r of restore.splice(0)) r();
-  });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('run one at a time, in the order asked, and a failed one does not hold the rest up', async () => {
@@ -31,21 +27,19 @@ describe('piece writes', () => {
     let inFlight = 0;
     let most = 0;
     const offsets: number[] = [];
-    restore.push(
-      await patchFileHandle(
-        'write',
-        (real) =>
-          async function (this: unknown, ...a: unknown[]) {
-            inFlight++;
-            most = Math.max(most, inFlight);
-            offsets.push(a[3] as number);
-            try {
-              return await real.apply(this, a);
-            } finally {
-              inFlight--;
-            }
-          },
-      ),
+    const unpatch = await patchFileHandle(
+      'write',
+      (real) =>
+        async function (this: unknown, ...a: unknown[]) {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          offsets.push(a[3] as number);
+          try {
+            return await real.apply(this, a);
+          } finally {
+            inFlight--;
+          }
+        },
     );
 
     const order = [5, 0, 47, 12, 13, 1, 30, 2, 3, 4];
@@ -55,7 +49,7 @@ describe('piece writes', () => {
       store.write(i, i === 3 ? Buffer.alloc(piece * 2) : data.subarray(i * piece, (i + 1) * piece)),
     );
     const results = await Promise.allSettled(writes);
-    for (const r of restore.splice(0)) r();
+    unpatch();
 
     expect(most).toBe(1);
     expect(offsets.filter((o) => o !== undefined)).toEqual(
