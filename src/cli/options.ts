@@ -79,3 +79,47 @@ export function addressList(value: string): string[] {
   }
   return list;
 }
+
+/** Bytes as the size options take them back: `256KiB`, `4MiB`, `1536` (exact, never rounded). */
+export function sizeText(n: number): string {
+  for (const [unit, mult] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
+    if (n >= mult && n % mult === 0) return `${n / mult}${unit}`;
+  }
+  return String(n);
+}
+
+/** Milliseconds as the duration options take them back: `120s`, `1500ms`. */
+export function durationText(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+interface HelpOption {
+  parseArg?: unknown;
+  defaultValue?: unknown;
+  defaultValueDescription?: string;
+  flags: string;
+}
+
+/**
+ * Help shows defaults in the form the option is written in (`256KiB`, `4MiB/s`, `120s`, `none`),
+ * never the parsed value (262144, 4194304, 120000, []). Run once over the whole program, so an
+ * option added later is covered too.
+ */
+export function describeDefaults(cmd: { options: readonly unknown[]; commands: readonly unknown[] }): void {
+  for (const raw of cmd.options) {
+    const o = raw as HelpOption;
+    if (o.defaultValueDescription !== undefined) continue;
+    const v = o.defaultValue;
+    if (Array.isArray(v) && v.length === 0) o.defaultValueDescription = 'none';
+    else if (typeof v === 'number' && o.parseArg === sizeOption)
+      o.defaultValueDescription = `${sizeText(v)}${o.flags.includes('<rate>') ? '/s' : ''}`;
+    else if (typeof v === 'number' && o.parseArg === durationOption)
+      o.defaultValueDescription = durationText(v);
+  }
+  for (const sub of cmd.commands)
+    describeDefaults(sub as { options: readonly unknown[]; commands: readonly unknown[] });
+}

@@ -14,13 +14,13 @@ import { formatBytes, showProgress } from './progress.js';
 
 /**
  * A magnet link's metadata from peers (BEP 9), made into a torrent: the info dictionary verified
- * against the info hash, the first tracker as `announce`. Bounded by `--timeout`.
+ * against the info hash, the first tracker as `announce`.
  */
 async function metadataFor(
   mg: ReturnType<typeof parseMagnet>,
   trackers: string[],
   peers: { ip: string; port: number }[],
-  o: { host: string; timeout?: number; minAnnounceInterval: number; saveTorrent?: string },
+  o: { host: string; minAnnounceInterval: number; saveTorrent?: string },
   dht?: DhtUdp,
 ) {
   console.log(`Fetching the metadata of ${mg.name ?? mg.infoHashHex} from its peers...`);
@@ -34,15 +34,8 @@ async function metadataFor(
   });
   fetcher.on('tracker', trackerLine);
   fetcher.on('peer-failed', (addr, why) => console.error(`peer ${addr}: ${why}`));
-  let timer: NodeJS.Timeout | undefined;
-  const info = await Promise.race([
-    fetcher.fetch(),
-    new Promise<never>((_, reject) => {
-      if (o.timeout !== undefined)
-        timer = setTimeout(() => reject(new Error(`no metadata after ${o.timeout} s`)), o.timeout * 1000);
-    }),
-  ]);
-  clearTimeout(timer);
+  // Bounded by the command's --timeout (exit 3), which covers fetching the metadata too.
+  const info = await fetcher.fetch();
   const first = trackers[0];
   const announce = first === undefined ? '' : `8:announce${Buffer.byteLength(first)}:${first}`;
   const bytes = Buffer.concat([Buffer.from(`d${announce}4:info`), info, Buffer.from('e')]);
@@ -65,6 +58,9 @@ function peerOption(value: string, previous: { ip: string; port: number }[]): { 
     );
   return [...previous, { ip, port: hp.port }];
 }
+
+/** How long a timed-out `get` waits for its peer to leave the tracker before it exits. */
+const STOP_GRACE_MS = 3000;
 
 /** Connection counts. */
 const countOption = intOption(1, 100_000);
@@ -362,10 +358,34 @@ export function registerPeerCommands(program: Command): void {
         metricsPort?: number;
       } & DhtFlags,
     ) => {
-      let meta: Awaited<ReturnType<typeof readTorrent>>;
+      let meta: Awaited<ReturnType<typeof readTorrent>> | undefined;
       let dht: DhtUdp | undefined;
       let trackers: string[];
       let peers = o.peer;
+      let node: PeerNode | undefined;
+      let stopProgress = () => {};
+      let timedOut = false;
+      // --timeout bounds the whole command: the metadata of a magnet link, opening the folder, the
+      // download. Past it: exit 3, the partial download kept for resume.
+      const timer =
+        o.timeout === undefined
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              stopProgress();
+              const have = node?.core?.have.count;
+              console.error(
+                meta === undefined
+                  ? `swarmshare: no metadata after ${o.timeout} s`
+                  : have === undefined
+                    ? `swarmshare: not started after ${o.timeout} s`
+                    : `swarmshare: not complete after ${o.timeout} s (${have}/${meta.pieceCount} pieces); the partial download is kept for resume`,
+              );
+              const stopped = node?.stop() ?? dht?.close() ?? Promise.resolve();
+              Promise.race([stopped, new Promise((r) => setTimeout(r, STOP_GRACE_MS))]).finally(() =>
+                process.exit(3),
+              );
+            }, o.timeout * 1000);
       if (isMagnet(torrent)) {
         const mg = parseMagnet(torrent);
         trackers = [...o.tracker, ...mg.trackers.filter((u) => !o.tracker.includes(u))];
@@ -393,7 +413,7 @@ export function registerPeerCommands(program: Command): void {
         await dht.close();
         dht = undefined;
       }
-      const node = new PeerNode({
+      node = new PeerNode({
         meta,
         dir: resolve(o.output),
         mode: 'download',
@@ -418,29 +438,21 @@ export function registerPeerCommands(program: Command): void {
       );
       if (resumed > 0 && !node.core.complete)
         console.log(`Resuming: ${resumed} verified pieces already on disk`);
-      const stopProgress = showProgress(node);
+      stopProgress = showProgress(node);
       let exitCode = 130;
       stopOnSignal(node, () => exitCode, stopProgress);
-      let timer: NodeJS.Timeout | undefined;
-      if (o.timeout !== undefined) {
-        timer = setTimeout(() => {
-          stopProgress();
-          console.error(
-            `swarmshare: not complete after ${o.timeout} s (${node.core.have.count}/${meta.pieceCount} pieces); the partial download is kept for resume`,
-          );
-          node.stop().finally(() => process.exit(3));
-        }, o.timeout * 1000);
-      }
       try {
         await node.done;
       } catch (e) {
+        // Stopped by --timeout: that path reports and exits 3.
+        if (timedOut) return;
         stopProgress();
-        if (timer) clearTimeout(timer);
+        clearTimeout(timer);
         console.error(`swarmshare: ${(e as Error).message}`);
         await node.stop();
         process.exit(1);
       }
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       stopProgress();
       console.log(`Done: ${node.store.finalPath} (${meta.pieceCount} pieces verified)`);
       exitCode = 0;

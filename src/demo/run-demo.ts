@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { distributionLowerBound } from '../core/lower-bound.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import { DhtUdp } from '../net/dht-udp.js';
 import { type RunningTracker, startTracker } from '../net/tracker-server.js';
 import { createTorrent } from '../node/create-torrent.js';
+import { makeDir } from '../storage/make-dir.js';
 import { formatChunks } from '../tracker/log-format.js';
 import { ChildProcessPeer, type DemoPeer, type DemoPeerSpec, InProcessPeer } from './demo-peer.js';
 
@@ -120,15 +121,15 @@ export interface DemoRun {
 
 export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   const out = resolve(o.out);
-  await mkdir(out, { recursive: true });
-  // Empty the peers' folders from an earlier run (and nothing else: the samples stay).
+  await makeDir(out);
+  // Empty the peers' folders from an earlier run and nothing else: the samples and any other file
+  // stay (the demo's own .torrent, `<name>.torrent`, is written over below).
   for (const entry of await readdir(out)) {
-    if (/^peer[0-9]+$/.test(entry) || entry.endsWith('.torrent'))
-      await rm(join(out, entry), { recursive: true, force: true });
+    if (/^peer[0-9]+$/.test(entry)) await rm(join(out, entry), { recursive: true, force: true });
   }
   const name = basename(o.file);
   const originDir = join(out, 'peer1');
-  await mkdir(originDir, { recursive: true });
+  await makeDir(originDir);
   await copyFile(o.file, join(originDir, name));
 
   let finalReport: DemoReport | null = null;
@@ -179,7 +180,7 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
 
   const addPeer = async (peerName: string, role: PeerReport['role']): Promise<Member> => {
     const dir = join(out, peerName);
-    await mkdir(dir, { recursive: true });
+    await makeDir(dir);
     const spec: DemoPeerSpec = {
       torrent: torrentPath,
       dir,

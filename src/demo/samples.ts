@@ -1,5 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeDir } from '../storage/make-dir.js';
 
 /**
  * The generated sample set: text files a person can open, of a known number of chunks.
@@ -20,7 +21,7 @@ export function sampleText(name: string, size: number): Buffer {
 }
 
 export async function writeSamples(dir: string, pieceSize: number, sizeOverride?: number): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
+  await makeDir(dir);
   const paths: string[] = [];
   for (const [name, chunks] of Object.entries(SAMPLE_CHUNKS)) {
     const size = name === DEFAULT_SAMPLE && sizeOverride !== undefined ? sizeOverride : chunks * pieceSize;

@@ -1,9 +1,10 @@
 import { constants } from 'node:fs';
-import { type FileHandle, mkdir, open, realpath, rename, stat } from 'node:fs/promises';
+import { type FileHandle, open, realpath, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
 import type { StorageErrorCode } from '../core/errors.js';
 import { checkPathComponent, type Metainfo, pieceSize } from '../core/metainfo.js';
+import { makeDir } from './make-dir.js';
 import type { PieceStore } from './piece-store.js';
 
 /**
@@ -94,7 +95,7 @@ export class FsStore implements PieceStore {
    */
   static async open(meta: Metainfo, rootDir: string, mode: StoreMode): Promise<FsStore> {
     for (const f of meta.files) f.path.forEach(checkPathComponent);
-    await mkdir(rootDir, { recursive: true });
+    await makeDir(rootDir, { writable: mode === 'download' });
     const root = await realpath(rootDir);
     const finalExists = await exists(join(root, meta.name));
     if (mode === 'seed' && !finalExists) {
@@ -140,7 +141,7 @@ export class FsStore implements PieceStore {
     if (cached !== null && cached !== undefined) return cached;
     const p = this.#filePath(i);
     const dir = dirname(p);
-    if (write) await mkdir(dir, { recursive: true });
+    if (write) await makeDir(dir);
     else if (!(await exists(dir))) return null;
     // Symlinked folders must not lead outside the root.
     const realDir = await realpath(dir);

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +48,20 @@ describe('swarmshare demo without a terminal', () => {
     const code = await p.exited;
     return { code, out: p.output(), report: JSON.parse(await readFile(report, 'utf8')) };
   };
+
+  it("--out: removes only the peers' folders of an earlier run, never a user's .torrent or other files", async () => {
+    const out = join(dir, 'keeps');
+    await mkdir(join(out, 'peer7'), { recursive: true });
+    await writeFile(join(out, 'peer7', 'stale.bin'), 'from an earlier run');
+    await writeFile(join(out, 'mine.torrent'), 'a user file');
+    await writeFile(join(out, 'notes.txt'), 'a user file');
+    const r = await demo('keeps', ['--peers', '3']);
+    expect(r.code, r.out.slice(-2000)).toBe(0);
+    expect(await readFile(join(out, 'mine.torrent'), 'utf8')).toBe('a user file');
+    expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('a user file');
+    expect(existsSync(join(out, 'peer7'))).toBe(false);
+    expect(existsSync(join(out, 'file2.txt.torrent'))).toBe(true);
+  });
 
   for (const strategy of ['random', 'rarest-first']) {
     it(`${strategy}: every peer ends with a verified copy, with the original's log lines`, async () => {

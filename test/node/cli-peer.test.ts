@@ -170,6 +170,26 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
     expect(r.out).toMatch(/not complete after 2 s/);
   });
 
+  it('get -o into a folder that cannot exist (/proc/nope): exit 1 at once with the reason, not a hang or a timeout', async () => {
+    const r = await run(['get', join(dir, 'x.torrent'), '-o', '/proc/nope', '--timeout', '20', '--no-dht']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/swarmshare: cannot make folder \/proc\/nope: .*ENOENT/);
+    expect(r.out).not.toMatch(/not complete after/);
+  });
+
+  it('get "magnet:..." whose metadata never comes: exit 3 after --timeout, as for a torrent', async () => {
+    const hex = 'ab'.repeat(20);
+    const r = await run([
+      'get',
+      `magnet:?xt=urn:btih:${hex}&tr=${encodeURIComponent('http://127.0.0.1:9/announce')}`,
+      '--timeout',
+      '2',
+      '--no-dht',
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.out).toMatch(/no metadata after 2 s/);
+  });
+
   it('create: a bad piece size and a missing path', async () => {
     const a = await run(['create', join(dir, 'x.bin'), '--piece-size', 'huge']);
     expect(a.code).not.toBe(0);

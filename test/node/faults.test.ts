@@ -192,24 +192,66 @@ describe('faults', () => {
     expect(await p.exited).toBe(1);
     expect(p.output()).toMatch(/swarmshare: .*(ENOTDIR|EEXIST|not a directory)/i);
   });
+  it('an output folder on a read-only file system: a clear error, exit 1, nothing written', async () => {
+    const { dir, torrent } = await setup(100_000);
+    const ro = join(dir, 'ro');
+    await mkdir(ro);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
+    cleanup.push(async () => execFileSync('umount', ['-l', ro]));
+    const p = start('node', [
+      CLI,
+      'get',
+      torrent,
+      '-o',
+      ro,
+      '--timeout',
+      '20',
+      '--no-dht',
+      '--tracker',
+      'http://127.0.0.1:9/announce',
+    ]);
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toMatch(/swarmshare: cannot make folder .*ro: not writable \(EROFS\)/);
+    expect(await readdir(ro)).toEqual([]);
+  });
 });
 
 describe('crashes at any moment never leave a corrupt file under the final name', () => {
   it('SIGKILL at random times: the final name holds either nothing or the verified file; the last run completes', async () => {
     const swarm = await setup(2 * 1024 * 1024, 32 * 1024);
     const { data } = swarm;
-    const { out, getArgs: args } = await seeded(swarm, 2 * 1024 * 1024, '127.0.0.14', ['--timeout', '60']);
-    // Kill points spread over the run, the last ones near its end (the final writes and the rename).
-    for (const ms of [300, 700, 900, 1000, 1100]) {
+    const {
+      seed,
+      out,
+      getArgs: args,
+    } = await seeded(swarm, 2 * 1024 * 1024, '127.0.0.14', ['--timeout', '60']);
+    const final = join(out, 'f.bin');
+    const part = join(out, 'f.bin.part');
+    // Kill points by what the seed has sent (over all runs; each run resumes the last), not by the
+    // clock: before the first byte, a third, two thirds and nine tenths in, and once every byte is
+    // sent (the final writes, the fsync and the rename).
+    for (const share of [0, 0.3, 0.6, 0.9, 1]) {
       const p = start('node', args);
-      await new Promise((r) => setTimeout(r, ms));
+      if (share > 0)
+        await waitFor(
+          `the seed to have sent ${share * 100}% of the file`,
+          () => seed.uploaded >= share * data.length || undefined,
+          20_000,
+          5,
+        );
       p.child.kill('SIGKILL');
-      await p.exited;
+      const code = await p.exited;
       // Killed before its first write there is nothing at all; after it, a partial under
       // f.bin.part; only a verified file ever appears as f.bin.
-      const final = join(out, 'f.bin');
       const seen = existsSync(final) ? sha(await readFile(final)) : 'nothing';
       expect(['nothing', sha(data)]).toContain(seen);
+      if (share < 1) {
+        // The kill landed where it was meant to: the process was still running, mid-transfer.
+        expect(p.child.signalCode, `kill at ${share}: ${p.output()}`).toBe('SIGKILL');
+        expect(code).toBe(null);
+        expect(seen).toBe('nothing');
+        if (share > 0) expect(existsSync(part)).toBe(true);
+      }
     }
     const last = start('node', args);
     expect(await last.exited, last.output()).toBe(0);

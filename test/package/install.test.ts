@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -53,6 +53,9 @@ describe('the packed package, installed with npm install -g', () => {
       'simulate-dht',
     ])
       expect(help).toContain(cmd);
+    // The installed package finds its own package.json for --version.
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(execFileSync(bin, ['--version'], { cwd: empty, encoding: 'utf8' }).trim()).toBe(version);
   });
 
   it('runs the tracker from an empty folder: the dashboard page and its assets answer 200', async () => {

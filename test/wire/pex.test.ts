@@ -121,13 +121,32 @@ describe('PEX codec (BEP 11)', () => {
       ),
       { numRuns: 300 },
     );
+    // Random bytes, and well-formed dictionaries whose address lists run past what we read (up to
+    // 400 IPv4 and 400 IPv6 peers, random flags): never a throw, and at most MAX_PEX_READ of each
+    // family kept.
+    const dict = fc
+      .tuple(fc.nat(400), fc.nat(400), fc.uint8Array({ maxLength: 400 }))
+      .map(([n4, n6, flags]) =>
+        bencode.encode({
+          added: Buffer.alloc(6 * n4, 7),
+          'added.f': Buffer.from(flags),
+          added6: Buffer.alloc(18 * n6, 9),
+        }),
+      );
+    let decoded = 0;
+    let capped = 0;
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 3000 }), (p) => {
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 3000 }), dict), (p) => {
         const m = decodePex(p);
-        if (typeof m !== 'string') expect(m.added.length).toBeLessThanOrEqual(2 * MAX_PEX_READ);
+        if (typeof m === 'string') return;
+        decoded++;
+        expect(m.added.length).toBeLessThanOrEqual(2 * MAX_PEX_READ);
+        if (m.added.length > MAX_PEX_READ) capped++;
       }),
       { numRuns: 1000 },
     );
+    expect(decoded).toBeGreaterThan(300);
+    expect(capped).toBeGreaterThan(50);
   });
 });
 
