@@ -17,7 +17,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startTracker } from '../src/net/tracker-server.js';
+import { startTracker } from '../src/tracker-server/server.js';
 import { parseSize } from '../src/node/create-torrent.js';
 import { aria2Flags } from '../test/support/proc.js';
 

@@ -18,6 +18,7 @@ const LAYER: Record<string, number> = {
   net: 3,
   node: 4,
   sim: 4,
+  'tracker-server': 4,
   dashboard: 5,
   demo: 6,
   cli: 7,
@@ -73,6 +74,15 @@ describe('architecture', () => {
       }
     });
   }
+
+  it("src/net is the peer's side: the tracker server's I/O (HTTP framework, Redis, metrics) lives in src/tracker-server", () => {
+    const serverSide = /from '(fastify|@fastify\/[a-z-]+|ioredis|prom-client)'|\bcreateServer\b[^\n]*from 'node:http'/;
+    const net = files.filter((f) => folderOf(f) === 'net');
+    expect(net.length).toBeGreaterThan(5);
+    for (const f of net) expect(readFileSync(f, 'utf8'), f).not.toMatch(serverSide);
+    const server = files.filter((f) => folderOf(f) === 'tracker-server');
+    expect(server.some((f) => serverSide.test(readFileSync(f, 'utf8')))).toBe(true);
+  });
 
   it('imports run down the layers: no folder imports from its own layer or above', () => {
     expect(upwardImports(graph)).toEqual([]);

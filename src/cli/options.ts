@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { AddressSet } from '../core/ip.js';
-import { redisUrlProblem } from '../net/redis-url.js';
+import { redisUrlProblem } from '../tracker-server/redis-url.js';
 import { parseSize } from '../node/create-torrent.js';
 
 /** Option parsers shared by the commands: each turns text into a value or a clear error. */

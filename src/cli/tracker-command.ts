@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { shownRedisUrl } from '../net/redis-url.js';
+import { shownRedisUrl } from '../tracker-server/redis-url.js';
 import { addressList, intOption, portOption, storeUrl } from './options.js';
 
 /** `swarmshare tracker`: the tracker in the foreground until SIGINT/SIGTERM. */
@@ -54,7 +54,7 @@ export function registerTrackerCommand(program: Command): void {
       }) => {
         // Loaded here, not at the top: the HTTP framework costs every other command ~25 MB of RSS.
         const [{ startTracker }, { registerDashboard }] = await Promise.all([
-          import('../net/tracker-server.js'),
+          import('../tracker-server/server.js'),
           import('../dashboard/routes.js'),
         ]);
         const tracker = await startTracker(

@@ -13,7 +13,7 @@ import type { Client, PeerStats, Swarm, SwarmRegistry } from './registry.js';
 
 /**
  * The JSON API's writes as operations, for tracker instances that share one registry: each
- * instance appends its writes to one ordered log (net/redis-log.ts keeps it in Redis) and every
+ * instance appends its writes to one ordered log (tracker-server/redis-log.ts keeps it in Redis) and every
  * instance applies every operation, in log order, to its own registry. Applying is deterministic
  * (the time and a new client's key travel in the operation; nothing random is drawn), so the
  * instances' registries stay equal, refusals included: an operation refused at one is refused at

@@ -7,7 +7,7 @@ import type { SwarmRegistry } from './registry.js';
 /**
  * Where the BitTorrent side of the tracker keeps its swarms (announce and scrape, over HTTP and
  * UDP): in this process (`MemorySwarmStore`, over the registry) or shared by several tracker
- * instances (`RedisSwarmStore`, net/redis-store.ts). The handlers speak to this interface only. A
+ * instances (`RedisSwarmStore`, tracker-server/redis-store.ts). The handlers speak to this interface only. A
  * store may answer at once (memory) or later (a network round trip): callers take both.
  */
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTorrent } from '../../src/core/metainfo.js';
 import { nodeHasher } from '../../src/net/system.js';
-import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { aria2Flags, freePort, randomFile, sha256File, start, stopAll, waitFor } from '../support/proc.js';
 
 const CLI = 'dist/cli/main.js';

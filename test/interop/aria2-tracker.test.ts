@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { aria2Flags, freePort, randomFile, sha256File, start, stopAll, waitFor } from '../support/proc.js';
 import { torrentFor } from '../support/torrent.js';
 

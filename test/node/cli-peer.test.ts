@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTorrent } from '../../src/core/metainfo.js';
 import { nodeHasher } from '../../src/net/system.js';
-import { startTracker } from '../../src/net/tracker-server.js';
+import { startTracker } from '../../src/tracker-server/server.js';
 import { start, stopAll, waitFor } from '../support/proc.js';
 
 const CLI = 'dist/cli/main.js';

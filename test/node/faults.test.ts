@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { PeerNode } from '../../src/node/peer-node.js';
 import { freePort, start, stopAll, waitFor } from '../support/proc.js';

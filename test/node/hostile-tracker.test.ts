@@ -11,7 +11,7 @@ import {
   MAX_REDIRECTS,
   parseCompactPeers,
 } from '../../src/net/tracker-client.js';
-import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { PeerNode } from '../../src/node/peer-node.js';
 import { MAX_KNOWN_PEERS, PeerSet } from '../../src/node/peer-set.js';

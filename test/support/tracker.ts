@@ -1,6 +1,6 @@
 import bencode from 'bencode';
 import { registerDashboard } from '../../src/dashboard/routes.js';
-import { buildTracker, type TrackerClockDeps, type TrackerOpts } from '../../src/net/tracker-server.js';
+import { buildTracker, type TrackerClockDeps, type TrackerOpts } from '../../src/tracker-server/server.js';
 
 /** A tracker with a hand-driven clock and a seeded RNG, for socket-free tests. */
 export function testTracker(opts: TrackerOpts = {}) {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../src/core/rate-limit.js';
 import { registerDashboard } from '../../src/dashboard/routes.js';
-import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { post, testTracker } from '../support/tracker.js';
 
 const json = fc.jsonValue({ maxDepth: 3 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisJsonLog } from '../../src/net/redis-log.js';
-import type { TrackerOpts } from '../../src/net/tracker-server.js';
+import { RedisJsonLog } from '../../src/tracker-server/redis-log.js';
+import type { TrackerOpts } from '../../src/tracker-server/server.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { get, post, testTracker } from '../support/tracker.js';
 

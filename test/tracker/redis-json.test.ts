@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerDashboard } from '../../src/dashboard/routes.js';
-import { RedisJsonLog } from '../../src/net/redis-log.js';
-import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { RedisJsonLog } from '../../src/tracker-server/redis-log.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { waitFor } from '../support/proc.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { announceUrl, peerIdOf } from '../support/tracker.js';

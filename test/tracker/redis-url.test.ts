@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redisUrlProblem, shownRedisUrl } from '../../src/net/redis-url.js';
+import { redisUrlProblem, shownRedisUrl } from '../../src/tracker-server/redis-url.js';
 
 describe('--store URLs', () => {
   it('takes redis://HOST:PORT[/DB] (with a password too) and names what is wrong otherwise', () => {

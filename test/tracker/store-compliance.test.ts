@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisSwarmStore } from '../../src/net/redis-store.js';
+import { RedisSwarmStore } from '../../src/tracker-server/redis-store.js';
 import type { AnnounceEvent, AnnounceRequest } from '../../src/tracker/announce.js';
 import { defaultLimits, type TrackerLimits } from '../../src/tracker/limits.js';
 import { SwarmRegistry } from '../../src/tracker/registry.js';

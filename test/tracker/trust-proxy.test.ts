@@ -1,7 +1,7 @@
 import bencode from 'bencode';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AddressSet, parseRange } from '../../src/core/ip.js';
-import { type RunningTracker, startTracker } from '../../src/net/tracker-server.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { clientAddress, MAX_FORWARDED_HOPS } from '../../src/tracker/proxy.js';
 import { announceUrl, compactPeers, hashOf, peerIdOf, post, testTracker } from '../support/tracker.js';
 

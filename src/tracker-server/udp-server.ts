@@ -1,5 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { RateLimiter } from '../core/rate-limit.js';
+import { secureRandomBytes, sha256 } from '../net/system.js';
 import type { TrackerLimits } from '../tracker/limits.js';
 import type { MaybePromise, SwarmStore } from '../tracker/swarm-store.js';
 import {
@@ -10,8 +11,7 @@ import {
   handleUdpPacket,
   type UdpContext,
 } from '../tracker/udp.js';
-import { secureRandomBytes, sha256 } from './system.js';
-import type { TrackerMetrics } from './tracker-metrics.js';
+import type { TrackerMetrics } from './metrics.js';
 
 /**
  * The UDP tracker (BEP 15) on a datagram socket: each packet to the pure handler
