@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -76,12 +77,28 @@ describe('architecture', () => {
   }
 
   it("src/net is the peer's side: the tracker server's I/O (HTTP framework, Redis, metrics) lives in src/tracker-server", () => {
-    const serverSide = /from '(fastify|@fastify\/[a-z-]+|ioredis|prom-client)'|\bcreateServer\b[^\n]*from 'node:http'/;
+    const serverSide =
+      /from '(fastify|@fastify\/[a-z-]+|ioredis|prom-client)'|\bcreateServer\b[^\n]*from 'node:http'/;
     const net = files.filter((f) => folderOf(f) === 'net');
     expect(net.length).toBeGreaterThan(5);
     for (const f of net) expect(readFileSync(f, 'utf8'), f).not.toMatch(serverSide);
     const server = files.filter((f) => folderOf(f) === 'tracker-server');
     expect(server.some((f) => serverSide.test(readFileSync(f, 'utf8')))).toBe(true);
+  });
+
+  it('functions a screen or two long and files under 500 lines', () => {
+    const long = files.flatMap((f) => longFunctions(f, MAX_FUNCTION_LINES));
+    expect(long).toEqual([]);
+    const big = files
+      .map((f) => [f, readFileSync(f, 'utf8').split('\n').length - 1] as const)
+      .filter(([, n]) => n > MAX_FILE_LINES)
+      .map(([f, n]) => `${f}: ${n} lines`);
+    expect(big).toEqual([]);
+    // The measure itself finds a long function.
+    const sample = `function f() {\n${'  x();\n'.repeat(MAX_FUNCTION_LINES)}}\n`;
+    expect(functionLengths('sample.ts', sample)).toEqual([
+      { name: 'f', line: 1, lines: MAX_FUNCTION_LINES + 2 },
+    ]);
   });
 
   it('imports run down the layers: no folder imports from its own layer or above', () => {
@@ -139,6 +156,40 @@ describe('architecture', () => {
     ).toHaveLength(1);
   });
 });
+
+/** Longest function (or method, or arrow function) allowed, in lines: about two screens. */
+const MAX_FUNCTION_LINES = 120;
+/** Longest file allowed: past it, a file holds more than one concept. */
+const MAX_FILE_LINES = 500;
+
+/** Every function-like node of a source text with its name, first line and length in lines. */
+function functionLengths(file: string, text: string): { name: string; line: number; lines: number }[] {
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const out: { name: string; line: number; lines: number }[] = [];
+  const visit = (n: ts.Node) => {
+    if (ts.isFunctionLike(n) && 'body' in n && n.body !== undefined) {
+      const start = sf.getLineAndCharacterOfPosition(n.getStart(sf)).line;
+      const end = sf.getLineAndCharacterOfPosition(n.getEnd()).line;
+      const named = (n as { name?: ts.Node }).name;
+      const name =
+        named !== undefined
+          ? named.getText(sf)
+          : ts.isVariableDeclaration(n.parent)
+            ? n.parent.name.getText(sf)
+            : '(anonymous)';
+      out.push({ name, line: start + 1, lines: end - start + 1 });
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+function longFunctions(file: string, max: number): string[] {
+  return functionLengths(file, readFileSync(file, 'utf8'))
+    .filter((f) => f.lines > max)
+    .map((f) => `${file}:${f.line} ${f.name}: ${f.lines} lines`);
+}
 
 function upwardImports(g: Map<string, string[]>): string[] {
   const wrong: string[] = [];

@@ -180,14 +180,6 @@ function bars(run: DemoRun): () => void {
 
 export function registerDemoCommand(program: Command): void {
   program
-    .command('_demo-peer', { hidden: true })
-    .description('one demo peer in its own process (used by demo --processes)')
-    .argument('<spec>', 'the peer, as JSON')
-    .action(async (spec: string) => {
-      await (await import('../demo/demo-peer.js')).runDemoPeerChild(spec);
-    });
-
-  program
     .command('demo')
     .description(
       'run the original simulation for real: a tracker, an origin peer and empty peers on 127.0.0.1, until all hold the file',
@@ -234,86 +226,96 @@ export function registerDemoCommand(program: Command): void {
       'keep the swarm and its dashboard up this long after it completes (default with --open in a terminal: until Ctrl-C)',
       durationOption,
     )
-    .action(async (o: DemoCliOpts, cmd: Command) => {
-      // Trackerless swarms trade rarest-first (the random strategy's exchanges need the chunk-map tracker).
-      if (o.trackerless && cmd.getOptionValueSource('strategy') === 'default') o.strategy = 'rarest-first';
-      const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
-      const file = await chooseFile(o, tty);
-      const logMode = o.log === true || !tty;
-      // Loaded when a demo runs (the tracker and its HTTP framework are large).
-      const { startDemo } = await import('../demo/run-demo.js');
-      const run = await startDemo({
-        file,
-        peers: o.peers,
-        pieceSize: o.pieceSize,
-        strategy: o.strategy,
-        maxChunks: o.maxChunks,
-        uploadRate:
-          o.noUploadLimit === true || (o as { uploadLimit?: boolean }).uploadLimit === false
-            ? undefined
-            : o.uploadRate,
-        downloadRate: o.downloadRate,
-        out: o.out,
-        originLeavesAfter: o.originLeavesAfter,
-        kill: o.kill,
-        join: o.join,
-        timeoutMs: o.timeout,
-        log: logMode ? (l) => console.log(l) : () => {},
-        trackerLog: logMode,
-        processes: o.processes ? { cli: process.argv[1] as string } : undefined,
-        trackerPort: o.port,
-        trackerless: o.trackerless === true,
-      });
-      console.log(
-        `Dashboard: ${run.tracker.url}/  (tracker ${run.tracker.url}, API docs ${run.tracker.url}/docs)`,
-      );
-      if (o.open) openBrowser(`${run.tracker.url}/`);
-      const stopBars = logMode ? () => {} : bars(run);
-      let interrupted = false;
-      const onSignal = () => {
-        interrupted = true;
-        stopBars();
-        console.log('Stopping: peers leave the tracker, the tracker stops...');
-        run.stop().then(() => process.exit(130));
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      const report = await run.finished.catch(async (e: Error) => {
-        // The report could not be made (a file could not be read back): stop, then say why.
-        stopBars();
-        await run.stop();
-        throw e;
-      });
-      stopBars();
-      if (interrupted) return;
-      // The finished swarm stays on the page (peers seeding, the report shown) for a while; else
-      // the peers leave first, so the table is the last thing printed.
-      const linger = o.linger ?? (o.open && tty ? Number.POSITIVE_INFINITY : 0);
-      if (linger <= 0) await run.stop();
-      for (const l of summary(report)) console.log(l);
-      if (o.report) {
-        await writeFile(o.report, `${JSON.stringify(report, null, 2)}\n`);
-        console.log(`Report: ${resolve(o.report)}`);
-      }
-      if (linger > 0) {
-        console.log(
-          Number.isFinite(linger)
-            ? `Dashboard stays up at ${run.tracker.url}/ for ${Math.round(linger / 1000)} s (Ctrl-C to stop sooner)`
-            : `Dashboard stays up at ${run.tracker.url}/ until Ctrl-C`,
-        );
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        await new Promise<void>((r) => {
-          const timer = Number.isFinite(linger) ? setTimeout(r, linger) : undefined;
-          const end = () => {
-            clearTimeout(timer);
-            r();
-          };
-          process.once('SIGINT', end);
-          process.once('SIGTERM', end);
-        });
-        await run.stop();
-      }
-      process.exit(report.success ? 0 : 1);
-    });
+    .action(demoAction);
+}
+
+async function demoAction(o: DemoCliOpts, cmd: Command): Promise<void> {
+  // Trackerless swarms trade rarest-first (the random strategy's exchanges need the chunk-map tracker).
+  if (o.trackerless && cmd.getOptionValueSource('strategy') === 'default') o.strategy = 'rarest-first';
+  const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
+  const logMode = o.log === true || !tty;
+  const run = await startRun(o, await chooseFile(o, tty), logMode);
+  console.log(
+    `Dashboard: ${run.tracker.url}/  (tracker ${run.tracker.url}, API docs ${run.tracker.url}/docs)`,
+  );
+  if (o.open) openBrowser(`${run.tracker.url}/`);
+  const stopBars = logMode ? () => {} : bars(run);
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    stopBars();
+    console.log('Stopping: peers leave the tracker, the tracker stops...');
+    run.stop().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const report = await run.finished.catch(async (e: Error) => {
+    // The report could not be made (a file could not be read back): stop, then say why.
+    stopBars();
+    await run.stop();
+    throw e;
+  });
+  stopBars();
+  if (interrupted) return;
+  // The finished swarm stays on the page (peers seeding, the report shown) for a while; else
+  // the peers leave first, so the table is the last thing printed.
+  const linger = o.linger ?? (o.open && tty ? Number.POSITIVE_INFINITY : 0);
+  if (linger <= 0) await run.stop();
+  for (const l of summary(report)) console.log(l);
+  if (o.report) {
+    await writeFile(o.report, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`Report: ${resolve(o.report)}`);
+  }
+  if (linger > 0) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await lingerOn(run, linger);
+  }
+  process.exit(report.success ? 0 : 1);
+}
+
+/** The swarm, started from the command's options (the demo's code is loaded only when one runs). */
+async function startRun(o: DemoCliOpts, file: string, logMode: boolean): Promise<DemoRun> {
+  const { startDemo } = await import('../demo/run-demo.js');
+  return startDemo({
+    file,
+    peers: o.peers,
+    pieceSize: o.pieceSize,
+    strategy: o.strategy,
+    maxChunks: o.maxChunks,
+    uploadRate:
+      o.noUploadLimit === true || (o as { uploadLimit?: boolean }).uploadLimit === false
+        ? undefined
+        : o.uploadRate,
+    downloadRate: o.downloadRate,
+    out: o.out,
+    originLeavesAfter: o.originLeavesAfter,
+    kill: o.kill,
+    join: o.join,
+    timeoutMs: o.timeout,
+    log: logMode ? (l) => console.log(l) : () => {},
+    trackerLog: logMode,
+    processes: o.processes ? { cli: process.argv[1] as string } : undefined,
+    trackerPort: o.port,
+    trackerless: o.trackerless === true,
+  });
+}
+
+/** Keeps the finished swarm and its dashboard up for `linger` ms (Infinity: until a signal), then stops it. */
+async function lingerOn(run: DemoRun, linger: number): Promise<void> {
+  console.log(
+    Number.isFinite(linger)
+      ? `Dashboard stays up at ${run.tracker.url}/ for ${Math.round(linger / 1000)} s (Ctrl-C to stop sooner)`
+      : `Dashboard stays up at ${run.tracker.url}/ until Ctrl-C`,
+  );
+  await new Promise<void>((r) => {
+    const timer = Number.isFinite(linger) ? setTimeout(r, linger) : undefined;
+    const end = () => {
+      clearTimeout(timer);
+      r();
+    };
+    process.once('SIGINT', end);
+    process.once('SIGTERM', end);
+  });
+  await run.stop();
 }

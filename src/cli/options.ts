@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { AddressSet } from '../core/ip.js';
-import { redisUrlProblem } from '../tracker-server/redis-url.js';
 import { parseSize } from '../node/create-torrent.js';
+import { redisUrlProblem } from '../tracker-server/redis-url.js';
 
 /** Option parsers shared by the commands: each turns text into a value or a clear error. */
 

@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerCreateCommand } from './create-command.js';
 import { registerDemoCommand } from './demo-command.js';
-import { registerDhtCommand, registerDhtSimulateCommand } from './dht-command.js';
+import { registerDemoPeerCommand } from './demo-peer-command.js';
+import { registerDhtCommand } from './dht-command.js';
+import { registerGetCommand } from './get-command.js';
 import { describeDefaults } from './options.js';
-import { registerPeerCommands } from './peer-commands.js';
-import { registerReplayCommand, registerSimulateCommand } from './simulate-command.js';
+import { registerReplayCommand } from './replay-command.js';
+import { registerShareCommand } from './share-command.js';
+import { registerSimulateCommand } from './simulate-command.js';
+import { registerDhtSimulateCommand } from './simulate-dht-command.js';
 import { registerTrackerCommand } from './tracker-command.js';
 
 /**
@@ -26,7 +31,10 @@ export function buildCli(): Command {
     .showHelpAfterError();
 
   registerTrackerCommand(program);
-  registerPeerCommands(program);
+  registerCreateCommand(program);
+  registerShareCommand(program);
+  registerGetCommand(program);
+  registerDemoPeerCommand(program);
   registerDemoCommand(program);
   registerDhtCommand(program);
   registerDhtSimulateCommand(program);

@@ -1,16 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { SimReport } from '../sim/report.js';
 import { DEFAULT_SCENARIO, type Scenario, scenarioProblem } from '../sim/scenario.js';
-import { openBrowser } from './browser.js';
-import {
-  fractionOption,
-  intOption,
-  numberOption,
-  portOption,
-  positiveOption,
-  sizeOption,
-} from './options.js';
+import { fractionOption, intOption, numberOption, positiveOption, sizeOption } from './options.js';
 
 /** `20%:4MiB,80%:512KiB` -> capacity classes; a single rate means everyone alike. */
 function capacity(v: string): Scenario['capacity'] {
@@ -180,119 +173,78 @@ export function registerSimulateCommand(program: Command): void {
       numberOption(0, 86_400, false, true, 'seconds above 0, at most 86400'),
       1,
     )
-    .action(async (o: SimCliOpts) => {
-      const fromFile = o.scenario ? await readScenario(o.scenario) : {};
-      const s = scenarioFrom(o, fromFile);
-      const problem = scenarioProblem(s);
-      if (problem !== null) throw new Error(`${o.scenario ? `${o.scenario}: ` : ''}${problem}`);
-      const bar = process.stderr.isTTY
-        ? new cliProgress.SingleBar(
-            {
-              format: 'simulating {bar} {value}/{total} peers done | virtual {vt} s',
-              stream: process.stderr,
-            },
-            cliProgress.Presets.shades_classic,
-          )
-        : null;
-      bar?.start(s.peers, 0, { vt: 0 });
-      // The simulator, plots and replays load when a simulation runs (not for every command).
-      const [{ runSimulation }, { ReplayRecorder }, { completionCsv, plotSvg }] = await Promise.all([
-        import('../sim/simulator.js'),
-        import('../sim/replay.js'),
-        import('../sim/plot.js'),
-      ]);
-      const recorder = o.replay ? new ReplayRecorder((o.replayEvery ?? 1) * 1000) : undefined;
-      const r = runSimulation(
-        s,
-        (done, _total, t) => bar?.update(done, { vt: (t / 1000).toFixed(0) }),
-        recorder,
-      );
-      bar?.stop();
-      const d = r.distribution;
-      console.log(
-        `Scenario: ${s.peers} peers + ${s.seeds} seed(s), ${s.pieces} pieces of ${s.pieceSize} bytes, ${s.strategy}, seed ${s.seed}`,
-      );
-      console.log(
-        `Completed: ${r.completionMs.filter((x) => x !== null).length}/${r.completionMs.length} honest peers` +
-          (r.departedIncomplete > 0 ? ` (${r.departedIncomplete} left before completing)` : '') +
-          (r.failedPieces > 0 ? `; ${r.failedPieces} pieces failed their hash` : ''),
-      );
-      if (r.stoppedByWall)
-        console.log(
-          `Stopped by --max-wall at ${(r.virtualMs / 1000).toFixed(1)} s of virtual time (the bound: ${((r.lowerBoundMs ?? 0) / 1000).toFixed(1)} s)`,
-        );
-      if (d) {
-        console.log(
-          `Completion (s): min ${(d.min / 1000).toFixed(1)}, p50 ${(d.p50 / 1000).toFixed(1)}, p90 ${(d.p90 / 1000).toFixed(1)}, p99 ${(d.p99 / 1000).toFixed(1)}, max ${(d.max / 1000).toFixed(1)}, mean ${(d.mean / 1000).toFixed(1)}`,
-        );
-      }
-      if (r.firstPiece !== null) {
-        const f = r.firstPiece;
-        console.log(
-          `First piece (s after joining): p10 ${(f.p10 / 1000).toFixed(2)}, p50 ${(f.p50 / 1000).toFixed(2)}, p90 ${(f.p90 / 1000).toFixed(2)}, mean ${(f.mean / 1000).toFixed(2)}`,
-        );
-      }
-      if (r.lowerBoundMs !== null) {
-        console.log(
-          `Lower bound: ${(r.lowerBoundMs / 1000).toFixed(1)} s; last completion / bound: ${r.ratioToBound?.toFixed(3) ?? '-'}`,
-        );
-      }
-      console.log(
-        `Origin load: ${r.originLoad.toFixed(2)}x the file; upload utilization ${(r.uploadUtilization * 100).toFixed(1)}%`,
-      );
-      console.log(
-        `Events: ${r.events} in ${(r.wallMs / 1000).toFixed(1)} s wall (${((r.events / r.wallMs) * 1000).toFixed(0)}/s), peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
-      );
-      if (o.report) await writeFile(o.report, `${JSON.stringify(r, null, 2)}\n`);
-      if (o.csv) await writeFile(o.csv, completionCsv(r));
-      if (o.plot) await writeFile(o.plot, plotSvg(r));
-      if (o.replay && recorder) {
-        await writeFile(o.replay, JSON.stringify(recorder.replay(s)));
-        console.log(
-          `Replay: ${recorder.frames.length} frames in ${o.replay} (swarmshare replay ${o.replay})`,
-        );
-      }
-    });
+    .action(simulateAction);
 }
 
-export function registerReplayCommand(program: Command): void {
-  program
-    .command('replay')
-    .description('play a recorded simulation (simulate --replay FILE) in the dashboard')
-    .argument('<file>', 'a replay file')
-    .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'TCP port (0 picks a free one)', portOption, 8090)
-    .option(
-      '--speed <x>',
-      'virtual seconds played per second',
-      numberOption(0, 1_000_000, false, true, 'a positive number, at most 1000000'),
-      10,
-    )
-    .option('--open', 'open the dashboard in a browser, where one exists')
-    .action(async (file: string, o: { host: string; port: number; speed: number; open?: boolean }) => {
-      const [{ readReplay }, { buildReplayServer }] = await Promise.all([
-        import('../sim/replay.js'),
-        import('../dashboard/replay-server.js'),
-      ]);
-      const replay = await readReplay(file);
-      const app = buildReplayServer(replay, { speed: o.speed });
-      await app.listen({ host: o.host, port: o.port });
-      const addr = app.server.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
-      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-      const url = `http://${host}:${port}/`;
-      const last = replay.frames[replay.frames.length - 1];
-      console.log(
-        `Replaying ${replay.frames.length} frames (${((last?.timeMs ?? 0) / 1000).toFixed(1)} s virtual, ${o.speed}x) at ${url}`,
-      );
-      if (o.open) openBrowser(url);
-      const stop = () => {
-        app.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+async function simulateAction(o: SimCliOpts): Promise<void> {
+  const fromFile = o.scenario ? await readScenario(o.scenario) : {};
+  const s = scenarioFrom(o, fromFile);
+  const problem = scenarioProblem(s);
+  if (problem !== null) throw new Error(`${o.scenario ? `${o.scenario}: ` : ''}${problem}`);
+  const bar = process.stderr.isTTY
+    ? new cliProgress.SingleBar(
+        {
+          format: 'simulating {bar} {value}/{total} peers done | virtual {vt} s',
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  bar?.start(s.peers, 0, { vt: 0 });
+  // The simulator, plots and replays load when a simulation runs (not for every command).
+  const [{ runSimulation }, { ReplayRecorder }, { completionCsv, plotSvg }] = await Promise.all([
+    import('../sim/simulator.js'),
+    import('../sim/replay.js'),
+    import('../sim/plot.js'),
+  ]);
+  const recorder = o.replay ? new ReplayRecorder((o.replayEvery ?? 1) * 1000) : undefined;
+  const r = runSimulation(s, (done, _total, t) => bar?.update(done, { vt: (t / 1000).toFixed(0) }), recorder);
+  bar?.stop();
+  for (const line of reportLines(s, r)) console.log(line);
+  if (o.report) await writeFile(o.report, `${JSON.stringify(r, null, 2)}\n`);
+  if (o.csv) await writeFile(o.csv, completionCsv(r));
+  if (o.plot) await writeFile(o.plot, plotSvg(r));
+  if (o.replay && recorder) {
+    await writeFile(o.replay, JSON.stringify(recorder.replay(s)));
+    console.log(`Replay: ${recorder.frames.length} frames in ${o.replay} (swarmshare replay ${o.replay})`);
+  }
+}
+
+/** The run's summary as printed: completions, first pieces, the bound, the origin's load, the cost. */
+function reportLines(s: Scenario, r: SimReport): string[] {
+  const out: string[] = [];
+  const sec = (ms: number, digits = 1) => (ms / 1000).toFixed(digits);
+  out.push(
+    `Scenario: ${s.peers} peers + ${s.seeds} seed(s), ${s.pieces} pieces of ${s.pieceSize} bytes, ${s.strategy}, seed ${s.seed}`,
+  );
+  out.push(
+    `Completed: ${r.completionMs.filter((x) => x !== null).length}/${r.completionMs.length} honest peers` +
+      (r.departedIncomplete > 0 ? ` (${r.departedIncomplete} left before completing)` : '') +
+      (r.failedPieces > 0 ? `; ${r.failedPieces} pieces failed their hash` : ''),
+  );
+  if (r.stoppedByWall)
+    out.push(
+      `Stopped by --max-wall at ${sec(r.virtualMs)} s of virtual time (the bound: ${sec(r.lowerBoundMs ?? 0)} s)`,
+    );
+  const d = r.distribution;
+  if (d)
+    out.push(
+      `Completion (s): min ${sec(d.min)}, p50 ${sec(d.p50)}, p90 ${sec(d.p90)}, p99 ${sec(d.p99)}, max ${sec(d.max)}, mean ${sec(d.mean)}`,
+    );
+  const f = r.firstPiece;
+  if (f !== null)
+    out.push(
+      `First piece (s after joining): p10 ${sec(f.p10, 2)}, p50 ${sec(f.p50, 2)}, p90 ${sec(f.p90, 2)}, mean ${sec(f.mean, 2)}`,
+    );
+  if (r.lowerBoundMs !== null)
+    out.push(
+      `Lower bound: ${sec(r.lowerBoundMs)} s; last completion / bound: ${r.ratioToBound?.toFixed(3) ?? '-'}`,
+    );
+  out.push(
+    `Origin load: ${r.originLoad.toFixed(2)}x the file; upload utilization ${(r.uploadUtilization * 100).toFixed(1)}%`,
+  );
+  out.push(
+    `Events: ${r.events} in ${sec(r.wallMs)} s wall (${((r.events / r.wallMs) * 1000).toFixed(0)}/s), peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+  );
+  return out;
 }

@@ -1,0 +1,248 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { usablePeerAddress } from '../core/ip.js';
+import { isMagnet, parseMagnet } from '../core/magnet.js';
+import { type Metainfo, parseTorrent } from '../core/metainfo.js';
+import type { DhtUdp } from '../net/dht-udp.js';
+import { nodeHasher } from '../net/system.js';
+import { MetadataFetcher } from '../node/metadata-fetch.js';
+import { MAX_CONNECTIONS, MAX_PER_IP, PeerNode } from '../node/peer-node.js';
+import { collect, intOption, portOption } from './options.js';
+import {
+  addDhtOptions,
+  countOption,
+  type DhtFlags,
+  maybeMetrics,
+  metricsOption,
+  minIntervalOption,
+  peerOption,
+  readTorrent,
+  startDht,
+  stopOnSignal,
+  strategyOption,
+  trackerLine,
+} from './peer-options.js';
+import { formatBytes, showProgress } from './progress.js';
+
+/** How long a timed-out `get` waits for its peer to leave the tracker before it exits. */
+const STOP_GRACE_MS = 3000;
+
+type Peer = { ip: string; port: number };
+
+interface GetFlags extends DhtFlags {
+  tracker: string[];
+  peer: Peer[];
+  saveTorrent?: string;
+  output: string;
+  seed?: boolean;
+  port: number;
+  host: string;
+  timeout?: number;
+  strategy: 'rarest-first';
+  maxConnections: number;
+  maxPerIp: number;
+  minAnnounceInterval: number;
+  metricsPort?: number;
+}
+
+/** `swarmshare get <x.torrent | magnet>`: download, verify every piece, exit 0 when complete. */
+export function registerGetCommand(program: Command): void {
+  const get = program
+    .command('get')
+    .description('download a torrent, verify every piece, exit 0 when complete')
+    .argument('<torrent>', '.torrent file, or a magnet link (magnet:?xt=urn:btih:...)')
+    .option('--tracker <url>', "tracker to use instead of the torrent's (repeatable)", collect, [])
+    .option(
+      '--peer <host:port>',
+      'a peer to dial directly, with or without trackers (repeatable)',
+      peerOption,
+      [],
+    )
+    .option('--save-torrent <file>', 'for a magnet link: write the .torrent made from the fetched metadata')
+    .option('-o, --output <dir>', 'folder to download into', '.')
+    .option('--seed', 'keep seeding after the download completes, until Ctrl-C')
+    .option('--port <n>', 'TCP port to listen on (0 picks one)', portOption, 0)
+    .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.3)', '127.0.0.1')
+    .option('--max-connections <n>', 'peer connections at most', countOption, MAX_CONNECTIONS)
+    .option('--max-per-ip <n>', 'peer connections from one address at most', countOption, MAX_PER_IP)
+    .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', intOption(1, 10_000_000))
+    .addOption(strategyOption())
+    .addOption(minIntervalOption())
+    .addOption(metricsOption());
+  addDhtOptions(get).action(getAction);
+}
+
+/** One `get` as it goes: what the --timeout and the signals need to stop it. */
+interface GetRun {
+  meta?: Metainfo;
+  dht?: DhtUdp;
+  node?: PeerNode;
+  stopProgress: () => void;
+  timedOut: boolean;
+}
+
+async function getAction(torrent: string, o: GetFlags): Promise<void> {
+  const run: GetRun = { stopProgress: () => {}, timedOut: false };
+  const timer = giveUpAfter(o.timeout, run);
+  const source = await sourceOf(torrent, o, run);
+  const node = await startDownload(source, o, run);
+  let exitCode = 130;
+  stopOnSignal(node, () => exitCode, run.stopProgress);
+  try {
+    await node.done;
+  } catch (e) {
+    // Stopped by --timeout: that path reports and exits 3.
+    if (run.timedOut) return;
+    run.stopProgress();
+    clearTimeout(timer);
+    console.error(`swarmshare: ${(e as Error).message}`);
+    await node.stop();
+    process.exit(1);
+  }
+  clearTimeout(timer);
+  run.stopProgress();
+  console.log(`Done: ${node.store.finalPath} (${source.meta.pieceCount} pieces verified)`);
+  exitCode = 0;
+  if (!o.seed) {
+    await node.stop();
+    process.exit(0);
+  }
+  console.log('Seeding (Ctrl-C to stop)');
+}
+
+/**
+ * --timeout bounds the whole command: the metadata of a magnet link, opening the folder, the
+ * download. Past it: exit 3, the partial download kept for resume.
+ */
+function giveUpAfter(seconds: number | undefined, run: GetRun): NodeJS.Timeout | undefined {
+  if (seconds === undefined) return undefined;
+  return setTimeout(() => {
+    run.timedOut = true;
+    run.stopProgress();
+    const have = run.node?.core?.have.count;
+    console.error(
+      run.meta === undefined
+        ? `swarmshare: no metadata after ${seconds} s`
+        : have === undefined
+          ? `swarmshare: not started after ${seconds} s`
+          : `swarmshare: not complete after ${seconds} s (${have}/${run.meta.pieceCount} pieces); the partial download is kept for resume`,
+    );
+    const stopped = run.node?.stop() ?? run.dht?.close() ?? Promise.resolve();
+    Promise.race([stopped, new Promise((r) => setTimeout(r, STOP_GRACE_MS))]).finally(() => process.exit(3));
+  }, seconds * 1000);
+}
+
+interface Source {
+  meta: Metainfo;
+  trackers: string[];
+  peers: Peer[];
+  dht: DhtUdp | undefined;
+}
+
+/** The torrent, its trackers and peers, and our DHT node (never for a private torrent, BEP 27). */
+async function sourceOf(torrent: string, o: GetFlags, run: GetRun): Promise<Source> {
+  const s = isMagnet(torrent) ? await magnetSource(torrent, o, run) : await torrentSource(torrent, o, run);
+  if (s.meta.private && s.dht !== undefined) {
+    await s.dht.close();
+    s.dht = undefined;
+  }
+  run.dht = s.dht;
+  return s;
+}
+
+async function torrentSource(path: string, o: GetFlags, run: GetRun): Promise<Source> {
+  const meta = await readTorrent(path);
+  run.meta = meta;
+  const trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
+  if (trackers.length === 0 && o.peer.length === 0 && !o.dht)
+    throw new Error(
+      'the torrent names no tracker: give one with --tracker, peers with --peer, or leave the DHT on',
+    );
+  return { meta, trackers, peers: o.peer, dht: meta.private ? undefined : await startDht(o) };
+}
+
+async function magnetSource(link: string, o: GetFlags, run: GetRun): Promise<Source> {
+  const mg = parseMagnet(link);
+  const trackers = [...o.tracker, ...mg.trackers.filter((u) => !o.tracker.includes(u))];
+  const peers = [...o.peer];
+  for (const p of mg.peers) {
+    const ip = usablePeerAddress(p.host, p.port);
+    if (ip !== null) peers.push({ ip, port: p.port });
+  }
+  if (trackers.length === 0 && peers.length === 0 && !o.dht)
+    throw new Error(
+      'the magnet link names no tracker (tr) and no peer (x.pe): give one with --tracker or --peer, or leave the DHT on',
+    );
+  const dht = await startDht(o);
+  run.dht = dht;
+  const meta = await metadataFor(mg, trackers, peers, o, dht);
+  run.meta = meta;
+  return { meta, trackers, peers, dht };
+}
+
+/**
+ * A magnet link's metadata from peers (BEP 9), made into a torrent: the info dictionary verified
+ * against the info hash, the first tracker as `announce`. Bounded by the command's --timeout.
+ */
+async function metadataFor(
+  mg: ReturnType<typeof parseMagnet>,
+  trackers: string[],
+  peers: Peer[],
+  o: GetFlags,
+  dht?: DhtUdp,
+): Promise<Metainfo> {
+  console.log(`Fetching the metadata of ${mg.name ?? mg.infoHashHex} from its peers...`);
+  const fetcher = new MetadataFetcher({
+    infoHash: mg.infoHash,
+    host: o.host,
+    tiers: trackers.map((u) => [u]),
+    peers,
+    minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+    dht,
+  });
+  fetcher.on('tracker', trackerLine);
+  fetcher.on('peer-failed', (addr, why) => console.error(`peer ${addr}: ${why}`));
+  const info = await fetcher.fetch();
+  const first = trackers[0];
+  const announce = first === undefined ? '' : `8:announce${Buffer.byteLength(first)}:${first}`;
+  const bytes = Buffer.concat([Buffer.from(`d${announce}4:info`), info, Buffer.from('e')]);
+  const meta = parseTorrent(bytes, nodeHasher.sha1);
+  console.log(`Metadata:  ${meta.name}, verified against the info hash`);
+  if (o.saveTorrent !== undefined) {
+    await writeFile(o.saveTorrent, bytes);
+    console.log(`Torrent:   ${resolve(o.saveTorrent)}`);
+  }
+  return meta;
+}
+
+/** The peer started on the folder (its verified pieces found), the progress shown. */
+async function startDownload(s: Source, o: GetFlags, run: GetRun): Promise<PeerNode> {
+  const node = new PeerNode({
+    meta: s.meta,
+    dir: resolve(o.output),
+    mode: 'download',
+    host: o.host,
+    port: o.port,
+    trackers: s.trackers,
+    peers: s.peers,
+    strategy: o.strategy,
+    maxConnections: o.maxConnections,
+    maxPerIp: o.maxPerIp,
+    minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+    dht: s.dht,
+    dhtIntervalMs: o.dhtInterval * 1000,
+  });
+  run.node = node;
+  node.on('tracker', trackerLine);
+  node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
+  await node.start();
+  await maybeMetrics(node, o.host, o.metricsPort);
+  const resumed = node.core.have.count;
+  console.log(
+    `Downloading ${s.meta.name} (${formatBytes(s.meta.length)}, ${s.meta.pieceCount} pieces) into ${resolve(o.output)}`,
+  );
+  if (resumed > 0 && !node.core.complete) console.log(`Resuming: ${resumed} verified pieces already on disk`);
+  run.stopProgress = showProgress(node);
+  return node;
+}
