@@ -27,8 +27,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { distributionLowerBound } from '../src/core/lower-bound.js';
-import { startTracker } from '../src/tracker-server/server.js';
 import { parseSize } from '../src/node/create-torrent.js';
+import { startTracker } from '../src/tracker-server/server.js';
 import { aria2Flags } from '../test/support/proc.js';
 
 const { values: args } = parseArgs({

@@ -17,8 +17,8 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startTracker } from '../src/tracker-server/server.js';
 import { parseSize } from '../src/node/create-torrent.js';
+import { startTracker } from '../src/tracker-server/server.js';
 import { aria2Flags } from '../test/support/proc.js';
 
 const { values: args } = parseArgs({

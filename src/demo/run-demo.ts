@@ -5,10 +5,10 @@ import { basename, join, resolve } from 'node:path';
 import { distributionLowerBound } from '../core/lower-bound.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import { DhtUdp } from '../net/dht-udp.js';
-import { type RunningTracker, startTracker } from '../tracker-server/server.js';
 import { createTorrent } from '../node/create-torrent.js';
 import { makeDir } from '../storage/make-dir.js';
 import { formatChunks } from '../tracker/log-format.js';
+import { type RunningTracker, startTracker } from '../tracker-server/server.js';
 import { ChildProcessPeer, type DemoPeer, type DemoPeerSpec, InProcessPeer } from './demo-peer.js';
 
 /**

@@ -6,9 +6,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { registerDashboard } from '../../src/dashboard/routes.js';
 import { type DemoRun, startDemo } from '../../src/demo/run-demo.js';
 import { sampleText } from '../../src/demo/samples.js';
-import { startTracker } from '../../src/tracker-server/server.js';
 import { ReplayRecorder } from '../../src/sim/replay.js';
 import { DEFAULT_SCENARIO, runSimulation } from '../../src/sim/simulator.js';
+import { startTracker } from '../../src/tracker-server/server.js';
 import { start, stopAll, waitFor } from '../support/proc.js';
 
 const ARTIFACTS = 'test-artifacts';

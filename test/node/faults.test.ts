@@ -5,9 +5,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { PeerNode } from '../../src/node/peer-node.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { freePort, start, stopAll, waitFor } from '../support/proc.js';
 
 const CLI = 'dist/cli/main.js';

@@ -11,10 +11,10 @@ import {
   MAX_REDIRECTS,
   parseCompactPeers,
 } from '../../src/net/tracker-client.js';
-import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { PeerNode } from '../../src/node/peer-node.js';
 import { MAX_KNOWN_PEERS, PeerSet } from '../../src/node/peer-set.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { start, stopAll, waitFor } from '../support/proc.js';
 
 /**

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Metainfo } from '../../src/core/metainfo.js';
 import { READ_BUFFER } from '../../src/net/peer-socket.js';
-import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { createTorrent } from '../../src/node/create-torrent.js';
 import { PeerNode } from '../../src/node/peer-node.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { freePort, waitFor } from '../support/proc.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];

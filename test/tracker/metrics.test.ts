@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { createTorrent } from '../../src/node/create-torrent.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { randomFile, start, stopAll, waitFor } from '../support/proc.js';
 import { announce, get, hashOf, peerIdOf, post, testTracker } from '../support/tracker.js';
 

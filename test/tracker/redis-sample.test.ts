@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisSwarmStore, SAMPLE_CACHE_MIN_PEERS, SAMPLE_MS } from '../../src/tracker-server/redis-store.js';
 import type { AnnounceRequest } from '../../src/tracker/announce.js';
 import { defaultLimits } from '../../src/tracker/limits.js';
+import { RedisSwarmStore, SAMPLE_CACHE_MIN_PEERS, SAMPLE_MS } from '../../src/tracker-server/redis-store.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 /**

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisSwarmStore } from '../../src/tracker-server/redis-store.js';
 import type { AnnounceEvent, AnnounceRequest } from '../../src/tracker/announce.js';
 import { defaultLimits, type TrackerLimits } from '../../src/tracker/limits.js';
 import { SwarmRegistry } from '../../src/tracker/registry.js';
 import { MemorySwarmStore, type SwarmStore } from '../../src/tracker/swarm-store.js';
+import { RedisSwarmStore } from '../../src/tracker-server/redis-store.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 /**

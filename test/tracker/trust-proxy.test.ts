@@ -1,8 +1,8 @@
 import bencode from 'bencode';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AddressSet, parseRange } from '../../src/core/ip.js';
-import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { clientAddress, MAX_FORWARDED_HOPS } from '../../src/tracker/proxy.js';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { announceUrl, compactPeers, hashOf, peerIdOf, post, testTracker } from '../support/tracker.js';
 
 const H = hashOf(7);
