@@ -1,8 +1,6 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { distributionLowerBound } from '../core/lower-bound.js';
+import type { Metainfo } from '../core/metainfo.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import { DhtUdp } from '../net/dht-udp.js';
 import { createTorrent } from '../node/create-torrent.js';
@@ -10,14 +8,22 @@ import { makeDir } from '../storage/make-dir.js';
 import { formatChunks } from '../tracker/log-format.js';
 import { type RunningTracker, startTracker } from '../tracker-server/server.js';
 import { ChildProcessPeer, type DemoPeer, type DemoPeerSpec, InProcessPeer } from './demo-peer.js';
+import {
+  buildReport,
+  type DemoReport,
+  type DemoStrategy,
+  type Member,
+  type PeerReport,
+  sha256File,
+} from './demo-report.js';
+
+export type { DemoReport, DemoStrategy, PeerReport } from './demo-report.js';
 
 /**
  * The original simulation, for real: a tracker and N peers on 127.0.0.1, each with its own TCP
  * listener and folder, the origin (peer1) holding the file; every other peer fetches it until all
  * hold a verified copy. Faults (kill, join, origin leaving) on a schedule. See docs/demo.md.
  */
-
-export type DemoStrategy = 'random' | 'rarest-first';
 
 export interface DemoOpts {
   /** The file to spread (copied into the origin's folder). */
@@ -53,62 +59,6 @@ export interface DemoOpts {
   trackerless?: boolean;
 }
 
-export interface PeerReport {
-  name: string;
-  address: string;
-  role: 'origin' | 'peer' | 'late joiner';
-  completed: boolean;
-  verified: boolean;
-  killed: boolean;
-  /** Milliseconds from the swarm's start (from its own start for a late joiner); null if never. */
-  timeMs: number | null;
-  bytesFromOrigin: number;
-  bytesFromPeers: number;
-  bytesUploaded: number;
-  /** Links it opened, by how it found the peer (tracker, dht, pex, given), and those opened to it (incoming). */
-  partnersFound: Record<string, number> | null;
-}
-
-export interface DemoReport {
-  file: { name: string; size: number; pieces: number; pieceSize: number; sha256: string };
-  strategy: DemoStrategy;
-  maxChunks: number;
-  uploadRate: number | null;
-  downloadRate: number | null;
-  trackerUrl: string;
-  /** How the peers found each other: 'tracker', or 'dht' (trackerless). */
-  discovery: 'tracker' | 'dht';
-  totalMs: number | null;
-  lowerBoundMs: number | null;
-  ratioToBound: number | null;
-  originUploadedBytes: number;
-  success: boolean;
-  peers: PeerReport[];
-}
-
-interface Member {
-  name: string;
-  node: DemoPeer;
-  role: PeerReport['role'];
-  startedAt: number;
-  /** The peer said it holds every piece (the origin too, as it starts). */
-  complete: boolean;
-  /** When a peer that started empty completed. */
-  doneAt: number | null;
-  killed: boolean;
-  left: boolean;
-}
-
-function sha256File(path: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (d) => h.update(d))
-      .on('end', () => res(h.digest('hex')))
-      .on('error', rej);
-  });
-}
-
 export interface DemoRun {
   /** Resolves with the report when every live peer is done (or on timeout, or stop). */
   finished: Promise<DemoReport>;
@@ -119,28 +69,64 @@ export interface DemoRun {
   pieces: number;
 }
 
+/** The run's report for the page, once the swarm has finished (null until then). */
+interface ReportBox {
+  report: DemoReport | null;
+}
+
+/** What the peers share: the tracker (or the DHT's first node), the torrent and the file's digest. */
+interface DemoSetup {
+  out: string;
+  name: string;
+  tracker: RunningTracker;
+  dhtBoot: DhtUdp | null;
+  meta: Metainfo;
+  torrentPath: string;
+  fileSha: string;
+  size: number;
+  box: ReportBox;
+}
+
 export async function startDemo(o: DemoOpts): Promise<DemoRun> {
+  const out = await prepareFolder(o);
+  const box: ReportBox = { report: null };
+  const tracker = await startDemoTracker(o, box);
+  if (o.trackerless && (o.strategy !== 'rarest-first' || o.processes)) {
+    await tracker.close();
+    throw new Error('--trackerless needs the rarest-first strategy and in-process peers (no --processes)');
+  }
+  const swarm = new DemoSwarm(o, await describeFile(o, out, tracker, box));
+  await swarm.startPeers();
+  swarm.schedule();
+  return swarm.run();
+}
+
+/**
+ * The output folder, with the peers' folders of an earlier run removed and nothing else: the
+ * samples and any other file stay (the demo's own .torrent, `<name>.torrent`, is written over).
+ * The origin's folder gets the file.
+ */
+async function prepareFolder(o: DemoOpts): Promise<string> {
   const out = resolve(o.out);
   await makeDir(out);
-  // Empty the peers' folders from an earlier run and nothing else: the samples and any other file
-  // stay (the demo's own .torrent, `<name>.torrent`, is written over below).
   for (const entry of await readdir(out)) {
     if (/^peer[0-9]+$/.test(entry)) await rm(join(out, entry), { recursive: true, force: true });
   }
-  const name = basename(o.file);
   const originDir = join(out, 'peer1');
   await makeDir(originDir);
-  await copyFile(o.file, join(originDir, name));
+  await copyFile(o.file, join(originDir, basename(o.file)));
+  return out;
+}
 
-  let finalReport: DemoReport | null = null;
-  const tracker = await startTracker(
+/** The tracker with the dashboard, and the run's report at /api/report once it has finished. */
+function startDemoTracker(o: DemoOpts, box: ReportBox): Promise<RunningTracker> {
+  return startTracker(
     { host: '127.0.0.1', port: o.trackerPort ?? 0 },
     {
       interval: 2,
       log: o.trackerLog ? o.log : undefined,
       routes: (app, registry, now) => {
         registerDashboard(app, registry, now);
-        // The run's report for the page, once the swarm has finished (null until then).
         app.get(
           '/api/report',
           {
@@ -149,54 +135,70 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
               tags: ['dashboard'],
             },
           },
-          async () => ({ report: finalReport }),
+          async () => ({ report: box.report }),
         );
       },
     },
   );
-  if (o.trackerless && (o.strategy !== 'rarest-first' || o.processes))
-    throw new Error('--trackerless needs the rarest-first strategy and in-process peers (no --processes)');
+}
+
+/** The torrent of the origin's copy (naming the tracker, or nothing when trackerless), its digest and size. */
+async function describeFile(
+  o: DemoOpts,
+  out: string,
+  tracker: RunningTracker,
+  box: ReportBox,
+): Promise<DemoSetup> {
+  const name = basename(o.file);
+  const originFile = join(out, 'peer1', name);
   // Trackerless: the first node of the swarm's DHT; the torrent names no tracker.
   const dhtBoot = o.trackerless ? await DhtUdp.start({ host: '127.0.0.1', port: 0, bootstrap: [] }) : null;
-  const { bytes, meta } = await createTorrent(join(originDir, name), {
+  const { bytes, meta } = await createTorrent(originFile, {
     pieceLength: o.pieceSize,
     trackers: dhtBoot === null ? [tracker.url] : [],
   });
   const torrentPath = join(out, `${name}.torrent`);
   await writeFile(torrentPath, bytes);
-  const fileSha = await sha256File(join(originDir, name));
-  const size = (await stat(join(originDir, name))).size;
+  const fileSha = await sha256File(originFile);
+  const size = (await stat(originFile)).size;
+  return { out, name, tracker, dhtBoot, meta, torrentPath, fileSha, size, box };
+}
 
-  const members: Member[] = [];
-  const t0 = Date.now();
-  const timers = new Set<NodeJS.Timeout>();
-  let stopped = false;
-  let resolveFinished!: (r: DemoReport) => void;
-  let rejectFinished!: (e: Error) => void;
-  const finished = new Promise<DemoReport>((resolve, reject) => {
-    resolveFinished = resolve;
-    rejectFinished = reject;
-  });
+/** The running swarm: its members, the schedule of faults, completion and the report. */
+class DemoSwarm {
+  readonly members: Member[] = [];
+  readonly t0 = Date.now();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #stopped = false;
+  #finishing = false;
+  #poll: NodeJS.Timeout | undefined;
+  readonly finished: Promise<DemoReport>;
+  #resolveFinished!: (r: DemoReport) => void;
+  #rejectFinished!: (e: Error) => void;
 
-  const addPeer = async (peerName: string, role: PeerReport['role']): Promise<Member> => {
-    const dir = join(out, peerName);
+  constructor(
+    readonly o: DemoOpts,
+    readonly s: DemoSetup,
+  ) {
+    this.finished = new Promise<DemoReport>((resolve, reject) => {
+      this.#resolveFinished = resolve;
+      this.#rejectFinished = reject;
+    });
+  }
+
+  /** Origin first, as in the original; then the nine empty peers. */
+  async startPeers(): Promise<void> {
+    await this.addPeer('peer1', 'origin');
+    for (let i = 2; i <= this.o.peers; i++) await this.addPeer(`peer${i}`, 'peer');
+  }
+
+  async addPeer(peerName: string, role: PeerReport['role']): Promise<Member> {
+    const { o, s } = this;
+    const dir = join(s.out, peerName);
     await makeDir(dir);
-    const spec: DemoPeerSpec = {
-      torrent: torrentPath,
-      dir,
-      mode: role === 'origin' ? 'seed' : 'download',
-      name: peerName,
-      tracker: dhtBoot === null ? tracker.url : '',
-      dhtBootstrap: dhtBoot === null ? undefined : `127.0.0.1:${dhtBoot.port}`,
-      strategy: o.strategy,
-      maxChunks: o.maxChunks,
-      uploadRate: o.uploadRate,
-      downloadRate: o.downloadRate,
-      uploadSlots: o.peers + (o.join?.length ?? 0),
-    };
     const node: DemoPeer = o.processes
-      ? new ChildProcessPeer(spec, meta.pieceCount, o.processes.cli)
-      : new InProcessPeer(spec, meta);
+      ? new ChildProcessPeer(this.#spec(peerName, role, dir), s.meta.pieceCount, o.processes.cli)
+      : new InProcessPeer(this.#spec(peerName, role, dir), s.meta);
     const m: Member = {
       name: peerName,
       node,
@@ -207,172 +209,161 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
       killed: false,
       left: false,
     };
-    members.push(m);
-    node.on('requesting', (chunks, from, addr) =>
-      o.log(`Peer ${peerName} requesting chunks ${formatChunks(chunks)} from ${from} (${addr})`),
-    );
-    node.on('complete', () => {
-      m.complete = true;
-      if (role === 'origin') return;
-      m.doneAt = Date.now();
-      o.log(`Peer ${peerName} has downloaded all chunks. Done!`);
-      check();
-    });
-    node.on('error', (e) => o.log(`Peer ${peerName}: ${e.message}`));
+    this.members.push(m);
+    this.#watch(m);
     await node.start();
     return m;
-  };
-
-  /** Runs fn `ms` after the swarm's start (t0), however long starting the peers took. */
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(
-      () => {
-        timers.delete(t);
-        if (!stopped) fn();
-      },
-      Math.max(0, t0 + ms - Date.now()),
-    );
-    timers.add(t);
-  };
-
-  const live = () => members.filter((m) => !m.killed && !m.left);
-  const pendingJoins = () => (o.join ?? []).filter((j) => !members.some((m) => m.name === j.name)).length;
-
-  const originLeave = () => {
-    const origin = members.find((m) => m.role === 'origin');
-    if (!origin || origin.left) return;
-    origin.left = true;
-    o.log('Origin peer1 leaves the swarm');
-    origin.node.stop().catch(() => {});
-  };
-
-  function check(): void {
-    if (o.originLeavesAfter === 'copy') {
-      const others = live().filter((m) => m.role !== 'origin');
-      const union = new Set<number>();
-      for (const m of others) for (let i = 0; i < meta.pieceCount; i++) if (m.node.has(i)) union.add(i);
-      if (union.size === meta.pieceCount) originLeave();
-    }
-    const waiting = live().filter((m) => m.role !== 'origin' && m.doneAt === null);
-    if (waiting.length === 0 && pendingJoins() === 0) finish();
   }
 
-  const report = async (): Promise<DemoReport> => {
-    const originKey = members.find((m) => m.role === 'origin')?.node.peerIdKey ?? '';
-    const peers: PeerReport[] = [];
-    for (const m of members) {
-      // Every copy is checked, the origin's too: a peer is verified only by its file's bytes.
-      const verified = m.complete && (await sha256File(join(out, m.name, name)).catch(() => '')) === fileSha;
-      let fromOrigin = 0;
-      let fromPeers = 0;
-      for (const [id, n] of m.node.receivedFrom) {
-        if (id === originKey) fromOrigin += n;
-        else fromPeers += n;
-      }
-      peers.push({
-        name: m.name,
-        address: `127.0.0.1:${m.node.port}`,
-        role: m.role,
-        completed: m.complete,
-        verified,
-        killed: m.killed,
-        timeMs: m.doneAt === null ? null : m.doneAt - (m.role === 'late joiner' ? m.startedAt : t0),
-        bytesFromOrigin: fromOrigin,
-        bytesFromPeers: fromPeers,
-        bytesUploaded: m.node.uploaded,
-        partnersFound: m.node.partnersFound === undefined ? null : { ...m.node.partnersFound },
-      });
-    }
-    const survivors = peers.filter((p) => !p.killed && p.role !== 'origin');
-    const success = survivors.length > 0 && survivors.every((p) => p.completed && p.verified);
-    const doneTimes = members.filter((m) => m.doneAt !== null).map((m) => (m.doneAt as number) - t0);
-    const totalMs = success && doneTimes.length > 0 ? Math.max(...doneTimes) : null;
-    const n = o.peers - 1;
-    const bound = o.uploadRate
-      ? distributionLowerBound(
-          size,
-          o.uploadRate,
-          new Array(n).fill(o.uploadRate),
-          o.downloadRate ?? Number.POSITIVE_INFINITY,
-        )
-      : null;
-    const lowerBoundMs = bound === null ? null : bound * 1000;
+  #spec(peerName: string, role: PeerReport['role'], dir: string): DemoPeerSpec {
+    const { o, s } = this;
     return {
-      file: { name, size, pieces: meta.pieceCount, pieceSize: meta.pieceLength, sha256: fileSha },
+      torrent: s.torrentPath,
+      dir,
+      mode: role === 'origin' ? 'seed' : 'download',
+      name: peerName,
+      tracker: s.dhtBoot === null ? s.tracker.url : '',
+      dhtBootstrap: s.dhtBoot === null ? undefined : `127.0.0.1:${s.dhtBoot.port}`,
       strategy: o.strategy,
       maxChunks: o.maxChunks,
-      uploadRate: o.uploadRate ?? null,
-      downloadRate: o.downloadRate ?? null,
-      trackerUrl: tracker.url,
-      discovery: dhtBoot === null ? 'tracker' : 'dht',
-      totalMs,
-      lowerBoundMs,
-      ratioToBound: totalMs !== null && lowerBoundMs ? totalMs / lowerBoundMs : null,
-      originUploadedBytes: members.find((m) => m.role === 'origin')?.node.uploaded ?? 0,
-      success,
-      peers,
+      uploadRate: o.uploadRate,
+      downloadRate: o.downloadRate,
+      uploadSlots: o.peers + (o.join?.length ?? 0),
     };
-  };
-
-  let finishing = false;
-  function finish(): void {
-    if (finishing) return;
-    finishing = true;
-    report().then((r) => {
-      finalReport = r;
-      resolveFinished(r);
-    }, rejectFinished);
   }
 
-  // Origin first, as in the original; then the nine empty peers.
-  await addPeer('peer1', 'origin');
-  for (let i = 2; i <= o.peers; i++) await addPeer(`peer${i}`, 'peer');
-  for (const k of o.kill ?? []) {
-    later(k.atMs, () => {
-      const m = members.find((x) => x.name === k.name);
-      if (!m || m.killed) return;
-      m.killed = true;
-      o.log(`Peer ${k.name} killed`);
-      m.node.kill().then(check, check);
+  /** A member's events as the original's log lines; its completion checked. */
+  #watch(m: Member): void {
+    const { o } = this;
+    m.node.on('requesting', (chunks, from, addr) =>
+      o.log(`Peer ${m.name} requesting chunks ${formatChunks(chunks)} from ${from} (${addr})`),
+    );
+    m.node.on('complete', () => {
+      m.complete = true;
+      if (m.role === 'origin') return;
+      m.doneAt = Date.now();
+      o.log(`Peer ${m.name} has downloaded all chunks. Done!`);
+      this.check();
     });
+    m.node.on('error', (e) => o.log(`Peer ${m.name}: ${e.message}`));
   }
-  for (const j of o.join ?? []) {
-    later(j.atMs, () => {
-      o.log(`Peer ${j.name} joins the swarm`);
-      addPeer(j.name, 'late joiner').then(check, (e: Error) =>
-        o.log(`Peer ${j.name} could not start: ${e.message}`),
-      );
+
+  /** Runs fn `ms` after the swarm's start (t0), however long starting the peers took. */
+  later(ms: number, fn: () => void): void {
+    const t = setTimeout(
+      () => {
+        this.#timers.delete(t);
+        if (!this.#stopped) fn();
+      },
+      Math.max(0, this.t0 + ms - Date.now()),
+    );
+    this.#timers.add(t);
+  }
+
+  /** Kills, joins, the origin leaving, the timeout; and a poll of completion. */
+  schedule(): void {
+    const { o } = this;
+    for (const k of o.kill ?? []) this.later(k.atMs, () => this.#kill(k.name));
+    for (const j of o.join ?? []) {
+      this.later(j.atMs, () => {
+        o.log(`Peer ${j.name} joins the swarm`);
+        this.addPeer(j.name, 'late joiner').then(
+          () => this.check(),
+          (e: Error) => o.log(`Peer ${j.name} could not start: ${e.message}`),
+        );
+      });
+    }
+    const leaves = o.originLeavesAfter;
+    if (typeof leaves === 'number') this.later(leaves, () => this.originLeave());
+    this.later(o.timeoutMs, () => {
+      o.log(`Timed out after ${Math.round(o.timeoutMs / 1000)} s`);
+      this.finish();
     });
+    this.#poll = setInterval(() => this.check(), 250);
   }
-  if (typeof o.originLeavesAfter === 'number') later(o.originLeavesAfter, originLeave);
-  later(o.timeoutMs, () => {
-    o.log(`Timed out after ${Math.round(o.timeoutMs / 1000)} s`);
-    finish();
-  });
-  const poll = setInterval(check, 250);
-  timers.add(poll as unknown as NodeJS.Timeout);
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const t of timers) clearTimeout(t);
-    clearInterval(poll);
-    await Promise.all(live().map((m) => m.node.stop().catch(() => {})));
-    await tracker.close();
-    await dhtBoot?.close();
-  };
+  #kill(name: string): void {
+    const m = this.members.find((x) => x.name === name);
+    if (!m || m.killed) return;
+    m.killed = true;
+    this.o.log(`Peer ${name} killed`);
+    const check = () => this.check();
+    m.node.kill().then(check, check);
+  }
 
-  return {
-    finished,
-    stop,
-    tracker,
-    pieces: meta.pieceCount,
-    members: () =>
-      members.map((m) => ({
-        name: m.name,
-        node: m.node,
-        role: m.role,
-        done: m.complete,
-      })),
-  };
+  live(): Member[] {
+    return this.members.filter((m) => !m.killed && !m.left);
+  }
+
+  #pendingJoins(): number {
+    return (this.o.join ?? []).filter((j) => !this.members.some((m) => m.name === j.name)).length;
+  }
+
+  originLeave(): void {
+    const origin = this.members.find((m) => m.role === 'origin');
+    if (!origin || origin.left) return;
+    origin.left = true;
+    this.o.log('Origin peer1 leaves the swarm');
+    origin.node.stop().catch(() => {});
+  }
+
+  check(): void {
+    const pieceCount = this.s.meta.pieceCount;
+    if (this.o.originLeavesAfter === 'copy') {
+      const others = this.live().filter((m) => m.role !== 'origin');
+      const union = new Set<number>();
+      for (const m of others) for (let i = 0; i < pieceCount; i++) if (m.node.has(i)) union.add(i);
+      if (union.size === pieceCount) this.originLeave();
+    }
+    const waiting = this.live().filter((m) => m.role !== 'origin' && m.doneAt === null);
+    if (waiting.length === 0 && this.#pendingJoins() === 0) this.finish();
+  }
+
+  finish(): void {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    const { o, s } = this;
+    buildReport(this.members, {
+      out: s.out,
+      t0: this.t0,
+      peers: o.peers,
+      strategy: o.strategy,
+      maxChunks: o.maxChunks,
+      uploadRate: o.uploadRate,
+      downloadRate: o.downloadRate,
+      trackerUrl: s.tracker.url,
+      discovery: s.dhtBoot === null ? 'tracker' : 'dht',
+      file: {
+        name: s.name,
+        size: s.size,
+        pieces: s.meta.pieceCount,
+        pieceSize: s.meta.pieceLength,
+        sha256: s.fileSha,
+      },
+    }).then((r) => {
+      s.box.report = r;
+      this.#resolveFinished(r);
+    }, this.#rejectFinished);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const t of this.#timers) clearTimeout(t);
+    clearInterval(this.#poll);
+    await Promise.all(this.live().map((m) => m.node.stop().catch(() => {})));
+    await this.s.tracker.close();
+    await this.s.dhtBoot?.close();
+  }
+
+  run(): DemoRun {
+    return {
+      finished: this.finished,
+      stop: () => this.stop(),
+      tracker: this.s.tracker,
+      pieces: this.s.meta.pieceCount,
+      members: () =>
+        this.members.map((m) => ({ name: m.name, node: m.node, role: m.role, done: m.complete })),
+    };
+  }
 }
