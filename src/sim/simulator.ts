@@ -48,45 +48,76 @@ export function runSimulation(
 ): SimReport {
   const problem = scenarioProblem(s);
   if (problem !== null) throw new RangeError(`scenario: ${problem}`);
-  const wall0 = performance.now();
-  const rng = seededRandom(s.seed);
-  const length = s.pieces * s.pieceSize;
-  const infoHash = new Uint8Array(20).fill(0x5a);
-  const infoHashKey = Buffer.from(infoHash).toString('latin1');
-  const registry = new SwarmRegistry(
-    { ...defaultLimits(s.interval), maxPeersPerSwarm: 10_000_000 },
-    { random: rng, newKey: () => 'k' },
-  );
-  const blockSize = s.blockSize ?? s.pieceSize;
-  const zero = new Uint8Array(blockSize);
-  const net = new SimNetwork(
-    { latencyMs: s.latencyMs, loss: s.loss ?? 0, maxConnections: s.maxConnections },
-    rng,
-    zero,
-    infoHash,
-    recorder === undefined ? null : { pairKey: PAIR_KEY },
-    s.fast === true,
-  );
-  const queue = net.queue;
+  const sim = new Simulation(s, recorder);
+  sim.scheduleArrivals();
+  sim.loop(onProgress);
+  return sim.finish(onProgress);
+}
+
+/**
+ * One run: the network, the registry and the peers, the swarm's life as events on the network's
+ * queue (arrivals, announces, ticks, departures), and what the report is made of.
+ */
+class Simulation {
+  readonly wall0 = performance.now();
+  readonly rng: () => number;
+  readonly length: number;
+  readonly infoHash = new Uint8Array(20).fill(0x5a);
+  readonly infoHashKey: string;
+  readonly registry: SwarmRegistry;
+  readonly blockSize: number;
+  readonly zero: Uint8Array;
+  readonly net: SimNetwork;
   /** Peers by their BEP 23 compact address (what the registry's records hold). */
-  const byCompact = new Map<string, SimPeer>();
-  const all: SimPeer[] = [];
-  const pipeline = s.pipeline ?? Math.max(1, Math.round((256 * 1024) / blockSize));
-  const run: Progress = { done: 0, departed: 0, events: 0, peakRss: process.memoryUsage().rss };
-  const availability: SimReport['availability'] = [];
+  readonly byCompact = new Map<string, SimPeer>();
+  readonly all: SimPeer[] = [];
+  readonly pipeline: number;
+  readonly run: Progress = { done: 0, departed: 0, events: 0, peakRss: process.memoryUsage().rss };
+  readonly availability: SimReport['availability'] = [];
   /** Copies of each piece among the live peers (seeds and malicious peers claim all). */
-  const copies = new Uint32Array(s.pieces);
-  const maliciousCount = Math.round((s.malicious ?? 0) * s.peers);
-  const frames = recorder === undefined ? null : new FrameMaker(s);
+  readonly copies: Uint32Array;
+  readonly maliciousCount: number;
+  readonly honest: number;
+  readonly frames: FrameMaker | null;
+  stoppedByWall = false;
 
-  const fullHave = () => {
-    const b = new Bitfield(s.pieces);
-    for (let i = 0; i < s.pieces; i++) b.set(i);
+  constructor(
+    readonly s: Scenario,
+    readonly recorder: ReplayRecorder | undefined,
+  ) {
+    this.rng = seededRandom(s.seed);
+    this.length = s.pieces * s.pieceSize;
+    this.infoHashKey = Buffer.from(this.infoHash).toString('latin1');
+    this.registry = new SwarmRegistry(
+      { ...defaultLimits(s.interval), maxPeersPerSwarm: 10_000_000 },
+      { random: this.rng, newKey: () => 'k' },
+    );
+    this.blockSize = s.blockSize ?? s.pieceSize;
+    this.zero = new Uint8Array(this.blockSize);
+    this.net = new SimNetwork(
+      { latencyMs: s.latencyMs, loss: s.loss ?? 0, maxConnections: s.maxConnections },
+      this.rng,
+      this.zero,
+      this.infoHash,
+      recorder === undefined ? null : { pairKey: PAIR_KEY },
+      s.fast === true,
+    );
+    this.pipeline = s.pipeline ?? Math.max(1, Math.round((256 * 1024) / this.blockSize));
+    this.copies = new Uint32Array(s.pieces);
+    this.maliciousCount = Math.round((s.malicious ?? 0) * s.peers);
+    this.honest = s.peers - this.maliciousCount;
+    this.frames = recorder === undefined ? null : new FrameMaker(s);
+  }
+
+  fullHave(): Bitfield {
+    const b = new Bitfield(this.s.pieces);
+    for (let i = 0; i < this.s.pieces; i++) b.set(i);
     return b;
-  };
+  }
 
-  function makePeer(n: number, seed: boolean): SimPeer {
-    const malicious = !seed && n < maliciousCount;
+  makePeer(n: number, seed: boolean): SimPeer {
+    const { s, net, copies } = this;
+    const malicious = !seed && n < this.maliciousCount;
     const peerId = new Uint8Array(20);
     Buffer.from(`-SM0001-${String(n).padStart(12, '0')}`, 'latin1').copy(peerId);
     const cls: CapacityClass = seed
@@ -101,30 +132,30 @@ export function runSimulation(
         addr: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
         upload: cls.upload,
         download: cls.download ?? Number.POSITIVE_INFINITY,
-        idx: all.length,
+        idx: this.all.length,
         joinedAt: net.time,
       },
       {
-        infoHash,
+        infoHash: this.infoHash,
         pieceCount: s.pieces,
         pieceLength: s.pieceSize,
-        length,
+        length: this.length,
         strategy: s.strategy,
         assemble: false,
-        pipeline,
+        pipeline: this.pipeline,
         uploadSlots: s.uploadSlots,
         superSeed: seed && s.superSeed,
-        blockLength: blockSize,
+        blockLength: this.blockSize,
         fast: s.fast === true,
         sha1: s.fast === true ? nodeHasher.sha1 : undefined,
         // Links never outnumber the connection cap here.
         linkSlots: s.maxConnections,
         // A malicious peer claims every piece (and serves garbage).
-        have: seed || malicious ? fullHave() : undefined,
+        have: seed || malicious ? this.fullHave() : undefined,
       },
-      rng,
+      this.rng,
       net,
-      zero,
+      this.zero,
       {
         onPieceVerified: (i) => {
           copies[i] = (copies[i] as number) + 1;
@@ -133,25 +164,26 @@ export function runSimulation(
         complete: () => {
           if (!p.seed && p.doneAt === null) {
             p.doneAt = net.time;
-            run.done++;
-            if (s.leaveOnComplete) queue.push(net.time, () => leave(p));
+            this.run.done++;
+            if (s.leaveOnComplete) net.queue.push(net.time, () => this.leave(p));
           }
         },
       },
     );
-    byCompact.set(
+    this.byCompact.set(
       String.fromCharCode(10, (n >> 16) & 255, (n >> 8) & 255, n & 255, 6881 >> 8, 6881 & 255),
       p,
     );
-    all.push(p);
+    this.all.push(p);
     if (p.core.have.count > 0) for (let i = 0; i < s.pieces; i++) copies[i] = (copies[i] as number) + 1;
     return p;
   }
 
-  function announce(p: SimPeer, event: 'started' | 'stopped' | 'empty'): void {
-    const left = p.core.complete ? 0 : length - p.core.have.count * s.pieceSize;
+  announce(p: SimPeer, event: 'started' | 'stopped' | 'empty'): void {
+    const { s, net } = this;
+    const left = p.core.complete ? 0 : this.length - p.core.have.count * s.pieceSize;
     const a = {
-      infoHash: infoHashKey,
+      infoHash: this.infoHashKey,
       peerId: p.peerIdKey,
       port: 6881,
       uploaded: p.uploaded,
@@ -164,117 +196,147 @@ export function runSimulation(
       key: null,
       ip: p.addr,
     } as const;
-    const r = applyAnnounce(registry, a, net.time);
+    const r = applyAnnounce(this.registry, a, net.time);
     if (event === 'stopped' || r.swarm === undefined) return;
-    for (const rec of registry.sample(r.swarm, NUMWANT, p.peerIdKey)) {
+    for (const rec of this.registry.sample(r.swarm, NUMWANT, p.peerIdKey)) {
       if (p.linkCount >= s.maxConnections) break;
-      const other = byCompact.get(rec.compact);
+      const other = this.byCompact.get(rec.compact);
       if (other !== undefined) net.connect(p, other);
     }
   }
 
-  function leave(p: SimPeer): void {
+  leave(p: SimPeer): void {
     if (p.gone) return;
     const h = p.core.have;
-    for (let i = 0; i < s.pieces; i++) if (h.has(i)) copies[i] = (copies[i] as number) - 1;
-    if (!p.seed && !p.malicious && p.doneAt === null) run.departed++;
-    net.disconnect(p);
-    announce(p, 'stopped');
+    for (let i = 0; i < this.s.pieces; i++) if (h.has(i)) this.copies[i] = (this.copies[i] as number) - 1;
+    if (!p.seed && !p.malicious && p.doneAt === null) this.run.departed++;
+    this.net.disconnect(p);
+    this.announce(p, 'stopped');
     p.gone = true;
   }
 
-  function join(p: SimPeer): void {
+  join(p: SimPeer): void {
+    const { s, net } = this;
     p.joinedAt = net.time;
-    announce(p, 'started');
+    this.announce(p, 'started');
     if (s.meanStaySeconds !== undefined && !p.seed) {
-      queue.push(net.time + -Math.log(1 - rng()) * s.meanStaySeconds * 1000, () => leave(p));
+      net.queue.push(net.time + -Math.log(1 - this.rng()) * s.meanStaySeconds * 1000, () => this.leave(p));
     }
-    queue.pushCode(net.time + 1000 * rng(), p.idx * EVENT_KINDS + TICK_EVENT);
-    queue.pushCode(net.time + s.interval * 1000, p.idx * EVENT_KINDS + ANNOUNCE_EVENT);
+    net.queue.pushCode(net.time + 1000 * this.rng(), p.idx * EVENT_KINDS + TICK_EVENT);
+    net.queue.pushCode(net.time + s.interval * 1000, p.idx * EVENT_KINDS + ANNOUNCE_EVENT);
   }
 
-  function tick(p: SimPeer): void {
+  tick(p: SimPeer): void {
     if (p.gone) return;
+    const net = this.net;
     runCommands(p, p.core.tick(net.time));
-    queue.pushCode(net.time + 1000, p.idx * EVENT_KINDS + TICK_EVENT);
+    net.queue.pushCode(net.time + 1000, p.idx * EVENT_KINDS + TICK_EVENT);
   }
 
-  function reannounce(p: SimPeer): void {
+  reannounce(p: SimPeer): void {
     if (p.gone) return;
-    announce(p, 'empty');
-    queue.pushCode(net.time + s.interval * 1000, p.idx * EVENT_KINDS + ANNOUNCE_EVENT);
+    this.announce(p, 'empty');
+    this.net.queue.pushCode(this.net.time + this.s.interval * 1000, p.idx * EVENT_KINDS + ANNOUNCE_EVENT);
   }
 
-  const frame = (timeMs: number) =>
-    (frames as FrameMaker).frame(timeMs, all, net.pairBytes as Map<number, number>, copies, run.done);
-
-  // Seeds first, then the peers as the arrival process says.
-  for (let i = 0; i < s.seeds; i++) join(makePeer(s.peers + i, true));
-  let arrival = 0;
-  for (let i = 0; i < s.peers; i++) {
-    if (s.arrival.kind === 'poisson') arrival += (-Math.log(1 - rng()) / s.arrival.perSecond) * 1000;
-    const n = i;
-    queue.push(arrival, () => join(makePeer(n, false)));
+  frame(timeMs: number) {
+    const net = this.net;
+    return (this.frames as FrameMaker).frame(
+      timeMs,
+      this.all,
+      net.pairBytes as Map<number, number>,
+      this.copies,
+      this.run.done,
+    );
   }
-  if (s.seedsLeaveAtMs !== undefined) {
-    queue.push(s.seedsLeaveAtMs, () => {
-      for (const p of all) if (p.seed) leave(p);
+
+  /** Seeds first, then the peers as the arrival process says; the seeds' departure. */
+  scheduleArrivals(): void {
+    const { s, net } = this;
+    for (let i = 0; i < s.seeds; i++) this.join(this.makePeer(s.peers + i, true));
+    let arrival = 0;
+    for (let i = 0; i < s.peers; i++) {
+      if (s.arrival.kind === 'poisson') arrival += (-Math.log(1 - this.rng()) / s.arrival.perSecond) * 1000;
+      const n = i;
+      net.queue.push(arrival, () => this.join(this.makePeer(n, false)));
+    }
+    if (s.seedsLeaveAtMs !== undefined) {
+      net.queue.push(s.seedsLeaveAtMs, () => {
+        for (const p of this.all) if (p.seed) this.leave(p);
+      });
+    }
+  }
+
+  /** Events in time order until every honest peer is done or gone, or a limit is reached. */
+  loop(onProgress?: (done: number, total: number, timeMs: number) => void): void {
+    const { s, net, run, recorder } = this;
+    const queue = net.queue;
+    const sampleEvery = Math.max(1, Math.floor(s.peers / 10));
+    let nextSample = 0;
+    let nextSampleTime = 0;
+    let lastProgress = 0;
+    let nextFrameAt = 0;
+    while (queue.size > 0 && run.done + run.departed < this.honest) {
+      const t = queue.peekTime();
+      if (t > s.maxTimeMs) break;
+      // Replay frames show the swarm as it was at each frame time, before later events.
+      while (recorder !== undefined && t > nextFrameAt) {
+        recorder.add(this.frame(nextFrameAt));
+        nextFrameAt += recorder.everyMs;
+      }
+      if (
+        s.maxWallMs !== undefined &&
+        (run.events & 0xfff) === 0 &&
+        performance.now() - this.wall0 > s.maxWallMs
+      ) {
+        this.stoppedByWall = true;
+        break;
+      }
+      net.time = t;
+      this.dispatch(queue.popCode());
+      run.events++;
+      const now = net.time;
+      if (run.done >= nextSample || now >= nextSampleTime) {
+        if (run.done >= nextSample) nextSample += sampleEvery;
+        nextSampleTime = now + SAMPLE_MS;
+        this.availability.push(sampleAvailability(this.copies, now, run.done));
+        run.peakRss = Math.max(run.peakRss, process.memoryUsage().rss);
+      }
+      if (onProgress && (run.events & 0xffff) === 0 && run.done !== lastProgress) {
+        lastProgress = run.done;
+        onProgress(run.done, s.peers, now);
+      }
+    }
+  }
+
+  /** One event: a closure, a network delivery, or a peer's tick or announce. */
+  dispatch(code: number): void {
+    const net = this.net;
+    if (code < 0) net.queue.takeFn(code)();
+    else if (!net.dispatch(code)) {
+      const p = this.all[Math.floor(code / EVENT_KINDS)] as SimPeer;
+      if (code % EVENT_KINDS === TICK_EVENT) this.tick(p);
+      else this.reannounce(p);
+    }
+  }
+
+  finish(onProgress?: (done: number, total: number, timeMs: number) => void): SimReport {
+    const { s, net, run } = this;
+    this.availability.push(sampleAvailability(this.copies, net.time, run.done));
+    run.peakRss = Math.max(run.peakRss, process.memoryUsage().rss);
+    onProgress?.(run.done, s.peers, net.time);
+    if (this.recorder !== undefined) this.recorder.add(this.frame(net.time));
+    return buildReport(s, {
+      all: this.all,
+      done: run.done,
+      honest: this.honest,
+      departed: run.departed,
+      availability: this.availability,
+      events: run.events,
+      wallMs: performance.now() - this.wall0,
+      peakRssBytes: run.peakRss,
+      virtualMs: net.time,
+      stoppedByWall: this.stoppedByWall,
     });
   }
-  const sampleEvery = Math.max(1, Math.floor(s.peers / 10));
-  let nextSample = 0;
-  let nextSampleTime = 0;
-  let lastProgress = 0;
-  let stoppedByWall = false;
-  const honest = s.peers - maliciousCount;
-  let nextFrameAt = 0;
-  while (queue.size > 0 && run.done + run.departed < honest) {
-    const t = queue.peekTime();
-    if (t > s.maxTimeMs) break;
-    // Replay frames show the swarm as it was at each frame time, before later events.
-    while (recorder !== undefined && t > nextFrameAt) {
-      recorder.add(frame(nextFrameAt));
-      nextFrameAt += recorder.everyMs;
-    }
-    if (s.maxWallMs !== undefined && (run.events & 0xfff) === 0 && performance.now() - wall0 > s.maxWallMs) {
-      stoppedByWall = true;
-      break;
-    }
-    net.time = t;
-    const code = queue.popCode();
-    if (code < 0) queue.takeFn(code)();
-    else if (!net.dispatch(code)) {
-      const p = all[Math.floor(code / EVENT_KINDS)] as SimPeer;
-      if (code % EVENT_KINDS === TICK_EVENT) tick(p);
-      else reannounce(p);
-    }
-    run.events++;
-    const now = net.time;
-    if (run.done >= nextSample || now >= nextSampleTime) {
-      if (run.done >= nextSample) nextSample += sampleEvery;
-      nextSampleTime = now + SAMPLE_MS;
-      availability.push(sampleAvailability(copies, now, run.done));
-      run.peakRss = Math.max(run.peakRss, process.memoryUsage().rss);
-    }
-    if (onProgress && (run.events & 0xffff) === 0 && run.done !== lastProgress) {
-      lastProgress = run.done;
-      onProgress(run.done, s.peers, now);
-    }
-  }
-  availability.push(sampleAvailability(copies, net.time, run.done));
-  run.peakRss = Math.max(run.peakRss, process.memoryUsage().rss);
-  onProgress?.(run.done, s.peers, net.time);
-  if (recorder !== undefined) recorder.add(frame(net.time));
-  return buildReport(s, {
-    all,
-    done: run.done,
-    honest,
-    departed: run.departed,
-    availability,
-    events: run.events,
-    wallMs: performance.now() - wall0,
-    peakRssBytes: run.peakRss,
-    virtualMs: net.time,
-    stoppedByWall,
-  });
 }
