@@ -1,0 +1,165 @@
+import type { PeerLinks } from '../net/tcp-links.js';
+import type { PeerAddress } from '../net/tracker-client.js';
+import type { LinkId } from '../swarm/link.js';
+import type { TorrentCore } from '../swarm/torrent-core.js';
+import {
+  CONNECT_TIMEOUT_MS,
+  MAX_CONNECTIONS,
+  MAX_PER_IP,
+  type PeerNodeOpts,
+  SETTLE_MS,
+} from './peer-options.js';
+import { MAX_KNOWN_PEERS, PeerSet, REST_MS } from './peer-set.js';
+
+/** Where a peer's address came from: a tracker, the DHT, another peer (PEX), or the user (`--peer`). */
+export type PeerSource = 'tracker' | 'dht' | 'pex' | 'given';
+
+/** What the dialer reads of its peer: links, core, options, clock, and whether it is stopping. */
+export interface DialerHost {
+  readonly tcp: PeerLinks;
+  readonly core: TorrentCore;
+  readonly opts: PeerNodeOpts;
+  readonly stopped: boolean;
+  now(): number;
+  /** A link that connected (ours): the core takes it. */
+  linked(id: LinkId, peer: { ip: string; listenPort: number }): void;
+}
+
+/**
+ * The peers a running peer knows and the links it opens: one door for every address learnt
+ * (trackers, the DHT, PEX, the user), the connection caps, dialling as room allows, and making
+ * room at the cap by closing a link nobody wants.
+ */
+export class Dialer {
+  /** Peers we know of: never ourselves (our port, at our address or any when bound to all). */
+  readonly peers: PeerSet;
+  /** How each known address was first found. */
+  readonly #sourceOf = new Map<string, PeerSource>();
+  /** Links opened, by how their peer was found (dialled), or `incoming` (the peer dialled us). */
+  readonly partnersFound: Record<PeerSource | 'incoming', number> = {
+    tracker: 0,
+    dht: 0,
+    pex: 0,
+    given: 0,
+    incoming: 0,
+  };
+  readonly #connecting = new Set<string>();
+  /** When we last dialled each peer the user named, as a seed. */
+  readonly #givenDialled = new Map<string, number>();
+
+  constructor(
+    readonly host: DialerHost,
+    isSelf: (p: PeerAddress) => boolean,
+  ) {
+    this.peers = new PeerSet(isSelf);
+  }
+
+  get #max(): number {
+    return this.host.opts.maxConnections ?? MAX_CONNECTIONS;
+  }
+
+  /**
+   * A peer from `source`, through the one door (PeerSet.learn); the first source an address came
+   * from is remembered, so links can be counted by how their peer was found.
+   */
+  learn(p: PeerAddress, source: PeerSource): boolean {
+    const ok = this.peers.learn(p);
+    if (ok) {
+      const addr = `${p.ip}:${p.port}`;
+      if (!this.#sourceOf.has(addr) && this.#sourceOf.size < 4 * MAX_KNOWN_PEERS)
+        this.#sourceOf.set(addr, source);
+    }
+    return ok;
+  }
+
+  /** Whether an incoming connection from `ip` fits under the caps. */
+  acceptable(ip: string): boolean {
+    const { tcp } = this.host;
+    return !(
+      this.host.stopped ||
+      // Dials under way hold their slots: otherwise the peer we just dropped to make room could
+      // take the slot back before the dial it was dropped for connects.
+      tcp.links.size + this.#connecting.size >= this.#max ||
+      tcp.perIp(ip) >= (this.host.opts.maxPerIp ?? MAX_PER_IP)
+    );
+  }
+
+  /** Addresses we are linked to or dialling. */
+  busy(): (addr: string) => boolean {
+    const connected = new Set([...this.host.tcp.links.values()].map((l) => l.addr));
+    return (addr) => connected.has(addr) || this.#connecting.has(addr);
+  }
+
+  connectMore(): void {
+    const { tcp, core, opts } = this.host;
+    if (this.host.stopped || opts.exchange) return;
+    if (core.complete) {
+      this.#dialGiven();
+      return;
+    }
+    const busy = this.busy();
+    if (tcp.links.size + this.#connecting.size >= this.#max) this.#dropUselessLink(busy);
+    const room = this.#max - tcp.links.size - this.#connecting.size;
+    if (room <= 0) return;
+    for (const { addr, p } of this.peers.toDial(room, busy, this.host.now())) this.#dial(addr, p);
+  }
+
+  #dial(addr: string, p: PeerAddress): void {
+    this.#connecting.add(addr);
+    const dial = this.host.tcp.dial(p.ip, p.port, CONNECT_TIMEOUT_MS);
+    dial.connected.then(
+      () => {
+        this.#connecting.delete(addr);
+        if (this.host.stopped) return dial.abort();
+        this.partnersFound[this.#sourceOf.get(addr) ?? 'given']++;
+        this.host.linked(dial.attach(addr), { ip: p.ip, listenPort: p.port });
+      },
+      () => this.#connecting.delete(addr),
+    );
+  }
+
+  /**
+   * As a seed we dial only the peers the user named (`--peer`), each at most once per REST_MS:
+   * a client that will not dial us (Transmission refuses loopback addresses from trackers and PEX)
+   * still gets the file, and a named peer that is a seed too costs one connection a minute.
+   */
+  #dialGiven(): void {
+    const now = this.host.now();
+    const busy = this.busy();
+    for (const p of this.host.opts.peers ?? []) {
+      const addr = `${p.ip}:${p.port}`;
+      if (
+        busy(addr) ||
+        this.peers.banned(addr) ||
+        now - (this.#givenDialled.get(addr) ?? Number.NEGATIVE_INFINITY) < REST_MS
+      )
+        continue;
+      if (this.host.tcp.links.size + this.#connecting.size >= this.#max) return;
+      this.#givenDialled.set(addr, now);
+      this.#dial(addr, p);
+    }
+  }
+
+  /**
+   * At the connection limit, with peers we know and are not connected to, one link over which
+   * neither side wants anything is closed to make room (one per tick): otherwise peers that only
+   * know peers as empty as themselves would keep their slots and wait forever.
+   */
+  #dropUselessLink(busy: (addr: string) => boolean): void {
+    if (!this.peers.anyCandidate(busy)) return;
+    const { tcp, core } = this.host;
+    const now = this.host.now();
+    for (const [id, l] of tcp.links) {
+      const st = core.linkStats(id);
+      // A link still settling (handshake, bitfield) has not said what it holds yet: under load a
+      // seed's link was dropped as useless before its bitfield arrived, and then rested for 60 s.
+      if (st === undefined || !st.handshaken || now - st.openedAt < SETTLE_MS) continue;
+      if (!st.amInterested && !st.peerInterested) {
+        this.peers.rest(l.addr, now);
+        core.removeLink(id);
+        tcp.drop(id);
+        return;
+      }
+    }
+  }
+}
