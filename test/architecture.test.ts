@@ -21,6 +21,8 @@ const LAYER: Record<string, number> = {
   sim: 4,
   'tracker-server': 4,
   dashboard: 5,
+  session: 5,
+  api: 6,
   demo: 6,
   cli: 7,
 };

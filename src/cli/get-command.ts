@@ -6,7 +6,7 @@ import { isMagnet, parseMagnet } from '../core/magnet.js';
 import { type Metainfo, parseTorrent } from '../core/metainfo.js';
 import type { DhtUdp } from '../net/dht-udp.js';
 import { nodeHasher } from '../net/system.js';
-import { MetadataFetcher } from '../node/metadata-fetch.js';
+import { MetadataFetcher, torrentFromInfo } from '../node/metadata-fetch.js';
 import { MAX_CONNECTIONS, MAX_PER_IP, PeerNode } from '../node/peer-node.js';
 import { collect, intOption, portOption } from './options.js';
 import {
@@ -204,9 +204,7 @@ async function metadataFor(
   fetcher.on('tracker', trackerLine);
   fetcher.on('peer-failed', (addr, why) => console.error(`peer ${addr}: ${why}`));
   const info = await fetcher.fetch();
-  const first = trackers[0];
-  const announce = first === undefined ? '' : `8:announce${Buffer.byteLength(first)}:${first}`;
-  const bytes = Buffer.concat([Buffer.from(`d${announce}4:info`), info, Buffer.from('e')]);
+  const bytes = torrentFromInfo(info, trackers);
   const meta = parseTorrent(bytes, nodeHasher.sha1);
   console.log(`Metadata:  ${meta.name}, verified against the info hash`);
   if (o.saveTorrent !== undefined) {

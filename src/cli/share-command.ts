@@ -73,16 +73,17 @@ export function registerShareCommand(program: Command): void {
 }
 
 async function shareAction(path: string, o: ShareFlags): Promise<void> {
-  if (o.tracker.length === 0 && o.peer.length === 0 && !o.dht)
-    throw new Error('no way to find peers: give --tracker or --peer, or leave the DHT on (no --no-dht)');
   const { torrentPath, meta, dir } = await shareSource(path, o);
+  // Without --tracker, a .torrent's own trackers (announce, announce-list) are announced to.
+  if (meta.trackers.length === 0 && o.tracker.length === 0 && o.peer.length === 0 && !o.dht)
+    throw new Error('no way to find peers: give --tracker or --peer, or leave the DHT on (no --no-dht)');
   const node = new PeerNode({
     meta,
     dir,
     mode: 'seed',
     host: o.host,
     port: o.port,
-    trackers: o.tracker,
+    trackers: o.tracker.length > 0 ? o.tracker : undefined,
     maxConnections: o.maxConnections,
     maxPerIp: o.maxPerIp,
     superSeed: o.superSeed === true,

@@ -46,6 +46,14 @@ export const ERRORS = {
   ERR_RATE_LIMITED: tracker(429),
   ERR_INTERNAL: tracker(500),
   ERR_STORE_UNAVAILABLE: tracker(503),
+  // The daemon's API (same HTTP error bodies).
+  ERR_UNAUTHORIZED: tracker(401),
+  ERR_FORBIDDEN: tracker(403),
+  ERR_UNKNOWN_TORRENT: tracker(404),
+  ERR_AMBIGUOUS_ID: tracker(409),
+  ERR_INVALID_TORRENT: tracker(400),
+  ERR_FETCH_FAILED: tracker(502),
+  ERR_METADATA_TIMEOUT: tracker(504),
   // Peer links: the wire decoder's and the torrent core's reasons to close.
   ERR_NOT_NEEDED: link(true),
   ERR_DUPLICATE_PEER: link(true),

@@ -2,7 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { BufferPool } from '../core/buffer-pool.js';
 import type { Clock, Timers } from '../core/deps.js';
 import type { CloseCode } from '../core/errors.js';
-import type { TokenBucket } from '../core/token-bucket.js';
+import type { Pacer } from '../core/token-bucket.js';
 import type { Transport } from '../swarm/interpreter.js';
 import type { LinkId } from '../swarm/link.js';
 import type { Handshake, Message, WireError } from '../wire/messages.js';
@@ -52,6 +52,8 @@ export interface Dial {
 export interface PeerLinks extends Transport {
   readonly links: ReadonlyMap<LinkId, TcpLink>;
   listen(port: number, onError: (e: Error) => void): Promise<number>;
+  /** An incoming connection from a listener shared by several torrents, its first bytes read already. */
+  adopt(socket: Socket, prefix: Uint8Array): void;
   dial(ip: string, port: number, timeoutMs?: number): Dial;
   perIp(ip: string): number;
   drop(link: LinkId): void;
@@ -62,8 +64,8 @@ export interface TcpLinksOpts {
   host: string;
   infoHash: Uint8Array;
   peerId: Uint8Array;
-  upBucket: TokenBucket | null;
-  downBucket: TokenBucket | null;
+  upBucket: Pacer | null;
+  downBucket: Pacer | null;
   clock: Clock;
   timers: Timers;
   /** The pool the blocks we serve are read into (their leases end as sockets take them). */
@@ -120,6 +122,17 @@ export class TcpLinks implements PeerLinks {
     }
     const id = this.#attach(socket, false);
     this.#h.incoming(id, (this.links.get(id) as TcpLink).ip);
+  }
+
+  adopt(socket: Socket, prefix: Uint8Array): void {
+    if (!this.#h.accept(socket.remoteAddress ?? '')) {
+      socket.destroy();
+      return;
+    }
+    const id = this.#attach(socket, false);
+    const link = this.links.get(id) as TcpLink;
+    this.#h.incoming(id, link.ip);
+    link.sock.push(prefix);
   }
 
   /** Makes `socket` link number `nextLink`; the caller tells the core. */

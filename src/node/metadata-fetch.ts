@@ -21,6 +21,16 @@ import { newPeerId, systemPeerDeps } from './system-deps.js';
  * asked again); the first good copy wins.
  */
 
+/**
+ * A .torrent made of fetched metadata: the info dictionary as it came (its hash is the info hash)
+ * and the first tracker as `announce`, so the file works with any client.
+ */
+export function torrentFromInfo(info: Uint8Array, trackers: readonly string[]): Uint8Array {
+  const first = trackers[0];
+  const announce = first === undefined ? '' : `8:announce${Buffer.byteLength(first)}:${first}`;
+  return Buffer.concat([Buffer.from(`d${announce}4:info`), info, Buffer.from('e')]);
+}
+
 /** What we hold while the metadata is still coming: nothing (the piece count is unknown). */
 const NOTHING = new Bitfield(0);
 
@@ -60,6 +70,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetchEvents> {
   readonly #o: MetadataFetchOpts;
   readonly #deps: PeerNodeDeps;
   readonly #peerId: Uint8Array;
+  #run: FetchRun | undefined;
 
   constructor(opts: MetadataFetchOpts, deps: PeerNodeDeps = systemPeerDeps()) {
     super();
@@ -71,8 +82,14 @@ export class MetadataFetcher extends EventEmitter<MetadataFetchEvents> {
   /** Resolves with the info dictionary's bytes once one peer's copy hashes to the info hash. */
   fetch(): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve) => {
-      new FetchRun(this.#o, this.#deps, this.#peerId, this, resolve).start();
+      this.#run = new FetchRun(this.#o, this.#deps, this.#peerId, this, resolve);
+      this.#run.start();
     });
+  }
+
+  /** Gives up: links closed, trackers and timers stopped; `fetch` never resolves. */
+  cancel(): void {
+    this.#run?.stop();
   }
 }
 
@@ -234,12 +251,17 @@ class FetchRun {
 
   finish(info: Uint8Array): void {
     if (this.done) return;
+    this.stop();
+    this.resolve(info);
+  }
+
+  stop(): void {
+    if (this.done) return;
     this.done = true;
     for (const cancel of this.#cancelTimers) cancel();
     this.announcer.close();
     for (const c of this.conns.values()) c.cancelTimer();
     void this.tcp.closeAll();
-    this.resolve(info);
   }
 }
 

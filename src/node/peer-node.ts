@@ -3,7 +3,7 @@ import type { Bitfield } from '../core/bitfield.js';
 import { BufferPool } from '../core/buffer-pool.js';
 import { type CloseCode, mayRedial } from '../core/errors.js';
 import type { Metainfo } from '../core/metainfo.js';
-import { TokenBucket } from '../core/token-bucket.js';
+import { burstFor, TokenBucket } from '../core/token-bucket.js';
 import type { PeerLinks } from '../net/tcp-links.js';
 import type { JsonTrackerClient, PeerAddress } from '../net/tracker-client.js';
 import { trackerClientFor } from '../net/tracker-clients.js';
@@ -53,6 +53,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   port = 0;
   downloaded = 0;
   uploaded = 0;
+  /** Pieces read and hashed at start to find what is on disk (0 when resume data was trusted). */
+  hashChecks = 0;
   /** Bytes received per remote peer id (latin1). */
   readonly receivedFrom = new Map<string, number>();
   /** Known peers and the links we open to them. */
@@ -152,7 +154,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         error: (e, fatal) => (fatal ? this.#fail(e) : this.#report(e)),
       },
     });
-    this.port = await this.#tcp.listen(this.opts.port ?? 0, (e) => this.#report(e));
+    const shared = this.opts.listener;
+    if (shared !== undefined) {
+      shared.add(this.meta.infoHash, this.#tcp);
+      this.port = shared.port;
+    } else this.port = await this.#tcp.listen(this.opts.port ?? 0, (e) => this.#report(e));
     this.core.listenPort = this.port;
     if (this.core.complete) await this.#onComplete();
     this.#startTrackers();
@@ -173,7 +179,12 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     // Read-ahead windows for serving, reused once the sockets have taken their blocks.
     const pool = new BufferPool(READ_AHEAD, MAX_WINDOWS);
     const blocks = new HashedBlockStore(this.store, m, this.#deps.hasher, pool);
-    const have = await this.store.verifyExisting(async (i, data) => blocks.matches(i, data));
+    const have =
+      this.opts.trustedHave ??
+      (await this.store.verifyExisting(async (i, data) => {
+        this.hashChecks++;
+        return blocks.matches(i, data);
+      }));
     if (this.opts.mode === 'seed' && !have.complete) {
       await this.store.close();
       throw new Error(
@@ -232,15 +243,14 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const clock = this.#deps.clock;
     const now = clock.now();
     // Bursts of a quarter second's worth (at least one block) keep the pace smooth.
-    const bucket = (rate: number | undefined) =>
-      rate ? new TokenBucket(rate, Math.max(16384, rate / 4), now) : null;
+    const bucket = (rate: number | undefined) => (rate ? new TokenBucket(rate, burstFor(rate), now) : null);
     return this.#deps.links(
       {
         host: this.host,
         infoHash: this.meta.infoHash,
         peerId: this.peerId,
-        upBucket: bucket(this.opts.uploadRate),
-        downBucket: bucket(this.opts.downloadRate),
+        upBucket: this.opts.upBucket ?? bucket(this.opts.uploadRate),
+        downBucket: this.opts.downBucket ?? bucket(this.opts.downloadRate),
         clock,
         timers: this.#deps.timers,
         pool,
@@ -409,6 +419,36 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     return new Promise((r) => this.#announcer.later(r, ms));
   }
 
+  /** The peers we are linked to: address, peer id, direction, what each sent us and we sent it, what it holds. */
+  peerList() {
+    const out: {
+      address: string;
+      peerId: string | null;
+      outgoing: boolean;
+      downloaded: number;
+      uploaded: number;
+      pieces: number;
+      peerChoking: boolean;
+      amChoking: boolean;
+    }[] = [];
+    if (this.#tcp === undefined || this.core === undefined) return out;
+    for (const [id, l] of this.#tcp.links) {
+      const st = this.core.linkStats(id);
+      if (st === undefined) continue;
+      out.push({
+        address: l.addr,
+        peerId: this.core.peerIdOf(id),
+        outgoing: l.outgoing,
+        downloaded: st.downloaded,
+        uploaded: st.uploaded,
+        pieces: st.pieces,
+        peerChoking: st.peerChoking,
+        amChoking: st.amChoking,
+      });
+    }
+    return out;
+  }
+
   /** What we report to a swarmshare tracker for its dashboard. */
   transferStats() {
     const from: Record<string, number> = {};
@@ -428,6 +468,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   }
 
   #cancelTimers(): void {
+    this.opts.listener?.remove(this.meta.infoHash);
     this.#cancelTick();
     this.#cancelDht();
     this.#announcer?.close();
@@ -447,6 +488,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.opts.listener?.remove(this.meta.infoHash);
     this.#cancelTick();
     this.#cancelDht();
     await this.#announcer?.stop();

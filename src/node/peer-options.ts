@@ -1,6 +1,9 @@
+import type { Bitfield } from '../core/bitfield.js';
 import type { Clock, Hasher, Rng, Timers } from '../core/deps.js';
 import type { PeerAddress } from '../core/ip.js';
 import type { Metainfo } from '../core/metainfo.js';
+import type { Pacer } from '../core/token-bucket.js';
+import type { SharedListener } from '../net/shared-listener.js';
 import type { PeerLinks, TcpLinksHandlers, TcpLinksOpts } from '../net/tcp-links.js';
 import type { StoreMode } from '../storage/fs-store.js';
 import type { PieceStore } from '../storage/piece-store.js';
@@ -55,6 +58,19 @@ export interface PeerNodeOpts {
   dht?: PeerDht;
   /** DHT announce period, ms (default DHT_INTERVAL_MS; a download searches at least every DHT_SEARCH_MS). */
   dhtIntervalMs?: number;
+  /**
+   * A listener shared by the torrents of a session (net/shared-listener.ts): incoming links for
+   * this torrent come from it, and `port` is ignored.
+   */
+  listener?: SharedListener;
+  /**
+   * The pieces known to be verified on disk (resume data whose files' sizes and mtimes still
+   * match): taken as they are, without reading and hashing the files again.
+   */
+  trustedHave?: Bitfield;
+  /** Token buckets shared with other torrents (a session's global limits), used instead of the rates. */
+  upBucket?: Pacer;
+  downBucket?: Pacer;
 }
 
 /** The DHT as a peer uses it: a lookup of a torrent's peers that announces us at `announcePort`. */

@@ -110,6 +110,54 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
     }
   }, 60_000);
 
+  it("share x.torrent without --tracker announces to the torrent's own trackers; get finds it there", async () => {
+    const src = join(dir, 'own');
+    await mkdir(src, { recursive: true });
+    const data = Buffer.alloc(300_000, 7);
+    await writeFile(join(src, 'o.bin'), data);
+    const t = await startTracker({ port: 0 }, { interval: 2 });
+    try {
+      const c = await run([
+        'create',
+        join(src, 'o.bin'),
+        '--tracker',
+        `${t.url}/announce`,
+        '-o',
+        join(dir, 'o.torrent'),
+      ]);
+      expect(c.code, c.out).toBe(0);
+      const seed = start('node', [
+        CLI,
+        'share',
+        join(dir, 'o.torrent'),
+        '--dir',
+        src,
+        '--no-dht',
+        '--host',
+        '127.0.0.45',
+      ]);
+      await waitFor('the seed', () => seed.output().includes('Listening:') || undefined, 20_000);
+      await waitFor('the seed at the tracker', () => (t.registry.peerCount > 0 ? true : undefined), 20_000);
+      const r = await run([
+        'get',
+        join(dir, 'o.torrent'),
+        '-o',
+        join(dir, 'own-out'),
+        '--no-dht',
+        '--timeout',
+        '60',
+        '--host',
+        '127.0.0.46',
+        '--min-announce-interval',
+        '1',
+      ]);
+      expect(r.code, r.out).toBe(0);
+      expect((await readFile(join(dir, 'own-out', 'o.bin'))).equals(data)).toBe(true);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
   it('get --peer: a torrent with no tracker, fetched from a peer named on the command line', async () => {
     const src = join(dir, 'direct');
     await mkdir(src, { recursive: true });

@@ -1,0 +1,120 @@
+import { clientName } from '../core/client-name.js';
+import { pieceSize } from '../core/metainfo.js';
+import type { Session } from '../session/session.js';
+import type { TorrentEntry } from '../session/torrent-entry.js';
+
+/** What the API says of a torrent and of the session (JSON, the shapes in the OpenAPI document). */
+
+export function torrentSummary(s: Session, e: TorrentEntry) {
+  const size = e.meta.length;
+  const done = e.bytesDone;
+  const left = size - done;
+  const eta = e.complete ? 0 : e.rateDown > 0 ? Math.ceil(left / e.rateDown) : null;
+  return {
+    id: e.id,
+    name: e.meta.name,
+    state: e.state(s.running(e)),
+    progress: size === 0 ? 1 : done / size,
+    size,
+    pieces: e.meta.pieceCount,
+    pieceLength: e.meta.pieceLength,
+    have: e.pieces.count,
+    downloaded: e.downloaded,
+    uploaded: e.uploaded,
+    rateDownload: Math.round(e.rateDown),
+    rateUpload: Math.round(e.rateUp),
+    peers: e.node?.connections ?? 0,
+    eta,
+    error: e.error,
+    downloadDir: e.downloadDir,
+    addedAt: e.addedAt,
+    completedAt: e.completedAt,
+    position: e.position,
+    hashChecks: e.hashChecks,
+    downloadLimit: e.downloadLimit,
+    uploadLimit: e.uploadLimit,
+  };
+}
+
+export function torrentDetail(s: Session, e: TorrentEntry) {
+  return {
+    ...torrentSummary(s, e),
+    infoHash: e.id,
+    private: e.meta.private,
+    files: fileProgress(e),
+    trackers: e.meta.tiers.flatMap((tier, t) =>
+      tier.map((url) => {
+        const r = e.trackers.get(url);
+        return { url, tier: t, peers: r?.peers ?? null, error: r?.error ?? null, at: r?.at ?? null };
+      }),
+    ),
+    peerList: (e.node?.peerList() ?? []).map((p) => {
+      const r = e.peerSamples.get(p.address);
+      return {
+        address: p.address,
+        client: p.peerId === null ? null : clientName(p.peerId),
+        outgoing: p.outgoing,
+        progress: e.meta.pieceCount === 0 ? 1 : p.pieces / e.meta.pieceCount,
+        downloaded: p.downloaded,
+        uploaded: p.uploaded,
+        rateDownload: Math.round(r?.rateDown ?? 0),
+        rateUpload: Math.round(r?.rateUp ?? 0),
+      };
+    }),
+    bitfield: Buffer.from(e.pieces.bytes).toString('base64'),
+  };
+}
+
+/** Each file's bytes held verified (a piece counts for the bytes of it that fall in the file). */
+function fileProgress(e: TorrentEntry) {
+  const m = e.meta;
+  const have = e.pieces;
+  let offset = 0;
+  return m.files.map((f, index) => {
+    const start = offset;
+    const end = offset + f.length;
+    offset = end;
+    let held = 0;
+    if (f.length > 0) {
+      const first = Math.floor(start / m.pieceLength);
+      const last = Math.floor((end - 1) / m.pieceLength);
+      for (let i = first; i <= last; i++) {
+        if (!have.has(i)) continue;
+        const ps = i * m.pieceLength;
+        const pe = ps + pieceSize(m, i);
+        held += Math.min(pe, end) - Math.max(ps, start);
+      }
+    }
+    return {
+      index,
+      path: f.path.join('/'),
+      size: f.length,
+      done: held,
+      progress: f.length === 0 ? 1 : held / f.length,
+    };
+  });
+}
+
+export function sessionView(s: Session) {
+  let down = 0;
+  let up = 0;
+  let downloaded = 0;
+  let uploaded = 0;
+  for (const e of s.torrents.values()) {
+    down += e.rateDown;
+    up += e.rateUp;
+    downloaded += e.downloaded;
+    uploaded += e.uploaded;
+  }
+  return {
+    version: s.version,
+    port: s.port,
+    torrents: s.torrents.size,
+    rateDownload: Math.round(down),
+    rateUpload: Math.round(up),
+    downloaded,
+    uploaded,
+    uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
+    settings: { ...s.settings, downloadDir: s.opts.downloadDir },
+  };
+}

@@ -1,0 +1,426 @@
+import { EventEmitter } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Bitfield } from '../core/bitfield.js';
+import { SwarmshareError } from '../core/errors.js';
+import { type Metainfo, parseTorrent } from '../core/metainfo.js';
+import { AdjustablePacer, bothPacers } from '../core/token-bucket.js';
+import { SharedListener } from '../net/shared-listener.js';
+import { nodeHasher, systemClock } from '../net/system.js';
+import { MAX_CONNECTIONS, type PeerDht, PeerNode } from '../node/peer-node.js';
+import { activeSet, DEFAULT_MAX_ACTIVE } from './queue.js';
+import type { StateStore, StoredTorrent } from './state-store.js';
+import { TorrentEntry } from './torrent-entry.js';
+
+/**
+ * A session: many torrents in one process, sharing one TCP listener (an incoming handshake goes
+ * to the torrent of its info hash), one DHT node, global rate limits (each torrent's own under
+ * them), and a download queue (at most `maxActive` downloads run; seeding takes no slot). Its
+ * state lives in a StateStore: each torrent's .torrent and resume data, written every
+ * SAVE_EVERY_MS while it changes and at stop, read back at start (files whose sizes and mtimes
+ * match are trusted without re-hashing). See docs/daemon.md.
+ */
+
+/** Resume data is written this often while a torrent changes (and at stop). */
+export const SAVE_EVERY_MS = 30_000;
+/** Rates are sampled, and progress events sent, this often. */
+export const SAMPLE_MS = 1000;
+
+export interface SessionSettings {
+  /** Global download and upload limits, bytes/s (null: none). */
+  downloadLimit: number | null;
+  uploadLimit: number | null;
+  /** Downloads running at once. */
+  maxActive: number;
+}
+
+export interface SessionOpts extends Partial<SessionSettings> {
+  state: StateStore;
+  /** swarmshare's version, for the API. */
+  version?: string;
+  /** Where new torrents download unless told otherwise. */
+  downloadDir: string;
+  host: string;
+  /** TCP port for peers (0 picks one). */
+  port: number;
+  /** Connections per torrent. */
+  maxConnections?: number;
+  dht?: PeerDht;
+  minAnnounceIntervalMs?: number;
+  log?: (line: string) => void;
+  saveEveryMs?: number;
+}
+
+export interface SessionEvents {
+  added: [entry: TorrentEntry];
+  state: [entry: TorrentEntry];
+  progress: [entries: TorrentEntry[]];
+  completed: [entry: TorrentEntry];
+  error: [entry: TorrentEntry, message: string];
+  removed: [id: string];
+}
+
+export class Session extends EventEmitter<SessionEvents> {
+  readonly opts: SessionOpts;
+  readonly listener: SharedListener;
+  readonly torrents = new Map<string, TorrentEntry>();
+  readonly settings: SessionSettings;
+  readonly #down: AdjustablePacer;
+  readonly #up: AdjustablePacer;
+  #timers: NodeJS.Timeout[] = [];
+  #stopping = false;
+  #nextPosition = 0;
+  readonly startedAt = Date.now();
+
+  constructor(opts: SessionOpts) {
+    super();
+    this.opts = opts;
+    this.listener = new SharedListener(opts.host);
+    this.settings = {
+      downloadLimit: opts.downloadLimit ?? null,
+      uploadLimit: opts.uploadLimit ?? null,
+      maxActive: opts.maxActive ?? DEFAULT_MAX_ACTIVE,
+    };
+    this.#down = new AdjustablePacer(this.settings.downloadLimit, systemClock.now());
+    this.#up = new AdjustablePacer(this.settings.uploadLimit, systemClock.now());
+  }
+
+  get version(): string {
+    return this.opts.version ?? '0.0.0';
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  #log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  /** Opens the state, listens, brings every saved torrent back as it was. */
+  async start(): Promise<void> {
+    await this.opts.state.open();
+    await this.listener.listen(this.opts.port);
+    for (const s of await this.opts.state.loadTorrents()) await this.#restore(s);
+    this.#timers.push(
+      setInterval(() => this.#sample(), SAMPLE_MS),
+      setInterval(() => void this.save(false), this.opts.saveEveryMs ?? SAVE_EVERY_MS),
+    );
+    for (const t of this.#timers) t.unref();
+    this.#reconcile();
+  }
+
+  async #restore(s: StoredTorrent): Promise<void> {
+    let meta: Metainfo;
+    try {
+      meta = parseTorrent(s.torrent, nodeHasher.sha1);
+    } catch (e) {
+      this.#log(`state: ${s.id}.torrent cannot be read (${(e as Error).message}); skipped`);
+      return;
+    }
+    const r = s.resume;
+    if (r === null) this.#log(`state: ${s.problem ?? 'no resume data'}; ${meta.name} will be re-checked`);
+    const e = new TorrentEntry(meta, s.torrent, {
+      downloadDir: r?.downloadDir ?? resolve(this.opts.downloadDir),
+      addedAt: r?.addedAt ?? Date.now(),
+      paused: r?.paused ?? false,
+      position: r?.position ?? this.#nextPosition,
+    });
+    this.#nextPosition = Math.max(this.#nextPosition, e.position + 1);
+    if (r !== null) {
+      e.completedAt = r.completedAt;
+      e.uploadedBefore = r.uploaded;
+      e.downloadedBefore = r.downloaded;
+      e.downloadLimit = r.downloadLimit;
+      e.uploadLimit = r.uploadLimit;
+      e.limits.down.set(r.downloadLimit, systemClock.now());
+      e.limits.up.set(r.uploadLimit, systemClock.now());
+      e.trusted = await trustedPieces(e, r);
+      if (e.trusted === null)
+        this.#log(`state: ${meta.name}: its files changed since they were recorded; re-checking`);
+      else e.have = e.trusted;
+    }
+    e.dirty = r === null;
+    this.torrents.set(e.id, e);
+  }
+
+  /** Adds a torrent (its .torrent bytes). An existing one comes back with `created: false`. */
+  async add(
+    bytes: Uint8Array,
+    o: { paused?: boolean; downloadDir?: string } = {},
+  ): Promise<{ entry: TorrentEntry; created: boolean }> {
+    let meta: Metainfo;
+    try {
+      meta = parseTorrent(bytes, nodeHasher.sha1);
+    } catch (e) {
+      throw new SwarmshareError('ERR_INVALID_TORRENT', `not a usable .torrent: ${(e as Error).message}`);
+    }
+    const existing = this.torrents.get(meta.infoHashHex);
+    if (existing !== undefined) return { entry: existing, created: false };
+    const e = new TorrentEntry(meta, bytes, {
+      downloadDir: resolve(o.downloadDir ?? this.opts.downloadDir),
+      addedAt: Date.now(),
+      paused: o.paused === true,
+      position: this.#nextPosition++,
+    });
+    await this.opts.state.saveTorrent(e.id, bytes);
+    this.torrents.set(e.id, e);
+    await this.opts.state.saveResume(await e.resumeData());
+    e.dirty = false;
+    this.emit('added', e);
+    this.#reconcile();
+    return { entry: e, created: true };
+  }
+
+  get(id: string): TorrentEntry {
+    const e = this.torrents.get(id);
+    if (e === undefined) throw new SwarmshareError('ERR_UNKNOWN_TORRENT', `no torrent ${id}`);
+    return e;
+  }
+
+  async pause(id: string): Promise<TorrentEntry> {
+    const e = this.get(id);
+    e.paused = true;
+    e.dirty = true;
+    await this.#stopNode(e);
+    this.emit('state', e);
+    this.#reconcile();
+    return e;
+  }
+
+  async resume(id: string): Promise<TorrentEntry> {
+    const e = this.get(id);
+    e.paused = false;
+    e.error = null;
+    e.dirty = true;
+    this.emit('state', e);
+    this.#reconcile();
+    return e;
+  }
+
+  /** Hashes its files again (what is on disk decides what it holds). */
+  async recheck(id: string): Promise<TorrentEntry> {
+    const e = this.get(id);
+    await this.#stopNode(e);
+    e.trusted = null;
+    e.error = null;
+    e.have = new Bitfield(e.meta.pieceCount);
+    e.dirty = true;
+    this.#reconcile();
+    return e;
+  }
+
+  async remove(id: string, deleteData: boolean): Promise<void> {
+    const e = this.get(id);
+    this.torrents.delete(id);
+    await this.#stopNode(e);
+    await this.opts.state.remove(id);
+    if (deleteData) {
+      // Only the torrent's own name (final or partial) inside its folder: paths were checked when parsed.
+      for (const finished of [true, false]) await rm(e.basePath(finished), { recursive: true, force: true });
+    }
+    this.emit('removed', id);
+    this.#reconcile();
+  }
+
+  setTorrentLimits(
+    id: string,
+    l: { downloadLimit?: number | null; uploadLimit?: number | null },
+  ): TorrentEntry {
+    const e = this.get(id);
+    if (l.downloadLimit !== undefined) e.downloadLimit = l.downloadLimit;
+    if (l.uploadLimit !== undefined) e.uploadLimit = l.uploadLimit;
+    e.limits.down.set(e.downloadLimit, systemClock.now());
+    e.limits.up.set(e.uploadLimit, systemClock.now());
+    e.dirty = true;
+    return e;
+  }
+
+  async setSettings(s: Partial<SessionSettings>): Promise<SessionSettings> {
+    Object.assign(this.settings, Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)));
+    this.#down.set(this.settings.downloadLimit, systemClock.now());
+    this.#up.set(this.settings.uploadLimit, systemClock.now());
+    await this.opts.state.saveSettings(this.settings);
+    this.#reconcile();
+    return this.settings;
+  }
+
+  /** Whether its peer runs (or is starting). */
+  running(e: TorrentEntry): boolean {
+    return e.node !== null;
+  }
+
+  /** Starts what the queue says should run, stops what should not. */
+  #reconcile(): void {
+    if (this.#stopping) return;
+    const active = activeSet([...this.torrents.values()], this.settings.maxActive);
+    for (const e of this.torrents.values()) {
+      if (active.has(e.id) && e.node === null) this.#startNode(e);
+      else if (!active.has(e.id) && e.node !== null) void this.#stopNode(e).then(() => this.emit('state', e));
+    }
+  }
+
+  #startNode(e: TorrentEntry): void {
+    const node = new PeerNode({
+      meta: e.meta,
+      dir: e.downloadDir,
+      mode: 'download',
+      host: this.opts.host,
+      listener: this.listener,
+      maxConnections: this.opts.maxConnections ?? MAX_CONNECTIONS,
+      minAnnounceIntervalMs: this.opts.minAnnounceIntervalMs,
+      dht: e.meta.private ? undefined : this.opts.dht,
+      trustedHave: e.trusted ?? undefined,
+      downBucket: bothPacers(this.#down, e.limits.down),
+      upBucket: bothPacers(this.#up, e.limits.up),
+    });
+    e.node = node;
+    e.checking = e.trusted === null;
+    this.emit('state', e);
+    node.on('error', (err) => this.#log(`${e.meta.name}: ${err.message}`));
+    node.on('tracker', (url, peers, error) =>
+      e.trackers.set(url, { peers, error: error ?? null, at: Date.now() }),
+    );
+    node.on('piece', () => {
+      e.dirty = true;
+    });
+    node.start().then(
+      () => {
+        e.checking = false;
+        e.hashChecks = node.hashChecks;
+        this.emit('state', e);
+      },
+      (err: Error) => this.#failed(e, node, err),
+    );
+    node.done.then(
+      () => this.#completed(e),
+      (err: Error) => {
+        if (e.node === node && !this.#stopping) this.#failed(e, node, err);
+      },
+    );
+  }
+
+  #completed(e: TorrentEntry): void {
+    if (e.completedAt === null) {
+      e.completedAt = Date.now();
+      this.emit('completed', e);
+    }
+    e.dirty = true;
+    void this.save(false);
+    this.emit('state', e);
+    this.#reconcile();
+  }
+
+  #failed(e: TorrentEntry, node: PeerNode, err: Error): void {
+    if (e.node !== node) return;
+    e.checking = false;
+    e.error = err.message;
+    this.#log(`${e.meta.name}: ${err.message}`);
+    void this.#stopNode(e);
+    this.emit('error', e, err.message);
+    this.emit('state', e);
+    this.#reconcile();
+  }
+
+  /** Stops a torrent's peer (it leaves its trackers), keeping what it verified and its totals. */
+  async #stopNode(e: TorrentEntry): Promise<void> {
+    const node = e.node;
+    if (node === null) return;
+    e.node = null;
+    e.checking = false;
+    if (node.core !== undefined) {
+      e.have = new Bitfield(e.meta.pieceCount, Uint8Array.from(node.core.have.bytes));
+      e.trusted = null;
+    }
+    e.uploadedBefore += node.uploaded;
+    e.downloadedBefore += node.downloaded;
+    await node.stop().catch(() => {});
+    // The files are as the peer left them: what it verified may be trusted on the next start.
+    e.trusted = e.have.count > 0 ? e.have : null;
+    e.dirty = true;
+  }
+
+  #sample(): void {
+    const now = Date.now();
+    const moving: TorrentEntry[] = [];
+    for (const e of this.torrents.values()) {
+      const dt = (now - e.lastSample.at) / 1000;
+      const down = e.downloaded;
+      const up = e.uploaded;
+      if (e.lastSample.at > 0 && dt > 0) {
+        e.rateDown = Math.max(0, (down - e.lastSample.down) / dt);
+        e.rateUp = Math.max(0, (up - e.lastSample.up) / dt);
+      }
+      e.lastSample = { at: now, down, up };
+      if (e.node !== null) {
+        moving.push(e);
+        samplePeers(e, dt);
+      }
+    }
+    if (moving.length > 0) this.emit('progress', moving);
+  }
+
+  /** Writes the resume data of every torrent that changed (`all`: every torrent). */
+  async save(all: boolean): Promise<void> {
+    for (const e of [...this.torrents.values()]) {
+      if (!all && !e.dirty && e.node === null) continue;
+      e.dirty = false;
+      try {
+        await this.opts.state.saveResume(await e.resumeData());
+      } catch (err) {
+        e.dirty = true;
+        this.#log(`state: cannot save ${e.meta.name}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Every torrent leaves its trackers; the state is saved; the listener closes. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    await Promise.all([...this.torrents.values()].map((e) => this.#stopNode(e)));
+    await this.save(true);
+    await this.opts.state.saveSettings(this.settings);
+    await this.listener.close();
+  }
+}
+
+/**
+ * The pieces resume data says are verified, if every file it recorded has the same size and
+ * mtime now (and nothing is there that it did not record); else null (re-check).
+ */
+async function trustedPieces(
+  e: TorrentEntry,
+  r: { have: string; files: { path: string; size: number; mtimeMs: number }[]; completedAt: number | null },
+): Promise<Bitfield | null> {
+  const bytes = Buffer.from(r.have, 'base64');
+  if (Bitfield.problem(bytes, e.meta.pieceCount) !== null) return null;
+  const have = new Bitfield(e.meta.pieceCount, new Uint8Array(bytes));
+  if (have.count === 0) return null;
+  const finished = r.completedAt !== null && have.complete;
+  const now = (await e.fileStats(finished)).filter((f) => f.size >= 0);
+  if (now.length !== r.files.length) return null;
+  for (const f of now) {
+    const was = r.files.find((x) => join(x.path) === join(f.path));
+    if (was === undefined || was.size !== f.size || was.mtimeMs !== f.mtimeMs) return null;
+  }
+  return have;
+}
+
+/** Each linked peer's rates since the last sample. */
+function samplePeers(e: TorrentEntry, dt: number): void {
+  const next = new Map<string, { down: number; up: number; rateDown: number; rateUp: number }>();
+  for (const p of e.node?.peerList() ?? []) {
+    const was = e.peerSamples.get(p.address);
+    const rate = (now: number, before: number | undefined) =>
+      before === undefined || dt <= 0 ? 0 : Math.max(0, (now - before) / dt);
+    next.set(p.address, {
+      down: p.downloaded,
+      up: p.uploaded,
+      rateDown: rate(p.downloaded, was?.down),
+      rateUp: rate(p.uploaded, was?.up),
+    });
+  }
+  e.peerSamples = next;
+}

@@ -1,0 +1,151 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Bitfield } from '../core/bitfield.js';
+import type { Metainfo } from '../core/metainfo.js';
+import { AdjustablePacer } from '../core/token-bucket.js';
+import type { PeerNode } from '../node/peer-node.js';
+import type { QueuedTorrent, TorrentState } from './queue.js';
+import type { ResumeData } from './state-store.js';
+
+/** One torrent of a session: what is kept of it across restarts, and its running peer when it runs. */
+export class TorrentEntry implements QueuedTorrent {
+  readonly id: string;
+  readonly meta: Metainfo;
+  readonly downloadDir: string;
+  readonly addedAt: number;
+  completedAt: number | null;
+  paused: boolean;
+  position: number;
+  /** Why it stopped, when an error stopped it. */
+  error: string | null = null;
+  node: PeerNode | null = null;
+  /** Its peer is starting: reading and hashing what is on disk. */
+  checking = false;
+  /** Pieces known verified, when the peer is not running (from resume data or the last run). */
+  have: Bitfield;
+  /** Resume data that may be trusted without re-hashing (files unchanged since). */
+  trusted: Bitfield | null = null;
+  /** Totals of earlier runs (a running peer adds its own). */
+  uploadedBefore: number;
+  downloadedBefore: number;
+  /** Pieces hashed at the last start (0: resume data trusted). */
+  hashChecks = 0;
+  downloadLimit: number | null;
+  uploadLimit: number | null;
+  /** Its own rate limits (under the session's), changeable while it runs. */
+  readonly limits = { down: new AdjustablePacer(null, 0), up: new AdjustablePacer(null, 0) };
+  /** Something changed since the resume data was last written. */
+  dirty = true;
+  /** Each tracker's last answer: peers given, or the error (url -> result). */
+  readonly trackers = new Map<string, { peers: number; error: string | null; at: number }>();
+  /** Per linked peer (by address), what it had sent and been sent at the last sample, for rates. */
+  peerSamples = new Map<string, { down: number; up: number; rateDown: number; rateUp: number }>();
+  /** Bytes/s over the last few seconds, sampled by the session. */
+  rateDown = 0;
+  rateUp = 0;
+  lastSample = { at: 0, down: 0, up: 0 };
+
+  /** Its .torrent as added (a magnet link's: made from the fetched metadata). */
+  readonly torrentBytes: Uint8Array;
+
+  constructor(
+    meta: Metainfo,
+    torrentBytes: Uint8Array,
+    o: { downloadDir: string; addedAt: number; paused: boolean; position: number },
+  ) {
+    this.id = meta.infoHashHex;
+    this.torrentBytes = torrentBytes;
+    this.meta = meta;
+    this.downloadDir = o.downloadDir;
+    this.addedAt = o.addedAt;
+    this.paused = o.paused;
+    this.position = o.position;
+    this.completedAt = null;
+    this.have = new Bitfield(meta.pieceCount);
+    this.uploadedBefore = 0;
+    this.downloadedBefore = 0;
+    this.downloadLimit = null;
+    this.uploadLimit = null;
+  }
+
+  get failed(): boolean {
+    return this.error !== null;
+  }
+
+  /** Verified pieces now: the running peer's, else the last known. */
+  get pieces(): Bitfield {
+    return this.node?.core?.have ?? this.have;
+  }
+
+  get complete(): boolean {
+    return this.pieces.complete;
+  }
+
+  get uploaded(): number {
+    return this.uploadedBefore + (this.node?.uploaded ?? 0);
+  }
+
+  get downloaded(): number {
+    return this.downloadedBefore + (this.node?.downloaded ?? 0);
+  }
+
+  /** Bytes of the torrent we hold verified. */
+  get bytesDone(): number {
+    const m = this.meta;
+    const have = this.pieces;
+    const last = m.pieceCount - 1;
+    return have.count * m.pieceLength - (have.has(last) ? m.pieceLength * m.pieceCount - m.length : 0);
+  }
+
+  /** Where its files are now: under the final name once complete, else the partial name. */
+  basePath(finished: boolean): string {
+    return join(this.downloadDir, finished ? this.meta.name : `${this.meta.name}.part`);
+  }
+
+  filePaths(finished: boolean): string[] {
+    const base = this.basePath(finished);
+    return this.meta.multiFile ? this.meta.files.map((f) => join(base, ...f.path)) : [base];
+  }
+
+  /** Each file's size and mtime as they are now (missing files: size -1). */
+  async fileStats(finished: boolean): Promise<ResumeData['files']> {
+    const out: ResumeData['files'] = [];
+    for (const p of this.filePaths(finished)) {
+      try {
+        const st = await stat(p);
+        out.push({ path: p, size: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        out.push({ path: p, size: -1, mtimeMs: 0 });
+      }
+    }
+    return out;
+  }
+
+  async resumeData(): Promise<ResumeData> {
+    const finished = this.node?.store?.finished ?? this.completedAt !== null;
+    const files = (await this.fileStats(finished)).filter((f) => f.size >= 0);
+    return {
+      version: 1,
+      id: this.id,
+      downloadDir: this.downloadDir,
+      addedAt: this.addedAt,
+      completedAt: this.completedAt,
+      paused: this.paused,
+      position: this.position,
+      uploaded: this.uploaded,
+      downloaded: this.downloaded,
+      have: Buffer.from(this.pieces.bytes).toString('base64'),
+      files,
+      downloadLimit: this.downloadLimit,
+      uploadLimit: this.uploadLimit,
+    };
+  }
+
+  state(running: boolean): TorrentState {
+    if (this.failed) return 'error';
+    if (this.paused) return 'paused';
+    if (this.checking) return 'checking';
+    if (!running) return 'queued';
+    return this.complete ? 'seeding' : 'downloading';
+  }
+}
