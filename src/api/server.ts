@@ -78,8 +78,12 @@ export function buildApi(session: Session, opts: ApiOpts): FastifyInstance {
   app.setNotFoundHandler((req, reply) =>
     reply.status(404).send(errorBody('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)),
   );
-  registerTorrentRoutes(app, session, opts);
-  registerSessionRoutes(app, session);
+  // Routes in a plugin after the OpenAPI one, so that it sees them (routes added before it loads
+  // are missing from the document).
+  app.register(async (api) => {
+    registerTorrentRoutes(api, session, opts);
+    registerSessionRoutes(api, session);
+  });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

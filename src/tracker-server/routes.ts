@@ -87,21 +87,26 @@ export function registerBencodedRoutes(
   }
 }
 
-/** Every request counted by route and status; /metrics, /health and /stats. */
+/**
+ * Every request the framework answers, by route and status (/announce and /scrape over real
+ * sockets are counted where they are answered, before the framework). On the root app, so that
+ * unknown paths count too.
+ */
+export function countResponses(app: FastifyInstance, metrics: TrackerMetrics): void {
+  app.addHook('onResponse', async (req, reply) => {
+    const endpoint = req.routeOptions.url ?? 'unknown';
+    if (endpoint === '/announce' || endpoint === '/scrape') return;
+    metrics.request(endpoint, 'http', String(reply.statusCode));
+  });
+}
+
+/** /metrics, /health and /stats. */
 export function registerOperations(
   app: FastifyInstance,
   registry: SwarmRegistry,
   metrics: TrackerMetrics,
   counters: Record<string, number>,
 ): void {
-  // Every request the framework answers, by route and status (/announce and /scrape over real
-  // sockets are counted where they are answered, before the framework).
-  app.addHook('onResponse', async (req, reply) => {
-    const endpoint = req.routeOptions.url ?? 'unknown';
-    if (endpoint === '/announce' || endpoint === '/scrape') return;
-    metrics.request(endpoint, 'http', String(reply.statusCode));
-  });
-
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );

@@ -20,7 +20,7 @@ import {
   type TrackerOpts,
   trackerLimits,
 } from './options.js';
-import { registerBencodedRoutes, registerJsonApi, registerOperations } from './routes.js';
+import { countResponses, registerBencodedRoutes, registerJsonApi, registerOperations } from './routes.js';
 import { type RunningUdpTracker, startUdpTracker } from './udp-server.js';
 
 export * from './options.js';
@@ -80,10 +80,15 @@ export function buildTracker(
   const route = bencodedRoute(bencoded);
   const app = createApp(limits, fastPath(bencoded, route), counters, opts.log);
   const shared = opts.sharedJson?.(registry);
-  registerJsonApi(app, { registry, shared, counters, deps, log: opts.log, remoteIp });
-  registerBencodedRoutes(app, route, remoteIp);
-  opts.routes?.(app, registry, deps.now, store);
-  registerOperations(app, registry, metrics, counters);
+  countResponses(app, metrics);
+  // In a plugin after the OpenAPI one (createApp), so that the document lists them: routes added
+  // before it loads are missing from it.
+  app.register(async (scoped) => {
+    registerJsonApi(scoped, { registry, shared, counters, deps, log: opts.log, remoteIp });
+    registerBencodedRoutes(scoped, route, remoteIp);
+    opts.routes?.(scoped, registry, deps.now, store);
+    registerOperations(scoped, registry, metrics, counters);
+  });
   return { app, registry, store, counters, limiter, metrics, shared };
 }
 

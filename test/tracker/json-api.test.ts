@@ -459,3 +459,24 @@ describe.each(['memory', 'redis'] as const)('JSON API, %s registry', (mode) => {
     });
   });
 });
+
+describe('the OpenAPI document', () => {
+  it('lists the JSON API, the dashboard-independent routes and their schemas', async () => {
+    const t = testTracker();
+    const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    };
+    for (const p of [
+      '/register',
+      '/get_peers',
+      '/update',
+      '/deregister',
+      '/announce',
+      '/scrape',
+      '/health',
+      '/stats',
+    ])
+      expect(Object.keys(doc.paths)).toContain(p);
+    expect(doc.paths['/register']?.post?.requestBody).toBeDefined();
+  });
+});
