@@ -1,0 +1,240 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
+import {
+  aria2Flags,
+  freePort,
+  randomFile,
+  type Started,
+  sha256File,
+  start,
+  stopAll,
+  waitFor,
+} from '../support/proc.js';
+
+/**
+ * `swarmshare daemon` as users run it: real processes, sockets and files. aria2c seeds and
+ * leeches; the daemon is driven by its CLI (add, ls, show, pause, rm) and its API; it is stopped
+ * with SIGTERM and with SIGKILL and comes back from its state folder.
+ */
+
+const CLI = 'dist/cli/main.js';
+
+interface Row {
+  id: string;
+  name: string;
+  state: string;
+  progress: number;
+  hashChecks: number;
+  downloaded: number;
+  uploaded: number;
+  size: number;
+}
+
+describe('swarmshare daemon', () => {
+  let tracker: RunningTracker;
+  let dir = '';
+  let api = '';
+  let apiPort = 0;
+  let daemon: Started | null = null;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ss-daemon-'));
+    tracker = await startTracker({ port: 0 }, { interval: 2 });
+    apiPort = await freePort();
+    api = `http://127.0.0.1:${apiPort}`;
+  });
+  afterAll(async () => {
+    await stopAll();
+    await tracker.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const cli = async (args: string[]) => {
+    const p = start('node', [CLI, ...args, '--api', api]);
+    const code = await p.exited;
+    return { code, out: p.output() };
+  };
+  const list = async (): Promise<Row[]> => {
+    const r = await fetch(`${api}/api/v1/torrents`);
+    return ((await r.json()) as { torrents: Row[] }).torrents;
+  };
+  const startDaemon = async (extra: string[] = []) => {
+    daemon = start('node', [
+      CLI,
+      'daemon',
+      '--state',
+      join(dir, 'state'),
+      '--download-dir',
+      join(dir, 'dl'),
+      '--api-port',
+      String(apiPort),
+      '--host',
+      '127.0.0.60',
+      '--no-dht',
+      '--min-announce-interval',
+      '1',
+      ...extra,
+    ]);
+    await waitFor('the daemon API', () => (daemon?.output().includes('API:') ? true : undefined), 20_000);
+    return daemon;
+  };
+  const stopDaemon = async (signal: NodeJS.Signals) => {
+    const d = daemon as Started;
+    d.child.kill(signal);
+    const code = await d.exited;
+    daemon = null;
+    return code;
+  };
+
+  /** A random file seeded by aria2c through our tracker (a torrent made by swarmshare create). */
+  async function aria2Seeds(name: string, size: number, extra: string[] = []) {
+    const src = join(dir, `src-${name}`);
+    await mkdir(src);
+    await randomFile(join(src, name), size);
+    const torrent = join(dir, `${name}.torrent`);
+    const c = start('node', [
+      CLI,
+      'create',
+      join(src, name),
+      '--tracker',
+      `${tracker.url}/announce`,
+      '--piece-size',
+      '64KiB',
+      '-o',
+      torrent,
+    ]);
+    expect(await c.exited).toBe(0);
+    const out = c.output();
+    const hex = /Info hash: ([0-9a-f]{40})/.exec(out)?.[1] as string;
+    const magnet = /Magnet:\s+(\S+)/.exec(out)?.[1] as string;
+    const seeder = start('aria2c', [
+      ...aria2Flags(src, await freePort()),
+      '--seed-ratio=0.0',
+      '--check-integrity=true',
+      ...extra,
+      torrent,
+    ]);
+    await waitFor(
+      `aria2c seeding ${name}`,
+      () => ((tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 ? true : undefined),
+      30_000,
+    );
+    return { src, torrent, hex, magnet, seeder, file: join(src, name) };
+  }
+
+  it('downloads three torrents at once from aria2c seeders (one by magnet), seeds to an aria2c leecher, and restarts without re-hashing', async () => {
+    const a = await aria2Seeds('a.bin', 3_000_000);
+    const b = await aria2Seeds('b.bin', 2_000_000);
+    const c = await aria2Seeds('c.bin', 1_500_000);
+    await startDaemon();
+    expect((await cli(['add', a.torrent])).out).toMatch(/Added: [0-9a-f]{12} a\.bin/);
+    expect((await cli(['add', b.torrent])).code).toBe(0);
+    const byMagnet = await cli(['add', c.magnet]);
+    expect(byMagnet.code, byMagnet.out).toBe(0);
+    await waitFor(
+      'three torrents seeding',
+      async () => ((await list()).filter((t) => t.state === 'seeding').length === 3 ? true : undefined),
+      60_000,
+    );
+    for (const s of [a, b, c])
+      expect(await sha256File(join(dir, 'dl', s.file.split('/').pop() as string))).toBe(
+        await sha256File(s.file),
+      );
+    const ls = await cli(['ls']);
+    expect(ls.out).toMatch(/a\.bin/);
+    expect(ls.out.match(/seeding/g)?.length).toBe(3);
+
+    // An aria2c leecher gets a.bin from the daemon alone (its aria2c seeder gone).
+    a.seeder.child.kill('SIGTERM');
+    await a.seeder.exited;
+    const out = join(dir, 'leech');
+    await mkdir(out);
+    const leech = start('aria2c', [...aria2Flags(out, await freePort()), '--seed-time=0', a.torrent]);
+    expect(await leech.exited, leech.output()).toBe(0);
+    expect(await sha256File(join(out, 'a.bin'))).toBe(await sha256File(a.file));
+    const aRow = (await list()).find((t) => t.name === 'a.bin') as Row;
+    expect(aRow.uploaded).toBeGreaterThanOrEqual(3_000_000);
+
+    // SIGTERM: state saved, exit 0; a restart brings all three back as seeds, nothing hashed.
+    expect(await stopDaemon('SIGTERM')).toBe(0);
+    await startDaemon();
+    await waitFor(
+      'three seeds again',
+      async () => ((await list()).filter((t) => t.state === 'seeding').length === 3 ? true : undefined),
+      20_000,
+    );
+    for (const t of await list()) expect(t.hashChecks, t.name).toBe(0);
+    expect((await list()).find((t) => t.name === 'a.bin')?.uploaded).toBeGreaterThanOrEqual(3_000_000);
+
+    // rm by a prefix of the id, with its data.
+    const rmOut = await cli(['rm', '--delete-data', b.hex.slice(0, 6)]);
+    expect(rmOut.code, rmOut.out).toBe(0);
+    expect((await list()).map((t) => t.name).sort()).toEqual(['a.bin', 'c.bin']);
+    await expect(readFile(join(dir, 'dl', 'b.bin'))).rejects.toThrow(/ENOENT/);
+    const show = await cli(['show', c.hex.slice(0, 8)]);
+    expect(show.out).toContain('c.bin');
+    expect(show.out).toContain(`${tracker.url}/announce`);
+    expect(await stopDaemon('SIGTERM')).toBe(0);
+  }, 180_000);
+
+  it('killed with SIGKILL mid-download, a restart re-checks what is on disk and completes it byte-identical', async () => {
+    // A seeder capped at 1 MiB/s: 8 MB takes ~8 s.
+    const d = await aria2Seeds('d.bin', 8_000_000, ['--max-upload-limit=1M']);
+    await startDaemon();
+    expect((await cli(['add', d.torrent])).code).toBe(0);
+    await waitFor(
+      'a third of d.bin',
+      async () => {
+        const t = (await list()).find((x) => x.name === 'd.bin');
+        return t !== undefined && t.progress > 0.3 ? true : undefined;
+      },
+      60_000,
+    );
+    await stopDaemon('SIGKILL');
+    await startDaemon();
+    await waitFor(
+      'd.bin complete',
+      async () => ((await list()).find((x) => x.name === 'd.bin')?.state === 'seeding' ? true : undefined),
+      90_000,
+    );
+    const t = (await list()).find((x) => x.name === 'd.bin') as Row;
+    // Its files changed after the last save: re-checked, and only the rest fetched again.
+    expect(t.hashChecks).toBeGreaterThan(0);
+    expect(t.downloaded).toBeLessThan(0.75 * t.size);
+    expect(await sha256File(join(dir, 'dl', 'd.bin'))).toBe(await sha256File(d.file));
+    expect(await stopDaemon('SIGTERM')).toBe(0);
+  }, 180_000);
+
+  it('the remote CLI with no daemon, and a daemon on a public address without credentials: clear errors, exit 1', async () => {
+    const none = await cli(['ls']);
+    expect(none.code).toBe(1);
+    expect(none.out).toMatch(/no daemon answers at http:\/\/127\.0\.0\.1:\d+/);
+    const open = start('node', [
+      CLI,
+      'daemon',
+      '--state',
+      join(dir, 'state2'),
+      '--api-host',
+      '0.0.0.0',
+      '--no-dht',
+    ]);
+    expect(await open.exited).toBe(1);
+    expect(open.output()).toMatch(/reachable by others: give --api-auth/);
+    const authFile = join(dir, 'auth');
+    await writeFile(authFile, 'nocolon\n');
+    const bad = start('node', [
+      CLI,
+      'daemon',
+      '--state',
+      join(dir, 'state2'),
+      '--api-auth-file',
+      authFile,
+      '--no-dht',
+    ]);
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toMatch(/expected one line user:password/);
+  });
+});
