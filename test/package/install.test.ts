@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start, stopAll, waitFor } from '../support/proc.js';
+import { freePort, start, stopAll, waitFor } from '../support/proc.js';
 
 /**
  * What users install is what we test: the package as `npm pack` makes it, installed with
@@ -51,6 +51,13 @@ describe('the packed package, installed with npm install -g', () => {
       'replay',
       'dht',
       'simulate-dht',
+      'daemon',
+      'add',
+      'ls',
+      'show',
+      'pause',
+      'resume',
+      'rm',
     ])
       expect(help).toContain(cmd);
     // The installed package finds its own package.json for --version.
@@ -95,4 +102,44 @@ describe('the packed package, installed with npm install -g', () => {
     expect(await d.exited, d.output().slice(-2000)).toBe(0);
     expect(d.output()).toContain('Every peer has a verified copy.');
   }, 90_000);
+
+  it('runs the daemon and adds a torrent with the installed CLI; it seeds the file already there', async () => {
+    const data = join(tmp, 'data');
+    await mkdir(data);
+    await writeFile(join(data, 'p.bin'), Buffer.alloc(200_000, 9));
+    const made = start(bin, ['create', join(data, 'p.bin'), '-o', join(tmp, 'p.torrent')], { cwd: empty });
+    expect(await made.exited).toBe(0);
+    const port = await freePort();
+    const api = `http://127.0.0.1:${port}`;
+    const d = start(
+      bin,
+      [
+        'daemon',
+        '--state',
+        join(tmp, 'state'),
+        '--download-dir',
+        data,
+        '--api-port',
+        String(port),
+        '--no-dht',
+      ],
+      { cwd: empty },
+    );
+    await waitFor('the daemon', () => (d.output().includes('API:') ? true : undefined), 20_000);
+    const add = start(bin, ['add', join(tmp, 'p.torrent'), '--api', api], { cwd: empty });
+    expect(await add.exited, add.output()).toBe(0);
+    await waitFor(
+      'p.bin seeding',
+      () => {
+        const ls = start(bin, ['ls', '--api', api], { cwd: empty });
+        return ls.exited.then((code) =>
+          code === 0 && /seeding\s+100\.0%.*p\.bin/.test(ls.output()) ? true : undefined,
+        );
+      },
+      20_000,
+      300,
+    );
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toBe(0);
+  }, 60_000);
 });
