@@ -14,6 +14,18 @@ import { MAX_KNOWN_PEERS, PeerSet, REST_MS } from './peer-set.js';
 /** Where a peer's address came from: a tracker, the DHT, another peer (PEX), or the user (`--peer`). */
 export type PeerSource = 'tracker' | 'dht' | 'pex' | 'given';
 
+/** A peer we are linked to, as the daemon's API shows it. */
+export interface LinkedPeer {
+  address: string;
+  peerId: string | null;
+  outgoing: boolean;
+  downloaded: number;
+  uploaded: number;
+  pieces: number;
+  peerChoking: boolean;
+  amChoking: boolean;
+}
+
 /** What the dialer reads of its peer: links, core, options, clock, and whether it is stopping. */
 export interface DialerHost {
   readonly tcp: PeerLinks;
@@ -161,5 +173,26 @@ export class Dialer {
         return;
       }
     }
+  }
+
+  /** The peers we are linked to, with what the core knows of each. */
+  linkedPeers(): LinkedPeer[] {
+    const { tcp, core } = this.host;
+    const out: LinkedPeer[] = [];
+    for (const [id, l] of tcp.links) {
+      const st = core.linkStats(id);
+      if (st === undefined) continue;
+      out.push({
+        address: l.addr,
+        peerId: core.peerIdOf(id),
+        outgoing: l.outgoing,
+        downloaded: st.downloaded,
+        uploaded: st.uploaded,
+        pieces: st.pieces,
+        peerChoking: st.peerChoking,
+        amChoking: st.amChoking,
+      });
+    }
+    return out;
   }
 }

@@ -12,7 +12,7 @@ import { CommandInterpreter } from '../swarm/interpreter.js';
 import type { LinkId } from '../swarm/link.js';
 import { TorrentCore } from '../swarm/torrent-core.js';
 import { type AnnounceEvent, Announcer } from './announcer.js';
-import { Dialer, type PeerSource } from './dialer.js';
+import { Dialer, type LinkedPeer, type PeerSource } from './dialer.js';
 import { Exchanges } from './exchanges.js';
 import { HashedBlockStore, MAX_WINDOWS, READ_AHEAD } from './fs-block-store.js';
 import {
@@ -27,7 +27,7 @@ import {
 import { newPeerId, systemPeerDeps } from './system-deps.js';
 
 export { MAX_RETRY_MS, MIN_ANNOUNCE_INTERVAL_MS, REPORT_MS, RETRY_MS } from './announcer.js';
-export type { PeerSource } from './dialer.js';
+export type { LinkedPeer, PeerSource } from './dialer.js';
 export { EXCHANGE_IDLE_MS, EXCHANGE_TIMEOUT_MS } from './exchange.js';
 export * from './peer-options.js';
 export { REST_MS } from './peer-set.js';
@@ -419,34 +419,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     return new Promise((r) => this.#announcer.later(r, ms));
   }
 
-  /** The peers we are linked to: address, peer id, direction, what each sent us and we sent it, what it holds. */
-  peerList() {
-    const out: {
-      address: string;
-      peerId: string | null;
-      outgoing: boolean;
-      downloaded: number;
-      uploaded: number;
-      pieces: number;
-      peerChoking: boolean;
-      amChoking: boolean;
-    }[] = [];
-    if (this.#tcp === undefined || this.core === undefined) return out;
-    for (const [id, l] of this.#tcp.links) {
-      const st = this.core.linkStats(id);
-      if (st === undefined) continue;
-      out.push({
-        address: l.addr,
-        peerId: this.core.peerIdOf(id),
-        outgoing: l.outgoing,
-        downloaded: st.downloaded,
-        uploaded: st.uploaded,
-        pieces: st.pieces,
-        peerChoking: st.peerChoking,
-        amChoking: st.amChoking,
-      });
-    }
-    return out;
+  /** The peers we are linked to: address, peer id, direction, bytes each way, what each holds. */
+  peerList(): LinkedPeer[] {
+    return this.#tcp === undefined || this.core === undefined ? [] : this.#dialer.linkedPeers();
   }
 
   /** What we report to a swarmshare tracker for its dashboard. */
