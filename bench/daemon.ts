@@ -238,24 +238,23 @@ async function throughput(): Promise<string[]> {
     // One get of the same total.
     const getOut = join(dir, 'get-out');
     const g0 = performance.now();
-    execFileSync(
-      'node',
-      [
-        cli,
-        'get',
-        join(dir, 'big.torrent'),
-        '-o',
-        getOut,
-        '--no-dht',
-        '--host',
-        '127.0.0.71',
-        '--min-announce-interval',
-        '1',
-        '--timeout',
-        '300',
-      ],
-      { stdio: 'ignore' },
-    );
+    // Not execFileSync: the tracker runs in this process and must keep answering.
+    const get = background('node', [
+      cli,
+      'get',
+      join(dir, 'big.torrent'),
+      '-o',
+      getOut,
+      '--no-dht',
+      '--host',
+      '127.0.0.71',
+      '--min-announce-interval',
+      '1',
+      '--timeout',
+      '300',
+    ]);
+    const code = await new Promise<number | null>((r) => get.once('exit', r));
+    if (code !== 0) throw new Error(`get exited ${code}`);
     const getS = (performance.now() - g0) / 1000;
     // The daemon, 10 at once.
     const d = new Daemon();

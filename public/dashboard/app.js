@@ -126,36 +126,107 @@ function renderSwarms(swarms) {
   if (!selected && swarms.length > 0) select(swarms[0].id);
 }
 
+// The grid fills the panel's width: one column per chunk while cells can be at least MIN_CELL px
+// wide, else one column per run of chunks (coloured by the share of them held; the run's range in
+// the tooltip). Rows are at least one line of label text tall, so labels never overlap.
+const MIN_CELL = 3;
+const MAX_CELL = 18;
+const LABEL_FONT = '12px system-ui, sans-serif';
+let gridLayout = null;
+
+function mix(share) {
+  // From "missing" (share 0) to "held" (share 1).
+  const a = [0xe8, 0xe8, 0xe8];
+  const b = [0x00, 0x72, 0xb2];
+  const c = a.map((v, i) => Math.round(v + (b[i] - v) * share));
+  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+}
+
 function renderGrid(view) {
   const canvas = document.getElementById('grid');
-  const n = view.pieces;
+  const wrap = canvas.parentElement;
+  const n = Math.max(view.pieces, 0);
   const rows = view.peers.length;
-  const label = 90;
-  const cell = Math.max(3, Math.min(18, Math.floor(1100 / Math.max(n, 1))));
-  canvas.width = label + n * cell;
-  canvas.height = rows * (cell + 2) + 2;
   const g = canvas.getContext('2d');
-  g.clearRect(0, 0, canvas.width, canvas.height);
-  g.font = '12px system-ui, sans-serif';
+  g.font = LABEL_FONT;
+  const m = g.measureText('Mg');
+  const textHeight = Math.ceil((m.fontBoundingBoxAscent ?? 10) + (m.fontBoundingBoxDescent ?? 3));
+  const label = 96;
+  const style = getComputedStyle(wrap);
+  const inner = Math.max(
+    200,
+    wrap.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+  );
+  const room = Math.max(MIN_CELL, inner - label);
+  const group = Math.max(1, Math.ceil((n * MIN_CELL) / room));
+  const cols = Math.max(1, Math.ceil(n / group));
+  // Cells fill the width (wide ones for a few chunks); only their height is capped.
+  const cellW = room / cols;
+  const rowH = Math.max(textHeight + 2, Math.min(MAX_CELL, Math.floor(cellW)) + 2);
+  const cellH = Math.max(3, Math.min(MAX_CELL, rowH - 2));
+  canvas.width = Math.floor(inner);
+  canvas.height = Math.max(1, rows * rowH);
+  g.font = LABEL_FONT;
   g.textBaseline = 'middle';
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  const labels = [];
   view.peers.forEach((p, r) => {
-    const y = 1 + r * (cell + 2);
+    const y = r * rowH;
+    let text = p.id;
+    while (text.length > 1 && g.measureText(text).width > label - 6) text = `${text.slice(0, -2)}…`;
     g.fillStyle = '#222';
-    g.fillText(p.id.length > 12 ? `${p.id.slice(0, 11)}…` : p.id, 2, y + cell / 2);
+    g.fillText(text, 2, y + rowH / 2);
+    labels.push({ x: 2, y: y + (rowH - textHeight) / 2, w: g.measureText(text).width, h: textHeight });
     const held = p.chunks ? bits(p.chunks, n) : null;
     const fetching = new Set(p.fetching);
-    for (let i = 0; i < n; i++) {
-      let c = COLOURS.missing;
-      if (held === null) c = p.complete ? COLOURS.held : COLOURS.unknown;
-      else if (held[i]) c = COLOURS.held;
-      else if (fetching.has(i)) c = COLOURS.fetching;
-      g.fillStyle = c;
-      g.fillRect(label + i * cell, y, Math.max(1, cell - 1), cell);
+    for (let c = 0; c < cols; c++) {
+      const from = c * group;
+      const to = Math.min(n, from + group);
+      let have = 0;
+      let inFlight = false;
+      for (let i = from; i < to; i++) {
+        if (held === null ? p.complete : held[i]) have++;
+        else if (fetching.has(i)) inFlight = true;
+      }
+      let colour = mix(have / (to - from));
+      if (held === null && !p.complete) colour = COLOURS.unknown;
+      else if (have === 0 && inFlight) colour = COLOURS.fetching;
+      g.fillStyle = colour;
+      const x = label + c * cellW;
+      g.fillRect(x, y + (rowH - cellH) / 2, Math.max(1, cellW - (cellW >= 4 ? 1 : 0)), cellH);
     }
   });
+  gridLayout = { label, cellW, rowH, group, cols, n, peers: view.peers };
+  canvas.setAttribute('data-group', String(group));
+  canvas.setAttribute('data-row-height', String(rowH));
+  canvas.setAttribute('data-label-height', String(textHeight));
+  canvas.setAttribute('data-labels', JSON.stringify(labels));
   const note = document.getElementById('grid-note');
-  note.textContent = view.totalPeers > rows ? `Showing ${rows} of ${view.totalPeers} peers.` : '';
+  const parts = [];
+  if (view.totalPeers > rows) parts.push(`Showing ${rows} of ${view.totalPeers} peers.`);
+  if (group > 1) parts.push(`Each cell is a run of ${group} chunks, darker as more of them are held.`);
+  note.textContent = parts.join(' ');
 }
+
+// The tooltip: which peer and which chunks the cell under the pointer stands for.
+document.getElementById('grid').addEventListener('mousemove', (ev) => {
+  const canvas = ev.currentTarget;
+  const L = gridLayout;
+  if (L === null) return;
+  const r = canvas.getBoundingClientRect();
+  const x = ((ev.clientX - r.left) * canvas.width) / r.width;
+  const y = ((ev.clientY - r.top) * canvas.height) / r.height;
+  const row = Math.floor(y / L.rowH);
+  const col = Math.floor((x - L.label) / L.cellW);
+  const p = L.peers[row];
+  if (p === undefined || col < 0 || col >= L.cols) {
+    canvas.title = '';
+    return;
+  }
+  const from = col * L.group;
+  const to = Math.min(L.n, from + L.group) - 1;
+  canvas.title = from === to ? `${p.id}: chunk ${from}` : `${p.id}: chunks ${from}–${to}`;
+});
 
 function renderPeers(view) {
   const body = document.querySelector('#peers tbody');
@@ -213,24 +284,63 @@ function renderAvailability(view) {
   );
 }
 
+// Throughput against a time axis in seconds. A live tracker sends its own per-second series (the
+// last five minutes, kept whether or not a page was open); a replay has none, so the page keeps
+// the points it received.
 function renderThroughput(view) {
-  throughput.push(view.throughput);
-  if (throughput.length > HISTORY) throughput.shift();
+  let values;
+  let everyS;
+  if (view.history) {
+    values = view.history.values;
+    everyS = view.history.everyMs / 1000;
+  } else {
+    throughput.push(view.throughput);
+    if (throughput.length > HISTORY) throughput.shift();
+    values = throughput;
+    everyS = 0.5;
+  }
   const svg = document.getElementById('throughput');
-  // The figures as measured: an idle swarm's peak is 0 (the scale alone needs a non-zero top).
-  const peak = Math.max(0, ...throughput);
+  const ns = 'http://www.w3.org/2000/svg';
+  const peak = Math.max(0, ...values);
   const scale = peak > 0 ? peak : 1;
-  const pts = throughput.map((v, i) => `${(i * 800) / (HISTORY - 1)},${155 - (150 * v) / scale}`).join(' ');
-  const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+  const span = Math.max(60, values.length * everyS);
+  const left = 60;
+  const xOf = (i) => left + ((800 - left) * (span - (values.length - 1 - i) * everyS)) / span;
+  const yOf = (v) => 145 - (130 * v) / scale;
+  const parts = [];
+  const text = (x, y, t, anchor) => {
+    const e = document.createElementNS(ns, 'text');
+    e.setAttribute('x', String(x));
+    e.setAttribute('y', String(y));
+    e.setAttribute('class', 'axis');
+    if (anchor) e.setAttribute('text-anchor', anchor);
+    e.textContent = t;
+    return e;
+  };
+  // Axis: seconds ago along the bottom, bytes/s at the top and bottom of the scale.
+  for (let k = 0; k <= 4; k++) {
+    const ago = Math.round((span * (4 - k)) / 4);
+    parts.push(
+      text(left + ((800 - left) * k) / 4, 158, ago === 0 ? 'now' : `-${ago} s`, k === 4 ? 'end' : 'middle'),
+    );
+  }
+  parts.push(text(left - 4, 20, `${bytes(peak)}/s`, 'end'), text(left - 4, 148, '0', 'end'));
+  const line = document.createElementNS(ns, 'polyline');
   line.setAttribute('class', 'line');
-  line.setAttribute('points', pts);
-  svg.replaceChildren(line);
-  svg.setAttribute('data-points', String(throughput.length));
+  line.setAttribute('points', values.map((v, i) => `${xOf(i).toFixed(1)},${yOf(v).toFixed(1)}`).join(' '));
+  parts.push(line);
+  svg.replaceChildren(...parts);
+  const total = values.reduce((a, v) => a + v * everyS, 0);
+  svg.setAttribute('data-points', String(values.length));
   svg.setAttribute('data-max', String(Math.round(peak)));
+  svg.setAttribute('data-total', String(Math.round(total)));
+  const now = values.length > 0 ? values[values.length - 1] : 0;
+  const peakAgo = (values.length - 1 - values.lastIndexOf(peak)) * everyS;
+  const window = `the last ${Math.round(values.length * everyS)} s`;
   document.getElementById('throughput-now').textContent =
     peak === 0
-      ? 'idle: nothing moved in the last minute'
-      : `now ${bytes(view.throughput)}/s, peak ${bytes(peak)}/s over the last minute`;
+      ? `idle: nothing moved in ${window}`
+      : `now ${bytes(now)}/s, peak ${bytes(peak)}/s ${peakAgo < 1 ? 'now' : `${Math.round(peakAgo)} s ago`}, ${bytes(total)} moved in ${window}`;
 }
 
 function render(data) {

@@ -14,6 +14,7 @@ import {
 } from '../tracker/feed.js';
 import type { SwarmRegistry } from '../tracker/registry.js';
 import type { SwarmStore } from '../tracker/swarm-store.js';
+import { ThroughputHistory } from '../tracker/throughput-history.js';
 
 /**
  * The dashboard over HTTP: the page and its assets (served from the package, no CDN), the JSON
@@ -76,6 +77,11 @@ export function registerDashboard(
   store?: SwarmStore,
 ): void {
   const feed = new Feed(registry);
+  // The swarms' throughput second by second, for pages opened late (tracker/throughput-history.ts).
+  const history = new ThroughputHistory();
+  const sampler = setInterval(() => history.sample(registry, now()), 1000);
+  sampler.unref();
+  app.addHook('onClose', async () => clearInterval(sampler));
   let clients = 0;
   registerDashboardAssets(app);
   // A shared store (Redis) keeps the announce peers out of the registry: the dashboard adds them.
@@ -91,7 +97,8 @@ export function registerDashboard(
     }
   };
   const view = async (id: string): Promise<SwarmView | null> => {
-    const own = feed.view(id, now());
+    const local = feed.view(id, now());
+    const own = local === null ? null : { ...local, history: history.series(local.id) };
     if (shared === null || !isInfoHashHex(id)) return own;
     try {
       const hex = id.toLowerCase();

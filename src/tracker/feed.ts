@@ -2,6 +2,7 @@ import type { Bitfield } from '../core/bitfield.js';
 import { displayPeerId } from '../core/ids.js';
 import { compactIp, compactPort } from '../core/ip.js';
 import type { PeerRecord, Swarm, SwarmRegistry } from '../tracker/registry.js';
+import type { ThroughputSeries } from './throughput-history.js';
 
 /**
  * What the dashboard shows, computed from the tracker's registry (read only, never changing it):
@@ -61,6 +62,8 @@ export interface SwarmView {
   transfers: { from: string; to: string; bytes: number }[];
   /** Sum of the peers' download rates, bytes/s. */
   throughput: number;
+  /** The swarm's throughput second by second, kept by the tracker (none in a replay). */
+  history?: ThroughputSeries;
 }
 
 interface RateState {

@@ -130,6 +130,137 @@ describe('dashboard in real headless Chromium', () => {
     }
   }, 60_000);
 
+  it('keeps the grid readable at 20, 256 and 2,000 chunks: rows as tall as their labels, labels apart, the panel spanned', async () => {
+    const tracker = await startTracker({ port: 0 }, { routes: registerDashboard });
+    try {
+      const post = (path: string, body: object) =>
+        fetch(`${tracker.url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      for (const pieces of [20, 256, 2000]) {
+        for (let i = 0; i < 10; i++) {
+          const chunks = Array.from({ length: pieces }, (_, k) => k).filter((k) => (k + i) % 3 !== 0);
+          const r = await post('/register', {
+            peer_id: `peer${i + 1}-${pieces}`,
+            port: 7000 + i,
+            files: { [`g${pieces}.bin`]: { chunks, pieces } },
+          });
+          expect(r.status).toBe(200);
+        }
+      }
+      browser ??= await launch();
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await mkdir(ARTIFACTS, { recursive: true });
+      for (const pieces of [20, 256, 2000]) {
+        await page.goto(`${tracker.url}/?swarm=${encodeURIComponent(`name:g${pieces}.bin`)}`);
+        await page.waitForFunction(
+          (n) => document.querySelector('#swarm-title')?.textContent?.includes(`${n} chunks`) === true,
+          pieces,
+          { timeout: 10_000, polling: 200 },
+        );
+        const g = await page.$eval('#grid', (c) => {
+          const canvas = c as HTMLCanvasElement;
+          const wrap = canvas.parentElement as HTMLElement;
+          const cs = getComputedStyle(wrap);
+          return {
+            rowHeight: Number(canvas.dataset.rowHeight),
+            labelHeight: Number(canvas.dataset.labelHeight),
+            group: Number(canvas.dataset.group),
+            labels: JSON.parse(canvas.dataset.labels ?? '[]') as {
+              x: number;
+              y: number;
+              w: number;
+              h: number;
+            }[],
+            canvasWidth: canvas.getBoundingClientRect().width,
+            panelWidth: wrap.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight),
+          };
+        });
+        expect(g.labels).toHaveLength(10);
+        expect(g.rowHeight).toBeGreaterThanOrEqual(g.labelHeight);
+        for (let i = 1; i < g.labels.length; i++) {
+          const a = g.labels[i - 1] as { y: number; h: number };
+          const b = g.labels[i] as { y: number; h: number };
+          expect(b.y, `labels ${i - 1} and ${i} overlap at ${pieces} chunks`).toBeGreaterThanOrEqual(
+            a.y + a.h,
+          );
+        }
+        expect(g.canvasWidth).toBeGreaterThanOrEqual(g.panelWidth - 2);
+        // Past what fits at 3 px a cell, chunks are grouped into runs.
+        expect(g.group > 1).toBe(pieces * 3 > g.panelWidth - 96);
+        await page.screenshot({ path: join(ARTIFACTS, `dashboard-grid-${pieces}.png`) });
+      }
+      await page.close();
+    } finally {
+      await tracker.close();
+    }
+  }, 60_000);
+
+  it('a page opened 10 s after a swarm stopped moving shows what moved, from the tracker, and does not say idle', async () => {
+    const tracker = await startTracker({ port: 0 }, { routes: registerDashboard });
+    try {
+      const post = (path: string, body: object) =>
+        fetch(`${tracker.url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        }).then((r) => r.json() as Promise<{ key: string }>);
+      const keys: string[] = [];
+      for (let i = 0; i < 3; i++)
+        keys.push(
+          (
+            await post('/register', {
+              peer_id: `tp${i}`,
+              port: 7100 + i,
+              files: { 'tp.bin': { chunks: [], pieces: 40 } },
+            })
+          ).key,
+        );
+      // The tracker's sampler sees the peers at 0 first; then 4 s of reports, 1 MiB per peer per 0.5 s.
+      await new Promise((r) => setTimeout(r, 1500));
+      let reported = 0;
+      for (let step = 1; step <= 8; step++) {
+        for (let i = 0; i < 3; i++)
+          await post('/update', {
+            peer_id: `tp${i}`,
+            key: keys[i],
+            file: 'tp.bin',
+            stats: { downloaded: step * 1024 * 1024 },
+          });
+        reported = 3 * step * 1024 * 1024;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await new Promise((r) => setTimeout(r, 10_000));
+      browser ??= await launch();
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(`${tracker.url}/`);
+      await page.waitForFunction(
+        () => Number(document.querySelector('#throughput')?.getAttribute('data-points')) >= 10,
+        undefined,
+        { timeout: 10_000, polling: 200 },
+      );
+      const total = Number(await page.getAttribute('#throughput', 'data-total'));
+      expect(
+        Math.abs(total - reported) / reported,
+        `chart ${total} B, peers reported ${reported} B`,
+      ).toBeLessThan(0.1);
+      const peak = Number(await page.getAttribute('#throughput', 'data-max'));
+      // 3 MiB every 0.5 s: 6 MiB/s, seen in one-second steps (one or two reports a step).
+      expect(peak).toBeGreaterThanOrEqual(3 * 1024 * 1024);
+      expect(peak).toBeLessThanOrEqual(13 * 1024 * 1024);
+      const text = (await page.textContent('#throughput-now')) ?? '';
+      expect(text).not.toContain('idle');
+      expect(text).toMatch(/now 0 B\/s, peak .* s ago/);
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-throughput.png'), fullPage: true });
+      await page.close();
+    } finally {
+      await tracker.close();
+    }
+  }, 60_000);
+
   it('replays a recorded simulation: the grid fills to 100% frame by frame, with its charts', async () => {
     // 30 peers + 1 seed, 20 pieces, recorded every 0.5 s of virtual time.
     const scenario = { ...DEFAULT_SCENARIO, peers: 30, pieces: 20, seed: 5 };
