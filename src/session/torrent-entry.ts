@@ -34,6 +34,8 @@ export class TorrentEntry implements QueuedTorrent {
   uploadLimit: number | null;
   /** Its own rate limits (under the session's), changeable while it runs. */
   readonly limits = { down: new AdjustablePacer(null, 0), up: new AdjustablePacer(null, 0) };
+  /** Bytes up and down when the resume data was last written. */
+  savedTotals = -1;
   /** Something changed since the resume data was last written. */
   dirty = true;
   /** Each tracker's last answer: peers given, or the error (url -> result). */
