@@ -1,5 +1,5 @@
 /**
- * npm run bench:daemon [-- --torrents 200 --restart 1000 --idle 60 --transfer 16MiB]
+ * npm run bench:daemon [-- --torrents 200 --restart 1000 --idle 60 --transfer 64MiB]
  *
  * One `swarmshare daemon` (the built CLI, a real process) measured against the issue's targets:
  *   1. seeding --torrents small torrents (64 KiB files already in its download folder): peak RSS;
@@ -29,7 +29,7 @@ const { values: args } = parseArgs({
     torrents: { type: 'string', default: '200' },
     restart: { type: 'string', default: '1000' },
     idle: { type: 'string', default: '60' },
-    transfer: { type: 'string', default: '16MiB' },
+    transfer: { type: 'string', default: '64MiB' },
   },
 });
 const N = Number(args.torrents);

@@ -167,6 +167,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.torrents.set(e.id, e);
     await this.opts.state.saveResume(await e.resumeData());
     e.dirty = false;
+    e.savedTotals = e.uploaded + e.downloaded;
     this.emit('added', e);
     this.#reconcile();
     return { entry: e, created: true };
