@@ -26,6 +26,13 @@ export class RateMeter {
   }
 }
 
+/** The trackers still silent, for the status line: a UDP tracker may take 105 s to give up on. */
+export function waitingFor(urls: readonly string[]): string {
+  if (urls.length === 0) return '';
+  const shown = urls.slice(0, 2).join(', ');
+  return ` | no answer yet from ${shown}${urls.length > 2 ? ` and ${urls.length - 2} more` : ''}`;
+}
+
 /**
  * Download progress: a live bar in a terminal (percent, rate, peers, ETA), plain lines every
  * `everyMs` otherwise. Returns a function that stops it.
@@ -42,7 +49,7 @@ export function showProgress(
     ? new cliProgress.SingleBar(
         {
           format:
-            '{bar} {percentage}% | {value}/{total} pieces | {rate} | {peers} peers | ETA {eta_formatted}',
+            '{bar} {percentage}% | {value}/{total} pieces | {rate} | {peers} peers | ETA {eta_formatted}{waiting}',
           hideCursor: true,
           stream: out,
           etaBuffer: 50,
@@ -50,16 +57,17 @@ export function showProgress(
         cliProgress.Presets.shades_classic,
       )
     : null;
-  bar?.start(total, node.core.have.count, { rate: '0 B/s', peers: 0 });
+  bar?.start(total, node.core.have.count, { rate: '0 B/s', peers: 0, waiting: '' });
   const update = () => {
     const rate = meter.add(Date.now(), node.downloaded);
     const have = node.core.have.count;
-    if (bar) bar.update(have, { rate: `${formatBytes(rate)}/s`, peers: node.connections });
+    const waiting = waitingFor(node.unansweredTrackers());
+    if (bar) bar.update(have, { rate: `${formatBytes(rate)}/s`, peers: node.connections, waiting });
     else {
       const pct = ((have / Math.max(total, 1)) * 100).toFixed(1);
       const eta = rate > 0 ? `${Math.ceil(((total - have) * node.meta.pieceLength) / rate)}s` : '?';
       out.write(
-        `${pct}% ${have}/${total} pieces, ${formatBytes(rate)}/s, ${node.connections} peers, ETA ${eta}\n`,
+        `${pct}% ${have}/${total} pieces, ${formatBytes(rate)}/s, ${node.connections} peers, ETA ${eta}${waiting}\n`,
       );
     }
   };

@@ -53,6 +53,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   port = 0;
   downloaded = 0;
   uploaded = 0;
+  /** Every tracker URL announced to, and those that answered (peers or an error) at least once. */
+  #trackerUrls: string[] = [];
+  readonly #heardFrom = new Set<string>();
   /** Pieces read and hashed at start to find what is on disk (0 when resume data was trusted). */
   hashChecks = 0;
   /** Bytes received per remote peer id (latin1). */
@@ -304,16 +307,21 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       trackerClientFor(u, info, key, name, { retransmitMs: this.opts.udpRetransmitMs });
     // Trackers given by the user are a tier each; the torrent's come in its tiers (BEP 12).
     const tiers = this.opts.trackers !== undefined ? this.opts.trackers.map((u) => [u]) : m.tiers;
+    this.#trackerUrls = tiers.flat();
     this.#announcer = new Announcer(
       tiers.map((tier) => tier.map(client)),
       {
         state: (event) => this.#state(event),
         peers: (url, peers) => {
+          this.#heardFrom.add(url);
           for (const p of peers) this.#dialer.learn(p, 'tracker');
           this.emit('tracker', url, peers.length);
           this.#dialer.connectMore();
         },
-        failed: (url, message, retryInMs) => this.emit('tracker', url, 0, message, retryInMs),
+        failed: (url, message, retryInMs) => {
+          this.#heardFrom.add(url);
+          this.emit('tracker', url, 0, message, retryInMs);
+        },
         have: () => this.core.have,
       },
       this.#deps.timers,
@@ -422,6 +430,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   /** The peers we are linked to: address, peer id, direction, bytes each way, what each holds. */
   peerList(): LinkedPeer[] {
     return this.#tcp === undefined || this.core === undefined ? [] : this.#dialer.linkedPeers();
+  }
+
+  /** Trackers that have not answered yet, neither with peers nor with an error. */
+  unansweredTrackers(): string[] {
+    return this.#trackerUrls.filter((u) => !this.#heardFrom.has(u));
   }
 
   /** What we report to a swarmshare tracker for its dashboard. */

@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -236,6 +237,36 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
     ]);
     expect(r.code).toBe(3);
     expect(r.out).toMatch(/no metadata after 2 s/);
+  });
+
+  it('get: a tracker that never answers is named in the status line until it does', async () => {
+    const silent = createSocket('udp4');
+    await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const c = await run([
+        'create',
+        join(dir, 'x.bin'),
+        '-o',
+        join(dir, 'silent.torrent'),
+        '--tracker',
+        `udp://127.0.0.1:${port}/announce`,
+      ]);
+      expect(c.code, c.out).toBe(0);
+      const r = await run([
+        'get',
+        join(dir, 'silent.torrent'),
+        '-o',
+        join(dir, 'silent-out'),
+        '--no-dht',
+        '--timeout',
+        '5',
+      ]);
+      expect(r.code).toBe(3);
+      expect(r.out).toContain(`no answer yet from udp://127.0.0.1:${port}/announce`);
+    } finally {
+      silent.close();
+    }
   });
 
   it('create: a bad piece size and a missing path', async () => {
