@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { DhtUdp } from '../net/dht-udp.js';
 import { MAX_CONNECTIONS } from '../node/peer-node.js';
+import { DEFAULT_MAX_CONNECTIONS_TOTAL } from '../session/queue.js';
 import { collect, intOption, portOption, sizeOption } from './options.js';
 import { addDhtOptions, countOption, type DhtFlags, minIntervalOption, startDht } from './peer-options.js';
 import { packageVersion } from './version.js';
@@ -20,6 +21,7 @@ interface DaemonFlags extends DhtFlags {
   apiAllowedHost: string[];
   maxActive: number;
   maxConnections: number;
+  maxConnectionsTotal: number;
   downloadLimit?: number;
   uploadLimit?: number;
   minAnnounceInterval: number;
@@ -71,6 +73,12 @@ export function registerDaemonCommand(program: Command): void {
     )
     .option('--max-active <n>', 'downloads running at once (seeding takes no slot)', intOption(1, 10_000), 5)
     .option('--max-connections <n>', 'peer connections per torrent at most', countOption, MAX_CONNECTIONS)
+    .option(
+      '--max-connections-total <n>',
+      'peer connections of all torrents together at most',
+      countOption,
+      DEFAULT_MAX_CONNECTIONS_TOTAL,
+    )
     .option('--download-limit <rate>', 'global download limit (e.g. 4MiB/s); none by default', sizeOption)
     .option('--upload-limit <rate>', 'global upload limit; none by default', sizeOption)
     .addOption(minIntervalOption());
@@ -96,6 +104,7 @@ async function daemonAction(o: DaemonFlags): Promise<void> {
     port: o.port,
     maxActive: o.maxActive,
     maxConnections: o.maxConnections,
+    maxConnectionsTotal: o.maxConnectionsTotal,
     downloadLimit: o.downloadLimit ?? null,
     uploadLimit: o.uploadLimit ?? null,
     dht,

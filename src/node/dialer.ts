@@ -70,6 +70,18 @@ export class Dialer {
     return this.host.opts.maxConnections ?? MAX_CONNECTIONS;
   }
 
+  /** Dials under way. */
+  get dialling(): number {
+    return this.#connecting.size;
+  }
+
+  /** Connections we may still open or take: under this torrent's cap and the session's. */
+  #room(): number {
+    const own = this.#max - this.host.tcp.links.size - this.#connecting.size;
+    const shared = this.host.opts.sharedConnections?.room() ?? Number.POSITIVE_INFINITY;
+    return Math.min(own, shared);
+  }
+
   /**
    * A peer from `source`, through the one door (PeerSet.learn); the first source an address came
    * from is remembered, so links can be counted by how their peer was found.
@@ -91,7 +103,7 @@ export class Dialer {
       this.host.stopped ||
       // Dials under way hold their slots: otherwise the peer we just dropped to make room could
       // take the slot back before the dial it was dropped for connects.
-      tcp.links.size + this.#connecting.size >= this.#max ||
+      this.#room() <= 0 ||
       tcp.perIp(ip) >= (this.host.opts.maxPerIp ?? MAX_PER_IP)
     );
   }
@@ -111,7 +123,7 @@ export class Dialer {
     }
     const busy = this.busy();
     if (tcp.links.size + this.#connecting.size >= this.#max) this.#dropUselessLink(busy);
-    const room = this.#max - tcp.links.size - this.#connecting.size;
+    const room = this.#room();
     if (room <= 0) return;
     for (const { addr, p } of this.peers.toDial(room, busy, this.host.now())) this.#dial(addr, p);
   }
@@ -146,7 +158,7 @@ export class Dialer {
         now - (this.#givenDialled.get(addr) ?? Number.NEGATIVE_INFINITY) < REST_MS
       )
         continue;
-      if (this.host.tcp.links.size + this.#connecting.size >= this.#max) return;
+      if (this.#room() <= 0) return;
       this.#givenDialled.set(addr, now);
       this.#dial(addr, p);
     }

@@ -141,6 +141,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     return this.#tcp?.links.size ?? 0;
   }
 
+  /** Connections open and being dialled: what this torrent takes of a shared cap. */
+  get connectionsHeld(): number {
+    return this.connections + this.#dialer.dialling;
+  }
+
   async start(): Promise<void> {
     const { blocks, have, pool } = await this.#openStore();
     this.downloaded = 0;

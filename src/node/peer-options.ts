@@ -68,6 +68,8 @@ export interface PeerNodeOpts {
    * match): taken as they are, without reading and hashing the files again.
    */
   trustedHave?: Bitfield;
+  /** A connection cap shared with other torrents (a session's): how many more may open now. */
+  sharedConnections?: { room(): number };
   /** Token buckets shared with other torrents (a session's global limits), used instead of the rates. */
   upBucket?: Pacer;
   downBucket?: Pacer;

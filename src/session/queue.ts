@@ -16,6 +16,9 @@ export interface QueuedTorrent {
   position: number;
 }
 
+/** Connections of all torrents together by default (Transmission's global peer limit is 200). */
+export const DEFAULT_MAX_CONNECTIONS_TOTAL = 200;
+
 /** Downloads that run at once by default (Transmission and qBittorrent use 3 to 5). */
 export const DEFAULT_MAX_ACTIVE = 5;
 

@@ -8,7 +8,7 @@ import { AdjustablePacer, bothPacers } from '../core/token-bucket.js';
 import { SharedListener } from '../net/shared-listener.js';
 import { nodeHasher, systemClock } from '../net/system.js';
 import { MAX_CONNECTIONS, type PeerDht, PeerNode } from '../node/peer-node.js';
-import { activeSet, DEFAULT_MAX_ACTIVE } from './queue.js';
+import { activeSet, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_CONNECTIONS_TOTAL } from './queue.js';
 import type { StateStore, StoredTorrent } from './state-store.js';
 import { TorrentEntry } from './torrent-entry.js';
 
@@ -45,6 +45,8 @@ export interface SessionOpts extends Partial<SessionSettings> {
   port: number;
   /** Connections per torrent. */
   maxConnections?: number;
+  /** Connections of every torrent together (default DEFAULT_MAX_CONNECTIONS_TOTAL). */
+  maxConnectionsTotal?: number;
   dht?: PeerDht;
   minAnnounceIntervalMs?: number;
   log?: (line: string) => void;
@@ -92,6 +94,15 @@ export class Session extends EventEmitter<SessionEvents> {
   get port(): number {
     return this.listener.port;
   }
+
+  /** Room under the global connection cap: what every running torrent holds, counted now. */
+  readonly #connectionRoom = {
+    room: (): number => {
+      let held = 0;
+      for (const e of this.torrents.values()) held += e.node?.connectionsHeld ?? 0;
+      return (this.opts.maxConnectionsTotal ?? DEFAULT_MAX_CONNECTIONS_TOTAL) - held;
+    },
+  };
 
   #log(line: string): void {
     this.opts.log?.(line);
@@ -272,6 +283,7 @@ export class Session extends EventEmitter<SessionEvents> {
       minAnnounceIntervalMs: this.opts.minAnnounceIntervalMs,
       dht: e.meta.private ? undefined : this.opts.dht,
       trustedHave: e.trusted ?? undefined,
+      sharedConnections: this.#connectionRoom,
       downBucket: bothPacers(this.#down, e.limits.down),
       upBucket: bothPacers(this.#up, e.limits.up),
     });

@@ -245,6 +245,60 @@ describe('a session and its API, in process', () => {
   });
 });
 
+describe('the global connection cap', () => {
+  let dir = '';
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  it('an incoming peer past --max-connections-total is refused, whichever torrent it is for; below it, taken', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ss-cap-'));
+    const session = new Session({
+      state: new StateStore(join(dir, 'state')),
+      downloadDir: join(dir, 'dl'),
+      host: '127.0.0.1',
+      port: 0,
+      maxConnectionsTotal: 1,
+    });
+    await session.start();
+    const sockets: import('node:net').Socket[] = [];
+    try {
+      const a = torrentFor('a.bin', randomBytes(40_000), 16_384, 'http://127.0.0.1:9/announce');
+      const b = torrentFor('b.bin', randomBytes(40_000), 16_384, 'http://127.0.0.1:9/announce');
+      await session.add(a.bytes);
+      await session.add(b.bytes);
+      const ea = session.get(a.infoHash.toString('hex'));
+      const eb = session.get(b.infoHash.toString('hex'));
+      await waitFor(
+        'both running',
+        () => (ea.node?.core !== undefined && eb.node?.core !== undefined ? true : undefined),
+        10_000,
+      );
+      const dialIn = (infoHash: Uint8Array) =>
+        new Promise<{ closed: boolean }>((resolve) => {
+          const s = connect(session.port, '127.0.0.1', () =>
+            s.write(encodeHandshake({ reserved: new Uint8Array(8), infoHash, peerId: randomBytes(20) })),
+          );
+          sockets.push(s);
+          const state = { closed: false };
+          s.on('close', () => {
+            state.closed = true;
+          });
+          s.on('error', () => {});
+          setTimeout(() => resolve(state), 800);
+        });
+      const first = await dialIn(a.infoHash);
+      expect(first.closed).toBe(false);
+      expect(ea.node?.connections).toBe(1);
+      const second = await dialIn(b.infoHash);
+      expect(second.closed).toBe(true);
+      expect(eb.node?.connections).toBe(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await session.stop();
+    }
+  });
+});
+
 describe('state folder', () => {
   let dir = '';
   afterEach(async () => {
