@@ -8,6 +8,7 @@ import Fastify, {
 } from 'fastify';
 import { httpStatus, isSwarmshareError, SwarmshareError } from '../core/errors.js';
 import { MAX_TORRENT_BYTES } from '../core/metainfo.js';
+import { openEventStream } from '../dashboard/routes.js';
 import type { Session } from '../session/session.js';
 import type { TorrentEntry } from '../session/torrent-entry.js';
 import { type AccessOpts, checkAccess } from './access.js';
@@ -258,13 +259,7 @@ function registerSessionRoutes(app: FastifyInstance, session: Session): void {
 
 /** Server-sent events: added, state, progress (every second while active), completed, error, removed. */
 function streamEvents(session: Session, req: FastifyRequest, reply: FastifyReply): void {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-  });
+  const res = openEventStream(reply);
   const send = (event: string, data: unknown) =>
     res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   const summary = (e: TorrentEntry) => torrentSummary(session, e);

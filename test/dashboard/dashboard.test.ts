@@ -14,6 +14,13 @@ import { start, stopAll, waitFor } from '../support/proc.js';
 const ARTIFACTS = 'test-artifacts';
 const CLI = 'dist/cli/main.js';
 
+const postJson = (base: string, path: string, body: object) =>
+  fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
 const launch = () =>
   chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -133,12 +140,7 @@ describe('dashboard in real headless Chromium', () => {
   it('keeps the grid readable at 20, 256 and 2,000 chunks: rows as tall as their labels, labels apart, the panel spanned', async () => {
     const tracker = await startTracker({ port: 0 }, { routes: registerDashboard });
     try {
-      const post = (path: string, body: object) =>
-        fetch(`${tracker.url}${path}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-        });
+      const post = (path: string, body: object) => postJson(tracker.url, path, body);
       for (const pieces of [20, 256, 2000]) {
         for (let i = 0; i < 10; i++) {
           const chunks = Array.from({ length: pieces }, (_, k) => k).filter((k) => (k + i) % 3 !== 0);
@@ -202,11 +204,7 @@ describe('dashboard in real headless Chromium', () => {
     const tracker = await startTracker({ port: 0 }, { routes: registerDashboard });
     try {
       const post = (path: string, body: object) =>
-        fetch(`${tracker.url}${path}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-        }).then((r) => r.json() as Promise<{ key: string }>);
+        postJson(tracker.url, path, body).then((r) => r.json() as Promise<{ key: string }>);
       const keys: string[] = [];
       for (let i = 0; i < 3; i++)
         keys.push(

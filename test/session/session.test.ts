@@ -208,6 +208,35 @@ describe('a session and its API, in process', () => {
     expect(scheme.json().error.message).toMatch(/only http and https/);
   });
 
+  it('streams server-sent events: hello, then added for a new torrent', async () => {
+    const live = buildApi(session, { host: '127.0.0.1' });
+    await live.listen({ host: '127.0.0.1', port: 0 });
+    const port = (live.server.address() as { port: number }).port;
+    const ac = new AbortController();
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { signal: ac.signal });
+      expect(res.headers.get('content-type')).toBe('text/event-stream');
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      let text = '';
+      const until = async (what: string) => {
+        for (let i = 0; i < 50 && !text.includes(what); i++) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += Buffer.from(value).toString();
+        }
+        return text.includes(what);
+      };
+      expect(await until('event: hello')).toBe(true);
+      const t = torrentFor('sse.bin', randomBytes(20_000), 16_384, 'http://127.0.0.1:9/announce');
+      await session.add(t.bytes, { paused: true });
+      expect(await until('event: added')).toBe(true);
+      expect(text).toContain('"name":"sse.bin"');
+    } finally {
+      ac.abort();
+      await live.close();
+    }
+  });
+
   it('describes every route in its OpenAPI document', async () => {
     const doc = (await app.inject({ method: 'GET', url: '/api/v1/openapi.json', headers: auth })).json();
     expect(Object.keys(doc.paths).sort()).toEqual(
