@@ -22,7 +22,7 @@ import { sessionView, torrentDetail, torrentSummary } from './views.js';
  */
 
 export interface ApiOpts extends AccessOpts {
-  /** Resolves a magnet link's metadata, a URL's .torrent: see add.ts. */
+  /** How long a magnet add waits for its metadata, ms (default METADATA_TIMEOUT_MS, add.ts). */
   metadataTimeoutMs?: number;
 }
 

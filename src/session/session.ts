@@ -341,10 +341,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (node === null) return;
     e.node = null;
     e.checking = false;
-    if (node.core !== undefined) {
+    if (node.core !== undefined)
       e.have = new Bitfield(e.meta.pieceCount, Uint8Array.from(node.core.have.bytes));
-      e.trusted = null;
-    }
     e.uploadedBefore += node.uploaded;
     e.downloadedBefore += node.downloaded;
     await node.stop().catch(() => {});

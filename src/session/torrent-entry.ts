@@ -4,7 +4,7 @@ import { Bitfield } from '../core/bitfield.js';
 import type { Metainfo } from '../core/metainfo.js';
 import { AdjustablePacer } from '../core/token-bucket.js';
 import type { PeerNode } from '../node/peer-node.js';
-import type { QueuedTorrent, TorrentState } from './queue.js';
+import { type QueuedTorrent, stateOf, type TorrentState } from './queue.js';
 import type { ResumeData } from './state-store.js';
 
 /** One torrent of a session: what is kept of it across restarts, and its running peer when it runs. */
@@ -144,10 +144,6 @@ export class TorrentEntry implements QueuedTorrent {
   }
 
   state(running: boolean): TorrentState {
-    if (this.failed) return 'error';
-    if (this.paused) return 'paused';
-    if (this.checking) return 'checking';
-    if (!running) return 'queued';
-    return this.complete ? 'seeding' : 'downloading';
+    return stateOf(this, running, this.checking);
   }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
-import { activeSet, type QueuedTorrent } from '../../src/session/queue.js';
+import { activeSet, type QueuedTorrent, stateOf } from '../../src/session/queue.js';
 import { Session } from '../../src/session/session.js';
 import { checkResume, StateStore } from '../../src/session/state-store.js';
 import { encodeHandshake } from '../../src/wire/encode.js';
@@ -37,6 +37,15 @@ describe('the download queue (pure)', () => {
     expect([...activeSet(list, 2)].sort()).toEqual(['a', 'b', 's']);
     expect([...activeSet(list, 10)].sort()).toEqual(['a', 'b', 'c', 's']);
     expect([...activeSet([q('a', 0, { paused: true }), q('b', 1)], 1)]).toEqual(['b']);
+  });
+
+  it('names the state: error over paused over checking over queued; a running torrent seeds or downloads', () => {
+    expect(stateOf(q('a', 0, { failed: true, paused: true }), true, true)).toBe('error');
+    expect(stateOf(q('a', 0, { paused: true }), true, true)).toBe('paused');
+    expect(stateOf(q('a', 0), true, true)).toBe('checking');
+    expect(stateOf(q('a', 0), false, false)).toBe('queued');
+    expect(stateOf(q('a', 0, { complete: true }), true, false)).toBe('seeding');
+    expect(stateOf(q('a', 0), true, false)).toBe('downloading');
   });
 });
 
