@@ -7,7 +7,9 @@ import { type Metainfo, parseTorrent } from '../core/metainfo.js';
 import type { DhtUdp } from '../net/dht-udp.js';
 import { nodeHasher } from '../net/system.js';
 import { MetadataFetcher, torrentFromInfo } from '../node/metadata-fetch.js';
-import { MAX_CONNECTIONS, MAX_PER_IP, PeerNode } from '../node/peer-node.js';
+import { MAX_CONNECTIONS, MAX_PER_IP, type PeerNode } from '../node/peer-node.js';
+import type { Session } from '../session/session.js';
+import { startOneTorrent } from './one-torrent.js';
 import { collect, intOption, portOption } from './options.js';
 import {
   addDhtOptions,
@@ -78,6 +80,7 @@ interface GetRun {
   meta?: Metainfo;
   dht?: DhtUdp;
   node?: PeerNode;
+  session?: Session;
   stopProgress: () => void;
   timedOut: boolean;
 }
@@ -86,9 +89,9 @@ async function getAction(torrent: string, o: GetFlags): Promise<void> {
   const run: GetRun = { stopProgress: () => {}, timedOut: false };
   const timer = giveUpAfter(o.timeout, run);
   const source = await sourceOf(torrent, o, run);
-  const node = await startDownload(source, o, run);
+  const { session, node } = await startDownload(source, o, run);
   let exitCode = 130;
-  stopOnSignal(node, () => exitCode, run.stopProgress);
+  stopOnSignal(session, () => exitCode, run.stopProgress);
   try {
     await node.done;
   } catch (e) {
@@ -97,7 +100,7 @@ async function getAction(torrent: string, o: GetFlags): Promise<void> {
     run.stopProgress();
     clearTimeout(timer);
     console.error(`swarmshare: ${(e as Error).message}`);
-    await node.stop();
+    await session.stop();
     process.exit(1);
   }
   clearTimeout(timer);
@@ -105,7 +108,7 @@ async function getAction(torrent: string, o: GetFlags): Promise<void> {
   console.log(`Done: ${node.store.finalPath} (${source.meta.pieceCount} pieces verified)`);
   exitCode = 0;
   if (!o.seed) {
-    await node.stop();
+    await session.stop();
     process.exit(0);
   }
   console.log('Seeding (Ctrl-C to stop)');
@@ -128,13 +131,14 @@ function giveUpAfter(seconds: number | undefined, run: GetRun): NodeJS.Timeout |
           ? `swarmshare: not started after ${seconds} s`
           : `swarmshare: not complete after ${seconds} s (${have}/${run.meta.pieceCount} pieces); the partial download is kept for resume`,
     );
-    const stopped = run.node?.stop() ?? run.dht?.close() ?? Promise.resolve();
+    const stopped = run.session?.stop() ?? run.dht?.close() ?? Promise.resolve();
     Promise.race([stopped, new Promise((r) => setTimeout(r, STOP_GRACE_MS))]).finally(() => process.exit(3));
   }, seconds * 1000);
 }
 
 interface Source {
   meta: Metainfo;
+  bytes: Uint8Array;
   trackers: string[];
   peers: Peer[];
   dht: DhtUdp | undefined;
@@ -152,14 +156,14 @@ async function sourceOf(torrent: string, o: GetFlags, run: GetRun): Promise<Sour
 }
 
 async function torrentSource(path: string, o: GetFlags, run: GetRun): Promise<Source> {
-  const meta = await readTorrent(path);
+  const { meta, bytes } = await readTorrent(path);
   run.meta = meta;
   const trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
   if (trackers.length === 0 && o.peer.length === 0 && !o.dht)
     throw new Error(
       'the torrent names no tracker: give one with --tracker, peers with --peer, or leave the DHT on',
     );
-  return { meta, trackers, peers: o.peer, dht: meta.private ? undefined : await startDht(o) };
+  return { meta, bytes, trackers, peers: o.peer, dht: meta.private ? undefined : await startDht(o) };
 }
 
 async function magnetSource(link: string, o: GetFlags, run: GetRun): Promise<Source> {
@@ -176,9 +180,9 @@ async function magnetSource(link: string, o: GetFlags, run: GetRun): Promise<Sou
     );
   const dht = await startDht(o);
   run.dht = dht;
-  const meta = await metadataFor(mg, trackers, peers, o, dht);
+  const { meta, bytes } = await metadataFor(mg, trackers, peers, o, dht);
   run.meta = meta;
-  return { meta, trackers, peers, dht };
+  return { meta, bytes, trackers, peers, dht };
 }
 
 /**
@@ -191,7 +195,7 @@ async function metadataFor(
   peers: Peer[],
   o: GetFlags,
   dht?: DhtUdp,
-): Promise<Metainfo> {
+): Promise<{ meta: Metainfo; bytes: Uint8Array }> {
   console.log(`Fetching the metadata of ${mg.name ?? mg.infoHashHex} from its peers...`);
   const fetcher = new MetadataFetcher({
     infoHash: mg.infoHash,
@@ -211,30 +215,37 @@ async function metadataFor(
     await writeFile(o.saveTorrent, bytes);
     console.log(`Torrent:   ${resolve(o.saveTorrent)}`);
   }
-  return meta;
+  return { meta, bytes };
 }
 
-/** The peer started on the folder (its verified pieces found), the progress shown. */
-async function startDownload(s: Source, o: GetFlags, run: GetRun): Promise<PeerNode> {
-  const node = new PeerNode({
+/** The torrent's session started on the folder (its verified pieces found), the progress shown. */
+async function startDownload(s: Source, o: GetFlags, run: GetRun) {
+  const started = await startOneTorrent({
     meta: s.meta,
+    bytes: s.bytes,
     dir: resolve(o.output),
-    mode: 'download',
     host: o.host,
     port: o.port,
-    trackers: s.trackers,
-    peers: s.peers,
-    strategy: o.strategy,
     maxConnections: o.maxConnections,
-    maxPerIp: o.maxPerIp,
     minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
     dht: s.dht,
-    dhtIntervalMs: o.dhtInterval * 1000,
+    peer: {
+      mode: 'download',
+      trackers: s.trackers,
+      peers: s.peers,
+      strategy: o.strategy,
+      maxConnections: o.maxConnections,
+      maxPerIp: o.maxPerIp,
+      dhtIntervalMs: o.dhtInterval * 1000,
+    },
+    before: (node, session) => {
+      run.node = node;
+      run.session = session;
+      node.on('tracker', trackerLine);
+      node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
+    },
   });
-  run.node = node;
-  node.on('tracker', trackerLine);
-  node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
-  await node.start();
+  const node = started.node;
   await maybeMetrics(node, o.host, o.metricsPort);
   const resumed = node.core.have.count;
   console.log(
@@ -242,5 +253,5 @@ async function startDownload(s: Source, o: GetFlags, run: GetRun): Promise<PeerN
   );
   if (resumed > 0 && !node.core.complete) console.log(`Resuming: ${resumed} verified pieces already on disk`);
   run.stopProgress = showProgress(node);
-  return node;
+  return started;
 }

@@ -34,21 +34,25 @@ export async function readTorrent(path: string) {
     throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   try {
-    return parseTorrent(bytes, nodeHasher.sha1);
+    return { meta: parseTorrent(bytes, nodeHasher.sha1), bytes };
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }
 }
 
-/** Runs until SIGINT/SIGTERM, then stops the node cleanly and exits with `code`. */
-export function stopOnSignal(node: PeerNode, code: () => number, cleanup?: () => void): void {
+/** Runs until SIGINT/SIGTERM, then stops the session (its torrent leaves the tracker) and exits with `code`. */
+export function stopOnSignal(
+  session: { stop(): Promise<void> },
+  code: () => number,
+  cleanup?: () => void,
+): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     cleanup?.();
     console.log(`Stopping (${signal}): leaving the tracker...`);
-    node.stop().then(
+    session.stop().then(
       () => process.exit(code()),
       () => process.exit(1),
     );

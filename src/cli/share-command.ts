@@ -3,7 +3,8 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { magnetUri } from '../core/metainfo.js';
 import { createTorrent } from '../node/create-torrent.js';
-import { MAX_CONNECTIONS, MAX_PER_IP, PeerNode } from '../node/peer-node.js';
+import { MAX_CONNECTIONS, MAX_PER_IP } from '../node/peer-node.js';
+import { startOneTorrent } from './one-torrent.js';
 import { collect, portOption, sizeOption } from './options.js';
 import {
   addDhtOptions,
@@ -73,44 +74,50 @@ export function registerShareCommand(program: Command): void {
 }
 
 async function shareAction(path: string, o: ShareFlags): Promise<void> {
-  const { torrentPath, meta, dir } = await shareSource(path, o);
+  const { torrentPath, meta, bytes, dir } = await shareSource(path, o);
   // Without --tracker, a .torrent's own trackers (announce, announce-list) are announced to.
   if (meta.trackers.length === 0 && o.tracker.length === 0 && o.peer.length === 0 && !o.dht)
     throw new Error('no way to find peers: give --tracker or --peer, or leave the DHT on (no --no-dht)');
-  const node = new PeerNode({
+  const { session, node } = await startOneTorrent({
     meta,
+    bytes,
     dir,
-    mode: 'seed',
     host: o.host,
     port: o.port,
-    trackers: o.tracker.length > 0 ? o.tracker : undefined,
     maxConnections: o.maxConnections,
-    maxPerIp: o.maxPerIp,
-    superSeed: o.superSeed === true,
-    peers: o.peer,
     minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
     dht: meta.private ? undefined : await startDht(o),
-    dhtIntervalMs: o.dhtInterval * 1000,
+    peer: {
+      mode: 'seed',
+      trackers: o.tracker.length > 0 ? o.tracker : undefined,
+      maxConnections: o.maxConnections,
+      maxPerIp: o.maxPerIp,
+      superSeed: o.superSeed === true,
+      peers: o.peer,
+      dhtIntervalMs: o.dhtInterval * 1000,
+    },
+    before: (node) => {
+      node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
+      node.on('tracker', trackerLine);
+    },
   });
-  node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
-  node.on('tracker', trackerLine);
-  await node.start();
   await maybeMetrics(node, o.host, o.metricsPort);
   console.log(`Seeding:   ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces)`);
   console.log(`Info hash: ${meta.infoHashHex}${meta.private ? ' (private)' : ''}`);
   console.log(`Magnet:    ${magnetUri(meta)}`);
   console.log(`Torrent:   ${torrentPath}`);
   console.log(`Listening: ${o.host}:${node.port}  (Ctrl-C to stop)`);
-  stopOnSignal(node, () => 0);
+  stopOnSignal(session, () => 0);
 }
 
 /** What to seed: a .torrent and its content in --dir, or a file or folder (its .torrent written first). */
 async function shareSource(path: string, o: ShareFlags) {
   if (path.endsWith('.torrent') && (await stat(path)).isFile()) {
-    return { torrentPath: resolve(path), meta: await readTorrent(path), dir: resolve(o.dir ?? '.') };
+    const { meta, bytes } = await readTorrent(path);
+    return { torrentPath: resolve(path), meta, bytes, dir: resolve(o.dir ?? '.') };
   }
   const made = await createTorrent(path, { pieceLength: o.pieceSize, trackers: o.tracker });
   const torrentPath = resolve(o.output ?? `${made.meta.name}.torrent`);
   await writeFile(torrentPath, made.bytes);
-  return { torrentPath, meta: made.meta, dir: dirname(resolve(path)) };
+  return { torrentPath, meta: made.meta, bytes: made.bytes, dir: dirname(resolve(path)) };
 }

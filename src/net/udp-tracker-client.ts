@@ -1,4 +1,3 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import {
   ACTION_ANNOUNCE,
@@ -12,6 +11,7 @@ import { secureRandomBytes, systemClock } from './system.js';
 import type { AnnounceInfo, AnnounceResult, AnnounceState, TrackerClient } from './tracker-client.js';
 import { MAX_PEERS_PER_REPLY, NUMWANT, parseCompactPeers } from './tracker-client.js';
 import { TrackerError } from './tracker-client-error.js';
+import { UdpTrackerSocket } from './udp-tracker-socket.js';
 
 /**
  * A UDP tracker (BEP 15) as a client: connect for a connection id (kept a minute, as the BEP
@@ -32,6 +32,8 @@ export interface UdpClientOpts {
   /** The first retransmission timeout (tests shorten it). */
   retransmitMs?: number;
   maxTries?: number;
+  /** The socket to send from, shared with other clients (a session's); default: one of its own. */
+  socket?: UdpTrackerSocket;
 }
 
 export class UdpTrackerClient implements TrackerClient {
@@ -42,11 +44,11 @@ export class UdpTrackerClient implements TrackerClient {
   readonly #key: number;
   readonly #retransmitMs: number;
   readonly #maxTries: number;
-  #socket: Socket | null = null;
+  /** A socket shared with other clients, or null: this client's own, made on first use. */
+  readonly #shared: UdpTrackerSocket | null;
+  #own: UdpTrackerSocket | null = null;
   #cid: Buffer | null = null;
   #cidAt = 0;
-  /** Answers awaited, by transaction id. */
-  readonly #waiting = new Map<number, (reply: Buffer) => void>();
 
   constructor(url: string, info: AnnounceInfo, key: string, opts: UdpClientOpts = {}) {
     const u = new URL(url);
@@ -59,36 +61,27 @@ export class UdpTrackerClient implements TrackerClient {
     this.#key = Number.parseInt(key.slice(0, 8).padEnd(8, '0'), 16) >>> 0;
     this.#retransmitMs = opts.retransmitMs ?? RETRANSMIT_MS;
     this.#maxTries = opts.maxTries ?? MAX_TRIES;
+    this.#shared = opts.socket ?? null;
   }
 
-  #open(): Socket {
-    if (this.#socket !== null) return this.#socket;
-    const v6 = isIPv6(this.#host);
-    const s = createSocket(v6 ? 'udp6' : 'udp4');
-    // From our own address (a UDP tracker announces the sender's), as our TCP dials are.
-    const local = this.#info.ip;
-    if (local !== '0.0.0.0' && local !== '::' && isIPv6(local) === v6) s.bind(0, local);
-    s.on('message', (msg) => {
-      if (msg.length < 8) return;
-      const resolve = this.#waiting.get(msg.readUInt32BE(4));
-      if (resolve !== undefined) resolve(msg);
-    });
-    s.on('error', () => {});
-    s.unref();
-    this.#socket = s;
-    return s;
+  #socket(): UdpTrackerSocket {
+    if (this.#shared !== null) return this.#shared;
+    this.#own ??= new UdpTrackerSocket(this.#info.ip);
+    return this.#own;
   }
 
-  /** Sends `packet` (its transaction id at offset 12) until an answer comes or the tries run out. */
+  /** Sends `packet` until an answer comes or the tries run out; its transaction id (offset 12) is set here. */
   async #request(packet: Buffer): Promise<Buffer> {
-    const tid = packet.readUInt32BE(12);
-    const socket = this.#open();
+    const socket = this.#socket();
+    let tid = Buffer.from(secureRandomBytes(4)).readUInt32BE(0);
+    while (socket.busy(tid)) tid = (tid + 1) >>> 0;
+    packet.writeUInt32BE(tid, 12);
     try {
       for (let n = 0; n < this.#maxTries; n++) {
         const reply = await new Promise<Buffer | null>((resolve) => {
           const timer = setTimeout(() => resolve(null), this.#retransmitMs * 2 ** n);
           timer.unref();
-          this.#waiting.set(tid, (msg) => {
+          socket.await(tid, (msg) => {
             clearTimeout(timer);
             resolve(msg);
           });
@@ -107,7 +100,7 @@ export class UdpTrackerClient implements TrackerClient {
         }
       }
     } finally {
-      this.#waiting.delete(tid);
+      socket.forget(tid);
     }
     throw new TrackerError(`tracker ${this.url} did not answer (${this.#maxTries} tries)`);
   }
@@ -118,7 +111,6 @@ export class UdpTrackerClient implements TrackerClient {
     req.writeUInt32BE(PROTOCOL_ID_HI, 0);
     req.writeUInt32BE(PROTOCOL_ID_LO, 4);
     req.writeUInt32BE(ACTION_CONNECT, 8);
-    req.set(secureRandomBytes(4), 12);
     const reply = await this.#request(req);
     if (reply.length < 16 || reply.readUInt32BE(0) !== ACTION_CONNECT)
       throw new TrackerError('tracker sent a malformed connect reply');
@@ -133,7 +125,6 @@ export class UdpTrackerClient implements TrackerClient {
     const req = Buffer.alloc(ANNOUNCE_LENGTH);
     cid.copy(req, 0);
     req.writeUInt32BE(ACTION_ANNOUNCE, 8);
-    req.set(secureRandomBytes(4), 12);
     Buffer.from(i.infoHash).copy(req, 16);
     Buffer.from(i.peerId).copy(req, 36);
     writeU64(req, 56, s.downloaded);
@@ -159,8 +150,9 @@ export class UdpTrackerClient implements TrackerClient {
   }
 
   close(): void {
-    this.#socket?.close();
-    this.#socket = null;
+    // A shared socket belongs to its session, which closes it.
+    this.#own?.close();
+    this.#own = null;
   }
 }
 

@@ -309,7 +309,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const key = Buffer.from(this.#deps.randomBytes(4)).toString('hex');
     const name = this.opts.name ?? Buffer.from(this.peerId).toString('latin1');
     const client = (u: string) =>
-      trackerClientFor(u, info, key, name, { retransmitMs: this.opts.udpRetransmitMs });
+      trackerClientFor(u, info, key, name, {
+        retransmitMs: this.opts.udpRetransmitMs,
+        socket: this.opts.udpSocket,
+      });
     // Trackers given by the user are a tier each; the torrent's come in its tiers (BEP 12).
     const tiers = this.opts.trackers !== undefined ? this.opts.trackers.map((u) => [u]) : m.tiers;
     this.#trackerUrls = tiers.flat();
@@ -456,6 +459,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
 
   #tick(): void {
     if (this.#stopped) return;
+    // A seed with no link and no peer to dial has nothing to do (a session's idle seeds).
+    if (this.core.complete && this.connectionsHeld === 0 && !this.opts.peers?.length) return;
     this.#interp.tick();
     this.#dialer.connectMore();
   }

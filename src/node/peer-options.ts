@@ -5,6 +5,7 @@ import type { Metainfo } from '../core/metainfo.js';
 import type { Pacer } from '../core/token-bucket.js';
 import type { SharedListener } from '../net/shared-listener.js';
 import type { PeerLinks, TcpLinksHandlers, TcpLinksOpts } from '../net/tcp-links.js';
+import type { UdpTrackerSocket } from '../net/udp-tracker-socket.js';
 import type { StoreMode } from '../storage/fs-store.js';
 import type { PieceStore } from '../storage/piece-store.js';
 import type { Strategy } from '../swarm/picker.js';
@@ -46,6 +47,8 @@ export interface PeerNodeOpts {
   superSeed?: boolean;
   /** A UDP tracker's first retransmission timeout, ms (BEP 15: 15 s; tests shorten it). */
   udpRetransmitMs?: number;
+  /** The socket UDP trackers are asked from, shared by a session's torrents (default: one per tracker). */
+  udpSocket?: UdpTrackerSocket;
   /** The shortest announce interval taken from a tracker, ms (default MIN_ANNOUNCE_INTERVAL_MS). */
   minAnnounceIntervalMs?: number;
   /** One PEX message per link per this long, ms (default a minute; tests shorten it). */

@@ -2,15 +2,18 @@ import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
+import type { Cancel, Clock, Timers } from '../core/deps.js';
 import { SwarmshareError } from '../core/errors.js';
 import { type Metainfo, parseTorrent } from '../core/metainfo.js';
 import { AdjustablePacer, bothPacers } from '../core/token-bucket.js';
 import { SharedListener } from '../net/shared-listener.js';
-import { nodeHasher, systemClock } from '../net/system.js';
+import { nodeHasher, systemClock, systemTimers } from '../net/system.js';
+import { UdpTrackerSocket } from '../net/udp-tracker-socket.js';
 import { MAX_CONNECTIONS, type PeerDht, PeerNode } from '../node/peer-node.js';
+import type { PeerNodeOpts } from '../node/peer-options.js';
 import { activeSet, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_CONNECTIONS_TOTAL } from './queue.js';
 import type { StateStore, StoredTorrent } from './state-store.js';
-import { TorrentEntry } from './torrent-entry.js';
+import { TorrentEntry, type TorrentPeerOpts } from './torrent-entry.js';
 
 /**
  * A session: many torrents in one process, sharing one TCP listener (an incoming handshake goes
@@ -35,7 +38,8 @@ export interface SessionSettings {
 }
 
 export interface SessionOpts extends Partial<SessionSettings> {
-  state: StateStore;
+  /** Where torrents and their resume data are kept; without one, nothing outlives the process (`share`, `get`). */
+  state?: StateStore;
   /** swarmshare's version, for the API. */
   version?: string;
   /** Where new torrents download unless told otherwise. */
@@ -51,6 +55,16 @@ export interface SessionOpts extends Partial<SessionSettings> {
   minAnnounceIntervalMs?: number;
   log?: (line: string) => void;
   saveEveryMs?: number;
+  /** Time and timers (default: the system's); tests hand in their own. */
+  clock?: Clock;
+  timers?: Timers;
+}
+
+export interface AddOpts {
+  paused?: boolean;
+  downloadDir?: string;
+  /** How this torrent's peer runs, beyond the session's defaults (not kept across restarts). */
+  peer?: TorrentPeerOpts;
 }
 
 export interface SessionEvents {
@@ -65,26 +79,34 @@ export interface SessionEvents {
 export class Session extends EventEmitter<SessionEvents> {
   readonly opts: SessionOpts;
   readonly listener: SharedListener;
+  /** The one UDP socket every torrent's UDP trackers are asked from. */
+  readonly udpTrackers: UdpTrackerSocket;
   readonly torrents = new Map<string, TorrentEntry>();
   readonly settings: SessionSettings;
   readonly #down: AdjustablePacer;
   readonly #up: AdjustablePacer;
-  #timers: NodeJS.Timeout[] = [];
+  readonly clock: Clock;
+  readonly #timers: Timers;
+  #cancels: Cancel[] = [];
   #stopping = false;
   #nextPosition = 0;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
 
   constructor(opts: SessionOpts) {
     super();
     this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.#timers = opts.timers ?? systemTimers;
+    this.startedAt = this.clock.now();
     this.listener = new SharedListener(opts.host);
+    this.udpTrackers = new UdpTrackerSocket(opts.host);
     this.settings = {
       downloadLimit: opts.downloadLimit ?? null,
       uploadLimit: opts.uploadLimit ?? null,
       maxActive: opts.maxActive ?? DEFAULT_MAX_ACTIVE,
     };
-    this.#down = new AdjustablePacer(this.settings.downloadLimit, systemClock.now());
-    this.#up = new AdjustablePacer(this.settings.uploadLimit, systemClock.now());
+    this.#down = new AdjustablePacer(this.settings.downloadLimit, this.clock.now());
+    this.#up = new AdjustablePacer(this.settings.uploadLimit, this.clock.now());
   }
 
   get version(): string {
@@ -110,14 +132,15 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Opens the state, listens, brings every saved torrent back as it was. */
   async start(): Promise<void> {
-    await this.opts.state.open();
+    const state = this.opts.state;
+    await state?.open();
     await this.listener.listen(this.opts.port);
-    for (const s of await this.opts.state.loadTorrents()) await this.#restore(s);
-    this.#timers.push(
-      setInterval(() => this.#sample(), SAMPLE_MS),
-      setInterval(() => void this.save(false), this.opts.saveEveryMs ?? SAVE_EVERY_MS),
-    );
-    for (const t of this.#timers) t.unref();
+    for (const s of (await state?.loadTorrents()) ?? []) await this.#restore(s);
+    this.#cancels.push(this.#timers.every(SAMPLE_MS, () => this.#sample()));
+    if (state !== undefined)
+      this.#cancels.push(
+        this.#timers.every(this.opts.saveEveryMs ?? SAVE_EVERY_MS, () => void this.save(false)),
+      );
     this.#reconcile();
   }
 
@@ -133,7 +156,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (r === null) this.#log(`state: ${s.problem ?? 'no resume data'}; ${meta.name} will be re-checked`);
     const e = new TorrentEntry(meta, s.torrent, {
       downloadDir: r?.downloadDir ?? resolve(this.opts.downloadDir),
-      addedAt: r?.addedAt ?? Date.now(),
+      addedAt: r?.addedAt ?? this.clock.now(),
       paused: r?.paused ?? false,
       position: r?.position ?? this.#nextPosition,
     });
@@ -144,8 +167,8 @@ export class Session extends EventEmitter<SessionEvents> {
       e.downloadedBefore = r.downloaded;
       e.downloadLimit = r.downloadLimit;
       e.uploadLimit = r.uploadLimit;
-      e.limits.down.set(r.downloadLimit, systemClock.now());
-      e.limits.up.set(r.uploadLimit, systemClock.now());
+      e.limits.down.set(r.downloadLimit, this.clock.now());
+      e.limits.up.set(r.uploadLimit, this.clock.now());
       e.trusted = await trustedPieces(e, r);
       if (e.trusted === null)
         this.#log(`state: ${meta.name}: its files changed since they were recorded; re-checking`);
@@ -156,27 +179,37 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Adds a torrent (its .torrent bytes). An existing one comes back with `created: false`. */
-  async add(
-    bytes: Uint8Array,
-    o: { paused?: boolean; downloadDir?: string } = {},
-  ): Promise<{ entry: TorrentEntry; created: boolean }> {
+  async add(bytes: Uint8Array, o: AddOpts = {}): Promise<{ entry: TorrentEntry; created: boolean }> {
     let meta: Metainfo;
     try {
       meta = parseTorrent(bytes, nodeHasher.sha1);
     } catch (e) {
       throw new SwarmshareError('ERR_INVALID_TORRENT', `not a usable .torrent: ${(e as Error).message}`);
     }
+    return this.addParsed(meta, bytes, o);
+  }
+
+  /** Adds a torrent already parsed from `bytes`. */
+  async addParsed(
+    meta: Metainfo,
+    bytes: Uint8Array,
+    o: AddOpts = {},
+  ): Promise<{ entry: TorrentEntry; created: boolean }> {
     const existing = this.torrents.get(meta.infoHashHex);
     if (existing !== undefined) return { entry: existing, created: false };
     const e = new TorrentEntry(meta, bytes, {
       downloadDir: resolve(o.downloadDir ?? this.opts.downloadDir),
-      addedAt: Date.now(),
+      addedAt: this.clock.now(),
       paused: o.paused === true,
       position: this.#nextPosition++,
+      peer: o.peer,
     });
-    await this.opts.state.saveTorrent(e.id, bytes);
+    const state = this.opts.state;
+    if (state !== undefined) {
+      await state.saveTorrent(e.id, bytes);
+      await state.saveResume(await e.resumeData());
+    }
     this.torrents.set(e.id, e);
-    await this.opts.state.saveResume(await e.resumeData());
     e.dirty = false;
     e.savedTotals = e.uploaded + e.downloaded;
     this.emit('added', e);
@@ -226,7 +259,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const e = this.get(id);
     this.torrents.delete(id);
     await this.#stopNode(e);
-    await this.opts.state.remove(id);
+    await this.opts.state?.remove(id);
     if (deleteData) {
       // Only the torrent's own name (final or partial) inside its folder: paths were checked when parsed.
       for (const finished of [true, false]) await rm(e.basePath(finished), { recursive: true, force: true });
@@ -242,17 +275,17 @@ export class Session extends EventEmitter<SessionEvents> {
     const e = this.get(id);
     if (l.downloadLimit !== undefined) e.downloadLimit = l.downloadLimit;
     if (l.uploadLimit !== undefined) e.uploadLimit = l.uploadLimit;
-    e.limits.down.set(e.downloadLimit, systemClock.now());
-    e.limits.up.set(e.uploadLimit, systemClock.now());
+    e.limits.down.set(e.downloadLimit, this.clock.now());
+    e.limits.up.set(e.uploadLimit, this.clock.now());
     e.dirty = true;
     return e;
   }
 
   async setSettings(s: Partial<SessionSettings>): Promise<SessionSettings> {
     Object.assign(this.settings, Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)));
-    this.#down.set(this.settings.downloadLimit, systemClock.now());
-    this.#up.set(this.settings.uploadLimit, systemClock.now());
-    await this.opts.state.saveSettings(this.settings);
+    this.#down.set(this.settings.downloadLimit, this.clock.now());
+    this.#up.set(this.settings.uploadLimit, this.clock.now());
+    await this.opts.state?.saveSettings(this.settings);
     this.#reconcile();
     return this.settings;
   }
@@ -273,31 +306,35 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #startNode(e: TorrentEntry): void {
-    const node = new PeerNode({
-      meta: e.meta,
-      dir: e.downloadDir,
-      mode: 'download',
-      host: this.opts.host,
-      listener: this.listener,
+    const opts: PeerNodeOpts = {
       maxConnections: this.opts.maxConnections ?? MAX_CONNECTIONS,
       minAnnounceIntervalMs: this.opts.minAnnounceIntervalMs,
+      ...e.peerOpts,
+      mode: e.peerOpts.mode ?? 'download',
+      meta: e.meta,
+      dir: e.downloadDir,
+      host: this.opts.host,
+      listener: this.listener,
+      udpSocket: this.udpTrackers,
       dht: e.meta.private ? undefined : this.opts.dht,
       trustedHave: e.trusted ?? undefined,
       sharedConnections: this.#connectionRoom,
       downBucket: bothPacers(this.#down, e.limits.down),
       upBucket: bothPacers(this.#up, e.limits.up),
-    });
+    };
+    const node = new PeerNode(opts);
     e.node = node;
     e.checking = e.trusted === null;
     this.emit('state', e);
     node.on('error', (err) => this.#log(`${e.meta.name}: ${err.message}`));
     node.on('tracker', (url, peers, error) =>
-      e.trackers.set(url, { peers, error: error ?? null, at: Date.now() }),
+      e.trackers.set(url, { peers, error: error ?? null, at: this.clock.now() }),
     );
     node.on('piece', () => {
       e.dirty = true;
     });
-    node.start().then(
+    e.started = node.start();
+    e.started.then(
       () => {
         e.checking = false;
         e.hashChecks = node.hashChecks;
@@ -315,7 +352,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   #completed(e: TorrentEntry): void {
     if (e.completedAt === null) {
-      e.completedAt = Date.now();
+      e.completedAt = this.clock.now();
       this.emit('completed', e);
     }
     e.dirty = true;
@@ -352,7 +389,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #sample(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     const moving: TorrentEntry[] = [];
     for (const e of this.torrents.values()) {
       const dt = (now - e.lastSample.at) / 1000;
@@ -363,16 +400,23 @@ export class Session extends EventEmitter<SessionEvents> {
         e.rateUp = Math.max(0, (up - e.lastSample.up) / dt);
       }
       e.lastSample = { at: now, down, up };
-      if (e.node !== null) {
-        moving.push(e);
-        samplePeers(e, dt);
+      const node = e.node;
+      if (node === null) continue;
+      // A seed with no links is not active: no progress event, no peers to sample.
+      if (node.connections === 0 && e.complete && e.rateDown === 0 && e.rateUp === 0) {
+        if (e.peerSamples.size > 0) e.peerSamples = new Map();
+        continue;
       }
+      moving.push(e);
+      samplePeers(e, dt);
     }
     if (moving.length > 0) this.emit('progress', moving);
   }
 
   /** Writes the resume data of every torrent that changed, or moved bytes (`all`: every torrent). */
   async save(all: boolean): Promise<void> {
+    const state = this.opts.state;
+    if (state === undefined) return;
     for (const e of [...this.torrents.values()]) {
       // An idle seed has nothing new to say: no write, no fsync (200 seeds wrote 200 files a round).
       const totals = e.uploaded + e.downloaded;
@@ -380,7 +424,7 @@ export class Session extends EventEmitter<SessionEvents> {
       e.dirty = false;
       e.savedTotals = totals;
       try {
-        await this.opts.state.saveResume(await e.resumeData());
+        await state.saveResume(await e.resumeData());
       } catch (err) {
         e.dirty = true;
         this.#log(`state: cannot save ${e.meta.name}: ${(err as Error).message}`);
@@ -392,11 +436,12 @@ export class Session extends EventEmitter<SessionEvents> {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    for (const t of this.#timers) clearInterval(t);
+    for (const cancel of this.#cancels) cancel();
     await Promise.all([...this.torrents.values()].map((e) => this.#stopNode(e)));
     await this.save(true);
-    await this.opts.state.saveSettings(this.settings);
+    await this.opts.state?.saveSettings(this.settings);
     await this.listener.close();
+    this.udpTrackers.close();
   }
 }
 

@@ -4,8 +4,17 @@ import { Bitfield } from '../core/bitfield.js';
 import type { Metainfo } from '../core/metainfo.js';
 import { AdjustablePacer } from '../core/token-bucket.js';
 import type { PeerNode } from '../node/peer-node.js';
+import type { PeerNodeOpts } from '../node/peer-options.js';
 import { type QueuedTorrent, stateOf, type TorrentState } from './queue.js';
 import type { ResumeData } from './state-store.js';
+
+/** What one torrent's peer may do differently from the session's defaults (`share`, `get`). */
+export type TorrentPeerOpts = Partial<
+  Pick<
+    PeerNodeOpts,
+    'mode' | 'trackers' | 'peers' | 'strategy' | 'superSeed' | 'maxConnections' | 'maxPerIp' | 'dhtIntervalMs'
+  >
+>;
 
 /** One torrent of a session: what is kept of it across restarts, and its running peer when it runs. */
 export class TorrentEntry implements QueuedTorrent {
@@ -19,6 +28,10 @@ export class TorrentEntry implements QueuedTorrent {
   /** Why it stopped, when an error stopped it. */
   error: string | null = null;
   node: PeerNode | null = null;
+  /** Its running peer's start: open, verified what is on disk, listening (rejects as its start did). */
+  started: Promise<void> | null = null;
+  /** How its peer runs, beyond the session's defaults. */
+  readonly peerOpts: TorrentPeerOpts;
   /** Its peer is starting: reading and hashing what is on disk. */
   checking = false;
   /** Pieces known verified, when the peer is not running (from resume data or the last run). */
@@ -53,8 +66,9 @@ export class TorrentEntry implements QueuedTorrent {
   constructor(
     meta: Metainfo,
     torrentBytes: Uint8Array,
-    o: { downloadDir: string; addedAt: number; paused: boolean; position: number },
+    o: { downloadDir: string; addedAt: number; paused: boolean; position: number; peer?: TorrentPeerOpts },
   ) {
+    this.peerOpts = o.peer ?? {};
     this.id = meta.infoHashHex;
     this.torrentBytes = torrentBytes;
     this.meta = meta;
@@ -79,8 +93,10 @@ export class TorrentEntry implements QueuedTorrent {
     return this.node?.core?.have ?? this.have;
   }
 
+  /** Every piece verified and, while its peer runs, its files under their final names. */
   get complete(): boolean {
-    return this.pieces.complete;
+    const store = this.node?.store;
+    return store === undefined ? this.pieces.complete : this.pieces.complete && store.finished;
   }
 
   get uploaded(): number {
