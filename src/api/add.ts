@@ -74,6 +74,7 @@ async function magnetTorrent(session: Session, link: string, timeoutMs: number):
     tiers: mg.trackers.map((u) => [u]),
     peers,
     minAnnounceIntervalMs: session.opts.minAnnounceIntervalMs,
+    encryption: session.opts.encryption,
     dht: session.opts.dht,
   });
   let timer: NodeJS.Timeout | undefined;

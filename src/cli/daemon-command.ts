@@ -5,12 +5,21 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { DhtUdp } from '../net/dht-udp.js';
 import { MAX_CONNECTIONS } from '../node/peer-node.js';
 import { DEFAULT_MAX_CONNECTIONS_TOTAL } from '../session/queue.js';
+import type { EncryptionMode } from '../wire/mse.js';
 import { collect, intOption, portOption, sizeOption } from './options.js';
-import { addDhtOptions, countOption, type DhtFlags, minIntervalOption, startDht } from './peer-options.js';
+import {
+  addDhtOptions,
+  countOption,
+  type DhtFlags,
+  encryptionOption,
+  minIntervalOption,
+  startDht,
+} from './peer-options.js';
 import { packageVersion } from './version.js';
 
 interface DaemonFlags extends DhtFlags {
   state?: string;
+  encryption: EncryptionMode;
   downloadDir: string;
   port: number;
   host: string;
@@ -81,7 +90,8 @@ export function registerDaemonCommand(program: Command): void {
     )
     .option('--download-limit <rate>', 'global download limit (e.g. 4MiB/s); none by default', sizeOption)
     .option('--upload-limit <rate>', 'global upload limit; none by default', sizeOption)
-    .addOption(minIntervalOption());
+    .addOption(minIntervalOption())
+    .addOption(encryptionOption());
   addDhtOptions(cmd).action(daemonAction);
 }
 
@@ -109,6 +119,7 @@ async function daemonAction(o: DaemonFlags): Promise<void> {
     uploadLimit: o.uploadLimit ?? null,
     dht,
     minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+    encryption: o.encryption,
     log: (line) => console.error(line),
   });
   await session.start();

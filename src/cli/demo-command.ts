@@ -5,8 +5,10 @@ import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { DemoReport, DemoRun } from '../demo/run-demo.js';
 import { DEFAULT_SAMPLE, writeSamples } from '../demo/samples.js';
+import type { EncryptionMode } from '../wire/mse.js';
 import { openBrowser } from './browser.js';
 import { durationOption, portOption, positiveOption, sizeOption } from './options.js';
+import { encryptionOption } from './peer-options.js';
 import { formatBytes, RateMeter } from './progress.js';
 
 /** `peer5@2s` -> { name: 'peer5', atMs: 2000 }; repeatable. */
@@ -25,6 +27,7 @@ export const PICK_TIMEOUT_S = 15;
 
 interface DemoCliOpts {
   trackerless?: boolean;
+  encryption: EncryptionMode;
   file?: string;
   dir?: string;
   peers: number;
@@ -210,6 +213,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--join <peer@time>', 'a new empty peer joins at that time, e.g. peer11@3s (repeatable)', peerAt)
     .option('--timeout <time>', 'give up after this long', durationOption, 120_000)
     .option('--processes', 'run each peer as its own OS process')
+    .addOption(encryptionOption())
     .option(
       '--port <n>',
       "the tracker's port; its root is the live dashboard (0: any free port)",
@@ -298,6 +302,7 @@ async function startRun(o: DemoCliOpts, file: string, logMode: boolean): Promise
     processes: o.processes ? { cli: process.argv[1] as string } : undefined,
     trackerPort: o.port,
     trackerless: o.trackerless === true,
+    encryption: o.encryption,
   });
 }
 

@@ -9,17 +9,20 @@ import { nodeHasher } from '../net/system.js';
 import { MetadataFetcher, torrentFromInfo } from '../node/metadata-fetch.js';
 import { MAX_CONNECTIONS, MAX_PER_IP, type PeerNode } from '../node/peer-node.js';
 import type { Session } from '../session/session.js';
+import type { EncryptionMode } from '../wire/mse.js';
 import { startOneTorrent } from './one-torrent.js';
 import { collect, intOption, portOption } from './options.js';
 import {
   addDhtOptions,
   countOption,
   type DhtFlags,
+  encryptionOption,
   maybeMetrics,
   metricsOption,
   minIntervalOption,
   peerOption,
   readTorrent,
+  reportRefusals,
   startDht,
   stopOnSignal,
   strategyOption,
@@ -46,6 +49,7 @@ interface GetFlags extends DhtFlags {
   maxPerIp: number;
   minAnnounceInterval: number;
   metricsPort?: number;
+  encryption: EncryptionMode;
 }
 
 /** `swarmshare get <x.torrent | magnet>`: download, verify every piece, exit 0 when complete. */
@@ -71,6 +75,7 @@ export function registerGetCommand(program: Command): void {
     .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', intOption(1, 10_000_000))
     .addOption(strategyOption())
     .addOption(minIntervalOption())
+    .addOption(encryptionOption())
     .addOption(metricsOption());
   addDhtOptions(get).action(getAction);
 }
@@ -203,6 +208,7 @@ async function metadataFor(
     tiers: trackers.map((u) => [u]),
     peers,
     minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+    encryption: o.encryption,
     dht,
   });
   fetcher.on('tracker', trackerLine);
@@ -228,6 +234,7 @@ async function startDownload(s: Source, o: GetFlags, run: GetRun) {
     port: o.port,
     maxConnections: o.maxConnections,
     minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+    encryption: o.encryption,
     dht: s.dht,
     peer: {
       mode: 'download',
@@ -241,6 +248,7 @@ async function startDownload(s: Source, o: GetFlags, run: GetRun) {
     before: (node, session) => {
       run.node = node;
       run.session = session;
+      reportRefusals(session, node);
       node.on('tracker', trackerLine);
       node.on('piece-failed', (i) => console.error(`piece ${i} failed its hash check; fetching it again`));
     },

@@ -2,6 +2,7 @@ import type { Metainfo } from '../core/metainfo.js';
 import type { PeerDht, PeerNode } from '../node/peer-node.js';
 import { Session } from '../session/session.js';
 import type { TorrentPeerOpts } from '../session/torrent-entry.js';
+import type { EncryptionMode } from '../wire/mse.js';
 
 /**
  * `share` and `get` run a session of one torrent: the daemon's code path (its listener, limits and
@@ -22,6 +23,7 @@ export interface OneTorrentOpts {
   dht?: PeerDht;
   minAnnounceIntervalMs: number;
   maxConnections: number;
+  encryption: EncryptionMode;
   peer: TorrentPeerOpts;
   /** Called with the peer (and its session) as it starts, so its first events are heard. */
   before?: (node: PeerNode, session: Session) => void;
@@ -38,6 +40,7 @@ export async function startOneTorrent(o: OneTorrentOpts): Promise<OneTorrent> {
     // One torrent: its own cap is the session's.
     maxConnectionsTotal: o.maxConnections,
     minAnnounceIntervalMs: o.minAnnounceIntervalMs,
+    encryption: o.encryption,
   });
   await session.start();
   const { entry } = await session.addParsed(o.meta, o.bytes, { peer: o.peer });

@@ -5,6 +5,7 @@ import { parseTorrent } from '../core/metainfo.js';
 import { DhtUdp, parseBootstrap } from '../net/dht-udp.js';
 import { nodeHasher } from '../net/system.js';
 import { MIN_ANNOUNCE_INTERVAL_MS, type PeerNode } from '../node/peer-node.js';
+import type { Session } from '../session/session.js';
 import { intOption, portOption } from './options.js';
 
 /** What `share` and `get` have in common: option parsers and tables, the DHT, metrics, signals, messages. */
@@ -143,3 +144,35 @@ export const strategyOption = () =>
   new Option('--strategy <name>', 'piece selection')
     .choices(['rarest-first', 'random', 'sequential'])
     .default('rarest-first');
+
+/** `--encryption`: MSE/PE, on every command that talks to peers. */
+export const encryptionOption = () =>
+  new Option(
+    '--encryption <mode>',
+    'encrypted connections (MSE/PE): prefer (dial encrypted, fall back to plain; accept both), require (RC4 only, both ways), disable (plain only)',
+  )
+    .choices(['prefer', 'require', 'disable'])
+    .default('prefer');
+
+/** Why a connection was refused, in words (the listener's codes). */
+const REFUSED: Record<string, string> = {
+  ERR_ENCRYPTION_REQUIRED: 'refused: it came plain and we require encryption, or offered no method we take',
+  ERR_MSE_HANDSHAKE: 'refused: its encrypted handshake failed',
+  ERR_BAD_HANDSHAKE: 'refused: not a BitTorrent handshake (or encrypted, and we disable encryption)',
+};
+
+/** Connections refused for encryption, and dials whose encrypted handshake failed: said once per peer. */
+export function reportRefusals(session: Session, node: PeerNode): void {
+  const said = new Set<string>();
+  const once = (key: string, line: string) => {
+    if (said.has(key) || said.size > 1000) return;
+    said.add(key);
+    console.error(line);
+  };
+  node.on('dial-failed', (addr, reason) => once(`dial ${addr}`, `peer ${addr}: ${reason}`));
+  session.on('refused', (code, remote) => {
+    const why = REFUSED[code];
+    const ip = remote.slice(0, remote.lastIndexOf(':'));
+    if (why !== undefined) once(`${code} ${ip}`, `peer ${remote}: ${why}`);
+  });
+}

@@ -4,17 +4,20 @@ import type { Command } from 'commander';
 import { magnetUri } from '../core/metainfo.js';
 import { createTorrent } from '../node/create-torrent.js';
 import { MAX_CONNECTIONS, MAX_PER_IP } from '../node/peer-node.js';
+import type { EncryptionMode } from '../wire/mse.js';
 import { startOneTorrent } from './one-torrent.js';
 import { collect, portOption, sizeOption } from './options.js';
 import {
   addDhtOptions,
   countOption,
   type DhtFlags,
+  encryptionOption,
   maybeMetrics,
   metricsOption,
   minIntervalOption,
   peerOption,
   readTorrent,
+  reportRefusals,
   startDht,
   stopOnSignal,
   trackerLine,
@@ -34,6 +37,7 @@ interface ShareFlags extends DhtFlags {
   maxPerIp: number;
   minAnnounceInterval: number;
   metricsPort?: number;
+  encryption: EncryptionMode;
 }
 
 /** `swarmshare share <path>`: seed a file, a folder or a .torrent's content until Ctrl-C. */
@@ -69,6 +73,7 @@ export function registerShareCommand(program: Command): void {
       [],
     )
     .addOption(minIntervalOption())
+    .addOption(encryptionOption())
     .addOption(metricsOption());
   addDhtOptions(share).action(shareAction);
 }
@@ -86,6 +91,7 @@ async function shareAction(path: string, o: ShareFlags): Promise<void> {
     port: o.port,
     maxConnections: o.maxConnections,
     minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
+    encryption: o.encryption,
     dht: meta.private ? undefined : await startDht(o),
     peer: {
       mode: 'seed',
@@ -96,7 +102,8 @@ async function shareAction(path: string, o: ShareFlags): Promise<void> {
       peers: o.peer,
       dhtIntervalMs: o.dhtInterval * 1000,
     },
-    before: (node) => {
+    before: (node, session) => {
+      reportRefusals(session, node);
       node.on('error', (e) => console.error(`swarmshare: ${e.message}`));
       node.on('tracker', trackerLine);
     },

@@ -62,6 +62,8 @@ export const ERRORS = {
   ERR_MESSAGE_TOO_LARGE: link(false),
   ERR_BAD_MESSAGE_LENGTH: link(false),
   ERR_WRONG_INFO_HASH: link(false),
+  ERR_MSE_HANDSHAKE: link(true),
+  ERR_ENCRYPTION_REQUIRED: link(false),
   ERR_SELF_CONNECTION: link(false),
   ERR_PROTOCOL: link(false),
   ERR_BAD_BITFIELD: link(false),
@@ -110,6 +112,16 @@ export class SwarmshareError extends Error {
     this.name = 'SwarmshareError';
     this.code = code;
     this.details = details;
+  }
+}
+
+/** Why a peer link closed, as an error (an encrypted handshake that failed, say). */
+export class LinkError extends Error {
+  readonly code: CloseCode;
+  constructor(code: CloseCode, message: string) {
+    super(message);
+    this.name = 'LinkError';
+    this.code = code;
   }
 }
 

@@ -251,3 +251,12 @@ export function magnetUri(m: Pick<Metainfo, 'infoHashHex' | 'name' | 'trackers' 
 export function pieceSize(m: Pick<Metainfo, 'pieceLength' | 'length' | 'pieceCount'>, index: number): number {
   return index === m.pieceCount - 1 ? m.length - m.pieceLength * index : m.pieceLength;
 }
+
+/** Bytes of a torrent held in the pieces `have` marks (the last piece counts its own length). */
+export function bytesHeld(
+  m: { pieceCount: number; pieceLength: number; length: number },
+  have: { count: number; has(i: number): boolean },
+): number {
+  const last = m.pieceCount - 1;
+  return have.count * m.pieceLength - (have.has(last) ? m.pieceLength * m.pieceCount - m.length : 0);
+}

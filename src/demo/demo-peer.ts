@@ -7,6 +7,7 @@ import { parseTorrent } from '../core/metainfo.js';
 import { DhtUdp } from '../net/dht-udp.js';
 import { nodeHasher } from '../net/system.js';
 import { PeerNode, type PeerNodeOpts } from '../node/peer-node.js';
+import type { EncryptionMode } from '../wire/mse.js';
 
 /**
  * One demo peer, in this process (a PeerNode) or in its own OS process (`--processes`: a child
@@ -33,6 +34,7 @@ export interface DemoPeerSpec {
   superSeed?: boolean;
   /** Trackerless: no tracker; the peers find each other through the DHT via this node (HOST:PORT). */
   dhtBootstrap?: string;
+  encryption?: EncryptionMode;
 }
 
 export interface DemoPeer extends EventEmitter<DemoPeerEvents> {
@@ -73,6 +75,7 @@ export function nodeOpts(spec: DemoPeerSpec, meta: PeerNodeOpts['meta']): PeerNo
     superSeed: spec.mode === 'seed' && spec.strategy === 'rarest-first' && spec.superSeed !== false,
     // The demo's own tracker asks for 2-second announces: take them (peers learn of each other).
     minAnnounceIntervalMs: 1000,
+    encryption: spec.encryption,
   };
 }
 

@@ -7,6 +7,7 @@ import { createTorrent } from '../node/create-torrent.js';
 import { makeDir } from '../storage/make-dir.js';
 import { formatChunks } from '../tracker/log-format.js';
 import { type RunningTracker, startTracker } from '../tracker-server/server.js';
+import type { EncryptionMode } from '../wire/mse.js';
 import { ChildProcessPeer, type DemoPeer, type DemoPeerSpec, InProcessPeer } from './demo-peer.js';
 import {
   buildReport,
@@ -57,6 +58,8 @@ export interface DemoOpts {
    * find each other through the DHT (and PEX). Rarest-first, in-process peers only.
    */
   trackerless?: boolean;
+  /** Encrypted connections between the peers (MSE/PE; default prefer). */
+  encryption?: EncryptionMode;
 }
 
 export interface DemoRun {
@@ -229,6 +232,7 @@ class DemoSwarm {
       uploadRate: o.uploadRate,
       downloadRate: o.downloadRate,
       uploadSlots: o.peers + (o.join?.length ?? 0),
+      encryption: o.encryption,
     };
   }
 

@@ -3,6 +3,13 @@ import type { BufferPool } from '../core/buffer-pool.js';
 import { Decoder } from '../wire/decoder.js';
 import { encode, encodeHandshake, pieceHeader } from '../wire/encode.js';
 import { type Handshake, type Message, OUR_RESERVED, type WireError } from '../wire/messages.js';
+import type { StreamCipher } from '../wire/rc4.js';
+
+/** RC4 both ways after an encrypted handshake (MSE/PE). */
+export interface LinkCiphers {
+  decrypt: StreamCipher;
+  encrypt: StreamCipher;
+}
 
 /**
  * One TCP connection speaking the peer wire: bytes in through the pure decoder, messages out
@@ -38,6 +45,8 @@ export class PeerSocket {
   readonly #throttle: ((bytes: number) => number) | undefined;
   /** Where the blocks we send may come from: their lease ends once the socket has taken them. */
   readonly #pool: BufferPool | null;
+  /** Encrypted links: what arrives is decrypted in place, what leaves is encrypted (null: plain). */
+  readonly #cipher: LinkCiphers | null;
 
   /**
    * `throttle(bytes)` (a download rate limit) returns how long to stop reading after `bytes`
@@ -49,7 +58,9 @@ export class PeerSocket {
     borrowed = false,
     throttle?: (bytes: number) => number,
     pool: BufferPool | null = null,
+    cipher: LinkCiphers | null = null,
   ) {
+    this.#cipher = cipher;
     this.#throttle = throttle;
     this.#pool = pool;
     this.socket = socket;
@@ -81,7 +92,14 @@ export class PeerSocket {
     };
   }
 
+  /** Bytes as they came off the socket (ours to change: a read buffer or a fresh chunk). */
   push(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    this.pushPlain(this.#cipher === null ? chunk : this.#cipher.decrypt.updateInPlace(chunk));
+  }
+
+  /** Bytes already decrypted (what came with an encrypted handshake). */
+  pushPlain(chunk: Uint8Array): void {
     if (this.#closed) return;
     const r = this.#decoder.push(chunk);
     for (const m of r.messages) {
@@ -109,16 +127,25 @@ export class PeerSocket {
   sendHandshake(infoHash: Uint8Array, peerId: Uint8Array): void {
     if (this.#closed) return;
     this.#batch();
-    this.socket.write(encodeHandshake({ reserved: OUR_RESERVED, infoHash, peerId }));
+    this.#write(encodeHandshake({ reserved: OUR_RESERVED, infoHash, peerId }));
+  }
+
+  /** Writes bytes of our own making (encrypted in place on an encrypted link). */
+  #write(b: Uint8Array): void {
+    this.socket.write(this.#cipher === null ? b : this.#cipher.encrypt.updateInPlace(b));
   }
 
   send(m: Message): void {
     if (this.#closed) return;
     this.#batch();
     if (m.type === 'piece') {
-      this.socket.write(pieceHeader(m.index, m.begin, m.block.length));
+      this.#write(pieceHeader(m.index, m.begin, m.block.length));
       const pool = this.#pool;
-      if (pool === null) this.socket.write(m.block);
+      if (this.#cipher !== null) {
+        // The cipher's copy is what leaves; the block (a read-ahead window's) is free at once.
+        this.socket.write(this.#cipher.encrypt.update(m.block));
+        pool?.release(m.block);
+      } else if (pool === null) this.socket.write(m.block);
       else {
         // The callback runs once the kernel has the bytes (or the socket failed): the block's
         // buffer may then be reused. A socket destroyed first never calls it: the lease is lost,
@@ -128,7 +155,7 @@ export class PeerSocket {
       }
       return;
     }
-    this.socket.write(encode(m));
+    this.#write(encode(m));
   }
 
   /**

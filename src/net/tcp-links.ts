@@ -2,11 +2,14 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { BufferPool } from '../core/buffer-pool.js';
 import type { Clock, Timers } from '../core/deps.js';
 import type { CloseCode } from '../core/errors.js';
+import { LinkError } from '../core/errors.js';
 import type { Pacer } from '../core/token-bucket.js';
 import type { Transport } from '../swarm/interpreter.js';
 import type { LinkId } from '../swarm/link.js';
 import type { Handshake, Message, WireError } from '../wire/messages.js';
-import { PeerSocket } from './peer-socket.js';
+import { type EncryptionMode, type MseDeps, MseInitiator, offered } from '../wire/mse.js';
+import { type LinkCiphers, PeerSocket, READ_BUFFER } from './peer-socket.js';
+import { mseDeps } from './system.js';
 
 /**
  * A torrent's links over real TCP: the listening socket, dials, and each link's PeerSocket by
@@ -52,8 +55,11 @@ export interface Dial {
 export interface PeerLinks extends Transport {
   readonly links: ReadonlyMap<LinkId, TcpLink>;
   listen(port: number, onError: (e: Error) => void): Promise<number>;
-  /** An incoming connection from a listener shared by several torrents, its first bytes read already. */
-  adopt(socket: Socket, prefix: Uint8Array): void;
+  /**
+   * An incoming connection from a listener shared by several torrents, its first bytes read already
+   * (decrypted, with the link's ciphers, when it came encrypted).
+   */
+  adopt(socket: Socket, prefix: Uint8Array, ciphers?: LinkCiphers | null): void;
   dial(ip: string, port: number, timeoutMs?: number): Dial;
   perIp(ip: string): number;
   drop(link: LinkId): void;
@@ -70,7 +76,13 @@ export interface TcpLinksOpts {
   timers: Timers;
   /** The pool the blocks we serve are read into (their leases end as sockets take them). */
   pool?: BufferPool | null;
+  /** Dials: encrypted first and plain on failure (prefer), encrypted only, or plain only (default). */
+  encryption?: EncryptionMode;
+  mse?: MseDeps;
 }
+
+/** An encrypted handshake that has not finished by then fails (and, preferring, we dial plain). */
+export const MSE_TIMEOUT_MS = 20_000;
 
 export class TcpLinks implements PeerLinks {
   readonly #o: TcpLinksOpts;
@@ -82,6 +94,8 @@ export class TcpLinks implements PeerLinks {
   #corked: PeerSocket[] = [];
   /** Cancels for paced sends still waiting. */
   readonly #waiting = new Set<() => void>();
+  /** Addresses where an encrypted handshake failed: dialled plain from then on (preferring). */
+  readonly plainOnly = new Set<string>();
   port = 0;
 
   constructor(opts: TcpLinksOpts, handlers: TcpLinksHandlers) {
@@ -124,19 +138,25 @@ export class TcpLinks implements PeerLinks {
     this.#h.incoming(id, (this.links.get(id) as TcpLink).ip);
   }
 
-  adopt(socket: Socket, prefix: Uint8Array): void {
+  adopt(socket: Socket, prefix: Uint8Array, ciphers: LinkCiphers | null = null): void {
     if (!this.#h.accept(socket.remoteAddress ?? '')) {
       socket.destroy();
       return;
     }
-    const id = this.#attach(socket, false);
+    const id = this.#attach(socket, false, undefined, false, ciphers);
     const link = this.links.get(id) as TcpLink;
     this.#h.incoming(id, link.ip);
-    link.sock.push(prefix);
+    link.sock.pushPlain(prefix);
   }
 
   /** Makes `socket` link number `nextLink`; the caller tells the core. */
-  #attach(socket: Socket, outgoing: boolean, addr?: string, borrowed = false): LinkId {
+  #attach(
+    socket: Socket,
+    outgoing: boolean,
+    addr?: string,
+    borrowed = false,
+    ciphers: LinkCiphers | null = null,
+  ): LinkId {
     const id = this.#nextLink++;
     const down = this.#o.downBucket;
     const clock = this.#o.clock;
@@ -153,6 +173,7 @@ export class TcpLinks implements PeerLinks {
       borrowed,
       down ? (n) => down.reserve(n, clock.now()) : undefined,
       this.#o.pool ?? null,
+      ciphers,
     );
     const entry: TcpLink = { sock, addr: addr ?? sock.remote, ip: socket.remoteAddress ?? '', outgoing };
     this.links.set(id, entry);
@@ -160,40 +181,61 @@ export class TcpLinks implements PeerLinks {
   }
 
   /**
-   * Opens a TCP connection from our address that reads into one reused buffer. `connected`
-   * settles when it is up (or rejects when it fails, closes or takes over `timeoutMs`); `attach`
-   * then makes it a link and returns its id; `abort` gives up on it.
+   * Opens a TCP connection from our address that reads into one reused buffer, encrypted first
+   * when `encryption` says so (MSE/PE; preferring, a failed encrypted handshake is followed by a
+   * plain dial, and that address is dialled plain from then on). `connected` settles when it is up
+   * (or rejects when it fails, closes or takes over `timeoutMs`); `attach` then makes it a link and
+   * returns its id; `abort` gives up on it.
    */
   dial(ip: string, port: number, timeoutMs = 0): Dial {
-    let peerSocket: PeerSocket | undefined;
-    const host = this.#o.host;
-    const socket = connect({
-      host: ip,
-      port,
-      localAddress: host === '0.0.0.0' ? undefined : host,
-      onread: PeerSocket.readInto(() => peerSocket),
-    });
-    const connected = new Promise<void>((resolve, reject) => {
-      if (timeoutMs > 0) {
-        socket.setTimeout(timeoutMs);
-        socket.once('timeout', () => socket.destroy());
+    const mode = this.#o.encryption ?? 'disable';
+    const addr = `${ip}:${port}`;
+    let conn: Connection | null = null;
+    let aborted = false;
+    let result: { ciphers: LinkCiphers | null; rest: Uint8Array } = {
+      ciphers: null,
+      rest: new Uint8Array(0),
+    };
+    const open = () => {
+      if (aborted) throw new Error('dial aborted');
+      conn = new Connection(ip, port, this.#o.host, timeoutMs);
+      return conn;
+    };
+    const connected = (async () => {
+      if (mode === 'require' || (mode === 'prefer' && !this.plainOnly.has(addr))) {
+        const c = open();
+        await c.connected;
+        try {
+          result = await c.encrypt(this.#o.infoHash, offered(mode), this.#o.mse ?? mseDeps);
+          return;
+        } catch (e) {
+          c.socket.destroy();
+          if (mode === 'require')
+            throw new LinkError(
+              (e as LinkError).code ?? 'ERR_MSE_HANDSHAKE',
+              `encrypted handshake failed: ${(e as Error).message} (encryption is required: no plain fallback)`,
+            );
+          this.plainOnly.add(addr);
+        }
       }
-      socket.once('error', reject);
-      socket.once('close', () => reject(new Error(`connection to ${ip}:${port} closed`)));
-      socket.once('connect', () => {
-        socket.setTimeout(0);
-        resolve();
-      });
-    });
+      await open().connected;
+    })();
     connected.catch(() => {});
     return {
       connected,
-      attach: (addr) => {
-        const id = this.#attach(socket, true, addr, true);
-        peerSocket = this.links.get(id)?.sock;
+      attach: (linkAddr) => {
+        const c = conn as unknown as Connection;
+        const id = this.#attach(c.socket, true, linkAddr, true, result.ciphers);
+        const sock = this.links.get(id)?.sock;
+        c.target = sock;
+        // What came with the handshake, once the caller has told the core of the link.
+        if (result.rest.length > 0) queueMicrotask(() => sock?.pushPlain(result.rest));
         return id;
       },
-      abort: () => socket.destroy(),
+      abort: () => {
+        aborted = true;
+        (conn as Connection | null)?.socket.destroy();
+      },
     };
   }
 
@@ -262,5 +304,78 @@ export class TcpLinks implements PeerLinks {
     this.links.clear();
     const server = this.#server;
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  }
+}
+
+/** One outgoing TCP connection reading into one reused buffer: to an MSE handshake first, then to its link. */
+class Connection {
+  readonly socket: Socket;
+  readonly connected: Promise<void>;
+  target: PeerSocket | undefined;
+  #handshake: ((b: Uint8Array) => void) | null = null;
+
+  constructor(ip: string, port: number, host: string, timeoutMs: number) {
+    this.socket = connect({
+      host: ip,
+      port,
+      localAddress: host === '0.0.0.0' ? undefined : host,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER),
+        callback: (n, buf) => {
+          const b = buf.subarray(0, n);
+          if (this.#handshake !== null) this.#handshake(b);
+          else this.target?.push(b);
+          return true;
+        },
+      },
+    });
+    const socket = this.socket;
+    this.connected = new Promise<void>((resolve, reject) => {
+      if (timeoutMs > 0) {
+        socket.setTimeout(timeoutMs);
+        socket.once('timeout', () => socket.destroy());
+      }
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`connection to ${ip}:${port} closed`)));
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        resolve();
+      });
+    });
+    this.connected.catch(() => {});
+  }
+
+  /** The MSE/PE handshake as the dialling side, bounded by MSE_TIMEOUT_MS. */
+  encrypt(
+    infoHash: Uint8Array,
+    provide: number,
+    deps: MseDeps,
+  ): Promise<{ ciphers: LinkCiphers | null; rest: Uint8Array }> {
+    const socket = this.socket;
+    const m = new MseInitiator(infoHash, provide, deps);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => finish(new LinkError('ERR_MSE_HANDSHAKE', 'encrypted handshake timed out')),
+        MSE_TIMEOUT_MS,
+      );
+      timer.unref();
+      const onClose = () =>
+        finish(new LinkError('ERR_MSE_HANDSHAKE', 'closed during the encrypted handshake'));
+      const finish = (e: Error | null, r?: { ciphers: LinkCiphers | null; rest: Uint8Array }) => {
+        clearTimeout(timer);
+        socket.off('close', onClose);
+        this.#handshake = null;
+        if (e !== null) reject(e);
+        else resolve(r as { ciphers: LinkCiphers | null; rest: Uint8Array });
+      };
+      socket.once('close', onClose);
+      this.#handshake = (b) => {
+        const step = m.push(b);
+        for (const out of step.send) socket.write(out);
+        if (step.error) finish(new LinkError(step.error.code, step.error.message));
+        else if (step.done) finish(null, { ciphers: step.done.ciphers, rest: step.done.rest });
+      };
+      socket.write(m.start());
+    });
   }
 }

@@ -1,3 +1,4 @@
+import { LinkError } from '../core/errors.js';
 import type { PeerLinks } from '../net/tcp-links.js';
 import type { PeerAddress } from '../net/tracker-client.js';
 import type { LinkId } from '../swarm/link.js';
@@ -35,6 +36,8 @@ export interface DialerHost {
   now(): number;
   /** A link that connected (ours): the core takes it. */
   linked(id: LinkId, peer: { ip: string; listenPort: number }): void;
+  /** A dial that failed for a reason worth telling (an encrypted handshake: a LinkError). */
+  dialFailed?(addr: string, e: Error): void;
 }
 
 /**
@@ -97,14 +100,15 @@ export class Dialer {
   }
 
   /** Whether an incoming connection from `ip` fits under the caps. */
-  acceptable(ip: string): boolean {
+  /** `pending`: connections still being read by the listener (from this address, and in all). */
+  acceptable(ip: string, pending = { fromIp: 0, total: 0 }): boolean {
     const { tcp } = this.host;
     return !(
       this.host.stopped ||
       // Dials under way hold their slots: otherwise the peer we just dropped to make room could
       // take the slot back before the dial it was dropped for connects.
-      this.#room() <= 0 ||
-      tcp.perIp(ip) >= (this.host.opts.maxPerIp ?? MAX_PER_IP)
+      this.#room() - pending.total <= 0 ||
+      tcp.perIp(ip) + pending.fromIp >= (this.host.opts.maxPerIp ?? MAX_PER_IP)
     );
   }
 
@@ -138,7 +142,10 @@ export class Dialer {
         this.partnersFound[this.#sourceOf.get(addr) ?? 'given']++;
         this.host.linked(dial.attach(addr), { ip: p.ip, listenPort: p.port });
       },
-      () => this.#connecting.delete(addr),
+      (e: Error) => {
+        this.#connecting.delete(addr);
+        if (e instanceof LinkError) this.host.dialFailed?.(addr, e);
+      },
     );
   }
 

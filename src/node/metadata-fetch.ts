@@ -9,6 +9,7 @@ import type { LinkId } from '../swarm/link.js';
 import { MetadataFetch } from '../swarm/metadata.js';
 import { MAX_PEER_REQUESTS } from '../swarm/serving.js';
 import { type Handshake, type Message, speaksExtensions } from '../wire/messages.js';
+import type { EncryptionMode } from '../wire/mse.js';
 import { Announcer } from './announcer.js';
 import type { PeerDht, PeerNodeDeps } from './peer-options.js';
 import { PeerSet } from './peer-set.js';
@@ -42,6 +43,8 @@ export const METADATA_PARALLEL = 4;
 export interface MetadataFetchOpts {
   infoHash: Uint8Array;
   host: string;
+  /** Dials encrypted first (default `prefer`), encrypted only, or plain only. */
+  encryption?: EncryptionMode;
   /** Tracker tiers (each magnet `tr` is a tier). */
   tiers: string[][];
   peers: PeerAddress[];
@@ -133,6 +136,7 @@ class FetchRun {
         downBucket: null,
         clock,
         timers,
+        encryption: this.o.encryption ?? 'prefer',
       },
       {
         message: (id, m) => onMessage(this, id, m),

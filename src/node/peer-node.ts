@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { Bitfield } from '../core/bitfield.js';
 import { BufferPool } from '../core/buffer-pool.js';
 import { type CloseCode, mayRedial } from '../core/errors.js';
-import type { Metainfo } from '../core/metainfo.js';
+import { bytesHeld, type Metainfo } from '../core/metainfo.js';
 import { burstFor, TokenBucket } from '../core/token-bucket.js';
+import { type Admit, SharedListener } from '../net/shared-listener.js';
 import type { PeerLinks } from '../net/tcp-links.js';
 import type { JsonTrackerClient, PeerAddress } from '../net/tracker-client.js';
 import { trackerClientFor } from '../net/tracker-clients.js';
@@ -50,6 +51,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   store!: PieceStore & StoreInfo;
   #interp!: CommandInterpreter;
   #tcp!: PeerLinks;
+  #ownListener: SharedListener | null = null;
   port = 0;
   downloaded = 0;
   uploaded = 0;
@@ -99,6 +101,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         },
         opts,
         now: () => deps.clock.now(),
+        dialFailed: (addr, e) => this.emit('dial-failed', addr, e.message),
         linked: (id, peer) => this.#addLink(id, true, undefined, peer),
       },
       (p) => p.port === this.port && (p.ip === this.host || this.host === '0.0.0.0'),
@@ -162,11 +165,15 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         error: (e, fatal) => (fatal ? this.#fail(e) : this.#report(e)),
       },
     });
-    const shared = this.opts.listener;
-    if (shared !== undefined) {
-      shared.add(this.meta.infoHash, this.#tcp);
-      this.port = shared.port;
-    } else this.port = await this.#tcp.listen(this.opts.port ?? 0, (e) => this.#report(e));
+    // Incoming connections, plain or encrypted, come through a listener: the session's, or our own.
+    const { encryption } = this.opts;
+    const admit: Admit = (ip, pending) => this.#dialer.acceptable(ip, pending);
+    const listener =
+      this.opts.listener ??
+      (this.#ownListener = new SharedListener(this.host, undefined, { encryption, admit }));
+    if (listener === this.#ownListener) await listener.listen(this.opts.port ?? 0);
+    listener.add(this.meta.infoHash, this.#tcp);
+    this.port = listener.port;
     this.core.listenPort = this.port;
     if (this.core.complete) await this.#onComplete();
     this.#startTrackers();
@@ -262,6 +269,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         clock,
         timers: this.#deps.timers,
         pool,
+        encryption: this.opts.encryption ?? 'prefer',
       },
       {
         message: (id, msg) => this.#interp.run(this.core.message(id, msg, clock.now())),
@@ -418,17 +426,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   }
 
   #state(event?: AnnounceEvent) {
-    const m = this.meta;
     const have = this.core.have;
-    const last = m.pieceCount - 1;
-    const held = have.count * m.pieceLength - (have.has(last) ? m.pieceLength * m.pieceCount - m.length : 0);
-    return {
-      uploaded: this.uploaded,
-      downloaded: this.downloaded,
-      left: m.length - held,
-      have: this.core.have,
-      event,
-    };
+    const left = this.meta.length - bytesHeld(this.meta, have);
+    return { uploaded: this.uploaded, downloaded: this.downloaded, left, have, event };
   }
 
   #sleep(ms: number): Promise<void> {
@@ -465,18 +465,20 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.#dialer.connectMore();
   }
 
-  #cancelTimers(): void {
+  /** Stops listening, ticking and searching the DHT: the first step of stopping either way. */
+  #halt(): Promise<void> {
+    this.#stopped = true;
     this.opts.listener?.remove(this.meta.infoHash);
     this.#cancelTick();
     this.#cancelDht();
-    this.#announcer?.close();
+    return this.#ownListener?.close() ?? Promise.resolve();
   }
 
   /** Dies without a word (a crash, for fault tests): no tracker goodbye, sockets just drop. */
   async kill(): Promise<void> {
     if (this.#stopped) return;
-    this.#stopped = true;
-    this.#cancelTimers();
+    void this.#halt();
+    this.#announcer?.close();
     await this.#tcp?.closeAll();
     await this.store?.close();
     this.#rejectDone(new Error('killed'));
@@ -485,10 +487,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   /** Leaves the trackers (event=stopped, bounded in time), closes every connection and the store. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
-    this.#stopped = true;
-    this.opts.listener?.remove(this.meta.infoHash);
-    this.#cancelTick();
-    this.#cancelDht();
+    await this.#halt();
     await this.#announcer?.stop();
     await this.#tcp?.closeAll();
     await this.store?.close();

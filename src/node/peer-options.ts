@@ -9,6 +9,7 @@ import type { UdpTrackerSocket } from '../net/udp-tracker-socket.js';
 import type { StoreMode } from '../storage/fs-store.js';
 import type { PieceStore } from '../storage/piece-store.js';
 import type { Strategy } from '../swarm/picker.js';
+import type { EncryptionMode } from '../wire/mse.js';
 
 /** A running peer's options, collaborators, limits and events (peer-node.ts). */
 
@@ -47,6 +48,12 @@ export interface PeerNodeOpts {
   superSeed?: boolean;
   /** A UDP tracker's first retransmission timeout, ms (BEP 15: 15 s; tests shorten it). */
   udpRetransmitMs?: number;
+  /**
+   * Encrypted connections (MSE/PE): `prefer` (default) dials encrypted first and plain when that
+   * fails, and accepts both; `require` only RC4 both ways; `disable` plain only. With a shared
+   * listener, incoming connections follow the listener's setting.
+   */
+  encryption?: EncryptionMode;
   /** The socket UDP trackers are asked from, shared by a session's torrents (default: one per tracker). */
   udpSocket?: UdpTrackerSocket;
   /** The shortest announce interval taken from a tracker, ms (default MIN_ANNOUNCE_INTERVAL_MS). */
@@ -130,6 +137,8 @@ export interface PeerNodeEvents {
   /** A tracker answered with `peers`, or failed with `error` and is tried again in `retryInMs`. */
   tracker: [url: string, peers: number, error?: string, retryInMs?: number];
   'peer-closed': [addr: string, code: string, reason: string];
+  /** A dial that failed in its encrypted handshake (MSE/PE). */
+  'dial-failed': [addr: string, reason: string];
   /** A DHT lookup found `found` peers, `learned` of them new and usable. */
   dht: [found: number, learned: number];
   /** A peer told us of `told` peers (PEX), `learned` of them new and usable. */

@@ -11,6 +11,7 @@ import { nodeHasher, systemClock, systemTimers } from '../net/system.js';
 import { UdpTrackerSocket } from '../net/udp-tracker-socket.js';
 import { MAX_CONNECTIONS, type PeerDht, PeerNode } from '../node/peer-node.js';
 import type { PeerNodeOpts } from '../node/peer-options.js';
+import type { EncryptionMode } from '../wire/mse.js';
 import { activeSet, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_CONNECTIONS_TOTAL } from './queue.js';
 import type { StateStore, StoredTorrent } from './state-store.js';
 import { TorrentEntry, type TorrentPeerOpts } from './torrent-entry.js';
@@ -55,6 +56,8 @@ export interface SessionOpts extends Partial<SessionSettings> {
   minAnnounceIntervalMs?: number;
   log?: (line: string) => void;
   saveEveryMs?: number;
+  /** Encrypted connections (MSE/PE), in and out: prefer (default), require, disable. */
+  encryption?: EncryptionMode;
   /** Time and timers (default: the system's); tests hand in their own. */
   clock?: Clock;
   timers?: Timers;
@@ -74,6 +77,8 @@ export interface SessionEvents {
   completed: [entry: TorrentEntry];
   error: [entry: TorrentEntry, message: string];
   removed: [id: string];
+  /** An incoming connection closed before it reached a torrent (its reason code). */
+  refused: [code: string, remote: string];
 }
 
 export class Session extends EventEmitter<SessionEvents> {
@@ -98,7 +103,10 @@ export class Session extends EventEmitter<SessionEvents> {
     this.clock = opts.clock ?? systemClock;
     this.#timers = opts.timers ?? systemTimers;
     this.startedAt = this.clock.now();
-    this.listener = new SharedListener(opts.host);
+    this.listener = new SharedListener(opts.host, (code, remote) => this.emit('refused', code, remote), {
+      encryption: opts.encryption,
+      admit: (_ip, pending) => this.#connectionRoom.room() - pending.total > 0,
+    });
     this.udpTrackers = new UdpTrackerSocket(opts.host);
     this.settings = {
       downloadLimit: opts.downloadLimit ?? null,
@@ -315,6 +323,7 @@ export class Session extends EventEmitter<SessionEvents> {
       dir: e.downloadDir,
       host: this.opts.host,
       listener: this.listener,
+      encryption: this.opts.encryption,
       udpSocket: this.udpTrackers,
       dht: e.meta.private ? undefined : this.opts.dht,
       trustedHave: e.trusted ?? undefined,

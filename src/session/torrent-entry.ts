@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
-import type { Metainfo } from '../core/metainfo.js';
+import { bytesHeld, type Metainfo } from '../core/metainfo.js';
 import { AdjustablePacer } from '../core/token-bucket.js';
 import type { PeerNode } from '../node/peer-node.js';
 import type { PeerNodeOpts } from '../node/peer-options.js';
@@ -109,10 +109,7 @@ export class TorrentEntry implements QueuedTorrent {
 
   /** Bytes of the torrent we hold verified. */
   get bytesDone(): number {
-    const m = this.meta;
-    const have = this.pieces;
-    const last = m.pieceCount - 1;
-    return have.count * m.pieceLength - (have.has(last) ? m.pieceLength * m.pieceCount - m.length : 0);
+    return bytesHeld(this.meta, this.pieces);
   }
 
   /** Where its files are now: under the final name once complete, else the partial name. */

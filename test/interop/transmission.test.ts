@@ -159,4 +159,64 @@ describe('swarmshare and Transmission trade both ways (loopback)', () => {
     expect(await within(get.exited, 60_000), get.output()).toBe(0);
     expect(await sha256File(join(out, 'song.bin'))).toBe(await sha256File(join(src, 'song.bin')));
   }, 90_000);
+
+  it('with encryption required (Transmission `encryption: 2`), both ways, our side requiring it too', async () => {
+    await remote('--encryption-required');
+    const { stdout } = await remote('-si');
+    expect(stdout).toMatch(/Encryption: required/);
+    // Transmission downloads from `share --encryption require` (which dials it).
+    const src = join(dir, 'e-src');
+    await mkdir(src);
+    await randomFile(join(src, 'sealed.bin'), 2 * 1024 * 1024 + 41);
+    const torrent = join(dir, 'sealed.torrent');
+    const share = start('node', [
+      CLI,
+      'share',
+      join(src, 'sealed.bin'),
+      '--tracker',
+      'http://127.0.0.1:9/announce',
+      '-o',
+      torrent,
+      '--peer',
+      `127.0.0.2:${peerPort}`,
+      '--encryption',
+      'require',
+      '--no-dht',
+    ]);
+    await waitFor(
+      'the seeder to listen',
+      () => (share.output().includes('Listening:') ? true : undefined),
+      20_000,
+    );
+    await remote('-a', torrent);
+    await waitFor(
+      'Transmission to complete',
+      async () => ((await percent(3)) === 100 ? true : undefined),
+      120_000,
+      500,
+    );
+    expect(await sha256File(join(dir, 'tr-dl', 'sealed.bin'))).toBe(
+      await sha256File(join(src, 'sealed.bin')),
+    );
+    share.child.kill('SIGINT');
+    expect(await within(share.exited, 10_000)).toBe(0);
+    // `get --encryption require` downloads from Transmission, which now seeds it.
+    const out = join(dir, 'e-out');
+    const get = start('node', [
+      CLI,
+      'get',
+      torrent,
+      '-o',
+      out,
+      '--host',
+      '127.0.0.3',
+      '--peer',
+      `127.0.0.2:${peerPort}`,
+      '--encryption',
+      'require',
+      '--no-dht',
+    ]);
+    expect(await within(get.exited, 60_000), get.output()).toBe(0);
+    expect(await sha256File(join(out, 'sealed.bin'))).toBe(await sha256File(join(src, 'sealed.bin')));
+  }, 200_000);
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
+import { SharedListener } from '../../src/net/shared-listener.js';
 import { activeSet, type QueuedTorrent, stateOf } from '../../src/session/queue.js';
 import { Session } from '../../src/session/session.js';
 import { checkResume, StateStore } from '../../src/session/state-store.js';
@@ -266,6 +267,8 @@ describe('a session and its API, in process', () => {
     const closedAfter = (bytes: Uint8Array) =>
       new Promise<void>((resolve, reject) => {
         const s = connect(session.port, '127.0.0.1', () => s.write(bytes));
+        // Read what comes (an encrypted handshake's answer), or the close is never seen.
+        s.resume();
         s.on('close', () => resolve());
         s.on('error', () => {});
         setTimeout(() => reject(new Error('not closed')), 5000).unref();
@@ -277,9 +280,25 @@ describe('a session and its API, in process', () => {
         peerId: new Uint8Array(20),
       }),
     );
-    await closedAfter(Buffer.alloc(68, 7));
+    // Bytes that do not open a plain handshake are taken as an encrypted one (MSE/PE): past the
+    // key and the padding limit without the synchronisation hash, closed at once.
+    await closedAfter(Buffer.alloc(96 + 532 + 20, 7));
     expect(session.listener.refused.ERR_WRONG_INFO_HASH).toBe(before.ERR_WRONG_INFO_HASH + 1);
-    expect(session.listener.refused.ERR_BAD_HANDSHAKE).toBe(before.ERR_BAD_HANDSHAKE + 1);
+    expect(session.listener.refused.ERR_MSE_HANDSHAKE).toBe(before.ERR_MSE_HANDSHAKE + 1);
+    // With encryption disabled they are simply not a handshake.
+    const plainOnly = new SharedListener('127.0.0.1', undefined, { encryption: 'disable' });
+    await plainOnly.listen(0);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const s = connect(plainOnly.port, '127.0.0.1', () => s.write(Buffer.alloc(68, 7)));
+        s.on('close', () => resolve());
+        s.on('error', () => {});
+        setTimeout(() => reject(new Error('not closed')), 5000).unref();
+      });
+      expect(plainOnly.refused.ERR_BAD_HANDSHAKE).toBe(1);
+    } finally {
+      await plainOnly.close();
+    }
   });
 });
 
