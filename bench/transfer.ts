@@ -5,6 +5,7 @@
  *   1. swarmshare share -> swarmshare get
  *   2. aria2c seeder -> aria2c leecher (the baseline)
  *   3. the same, with the downloaded file synced to disk after (as `get` syncs before its rename)
+ *   4. swarmshare share -> get, RC4 both ways (--encryption require), our RC4 and OpenSSL's
  * beside the floor: SHA-1 and page-cache writes of the same bytes without a network, with and
  * without the final fsync.
  * Both through our tracker, both leechers timed with GNU time: wall-clock MiB/s (leecher start to
@@ -233,6 +234,43 @@ async function runSize(SIZE: number): Promise<Row[]> {
         torrent,
       ]),
     );
+    // 4. swarmshare -> swarmshare, RC4 both ways (--encryption require on both sides): with our
+    // TypeScript RC4, then with OpenSSL's (Node started with its legacy provider loaded).
+    for (const [label, flags] of [
+      ['RC4 in TypeScript', []],
+      ['RC4 from OpenSSL (--openssl-legacy-provider)', ['--openssl-legacy-provider']],
+    ] as const) {
+      rmSync(join(dir, 'ss-out'), { recursive: true, force: true });
+      await sleep(500);
+      await pair(
+        `swarmshare, --encryption require both sides, ${label}`,
+        background('node', [
+          ...flags,
+          cli,
+          'share',
+          torrent,
+          '--dir',
+          join(dir, 'src'),
+          '--tracker',
+          announce,
+          '--encryption',
+          'require',
+        ]),
+        () =>
+          timed('node', [
+            ...flags,
+            cli,
+            'get',
+            torrent,
+            '-o',
+            join(dir, 'ss-out'),
+            '--host',
+            '127.0.0.2',
+            '--encryption',
+            'require',
+          ]),
+      );
+    }
   } finally {
     await tracker.close();
     rmSync(dir, { recursive: true, force: true });
@@ -260,6 +298,13 @@ async function main(): Promise<void> {
     }
   }
   console.log('');
+  for (const [size, [, , a, , , e1, e2]] of all) {
+    if (!a || !e1 || !e2) continue;
+    const cpu = (t: Timed) => (t.user + t.sys) / (size / 2 ** 30);
+    console.log(
+      `${(size / 2 ** 20).toFixed(0)} MiB: encrypted (RC4) / plain speed: TypeScript RC4 ${(a.leecher.wall / e1.leecher.wall).toFixed(2)}x, OpenSSL RC4 ${(a.leecher.wall / e2.leecher.wall).toFixed(2)}x (goal >= 0.8x); leecher CPU s/GiB plain ${cpu(a.leecher).toFixed(2)}, TypeScript RC4 ${cpu(e1.leecher).toFixed(2)}, OpenSSL RC4 ${cpu(e2.leecher).toFixed(2)}`,
+    );
+  }
   for (const [size, [, , a, b, c]] of all) {
     if (!a || !b || !c) continue;
     const mib = `${(size / 2 ** 20).toFixed(0)} MiB`;

@@ -120,6 +120,9 @@ export class PeerSocket {
     return this.#closed;
   }
 
+  /** The connection began with an encrypted handshake (MSE/PE), RC4 after it or not. */
+  viaMse = false;
+
   get backlog(): number {
     return this.socket.writableLength;
   }

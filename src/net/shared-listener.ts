@@ -19,7 +19,7 @@ import { mseDeps } from './system.js';
 /** What a torrent's links take from the listener. */
 export interface Adopter {
   /** Takes an incoming socket whose first bytes (`prefix`, decrypted) were read already. */
-  adopt(socket: Socket, prefix: Uint8Array, ciphers?: LinkCiphers | null): void;
+  adopt(socket: Socket, prefix: Uint8Array, ciphers?: LinkCiphers | null, viaMse?: boolean): void;
 }
 
 /** Whether a new connection may be read: its address, and the connections still being read. */
@@ -63,6 +63,8 @@ export class SharedListener {
   readonly #admit: Admit | undefined;
   /** Connections being read (not yet handed to a torrent), by address. */
   readonly #pending = new Map<string, number>();
+  /** Connections being read, closed with the listener. */
+  readonly #routing = new Set<Socket>();
   #pendingTotal = 0;
 
   listen(port: number): Promise<number> {
@@ -108,10 +110,12 @@ export class SharedListener {
     }
     this.#pending.set(ip, fromIp + 1);
     this.#pendingTotal++;
+    this.#routing.add(socket);
     let counted = true;
     const uncount = () => {
       if (!counted) return;
       counted = false;
+      this.#routing.delete(socket);
       this.#pendingTotal--;
       const n = (this.#pending.get(ip) ?? 1) - 1;
       if (n > 0) this.#pending.set(ip, n);
@@ -139,7 +143,7 @@ export class SharedListener {
       if (links === undefined) return refuse('ERR_WRONG_INFO_HASH');
       cleanup();
       this.accepted.encrypted++;
-      links.adopt(socket, step.done.rest, step.done.ciphers);
+      links.adopt(socket, step.done.rest, step.done.ciphers, true);
     };
     const onData = (chunk: Buffer) => {
       if (mse !== null) return encrypted(chunk);
@@ -178,6 +182,7 @@ export class SharedListener {
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = null;
+    for (const socket of this.#routing) socket.destroy();
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   }
 }

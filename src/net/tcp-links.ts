@@ -59,7 +59,7 @@ export interface PeerLinks extends Transport {
    * An incoming connection from a listener shared by several torrents, its first bytes read already
    * (decrypted, with the link's ciphers, when it came encrypted).
    */
-  adopt(socket: Socket, prefix: Uint8Array, ciphers?: LinkCiphers | null): void;
+  adopt(socket: Socket, prefix: Uint8Array, ciphers?: LinkCiphers | null, viaMse?: boolean): void;
   dial(ip: string, port: number, timeoutMs?: number): Dial;
   perIp(ip: string): number;
   drop(link: LinkId): void;
@@ -138,13 +138,19 @@ export class TcpLinks implements PeerLinks {
     this.#h.incoming(id, (this.links.get(id) as TcpLink).ip);
   }
 
-  adopt(socket: Socket, prefix: Uint8Array, ciphers: LinkCiphers | null = null): void {
+  adopt(
+    socket: Socket,
+    prefix: Uint8Array,
+    ciphers: LinkCiphers | null = null,
+    viaMse = ciphers !== null,
+  ): void {
     if (!this.#h.accept(socket.remoteAddress ?? '')) {
       socket.destroy();
       return;
     }
     const id = this.#attach(socket, false, undefined, false, ciphers);
     const link = this.links.get(id) as TcpLink;
+    link.sock.viaMse = viaMse;
     this.#h.incoming(id, link.ip);
     link.sock.pushPlain(prefix);
   }
@@ -192,7 +198,7 @@ export class TcpLinks implements PeerLinks {
     const addr = `${ip}:${port}`;
     let conn: Connection | null = null;
     let aborted = false;
-    let result: { ciphers: LinkCiphers | null; rest: Uint8Array } = {
+    let result: { ciphers: LinkCiphers | null; rest: Uint8Array; viaMse?: boolean } = {
       ciphers: null,
       rest: new Uint8Array(0),
     };
@@ -206,7 +212,10 @@ export class TcpLinks implements PeerLinks {
         const c = open();
         await c.connected;
         try {
-          result = await c.encrypt(this.#o.infoHash, offered(mode), this.#o.mse ?? mseDeps);
+          result = {
+            ...(await c.encrypt(this.#o.infoHash, offered(mode), this.#o.mse ?? mseDeps)),
+            viaMse: true,
+          };
           return;
         } catch (e) {
           c.socket.destroy();
@@ -227,6 +236,7 @@ export class TcpLinks implements PeerLinks {
         const c = conn as unknown as Connection;
         const id = this.#attach(c.socket, true, linkAddr, true, result.ciphers);
         const sock = this.links.get(id)?.sock;
+        if (sock !== undefined) sock.viaMse = result.viaMse === true;
         c.target = sock;
         // What came with the handshake, once the caller has told the core of the link.
         if (result.rest.length > 0) queueMicrotask(() => sock?.pushPlain(result.rest));

@@ -395,7 +395,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     wanted?: number[],
     peer?: { ip: string; listenPort?: number },
   ): void {
-    this.#interp.run(this.core.addLink(id, outgoing, this.#deps.clock.now(), wanted, peer));
+    const encrypted = this.#tcp.links.get(id)?.sock.viaMse === true;
+    const p = peer === undefined ? undefined : { ...peer, encrypted };
+    this.#interp.run(this.core.addLink(id, outgoing, this.#deps.clock.now(), wanted, p));
   }
 
   /** Peers a peer told us of (PEX): the same door as a tracker's (PeerSet.learn), then dialled as room allows. */

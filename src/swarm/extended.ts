@@ -1,7 +1,7 @@
 import type { CloseCode } from '../core/errors.js';
 import { parseIp } from '../core/ip.js';
 import type { Message } from '../wire/messages.js';
-import { PEX_CONNECTABLE, PEX_SEED, type PexPeer } from '../wire/pex.js';
+import { PEX_CONNECTABLE, PEX_ENCRYPTION, PEX_SEED, type PexPeer } from '../wire/pex.js';
 import type { Command } from './commands.js';
 import { answerMetadata, extensionHandshake, OUR_EXTENSIONS, readExtensionHandshake } from './extensions.js';
 import { type Link, send } from './link.js';
@@ -92,7 +92,10 @@ function linkedPeers(links: ReadonlyMap<unknown, Link>): Map<string, PexPeer> {
   const out = new Map<string, PexPeer>();
   for (const l of links.values()) {
     if (l.listen === null || !l.handshaken) continue;
-    const flags = (l.outgoing ? PEX_CONNECTABLE : 0) | (l.have.complete ? PEX_SEED : 0);
+    const flags =
+      (l.outgoing ? PEX_CONNECTABLE : 0) |
+      (l.have.complete ? PEX_SEED : 0) |
+      (l.encrypted ? PEX_ENCRYPTION : 0);
     out.set(`${l.listen.ip}:${l.listen.port}`, { ...l.listen, flags });
   }
   return out;

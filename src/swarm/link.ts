@@ -75,6 +75,8 @@ export class Link {
   ip: string | null = null;
   /** Where the peer listens: the address we dialled, or its IP and the port its extension handshake names. */
   listen: PeerAddress | null = null;
+  /** The connection is encrypted (MSE/PE, below the core): PEX tells others the peer takes encryption. */
+  encrypted = false;
   /** Peer exchange on this link (BEP 11), once both sides offered it. */
   pex: PexLink | null = null;
   /** Both sides speak the fast extension (BEP 6). */

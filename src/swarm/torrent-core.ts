@@ -134,27 +134,23 @@ export class TorrentCore {
    * A connection opened (either way): we send our handshake at once. `wanted` makes it an
    * exchange (the original design's way): only those pieces are fetched over it, and when it can
    * give no more of them an `exchangeDone` command follows. `peer`: its IP and, when we dialled
-   * it, the port it listens on (for PEX).
+   * it, the port it listens on (for PEX); `encrypted`: it began with an MSE/PE handshake.
    */
   addLink(
     link: LinkId,
     outgoing: boolean,
     now: number,
     wanted?: readonly number[],
-    peer?: { ip: string; listenPort?: number },
+    peer?: { ip: string; listenPort?: number; encrypted?: boolean },
   ): Command[] {
     // A driver reusing a link id means the old link is gone.
     if (this.links.has(link)) this.removeLink(link);
-    const l = new Link(
-      this.#table,
-      link,
-      outgoing,
-      now,
-      wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted),
-    );
+    const exchange = wanted === undefined ? null : Bitfield.fromIndices(this.opts.pieceCount, wanted);
+    const l = new Link(this.#table, link, outgoing, now, exchange);
     l.setOffer(this.picker.have, this.opts.pieceCount);
     if (peer !== undefined) {
       l.ip = peer.ip;
+      l.encrypted = peer.encrypted === true;
       if (peer.listenPort !== undefined) l.listen = { ip: peer.ip, port: peer.listenPort };
     }
     this.#links.add(l);
