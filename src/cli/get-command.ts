@@ -1,15 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { usablePeerAddress } from '../core/ip.js';
-import { isMagnet, parseMagnet } from '../core/magnet.js';
-import { type Metainfo, parseTorrent } from '../core/metainfo.js';
+import { isMagnet } from '../core/magnet.js';
+import type { Metainfo } from '../core/metainfo.js';
 import type { DhtUdp } from '../net/dht-udp.js';
-import { nodeHasher } from '../net/system.js';
-import { MetadataFetcher, torrentFromInfo } from '../node/metadata-fetch.js';
 import { MAX_CONNECTIONS, MAX_PER_IP, type PeerNode } from '../node/peer-node.js';
 import type { Session } from '../session/session.js';
 import type { EncryptionMode } from '../wire/mse.js';
+import { fetchMetadata, magnetPlan } from './magnet-metadata.js';
 import { startOneTorrent } from './one-torrent.js';
 import { collect, intOption, portOption } from './options.js';
 import {
@@ -172,56 +170,16 @@ async function torrentSource(path: string, o: GetFlags, run: GetRun): Promise<So
 }
 
 async function magnetSource(link: string, o: GetFlags, run: GetRun): Promise<Source> {
-  const mg = parseMagnet(link);
-  const trackers = [...o.tracker, ...mg.trackers.filter((u) => !o.tracker.includes(u))];
-  const peers = [...o.peer];
-  for (const p of mg.peers) {
-    const ip = usablePeerAddress(p.host, p.port);
-    if (ip !== null) peers.push({ ip, port: p.port });
-  }
-  if (trackers.length === 0 && peers.length === 0 && !o.dht)
-    throw new Error(
-      'the magnet link names no tracker (tr) and no peer (x.pe): give one with --tracker or --peer, or leave the DHT on',
-    );
+  const plan = magnetPlan(link, o);
   const dht = await startDht(o);
   run.dht = dht;
-  const { meta, bytes } = await metadataFor(mg, trackers, peers, o, dht);
-  run.meta = meta;
-  return { meta, bytes, trackers, peers, dht };
-}
-
-/**
- * A magnet link's metadata from peers (BEP 9), made into a torrent: the info dictionary verified
- * against the info hash, the first tracker as `announce`. Bounded by the command's --timeout.
- */
-async function metadataFor(
-  mg: ReturnType<typeof parseMagnet>,
-  trackers: string[],
-  peers: Peer[],
-  o: GetFlags,
-  dht?: DhtUdp,
-): Promise<{ meta: Metainfo; bytes: Uint8Array }> {
-  console.log(`Fetching the metadata of ${mg.name ?? mg.infoHashHex} from its peers...`);
-  const fetcher = new MetadataFetcher({
-    infoHash: mg.infoHash,
-    host: o.host,
-    tiers: trackers.map((u) => [u]),
-    peers,
-    minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
-    encryption: o.encryption,
-    dht,
-  });
-  fetcher.on('tracker', trackerLine);
-  fetcher.on('peer-failed', (addr, why) => console.error(`peer ${addr}: ${why}`));
-  const info = await fetcher.fetch();
-  const bytes = torrentFromInfo(info, trackers);
-  const meta = parseTorrent(bytes, nodeHasher.sha1);
-  console.log(`Metadata:  ${meta.name}, verified against the info hash`);
+  const { meta, bytes } = await fetchMetadata(plan, o, dht, (line) => console.log(line));
   if (o.saveTorrent !== undefined) {
     await writeFile(o.saveTorrent, bytes);
     console.log(`Torrent:   ${resolve(o.saveTorrent)}`);
   }
-  return { meta, bytes };
+  run.meta = meta;
+  return { meta, bytes, trackers: plan.trackers, peers: plan.peers, dht };
 }
 
 /** The torrent's session started on the folder (its verified pieces found), the progress shown. */

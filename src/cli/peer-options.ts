@@ -118,7 +118,10 @@ export interface DhtFlags {
 }
 
 /** Our DHT node, when the DHT is on: bound, joining in the background; its address printed. */
-export async function startDht(o: DhtFlags): Promise<DhtUdp | undefined> {
+export async function startDht(
+  o: DhtFlags,
+  say: (line: string) => void = (line) => console.log(line),
+): Promise<DhtUdp | undefined> {
   if (!o.dht) return undefined;
   const d = await DhtUdp.start({
     host: o.host,
@@ -126,7 +129,7 @@ export async function startDht(o: DhtFlags): Promise<DhtUdp | undefined> {
     bootstrap: o.dhtBootstrap,
     log: (line) => console.error(line),
   });
-  console.log(`DHT:       udp://${o.host}:${d.port} (node ${Buffer.from(d.node.id).toString('hex')})`);
+  say(`DHT:       udp://${o.host}:${d.port} (node ${Buffer.from(d.node.id).toString('hex')})`);
   d.bootstrap().catch(() => {});
   return d;
 }

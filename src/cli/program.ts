@@ -6,6 +6,7 @@ import { registerDemoCommand } from './demo-command.js';
 import { registerDemoPeerCommand } from './demo-peer-command.js';
 import { registerDhtCommand } from './dht-command.js';
 import { registerGetCommand } from './get-command.js';
+import { registerInfoCommand } from './info-command.js';
 import { registerLsCommand } from './ls-command.js';
 import { describeDefaults } from './options.js';
 import { registerPauseCommand } from './pause-command.js';
@@ -30,6 +31,7 @@ export function buildCli(): Command {
   registerCreateCommand(program);
   registerShareCommand(program);
   registerGetCommand(program);
+  registerInfoCommand(program);
   registerDemoPeerCommand(program);
   registerDemoCommand(program);
   registerDhtCommand(program);
