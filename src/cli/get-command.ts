@@ -9,7 +9,7 @@ import type { Session } from '../session/session.js';
 import type { EncryptionMode } from '../wire/mse.js';
 import { fetchMetadata, magnetPlan } from './magnet-metadata.js';
 import { startOneTorrent } from './one-torrent.js';
-import { collect, intOption, portOption } from './options.js';
+import { collect, indexListOption, intOption, portOption } from './options.js';
 import {
   addDhtOptions,
   countOption,
@@ -26,7 +26,7 @@ import {
   strategyOption,
   trackerLine,
 } from './peer-options.js';
-import { formatBytes, showProgress } from './progress.js';
+import { formatBytes, heldWanted, showProgress } from './progress.js';
 
 /** How long a timed-out `get` waits for its peer to leave the tracker before it exits. */
 const STOP_GRACE_MS = 3000;
@@ -48,6 +48,8 @@ interface GetFlags extends DhtFlags {
   minAnnounceInterval: number;
   metricsPort?: number;
   encryption: EncryptionMode;
+  only?: number[];
+  exclude?: number[];
 }
 
 /** `swarmshare get <x.torrent | magnet>`: download, verify every piece, exit 0 when complete. */
@@ -70,6 +72,12 @@ export function registerGetCommand(program: Command): void {
     .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.3)', '127.0.0.1')
     .option('--max-connections <n>', 'peer connections at most', countOption, MAX_CONNECTIONS)
     .option('--max-per-ip <n>', 'peer connections from one address at most', countOption, MAX_PER_IP)
+    .option(
+      '--only <indexes>',
+      'download only these files (indexes as `swarmshare info` prints them: 0,2-4)',
+      indexListOption,
+    )
+    .option('--exclude <indexes>', 'download every file but these (0,2-4)', indexListOption)
     .option('--timeout <seconds>', 'give up (exit 3) if not complete by then', intOption(1, 10_000_000))
     .addOption(strategyOption())
     .addOption(minIntervalOption())
@@ -108,7 +116,11 @@ async function getAction(torrent: string, o: GetFlags): Promise<void> {
   }
   clearTimeout(timer);
   run.stopProgress();
-  console.log(`Done: ${node.store.finalPath} (${source.meta.pieceCount} pieces verified)`);
+  const picked =
+    node.wanted === null
+      ? ''
+      : `, ${node.core.picker.wantedCount} of ${source.meta.pieceCount} for the chosen files`;
+  console.log(`Done: ${node.store.finalPath} (${heldWanted(node)} pieces verified${picked})`);
   exitCode = 0;
   if (!o.seed) {
     await session.stop();
@@ -196,6 +208,7 @@ async function startDownload(s: Source, o: GetFlags, run: GetRun) {
     dht: s.dht,
     peer: {
       mode: 'download',
+      unwantedFiles: unwantedFiles(s.meta, o),
       trackers: s.trackers,
       peers: s.peers,
       strategy: o.strategy,
@@ -220,4 +233,24 @@ async function startDownload(s: Source, o: GetFlags, run: GetRun) {
   if (resumed > 0 && !node.core.complete) console.log(`Resuming: ${resumed} verified pieces already on disk`);
   run.stopProgress = showProgress(node);
   return started;
+}
+
+/** `--only` / `--exclude` as the files not wanted; bad indexes are a clear error. Prints the choice. */
+function unwantedFiles(meta: Metainfo, o: GetFlags): number[] | undefined {
+  if (o.only === undefined && o.exclude === undefined) return undefined;
+  if (o.only !== undefined && o.exclude !== undefined) throw new Error('give --only or --exclude, not both');
+  const n = meta.files.length;
+  const bad = (o.only ?? o.exclude ?? []).filter((i) => i >= n);
+  if (bad.length > 0)
+    throw new Error(
+      `no file ${bad.join(', ')} in ${meta.name}: its files are 0 to ${n - 1} (see swarmshare info)`,
+    );
+  const listed = new Set(o.only ?? o.exclude);
+  const unwanted = meta.files
+    .map((_, i) => i)
+    .filter((i) => (o.only !== undefined ? !listed.has(i) : listed.has(i)));
+  if (unwanted.length === n) throw new Error('that leaves no file to download');
+  const bytes = meta.files.reduce((sum, f, i) => sum + (unwanted.includes(i) ? 0 : f.length), 0);
+  console.log(`Files:     ${n - unwanted.length} of ${n} chosen (${formatBytes(bytes)})`);
+  return unwanted;
 }

@@ -123,3 +123,17 @@ export function describeDefaults(cmd: { options: readonly unknown[]; commands: r
   for (const sub of cmd.commands)
     describeDefaults(sub as { options: readonly unknown[]; commands: readonly unknown[] });
 }
+
+/** File indexes as `info` prints them: `0,2-4` (each at most 1,000,000; ranges ascending). */
+export function indexListOption(value: string): number[] {
+  const out = new Set<number>();
+  for (const part of value.split(',')) {
+    const m = /^\s*(\d{1,7})(?:\s*-\s*(\d{1,7}))?\s*$/.exec(part);
+    const a = Number(m?.[1]);
+    const b = m?.[2] === undefined ? a : Number(m[2]);
+    if (m === null || b < a || b - a > 1_000_000)
+      throw new InvalidArgumentError(`'${value}' is not a list of file indexes like 0,2-4`);
+    for (let i = a; i <= b; i++) out.add(i);
+  }
+  return [...out].sort((x, y) => x - y);
+}

@@ -33,6 +33,16 @@ export function waitingFor(urls: readonly string[]): string {
   return ` | no answer yet from ${shown}${urls.length > 2 ? ` and ${urls.length - 2} more` : ''}`;
 }
 
+/** Verified pieces among the wanted ones (all of them without file selection). */
+export function heldWanted(node: PeerNode): number {
+  const have = node.core.have;
+  const wanted = node.wanted;
+  if (wanted === null) return have.count;
+  let n = 0;
+  for (let i = 0; i < have.length; i++) if (wanted.has(i) && have.has(i)) n++;
+  return n;
+}
+
 /**
  * Download progress: a live bar in a terminal (percent, rate, peers, ETA), plain lines every
  * `everyMs` otherwise. Returns a function that stops it.
@@ -42,7 +52,9 @@ export function showProgress(
   out: NodeJS.WriteStream = process.stdout,
   everyMs = 2000,
 ): () => void {
-  const total = node.meta.pieceCount;
+  // With file selection, the pieces that touch a wanted file.
+  const total = node.core.picker.wantedCount;
+  const held = () => heldWanted(node);
   const meter = new RateMeter();
   const tty = out.isTTY === true;
   const bar = tty
@@ -57,10 +69,10 @@ export function showProgress(
         cliProgress.Presets.shades_classic,
       )
     : null;
-  bar?.start(total, node.core.have.count, { rate: '0 B/s', peers: 0, waiting: '' });
+  bar?.start(total, held(), { rate: '0 B/s', peers: 0, waiting: '' });
   const update = () => {
     const rate = meter.add(Date.now(), node.downloaded);
-    const have = node.core.have.count;
+    const have = held();
     const waiting = waitingFor(node.unansweredTrackers());
     if (bar) bar.update(have, { rate: `${formatBytes(rate)}/s`, peers: node.connections, waiting });
     else {

@@ -1,5 +1,6 @@
 import bencode from 'bencode';
 import { BencodeSpanError, findValueSpan } from './bencode-span.js';
+import { Bitfield } from './bitfield.js';
 
 /**
  * BitTorrent v1 metainfo (.torrent, BEP 3): parsing with validation and path sanitizing, building,
@@ -259,4 +260,29 @@ export function bytesHeld(
 ): number {
   const last = m.pieceCount - 1;
   return have.count * m.pieceLength - (have.has(last) ? m.pieceLength * m.pieceCount - m.length : 0);
+}
+
+/**
+ * The pieces that touch a wanted file (file selection): every piece holding a byte of a file not
+ * in `unwanted`. A piece shared by a wanted and an unwanted file is wanted (it is fetched and
+ * verified whole).
+ */
+export function wantedPieces(
+  m: Pick<Metainfo, 'files' | 'pieceLength' | 'pieceCount'>,
+  unwanted: ReadonlySet<number>,
+): Bitfield {
+  const wanted = new Bitfield(m.pieceCount);
+  m.files.forEach((f, i) => {
+    if (unwanted.has(i) || f.length === 0) return;
+    const last = Math.floor((f.offset + f.length - 1) / m.pieceLength);
+    for (let p = Math.floor(f.offset / m.pieceLength); p <= last; p++) wanted.set(p);
+  });
+  return wanted;
+}
+
+/** Every wanted piece held (`wanted` null: every piece). */
+export function holdsWanted(have: Bitfield, wanted: Bitfield | null): boolean {
+  if (wanted === null) return have.complete;
+  for (let i = 0; i < have.length; i++) if (wanted.has(i) && !have.has(i)) return false;
+  return true;
 }

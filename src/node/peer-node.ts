@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Bitfield } from '../core/bitfield.js';
 import { BufferPool } from '../core/buffer-pool.js';
 import { type CloseCode, mayRedial } from '../core/errors.js';
-import { bytesHeld, type Metainfo } from '../core/metainfo.js';
+import { bytesHeld, holdsWanted, type Metainfo, wantedPieces } from '../core/metainfo.js';
 import { burstFor, TokenBucket } from '../core/token-bucket.js';
 import { type Admit, SharedListener } from '../net/shared-listener.js';
 import type { PeerLinks } from '../net/tcp-links.js';
@@ -52,6 +52,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   #interp!: CommandInterpreter;
   #tcp!: PeerLinks;
   #ownListener: SharedListener | null = null;
+  /** The pieces touching a wanted file; null without file selection (every piece). */
+  readonly wanted: Bitfield | null;
   port = 0;
   downloaded = 0;
   uploaded = 0;
@@ -79,6 +81,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     super();
     this.opts = opts;
     this.meta = opts.meta;
+    this.wanted = opts.unwantedFiles?.length ? wantedPieces(opts.meta, new Set(opts.unwantedFiles)) : null;
     this.#deps = deps;
     this.peerId = opts.peerId ?? newPeerId(deps.randomBytes);
     this.host = opts.host ?? '127.0.0.1';
@@ -190,7 +193,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
    */
   async #openStore() {
     const m = this.meta;
-    this.store = await this.#deps.openStore(m, this.opts.dir, this.opts.mode);
+    const unwanted = new Set(this.opts.unwantedFiles ?? []);
+    this.store = await this.#deps.openStore(m, this.opts.dir, this.opts.mode, { unwanted });
     // Read-ahead windows for serving, reused once the sockets have taken their blocks.
     const pool = new BufferPool(READ_AHEAD, MAX_WINDOWS);
     const blocks = new HashedBlockStore(this.store, m, this.#deps.hasher, pool);
@@ -200,17 +204,16 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         this.hashChecks++;
         return blocks.matches(i, data);
       }));
-    if (this.opts.mode === 'seed' && !have.complete) {
+    const { mode } = this.opts;
+    const problem =
+      mode === 'seed' && !have.complete
+        ? `${this.store.finalPath} does not match the torrent: ${m.pieceCount - have.count} of ${m.pieceCount} pieces differ`
+        : mode === 'download' && this.store.finished && !holdsWanted(have, this.wanted)
+          ? `${this.store.finalPath} exists and is not this torrent's content; move it away or choose another folder`
+          : null;
+    if (problem !== null) {
       await this.store.close();
-      throw new Error(
-        `${this.store.finalPath} does not match the torrent: ${m.pieceCount - have.count} of ${m.pieceCount} pieces differ`,
-      );
-    }
-    if (this.opts.mode === 'download' && this.store.finished && !have.complete) {
-      await this.store.close();
-      throw new Error(
-        `${this.store.finalPath} exists and is not this torrent's content; move it away or choose another folder`,
-      );
+      throw new Error(problem);
     }
     return { blocks, have, pool };
   }
@@ -230,6 +233,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         pipeline: this.opts.pipeline,
         superSeed: this.opts.superSeed,
         have,
+        wanted: this.wanted ?? undefined,
         metadata: m.infoBytes,
         private: m.private,
         sha1: this.#deps.hasher.sha1,
@@ -374,11 +378,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       dht.getPeers(this.meta.infoHash, this.port).then(
         (r) => {
           running = false;
-          if (this.#stopped) return;
-          let learned = 0;
-          for (const p of r.peers) if (this.#dialer.learn(p, 'dht')) learned++;
-          this.emit('dht', r.peers.length, learned);
-          this.#dialer.connectMore();
+          if (!this.#stopped) this.#learnFromPeers(r.peers, 'dht');
         },
         () => {
           running = false;
@@ -400,11 +400,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.#interp.run(this.core.addLink(id, outgoing, this.#deps.clock.now(), wanted, p));
   }
 
-  /** Peers a peer told us of (PEX): the same door as a tracker's (PeerSet.learn), then dialled as room allows. */
-  #learnFromPeers(peers: readonly PeerAddress[]): void {
+  /** Peers a peer told us of (PEX) or the DHT found: the same door as a tracker's (PeerSet.learn), then dialled as room allows. */
+  #learnFromPeers(peers: readonly PeerAddress[], source: 'pex' | 'dht' = 'pex'): void {
     let learned = 0;
-    for (const p of peers) if (this.#dialer.learn(p, 'pex')) learned++;
-    this.emit('pex', peers.length, learned);
+    for (const p of peers) if (this.#dialer.learn(p, source)) learned++;
+    this.emit(source, peers.length, learned);
     this.#dialer.connectMore();
   }
 

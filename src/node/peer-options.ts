@@ -49,6 +49,11 @@ export interface PeerNodeOpts {
   /** A UDP tracker's first retransmission timeout, ms (BEP 15: 15 s; tests shorten it). */
   udpRetransmitMs?: number;
   /**
+   * File selection: the indexes of files not to download (never created; done means every other
+   * file verified). Pieces they share with wanted files are fetched whole (docs/peer.md).
+   */
+  unwantedFiles?: readonly number[];
+  /**
    * Encrypted connections (MSE/PE): `prefer` (default) dials encrypted first and plain when that
    * fails, and accepts both; `require` only RC4 both ways; `disable` plain only. With a shared
    * listener, incoming connections follow the listener's setting.
@@ -106,7 +111,12 @@ export interface PeerNodeDeps {
   /** The torrent's links (real TCP: net/tcp-links.ts). */
   links(opts: TcpLinksOpts, handlers: TcpLinksHandlers): PeerLinks;
   /** Opens the torrent's storage in `dir`. */
-  openStore(meta: Metainfo, dir: string, mode: StoreMode): Promise<PieceStore & StoreInfo>;
+  openStore(
+    meta: Metainfo,
+    dir: string,
+    mode: StoreMode,
+    o?: { unwanted?: ReadonlySet<number> },
+  ): Promise<PieceStore & StoreInfo>;
 }
 
 /** What the driver reads of a store beyond PieceStore. */

@@ -12,7 +12,7 @@ export function systemPeerDeps(): PeerNodeDeps {
     hasher: nodeHasher,
     randomBytes: secureRandomBytes,
     links: (opts, handlers) => new TcpLinks(opts, handlers),
-    openStore: (meta, dir, mode) => FsStore.open(meta, dir, mode),
+    openStore: (meta, dir, mode, o) => FsStore.open(meta, dir, mode, o),
   };
 }
 

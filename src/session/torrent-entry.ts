@@ -12,7 +12,15 @@ import type { ResumeData } from './state-store.js';
 export type TorrentPeerOpts = Partial<
   Pick<
     PeerNodeOpts,
-    'mode' | 'trackers' | 'peers' | 'strategy' | 'superSeed' | 'maxConnections' | 'maxPerIp' | 'dhtIntervalMs'
+    | 'mode'
+    | 'trackers'
+    | 'peers'
+    | 'strategy'
+    | 'superSeed'
+    | 'maxConnections'
+    | 'maxPerIp'
+    | 'dhtIntervalMs'
+    | 'unwantedFiles'
   >
 >;
 

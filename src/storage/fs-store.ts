@@ -78,13 +78,28 @@ export class FsStore implements PieceStore {
   #writing: Promise<void> = Promise.resolve();
   /** The rename to the final name, once started (reads racing it wait for it). */
   #finishing: Promise<void> | null = null;
+  /**
+   * Files not wanted (file selection): never created. The bytes of theirs that share a piece with
+   * a wanted file go to one hidden parts file beside the download, at their offset in the torrent
+   * (a sparse file), so such pieces can be verified and served.
+   */
+  readonly unwanted: ReadonlySet<number>;
+  readonly partsPath: string;
 
-  private constructor(meta: Metainfo, root: string, mode: StoreMode, finished: boolean) {
+  private constructor(
+    meta: Metainfo,
+    root: string,
+    mode: StoreMode,
+    finished: boolean,
+    unwanted: ReadonlySet<number>,
+  ) {
     this.meta = meta;
     this.mode = mode;
     this.root = root;
+    this.unwanted = unwanted;
     this.finalPath = join(root, meta.name);
     this.partPath = join(root, `${meta.name}.part`);
+    this.partsPath = join(root, `.${meta.name}.parts`);
     this.#handles = meta.files.map(() => null);
     this.#finished = finished;
   }
@@ -93,7 +108,12 @@ export class FsStore implements PieceStore {
    * Opens a torrent's storage under `root`. A seed needs the files under their final name; a
    * download uses the final name when it is complete already, else the partial name.
    */
-  static async open(meta: Metainfo, rootDir: string, mode: StoreMode): Promise<FsStore> {
+  static async open(
+    meta: Metainfo,
+    rootDir: string,
+    mode: StoreMode,
+    o: { unwanted?: ReadonlySet<number> } = {},
+  ): Promise<FsStore> {
     for (const f of meta.files) f.path.forEach(checkPathComponent);
     await makeDir(rootDir, { writable: mode === 'download' });
     const root = await realpath(rootDir);
@@ -101,7 +121,7 @@ export class FsStore implements PieceStore {
     if (mode === 'seed' && !finalExists) {
       throw new StorageError('ERR_MISSING_FILE', `nothing to seed: ${join(root, meta.name)} does not exist`);
     }
-    return new FsStore(meta, root, mode, finalExists);
+    return new FsStore(meta, root, mode, finalExists, o.unwanted ?? new Set());
   }
 
   /** The base the files are under now: the final name once finished, else the partial name. */
@@ -114,6 +134,7 @@ export class FsStore implements PieceStore {
   }
 
   #filePath(i: number): string {
+    if (this.unwanted.has(i)) return this.partsPath;
     const f = this.meta.files[i] as Metainfo['files'][number];
     const p = this.meta.multiFile ? join(this.base, ...f.path) : this.base;
     if (!inside(this.root, resolve(p)))
@@ -191,10 +212,15 @@ export class FsStore implements PieceStore {
     for (const s of spans(this.meta, offset, length)) {
       const h = await this.#handle(s.file, false);
       if (h === null) throw new StorageError('ERR_MISSING_FILE', `missing file for piece ${index}`);
-      const { bytesRead } = await h.read(buf, s.dataOffset, s.length, s.fileOffset);
+      const { bytesRead } = await h.read(buf, s.dataOffset, s.length, this.#at(s));
       if (bytesRead !== s.length) throw new StorageError('ERR_MISSING_FILE', `short read in piece ${index}`);
     }
     return buf;
+  }
+
+  /** Where a span lies in its file: an unwanted file's bytes sit in the parts file at their torrent offset. */
+  #at(s: Span): number {
+    return this.unwanted.has(s.file) ? (this.meta.files[s.file]?.offset ?? 0) + s.fileOffset : s.fileOffset;
   }
 
   /**
@@ -223,7 +249,7 @@ export class FsStore implements PieceStore {
     for (const s of spans(this.meta, offset, data.length)) {
       const h = (await this.#handle(s.file, true)) as FileHandle;
       try {
-        await h.write(data, s.dataOffset, s.length, s.fileOffset);
+        await h.write(data, s.dataOffset, s.length, this.#at(s));
       } catch (e) {
         throw new StorageError('ERR_STORAGE', `cannot write piece ${index}: ${(e as Error).message}`);
       }
@@ -298,7 +324,7 @@ export class FsStore implements PieceStore {
     if (this.#flushError !== null) throw this.#flushError;
     for (let i = 0; i < this.meta.files.length; i++) {
       const f = this.meta.files[i] as Metainfo['files'][number];
-      if (f.length === 0) await this.#handle(i, true);
+      if (f.length === 0 && !this.unwanted.has(i)) await this.#handle(i, true);
       const h = this.#handles[i];
       if (h) await h.sync();
     }

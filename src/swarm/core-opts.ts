@@ -51,6 +51,11 @@ export interface CoreOpts {
   /** Verified pieces we start with (a seed: all; a resumed download: some). */
   have?: Bitfield;
   /**
+   * The pieces we want (file selection: those touching a wanted file); default all. The rest are
+   * never requested; done (`complete`) means every wanted piece is verified.
+   */
+  wanted?: Bitfield;
+  /**
    * Bytes per request: 16 KiB (the default) on the wire. The simulator may move a whole piece as
    * one block; requests up to this length are then accepted too.
    */
@@ -65,7 +70,7 @@ export interface CoreOpts {
 
 /** The options with their defaults filled in. */
 export type ResolvedCoreOpts = Required<
-  Omit<CoreOpts, 'have' | 'linkSlots' | 'metadata' | 'listenPort' | 'sha1'>
+  Omit<CoreOpts, 'have' | 'wanted' | 'linkSlots' | 'metadata' | 'listenPort' | 'sha1'>
 >;
 
 export function resolveCoreOpts(opts: CoreOpts): ResolvedCoreOpts {

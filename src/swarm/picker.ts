@@ -103,8 +103,11 @@ export class PiecePicker {
   readonly #rarest: RarestChoice = { best: -1, avail: 0, ties: 0 };
   /** The keys of `active` as a bitfield (same layout as `have`), for word-at-a-time scans. */
   readonly #activeBits: Uint8Array;
+  /** Pieces we do not want and do not hold (file selection), never picked; all clear by default. */
+  readonly #skipBits: Uint8Array;
+  #skipped = 0;
 
-  constructor(opts: PickerOpts, have?: Bitfield) {
+  constructor(opts: PickerOpts, have?: Bitfield, wanted?: Bitfield) {
     this.#opts = opts;
     this.strategy = opts.strategy;
     this.blockLength = opts.blockLength ?? BLOCK_LENGTH;
@@ -113,10 +116,27 @@ export class PiecePicker {
     this.have = have ?? new Bitfield(opts.pieceCount);
     this.availability = new Uint16Array(opts.pieceCount);
     this.#activeBits = new Uint8Array(Bitfield.byteLength(opts.pieceCount));
+    this.#skipBits = new Uint8Array(Bitfield.byteLength(opts.pieceCount));
+    if (wanted !== undefined)
+      for (let i = 0; i < opts.pieceCount; i++)
+        if (!wanted.has(i) && !this.have.has(i)) {
+          this.#skipBits[i >>> 3] = (this.#skipBits[i >>> 3] as number) | (0x80 >>> (i & 7));
+          this.#skipped++;
+        }
   }
 
+  /** Every wanted piece is verified (every piece, without file selection). */
   get complete(): boolean {
-    return this.have.complete;
+    return this.have.count + this.#skipped === this.#opts.pieceCount;
+  }
+
+  /** Pieces wanted (held or not). */
+  get wantedCount(): number {
+    return this.#opts.pieceCount - this.#skipped;
+  }
+
+  #skips(i: number): boolean {
+    return ((this.#skipBits[i >>> 3] as number) & (0x80 >>> (i & 7))) !== 0;
   }
 
   pieceSize(index: number): number {
@@ -182,7 +202,7 @@ export class PiecePicker {
   /** Endgame: every block of every missing piece is requested or received. */
   #inEndgame(): boolean {
     for (const a of this.active.values()) if (a.unrequested > 0) return false;
-    return this.have.count + this.active.size === this.#opts.pieceCount;
+    return this.have.count + this.active.size + this.#skipped === this.#opts.pieceCount;
   }
 
   #activate(index: number): ActivePiece {
@@ -266,6 +286,7 @@ export class PiecePicker {
   #choosePieceIn(theirs: Uint8Array, at: number): number {
     const mine = this.have.bytes;
     const act = this.#activeBits;
+    const skip = this.#skipBits;
     const rng = this.#opts.rng;
     const bytes = mine.length;
     if (this.strategy === 'random') {
@@ -274,7 +295,12 @@ export class PiecePicker {
       // From `start` to the end, then from 0 to `start`: the first candidate found.
       for (let k = 0; k <= bytes; k++) {
         const j = ((start >>> 3) + k) % bytes;
-        let c = (theirs[at + j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
+        let c =
+          (theirs[at + j] as number) &
+          ~(mine[j] as number) &
+          ~(act[j] as number) &
+          ~(skip[j] as number) &
+          0xff;
         if (k === 0) c &= 0xff >>> (start & 7);
         else if (k === bytes) c &= ~(0xff >>> (start & 7)) & 0xff;
         if (c !== 0) return j * 8 + Math.clz32(c) - 24;
@@ -287,7 +313,8 @@ export class PiecePicker {
     r.avail = Number.POSITIVE_INFINITY;
     r.ties = 0;
     for (let j = 0; j < bytes; j++) {
-      let c = (theirs[at + j] as number) & ~(mine[j] as number) & ~(act[j] as number) & 0xff;
+      let c =
+        (theirs[at + j] as number) & ~(mine[j] as number) & ~(act[j] as number) & ~(skip[j] as number) & 0xff;
       while (c !== 0) {
         const bit = Math.clz32(c) - 24;
         c &= ~(0x80 >>> bit);
@@ -299,7 +326,7 @@ export class PiecePicker {
   }
 
   #candidate(i: number, peer: PieceSet): boolean {
-    return peer.has(i) && !this.have.has(i) && !this.active.has(i);
+    return peer.has(i) && !this.have.has(i) && !this.active.has(i) && !this.#skips(i);
   }
 
   // ---- outcomes ---------------------------------------------------------------------

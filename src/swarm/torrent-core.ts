@@ -94,7 +94,7 @@ export class TorrentCore {
     };
     this.#choking = new Choking(this.opts.uploadSlots, rng);
     this.events = events;
-    this.picker = new PiecePicker({ ...this.opts, rng }, opts.have);
+    this.picker = new PiecePicker({ ...this.opts, rng }, opts.have, opts.wanted);
     this.#table = new LinkTable(opts.pieceCount, opts.linkSlots);
     this.#requestLimits = requestLimits(this.picker, this.opts.blockLength);
     this.#mine = this.picker.have.bytes;
