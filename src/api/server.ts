@@ -9,6 +9,7 @@ import Fastify, {
 import { httpStatus, isSwarmshareError, SwarmshareError } from '../core/errors.js';
 import { MAX_TORRENT_BYTES } from '../core/metainfo.js';
 import { openEventStream } from '../dashboard/routes.js';
+import { fileResponse } from '../node/file-stream.js';
 import type { Session } from '../session/session.js';
 import type { TorrentEntry } from '../session/torrent-entry.js';
 import { type AccessOpts, checkAccess } from './access.js';
@@ -143,6 +144,40 @@ function registerTorrentRoutes(app: FastifyInstance, session: Session, opts: Api
   app.get('/api/v1/torrents/:id', { schema: { tags: ['torrents'], params: byId } }, async (req) => ({
     torrent: torrentDetail(session, entry(req)),
   }));
+
+  app.get(
+    '/api/v1/torrents/:id/files/:index',
+    {
+      schema: {
+        tags: ['torrents'],
+        description:
+          'A file of the torrent, streamed while it downloads: Range requests (206, 416), Content-Type by extension; reads wait for the pieces under them, which are fetched first.',
+        params: {
+          type: 'object',
+          required: ['id', 'index'],
+          properties: { id: ID, index: { type: 'string', pattern: '^[0-9]{1,9}$' } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const e = entry(req);
+      const streams = e.streams();
+      if (streams === null)
+        throw new SwarmshareError(
+          'ERR_NOT_RUNNING',
+          `${e.meta.name} is ${e.state(session.running(e))}: resume it to read its files`,
+        );
+      const index = Number((req.params as { index: string }).index);
+      const r = fileResponse(streams, index, req.method, req.headers.range);
+      if (r.error !== undefined) throw new SwarmshareError('ERR_NOT_FOUND', r.error);
+      reply.code(r.status).headers(r.headers);
+      if (r.body === null) return reply.send();
+      const body = r.body;
+      // A reader that goes away frees its window.
+      reply.raw.on('close', () => body.destroy());
+      return reply.send(body);
+    },
+  );
 
   for (const action of ['pause', 'resume', 'recheck'] as const) {
     app.post(

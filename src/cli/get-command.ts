@@ -50,6 +50,7 @@ interface GetFlags extends DhtFlags {
   encryption: EncryptionMode;
   only?: number[];
   exclude?: number[];
+  serve?: number | true;
 }
 
 /** `swarmshare get <x.torrent | magnet>`: download, verify every piece, exit 0 when complete. */
@@ -72,6 +73,11 @@ export function registerGetCommand(program: Command): void {
     .option('--host <address>', 'address to bind and announce (e.g. 127.0.0.3)', '127.0.0.1')
     .option('--max-connections <n>', 'peer connections at most', countOption, MAX_CONNECTIONS)
     .option('--max-per-ip <n>', 'peer connections from one address at most', countOption, MAX_PER_IP)
+    .option(
+      '--serve [port]',
+      'serve the files over HTTP while they download (Range requests; the pieces under a reader come first), until Ctrl-C (no port: any)',
+      portOption,
+    )
     .option(
       '--only <indexes>',
       'download only these files (indexes as `swarmshare info` prints them: 0,2-4)',
@@ -101,13 +107,29 @@ async function getAction(torrent: string, o: GetFlags): Promise<void> {
   const timer = giveUpAfter(o.timeout, run);
   const source = await sourceOf(torrent, o, run);
   const { session, node } = await startDownload(source, o, run);
+  if (o.serve !== undefined) {
+    const { serveFiles } = await import('./serve-files.js');
+    const { urls } = await serveFiles(node, o.host, o.serve === true ? 0 : o.serve);
+    urls.forEach((u, i) => {
+      if (!node.opts.unwantedFiles?.includes(i) && i < 50) console.log(`Serving:   ${u}`);
+    });
+    if (urls.length > 50) console.log(`Serving:   ... and ${urls.length - 50} more (the same way, by index)`);
+  }
   let exitCode = 130;
-  stopOnSignal(session, () => exitCode, run.stopProgress);
+  let signalled = false;
+  stopOnSignal(
+    session,
+    () => exitCode,
+    () => {
+      signalled = true;
+      run.stopProgress();
+    },
+  );
   try {
     await node.done;
   } catch (e) {
-    // Stopped by --timeout: that path reports and exits 3.
-    if (run.timedOut) return;
+    // Stopped by --timeout (exit 3) or a signal (130): those paths report and exit.
+    if (run.timedOut || signalled) return;
     run.stopProgress();
     clearTimeout(timer);
     console.error(`swarmshare: ${(e as Error).message}`);
@@ -122,7 +144,7 @@ async function getAction(torrent: string, o: GetFlags): Promise<void> {
       : `, ${node.core.picker.wantedCount} of ${source.meta.pieceCount} for the chosen files`;
   console.log(`Done: ${node.store.finalPath} (${heldWanted(node)} pieces verified${picked})`);
   exitCode = 0;
-  if (!o.seed) {
+  if (!o.seed && o.serve === undefined) {
     await session.stop();
     process.exit(0);
   }

@@ -54,6 +54,7 @@ export const ERRORS = {
   ERR_INVALID_TORRENT: tracker(400),
   ERR_FETCH_FAILED: tracker(502),
   ERR_METADATA_TIMEOUT: tracker(504),
+  ERR_NOT_RUNNING: tracker(409),
   // Peer links: the wire decoder's and the torrent core's reasons to close.
   ERR_NOT_NEEDED: link(true),
   ERR_DUPLICATE_PEER: link(true),

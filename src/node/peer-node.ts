@@ -26,6 +26,7 @@ import {
   TICK_MS,
 } from './peer-options.js';
 import { newPeerId, systemPeerDeps } from './system-deps.js';
+import { transferStats } from './transfer-stats.js';
 
 export { MAX_RETRY_MS, MIN_ANNOUNCE_INTERVAL_MS, REPORT_MS, RETRY_MS } from './announcer.js';
 export type { LinkedPeer, PeerSource } from './dialer.js';
@@ -348,7 +349,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       this.#deps.rng,
       this.opts.minAnnounceIntervalMs,
     );
-    for (const t of this.#announcer.json) t.stats = () => this.transferStats();
+    for (const t of this.#announcer.json) t.stats = () => transferStats(this);
     this.#announcer.start();
     if (this.opts.exchange) {
       const json = this.#announcer.json[0];
@@ -447,16 +448,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     return this.#trackerUrls.filter((u) => !this.#heardFrom.has(u));
   }
 
-  /** What we report to a swarmshare tracker for its dashboard. */
-  transferStats() {
-    const from: Record<string, number> = {};
-    for (const [id, n] of this.receivedFrom) from[Buffer.from(id, 'latin1').toString('hex')] = n;
-    return {
-      uploaded: this.uploaded,
-      downloaded: this.downloaded,
-      fetching: [...this.core.picker.active.keys()].slice(0, 1024),
-      from,
-    };
+  /** Pieces with a deadline, most urgent first (file readers: node/file-stream.ts); asked for at once. */
+  setUrgent(pieces: readonly number[]): void {
+    if (!this.#stopped && this.core !== undefined)
+      this.#interp.run(this.core.setUrgent(pieces, this.#deps.clock.now()));
   }
 
   #tick(): void {

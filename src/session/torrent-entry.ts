@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
 import { bytesHeld, type Metainfo } from '../core/metainfo.js';
 import { AdjustablePacer } from '../core/token-bucket.js';
+import { FileStreams } from '../node/file-stream.js';
 import type { PeerNode } from '../node/peer-node.js';
 import type { PeerNodeOpts } from '../node/peer-options.js';
 import { type QueuedTorrent, stateOf, type TorrentState } from './queue.js';
@@ -36,6 +37,8 @@ export class TorrentEntry implements QueuedTorrent {
   /** Why it stopped, when an error stopped it. */
   error: string | null = null;
   node: PeerNode | null = null;
+  /** Readers of its files (streaming), for its running peer. */
+  #streams: FileStreams | null = null;
   /** Its running peer's start: open, verified what is on disk, listening (rejects as its start did). */
   started: Promise<void> | null = null;
   /** How its peer runs, beyond the session's defaults. */
@@ -162,6 +165,18 @@ export class TorrentEntry implements QueuedTorrent {
       downloadLimit: this.downloadLimit,
       uploadLimit: this.uploadLimit,
     };
+  }
+
+  /** Its files' readers (streaming), while its peer runs; null otherwise. */
+  streams(): FileStreams | null {
+    const node = this.node;
+    if (this.#streams !== null && this.#streams.node !== node) {
+      this.#streams.close();
+      this.#streams = null;
+    }
+    if (node === null || node.core === undefined) return null;
+    this.#streams ??= new FileStreams(node);
+    return this.#streams;
   }
 
   state(running: boolean): TorrentState {

@@ -91,6 +91,9 @@ export interface PickerOpts {
   blockLength?: number;
 }
 
+/** Urgent pieces asked of several peers at once when late (all their blocks out, none back). */
+export const URGENT_DUPLICATES = 2;
+
 export class PiecePicker {
   readonly have: Bitfield;
   /** How many connected peers hold each piece. */
@@ -106,6 +109,12 @@ export class PiecePicker {
   /** Pieces we do not want and do not hold (file selection), never picked; all clear by default. */
   readonly #skipBits: Uint8Array;
   #skipped = 0;
+  /**
+   * Pieces with a deadline (readers streaming a file), the most urgent first: picked before
+   * anything else, from any peer that has them; the first URGENT_DUPLICATES of them are asked of
+   * several peers at once once every block is out (endgame style: the fastest answer wins).
+   */
+  #urgent: number[] = [];
 
   constructor(opts: PickerOpts, have?: Bitfield, wanted?: Bitfield) {
     this.#opts = opts;
@@ -164,6 +173,33 @@ export class PiecePicker {
 
   // ---- picking ------------------------------------------------------------------------
 
+  /** The pieces with a deadline, most urgent first (empty: none; rarest-first as usual). */
+  setUrgent(pieces: readonly number[]): void {
+    this.#urgent = pieces.filter((i) => i >= 0 && i < this.#opts.pieceCount && !this.have.has(i));
+  }
+
+  get urgent(): readonly number[] {
+    return this.#urgent;
+  }
+
+  #pickUrgent(
+    link: number,
+    peer: PieceSet,
+    out: BlockRequest[],
+    max: number,
+    already: (index: number, begin: number) => boolean,
+  ): void {
+    let n = 0;
+    for (const i of this.#urgent) {
+      if (out.length >= max) return;
+      if (this.have.has(i) || !peer.has(i)) continue;
+      const a = this.active.get(i) ?? (this.#skips(i) ? undefined : this.#activate(i));
+      if (a === undefined) continue;
+      this.#takeFrom(a, link, out, max, a.unrequested === 0 && n < URGENT_DUPLICATES, already);
+      n++;
+    }
+  }
+
   /**
    * Up to `max` block requests for link `link`, whose pieces are `peer`. `already` tells which
    * blocks this link has outstanding (never asked twice of one link). Partly requested pieces come
@@ -178,6 +214,7 @@ export class PiecePicker {
   ): BlockRequest[] {
     const out: BlockRequest[] = [];
     if (max <= 0) return out;
+    if (this.#urgent.length > 0) this.#pickUrgent(link, peer, out, max, already);
     for (const a of this.active.values()) {
       if (a.unrequested === 0 || !peer.has(a.index)) continue;
       this.#takeFrom(a, link, out, max, false, already);
@@ -381,6 +418,8 @@ export class PiecePicker {
   verified(index: number): void {
     this.#deactivate(index);
     this.have.set(index);
+    if (this.#urgent.length > 0 && this.#urgent.includes(index))
+      this.#urgent = this.#urgent.filter((i) => i !== index);
   }
 
   /** The piece hashed wrong: back to QUEUED, every block to be fetched again. */

@@ -102,14 +102,9 @@ export class TorrentCore {
     this.#avail = this.picker.availability;
     this.#downloads = new Downloads(this.picker, this.#table, this.links, this.opts, events);
     // Only a super-seed counts offers (a large simulated swarm has one among thousands of peers).
-    this.#superSeed = this.opts.superSeed
-      ? new SuperSeed(opts.pieceCount, this.picker.availability, rng)
-      : null;
-    this.#who = {
-      infoHashHex: Buffer.from(opts.infoHash).toString('hex'),
-      self: Buffer.from(opts.peerId).toString('latin1'),
-      banned: this.banned,
-    };
+    this.#superSeed = this.opts.superSeed ? new SuperSeed(opts.pieceCount, this.#avail, rng) : null;
+    const infoHashHex = Buffer.from(opts.infoHash).toString('hex');
+    this.#who = { infoHashHex, self: Buffer.from(opts.peerId).toString('latin1'), banned: this.banned };
     this.#completeSent = this.picker.complete;
     this.#complete = this.picker.complete;
     this.#downloads.complete = this.#complete;
@@ -121,6 +116,14 @@ export class TorrentCore {
 
   get have(): Bitfield {
     return this.picker.have;
+  }
+
+  /** Pieces with a deadline, most urgent first (readers streaming a file): asked for before any other. */
+  setUrgent(pieces: readonly number[], now: number): Command[] {
+    const out: Command[] = [];
+    this.picker.setUrgent(pieces);
+    this.#downloads.fillAll(now, out);
+    return out;
   }
 
   // ---- links ------------------------------------------------------------------------

@@ -208,6 +208,30 @@ describe('swarmshare daemon', () => {
     expect(await stopDaemon('SIGTERM')).toBe(0);
   }, 180_000);
 
+  it('streams a file while it downloads: ranged reads byte-identical before completion; 416; 409 when paused', async () => {
+    // 4 MB from a seeder capped at 512 KiB/s: about 8 s whole.
+    const s = await aria2Seeds('s.bin', 4_000_000, ['--max-upload-limit=512K']);
+    await startDaemon();
+    expect((await cli(['add', s.torrent])).code).toBe(0);
+    const want = await readFile(s.file);
+    const url = `${api}/api/v1/torrents/${s.hex}/files/0`;
+    for (const at of [3_500_000, 1_000_000]) {
+      const r = await fetch(url, { headers: { range: `bytes=${at}-${at + 99_999}` } });
+      expect(r.status).toBe(206);
+      expect(r.headers.get('content-range')).toBe(`bytes ${at}-${at + 99_999}/4000000`);
+      expect(Buffer.from(await r.arrayBuffer()).equals(want.subarray(at, at + 100_000))).toBe(true);
+      const t = (await list()).find((x) => x.name === 's.bin') as Row;
+      expect(t.progress).toBeLessThan(1);
+    }
+    expect((await fetch(url, { headers: { range: 'bytes=4000000-' } })).status).toBe(416);
+    expect((await fetch(`${api}/api/v1/torrents/${s.hex}/files/7`)).status).toBe(404);
+    expect((await cli(['pause', s.hex])).code).toBe(0);
+    const paused = await fetch(url);
+    expect(paused.status).toBe(409);
+    expect(((await paused.json()) as { error: { code: string } }).error.code).toBe('ERR_NOT_RUNNING');
+    expect(await stopDaemon('SIGTERM')).toBe(0);
+  }, 90_000);
+
   it('the remote CLI with no daemon, and a daemon on a public address without credentials: clear errors, exit 1', async () => {
     const none = await cli(['ls']);
     expect(none.code).toBe(1);
