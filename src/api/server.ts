@@ -9,11 +9,11 @@ import Fastify, {
 import { httpStatus, isSwarmshareError, SwarmshareError } from '../core/errors.js';
 import { MAX_TORRENT_BYTES } from '../core/metainfo.js';
 import { openEventStream } from '../dashboard/routes.js';
-import { fileResponse } from '../node/file-stream.js';
 import type { Session } from '../session/session.js';
 import type { TorrentEntry } from '../session/torrent-entry.js';
 import { type AccessOpts, checkAccess } from './access.js';
 import { type AddBody, addTorrent } from './add.js';
+import { ID, registerFileRoute } from './file-route.js';
 import { sessionView, torrentDetail, torrentSummary } from './views.js';
 
 /**
@@ -27,7 +27,6 @@ export interface ApiOpts extends AccessOpts {
   metadataTimeoutMs?: number;
 }
 
-const ID = { type: 'string', pattern: '^[0-9a-fA-F]{1,40}$' } as const;
 const LIMIT = { type: ['integer', 'null'], minimum: 0, maximum: 1e12 } as const;
 
 function errorBody(code: string, message: string) {
@@ -145,39 +144,7 @@ function registerTorrentRoutes(app: FastifyInstance, session: Session, opts: Api
     torrent: torrentDetail(session, entry(req)),
   }));
 
-  app.get(
-    '/api/v1/torrents/:id/files/:index',
-    {
-      schema: {
-        tags: ['torrents'],
-        description:
-          'A file of the torrent, streamed while it downloads: Range requests (206, 416), Content-Type by extension; reads wait for the pieces under them, which are fetched first.',
-        params: {
-          type: 'object',
-          required: ['id', 'index'],
-          properties: { id: ID, index: { type: 'string', pattern: '^[0-9]{1,9}$' } },
-        },
-      },
-    },
-    async (req, reply) => {
-      const e = entry(req);
-      const streams = e.streams();
-      if (streams === null)
-        throw new SwarmshareError(
-          'ERR_NOT_RUNNING',
-          `${e.meta.name} is ${e.state(session.running(e))}: resume it to read its files`,
-        );
-      const index = Number((req.params as { index: string }).index);
-      const r = fileResponse(streams, index, req.method, req.headers.range);
-      if (r.error !== undefined) throw new SwarmshareError('ERR_NOT_FOUND', r.error);
-      reply.code(r.status).headers(r.headers);
-      if (r.body === null) return reply.send();
-      const body = r.body;
-      // A reader that goes away frees its window.
-      reply.raw.on('close', () => body.destroy());
-      return reply.send(body);
-    },
-  );
+  registerFileRoute(app, session, entry);
 
   for (const action of ['pause', 'resume', 'recheck'] as const) {
     app.post(
@@ -219,13 +186,34 @@ function registerTorrentRoutes(app: FastifyInstance, session: Session, opts: Api
         body: {
           type: 'object',
           additionalProperties: false,
-          properties: { downloadLimit: LIMIT, uploadLimit: LIMIT },
+          properties: {
+            downloadLimit: LIMIT,
+            uploadLimit: LIMIT,
+            files: {
+              type: 'array',
+              maxItems: 100_000,
+              description:
+                'File selection, changeable while it runs (its peer restarts with the new choice).',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['index', 'wanted'],
+                properties: { index: { type: 'integer', minimum: 0 }, wanted: { type: 'boolean' } },
+              },
+            },
+          },
         },
       },
     },
     async (req) => {
-      const b = req.body as { downloadLimit?: number | null; uploadLimit?: number | null };
-      return { torrent: torrentSummary(session, session.setTorrentLimits(entry(req).id, b)) };
+      const b = req.body as {
+        downloadLimit?: number | null;
+        uploadLimit?: number | null;
+        files?: { index: number; wanted: boolean }[];
+      };
+      const id = entry(req).id;
+      if (b.files !== undefined) await session.setFiles(id, b.files);
+      return { torrent: torrentSummary(session, session.setTorrentLimits(id, b)) };
     },
   );
 }

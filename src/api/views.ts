@@ -6,16 +6,18 @@ import type { TorrentEntry } from '../session/torrent-entry.js';
 /** What the API says of a torrent and of the session (JSON, the shapes in the OpenAPI document). */
 
 export function torrentSummary(s: Session, e: TorrentEntry) {
+  // With file selection, progress and ETA count the wanted files' pieces (`sizeWhenDone`).
+  const { size: wantedSize, done } = e.wantedBytes;
   const size = e.meta.length;
-  const done = e.bytesDone;
-  const left = size - done;
+  const left = wantedSize - done;
   const eta = e.complete ? 0 : e.rateDown > 0 ? Math.ceil(left / e.rateDown) : null;
   return {
     id: e.id,
     name: e.meta.name,
     state: e.state(s.running(e)),
-    progress: size === 0 ? 1 : done / size,
+    progress: wantedSize === 0 ? 1 : done / wantedSize,
     size,
+    sizeWhenDone: wantedSize,
     pieces: e.meta.pieceCount,
     pieceLength: e.meta.pieceLength,
     have: e.pieces.count,
@@ -91,6 +93,7 @@ function fileProgress(e: TorrentEntry) {
       size: f.length,
       done: held,
       progress: f.length === 0 ? 1 : held / f.length,
+      wanted: !e.unwanted.has(index),
     };
   });
 }

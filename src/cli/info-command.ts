@@ -111,9 +111,8 @@ function lines(m: Metainfo): string[] {
     `Magnet:    ${d.magnet}`,
   ];
   if (d.trackers.length === 0) out.push('Trackers:  none');
-  d.trackers.forEach((tier, i) =>
-    out.push(`${i === 0 ? 'Trackers:  ' : '           '}tier ${i + 1}: ${tier.join(', ')}`),
-  );
+  for (const [i, tier] of d.trackers.entries())
+    out.push(`${i === 0 ? 'Trackers:  ' : '           '}tier ${i + 1}: ${tier.join(', ')}`);
   out.push(`Files:     ${d.files.length}`);
   const width = String(d.files.length - 1).length;
   for (const f of d.files)

@@ -209,7 +209,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const problem =
       mode === 'seed' && !have.complete
         ? `${this.store.finalPath} does not match the torrent: ${m.pieceCount - have.count} of ${m.pieceCount} pieces differ`
-        : mode === 'download' && this.store.finished && !holdsWanted(have, this.wanted)
+        : mode === 'download' && this.store.finished && have.count === 0 && !holdsWanted(have, this.wanted)
           ? `${this.store.finalPath} exists and is not this torrent's content; move it away or choose another folder`
           : null;
     if (problem !== null) {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
 import type { Cancel, Clock, Timers } from '../core/deps.js';
 import { SwarmshareError } from '../core/errors.js';
@@ -174,10 +174,11 @@ export class Session extends EventEmitter<SessionEvents> {
       e.uploadedBefore = r.uploaded;
       e.downloadedBefore = r.downloaded;
       e.downloadLimit = r.downloadLimit;
+      e.unwanted = new Set((r.unwanted ?? []).filter((i) => i < meta.files.length));
       e.uploadLimit = r.uploadLimit;
       e.limits.down.set(r.downloadLimit, this.clock.now());
       e.limits.up.set(r.uploadLimit, this.clock.now());
-      e.trusted = await trustedPieces(e, r);
+      e.trusted = await e.trustedPieces(r);
       if (e.trusted === null)
         this.#log(`state: ${meta.name}: its files changed since they were recorded; re-checking`);
       else e.have = e.trusted;
@@ -289,6 +290,33 @@ export class Session extends EventEmitter<SessionEvents> {
     return e;
   }
 
+  /**
+   * File selection: which files are wanted. A running torrent's peer restarts with the new choice
+   * (what it verified is kept; a file chosen again that had pieces set aside fetches those again).
+   */
+  async setFiles(id: string, files: readonly { index: number; wanted: boolean }[]): Promise<TorrentEntry> {
+    const e = this.get(id);
+    const n = e.meta.files.length;
+    const bad = files.filter((f) => f.index >= n).map((f) => f.index);
+    if (bad.length > 0)
+      throw new SwarmshareError(
+        'ERR_VALIDATION',
+        `no file ${bad.join(', ')} in ${e.meta.name} (its files are 0 to ${n - 1})`,
+      );
+    const next = new Set(e.unwanted);
+    for (const f of files) f.wanted ? next.delete(f.index) : next.add(f.index);
+    if (next.size === n) throw new SwarmshareError('ERR_VALIDATION', 'that leaves no file wanted');
+    const changed = next.size !== e.unwanted.size || [...next].some((i) => !e.unwanted.has(i));
+    if (!changed) return e;
+    const running = e.node !== null;
+    if (running) await this.#stopNode(e);
+    e.unwanted = next;
+    e.dirty = true;
+    this.emit('state', e);
+    this.#reconcile();
+    return e;
+  }
+
   async setSettings(s: Partial<SessionSettings>): Promise<SessionSettings> {
     Object.assign(this.settings, Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)));
     this.#down.set(this.settings.downloadLimit, this.clock.now());
@@ -319,6 +347,7 @@ export class Session extends EventEmitter<SessionEvents> {
       minAnnounceIntervalMs: this.opts.minAnnounceIntervalMs,
       ...e.peerOpts,
       mode: e.peerOpts.mode ?? 'download',
+      unwantedFiles: e.unwanted.size > 0 ? [...e.unwanted] : e.peerOpts.unwantedFiles,
       meta: e.meta,
       dir: e.downloadDir,
       host: this.opts.host,
@@ -417,7 +446,7 @@ export class Session extends EventEmitter<SessionEvents> {
         continue;
       }
       moving.push(e);
-      samplePeers(e, dt);
+      e.samplePeers(dt);
     }
     if (moving.length > 0) this.emit('progress', moving);
   }
@@ -452,43 +481,4 @@ export class Session extends EventEmitter<SessionEvents> {
     await this.listener.close();
     this.udpTrackers.close();
   }
-}
-
-/**
- * The pieces resume data says are verified, if every file it recorded has the same size and
- * mtime now (and nothing is there that it did not record); else null (re-check).
- */
-async function trustedPieces(
-  e: TorrentEntry,
-  r: { have: string; files: { path: string; size: number; mtimeMs: number }[]; completedAt: number | null },
-): Promise<Bitfield | null> {
-  const bytes = Buffer.from(r.have, 'base64');
-  if (Bitfield.problem(bytes, e.meta.pieceCount) !== null) return null;
-  const have = new Bitfield(e.meta.pieceCount, new Uint8Array(bytes));
-  if (have.count === 0) return null;
-  const finished = r.completedAt !== null && have.complete;
-  const now = (await e.fileStats(finished)).filter((f) => f.size >= 0);
-  if (now.length !== r.files.length) return null;
-  for (const f of now) {
-    const was = r.files.find((x) => join(x.path) === join(f.path));
-    if (was === undefined || was.size !== f.size || was.mtimeMs !== f.mtimeMs) return null;
-  }
-  return have;
-}
-
-/** Each linked peer's rates since the last sample. */
-function samplePeers(e: TorrentEntry, dt: number): void {
-  const next = new Map<string, { down: number; up: number; rateDown: number; rateUp: number }>();
-  for (const p of e.node?.peerList() ?? []) {
-    const was = e.peerSamples.get(p.address);
-    const rate = (now: number, before: number | undefined) =>
-      before === undefined || dt <= 0 ? 0 : Math.max(0, (now - before) / dt);
-    next.set(p.address, {
-      down: p.downloaded,
-      up: p.uploaded,
-      rateDown: rate(p.downloaded, was?.down),
-      rateUp: rate(p.uploaded, was?.up),
-    });
-  }
-  e.peerSamples = next;
 }

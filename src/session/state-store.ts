@@ -31,6 +31,8 @@ export interface ResumeData {
   /** Per-torrent rate limits, bytes/s (null: none). */
   downloadLimit: number | null;
   uploadLimit: number | null;
+  /** File selection: indexes of the files not wanted (absent: every file). */
+  unwanted?: number[];
 }
 
 /** One torrent found in the state folder. */
@@ -143,6 +145,11 @@ export function checkResume(v: unknown, id: string): ResumeData {
     throw new Error('bad file list');
   const limit = (x: unknown) => x === null || x === undefined || num(x);
   if (!limit(r.downloadLimit) || !limit(r.uploadLimit)) throw new Error('bad limits');
+  if (
+    r.unwanted !== undefined &&
+    !(Array.isArray(r.unwanted) && r.unwanted.every((i) => Number.isInteger(i) && i >= 0))
+  )
+    throw new Error('bad file selection');
   return {
     ...(r as ResumeData),
     downloadLimit: r.downloadLimit ?? null,

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
-import { bytesHeld, type Metainfo } from '../core/metainfo.js';
+import { bytesHeld, holdsWanted, type Metainfo, pieceSize, wantedPieces } from '../core/metainfo.js';
 import { AdjustablePacer } from '../core/token-bucket.js';
 import { FileStreams } from '../node/file-stream.js';
 import type { PeerNode } from '../node/peer-node.js';
@@ -37,6 +37,8 @@ export class TorrentEntry implements QueuedTorrent {
   /** Why it stopped, when an error stopped it. */
   error: string | null = null;
   node: PeerNode | null = null;
+  /** File selection: the files not wanted (PATCH files); kept in its resume data. */
+  unwanted = new Set<number>();
   /** Readers of its files (streaming), for its running peer. */
   #streams: FileStreams | null = null;
   /** Its running peer's start: open, verified what is on disk, listening (rejects as its start did). */
@@ -104,10 +106,33 @@ export class TorrentEntry implements QueuedTorrent {
     return this.node?.core?.have ?? this.have;
   }
 
-  /** Every piece verified and, while its peer runs, its files under their final names. */
+  /** The pieces touching a wanted file; null: every piece. */
+  get wanted(): Bitfield | null {
+    return this.unwanted.size === 0 ? null : wantedPieces(this.meta, this.unwanted);
+  }
+
+  /** Every wanted piece verified and, while its peer runs, its files under their final names. */
   get complete(): boolean {
     const store = this.node?.store;
-    return store === undefined ? this.pieces.complete : this.pieces.complete && store.finished;
+    const done =
+      this.node?.core !== undefined ? this.node.core.complete : holdsWanted(this.pieces, this.wanted);
+    return store === undefined ? done : done && store.finished;
+  }
+
+  /** Bytes of the wanted pieces, and of those verified (what progress counts). */
+  get wantedBytes(): { size: number; done: number } {
+    const w = this.wanted;
+    if (w === null) return { size: this.meta.length, done: this.bytesDone };
+    const have = this.pieces;
+    let size = 0;
+    let done = 0;
+    for (let i = 0; i < this.meta.pieceCount; i++) {
+      if (!w.has(i)) continue;
+      const n = pieceSize(this.meta, i);
+      size += n;
+      if (have.has(i)) done += n;
+    }
+    return { size, done };
   }
 
   get uploaded(): number {
@@ -164,6 +189,7 @@ export class TorrentEntry implements QueuedTorrent {
       files,
       downloadLimit: this.downloadLimit,
       uploadLimit: this.uploadLimit,
+      unwanted: [...this.unwanted].sort((a, b) => a - b),
     };
   }
 
@@ -177,6 +203,46 @@ export class TorrentEntry implements QueuedTorrent {
     if (node === null || node.core === undefined) return null;
     this.#streams ??= new FileStreams(node);
     return this.#streams;
+  }
+
+  /**
+   * The pieces resume data says are verified, if every file it recorded has the same size and
+   * mtime now (and nothing is there that it did not record); else null (re-check). Once completed
+   * (every wanted file), the files are under their final names, and stay there if more are chosen.
+   */
+  async trustedPieces(r: {
+    have: string;
+    files: { path: string; size: number; mtimeMs: number }[];
+    completedAt: number | null;
+  }): Promise<Bitfield | null> {
+    const bytes = Buffer.from(r.have, 'base64');
+    if (Bitfield.problem(bytes, this.meta.pieceCount) !== null) return null;
+    const have = new Bitfield(this.meta.pieceCount, new Uint8Array(bytes));
+    if (have.count === 0) return null;
+    const now = (await this.fileStats(r.completedAt !== null)).filter((f) => f.size >= 0);
+    if (now.length !== r.files.length) return null;
+    for (const f of now) {
+      const was = r.files.find((x) => join(x.path) === join(f.path));
+      if (was === undefined || was.size !== f.size || was.mtimeMs !== f.mtimeMs) return null;
+    }
+    return have;
+  }
+
+  /** Each linked peer's rates since the last sample (`dt` seconds ago). */
+  samplePeers(dt: number): void {
+    const next = new Map<string, { down: number; up: number; rateDown: number; rateUp: number }>();
+    for (const p of this.node?.peerList() ?? []) {
+      const was = this.peerSamples.get(p.address);
+      const rate = (now: number, before: number | undefined) =>
+        before === undefined || dt <= 0 ? 0 : Math.max(0, (now - before) / dt);
+      next.set(p.address, {
+        down: p.downloaded,
+        up: p.uploaded,
+        rateDown: rate(p.downloaded, was?.down),
+        rateUp: rate(p.uploaded, was?.up),
+      });
+    }
+    this.peerSamples = next;
   }
 
   state(running: boolean): TorrentState {

@@ -121,7 +121,41 @@ export class FsStore implements PieceStore {
     if (mode === 'seed' && !finalExists) {
       throw new StorageError('ERR_MISSING_FILE', `nothing to seed: ${join(root, meta.name)} does not exist`);
     }
-    return new FsStore(meta, root, mode, finalExists, o.unwanted ?? new Set());
+    const store = new FsStore(meta, root, mode, finalExists, o.unwanted ?? new Set());
+    if (mode === 'download') await store.#adoptParts();
+    return store;
+  }
+
+  /**
+   * A file chosen now that was not before: the bytes of it that shared a piece with a chosen file
+   * were kept in the parts file; they move into place (only into a file not there yet, so nothing
+   * on disk is overwritten), and the pieces verified with them stay whole.
+   */
+  async #adoptParts(): Promise<void> {
+    if (!(await exists(this.partsPath))) return;
+    const { pieceLength } = this.meta;
+    for (let i = 0; i < this.meta.files.length; i++) {
+      const f = this.meta.files[i] as Metainfo['files'][number];
+      if (this.unwanted.has(i) || f.length === 0 || (await this.#handle(i, false)) !== null) continue;
+      const end = f.offset + f.length;
+      const firstEnd = Math.min(end, (Math.floor(f.offset / pieceLength) + 1) * pieceLength);
+      const lastStart = Math.max(f.offset, Math.floor((end - 1) / pieceLength) * pieceLength);
+      const parts = await open(this.partsPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        for (const [from, to] of [
+          [f.offset, firstEnd],
+          [lastStart, end],
+        ] as const) {
+          const buf = Buffer.alloc(to - from);
+          const { bytesRead } = await parts.read(buf, 0, buf.length, from);
+          if (bytesRead === 0) continue;
+          const h = (await this.#handle(i, true)) as FileHandle;
+          await h.write(buf, 0, bytesRead, from - f.offset);
+        }
+      } finally {
+        await parts.close();
+      }
+    }
   }
 
   /** The base the files are under now: the final name once finished, else the partial name. */
@@ -319,15 +353,16 @@ export class FsStore implements PieceStore {
   }
 
   async #finish(): Promise<void> {
-    if (this.#finished) return;
     await this.#flushing;
     if (this.#flushError !== null) throw this.#flushError;
     for (let i = 0; i < this.meta.files.length; i++) {
       const f = this.meta.files[i] as Metainfo['files'][number];
-      if (f.length === 0 && !this.unwanted.has(i)) await this.#handle(i, true);
+      if (f.length === 0 && !this.unwanted.has(i) && this.mode === 'download') await this.#handle(i, true);
       const h = this.#handles[i];
       if (h) await h.sync();
     }
+    // Already under its final name (a seed, or files chosen later into a finished download): synced, done.
+    if (this.#finished) return;
     await this.close();
     if (await exists(this.finalPath)) {
       throw new StorageError(

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -231,6 +231,81 @@ describe('swarmshare daemon', () => {
     expect(((await paused.json()) as { error: { code: string } }).error.code).toBe('ERR_NOT_RUNNING');
     expect(await stopDaemon('SIGTERM')).toBe(0);
   }, 90_000);
+
+  it('file selection through the API: unwanted files never created; chosen again while running, fetched', async () => {
+    const src = join(dir, 'src-album');
+    await mkdir(join(src, 'album'), { recursive: true });
+    for (const [n, size] of [
+      ['x.bin', 300_000],
+      ['y.bin', 200_000],
+      ['z.bin', 250_000],
+    ] as const)
+      await randomFile(join(src, 'album', n), size);
+    const torrent = join(dir, 'album.torrent');
+    const c = start('node', [
+      CLI,
+      'create',
+      join(src, 'album'),
+      '--tracker',
+      `${tracker.url}/announce`,
+      '--piece-size',
+      '64KiB',
+      '-o',
+      torrent,
+    ]);
+    expect(await c.exited).toBe(0);
+    const hex = /Info hash: ([0-9a-f]{40})/.exec(c.output())?.[1] as string;
+    start('aria2c', [
+      ...aria2Flags(src, await freePort()),
+      '--seed-ratio=0.0',
+      '--check-integrity=true',
+      torrent,
+    ]);
+    await waitFor(
+      'aria2c seeding the album',
+      () => ((tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 ? true : undefined),
+      30_000,
+    );
+    await startDaemon();
+    expect((await cli(['add', torrent, '--paused'])).code).toBe(0);
+    const patch = (files: { index: number; wanted: boolean }[]) =>
+      fetch(`${api}/api/v1/torrents/${hex}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ files }),
+      });
+    // y.bin is file 1 (create lists a folder's files by name).
+    expect((await patch([{ index: 1, wanted: false }])).status).toBe(200);
+    expect((await patch([{ index: 9, wanted: false }])).status).toBe(400);
+    expect((await cli(['resume', hex])).code).toBe(0);
+    const seeding = async () =>
+      (await list()).find((t) => t.id === hex)?.state === 'seeding' ? true : undefined;
+    await waitFor('the chosen files', seeding, 60_000);
+    const detail = async () =>
+      (
+        (await (await fetch(`${api}/api/v1/torrents/${hex}`)).json()) as {
+          torrent: { files: { path: string; wanted: boolean; progress: number }[] };
+        }
+      ).torrent;
+    expect((await detail()).files.map((f) => [f.path, f.wanted, f.progress === 1])).toEqual([
+      ['x.bin', true, true],
+      ['y.bin', false, false],
+      ['z.bin', true, true],
+    ]);
+    expect((await list()).find((t) => t.id === hex)?.progress).toBe(1);
+    const got = join(dir, 'dl', 'album');
+    expect((await readdir(got)).sort()).toEqual(['x.bin', 'z.bin']);
+    // Wanted again while it runs: its peer restarts with every file and fetches y.bin.
+    expect((await patch([{ index: 1, wanted: true }])).status).toBe(200);
+    await waitFor(
+      'y.bin too',
+      async () => ((await readdir(got)).includes('y.bin') && (await seeding()) ? true : undefined),
+      60_000,
+    );
+    for (const n of ['x.bin', 'y.bin', 'z.bin'])
+      expect(await sha256File(join(got, n))).toBe(await sha256File(join(src, 'album', n)));
+    expect(await stopDaemon('SIGTERM')).toBe(0);
+  }, 120_000);
 
   it('the remote CLI with no daemon, and a daemon on a public address without credentials: clear errors, exit 1', async () => {
     const none = await cli(['ls']);
