@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
 import type { Cancel, Clock, Timers } from '../core/deps.js';
 import { SwarmshareError } from '../core/errors.js';
@@ -272,6 +272,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (deleteData) {
       // Only the torrent's own name (final or partial) inside its folder: paths were checked when parsed.
       for (const finished of [true, false]) await rm(e.basePath(finished), { recursive: true, force: true });
+      // And the parts file of files not chosen (file selection).
+      await rm(join(e.downloadDir, `.${e.meta.name}.parts`), { force: true });
     }
     this.emit('removed', id);
     this.#reconcile();
