@@ -172,10 +172,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     // Incoming connections, plain or encrypted, come through a listener: the session's, or our own.
     const { encryption } = this.opts;
     const admit: Admit = (ip, pending) => this.#dialer.acceptable(ip, pending);
-    const listener =
-      this.opts.listener ??
-      (this.#ownListener = new SharedListener(this.host, undefined, { encryption, admit }));
-    if (listener === this.#ownListener) await listener.listen(this.opts.port ?? 0);
+    if (this.opts.listener === undefined) {
+      this.#ownListener = new SharedListener(this.host, undefined, { encryption, admit });
+      await this.#ownListener.listen(this.opts.port ?? 0);
+    }
+    const listener = this.opts.listener ?? (this.#ownListener as SharedListener);
     listener.add(this.meta.infoHash, this.#tcp);
     this.port = listener.port;
     this.core.listenPort = this.port;
