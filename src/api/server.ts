@@ -10,7 +10,7 @@ import { httpStatus, isSwarmshareError, SwarmshareError } from '../core/errors.j
 import { MAX_TORRENT_BYTES } from '../core/metainfo.js';
 import { openEventStream } from '../dashboard/routes.js';
 import type { Session } from '../session/session.js';
-import type { TorrentEntry } from '../session/torrent-entry.js';
+import type { FilePriority, TorrentEntry } from '../session/torrent-entry.js';
 import { type AccessOpts, checkAccess } from './access.js';
 import { type AddBody, addTorrent } from './add.js';
 import { ID, registerFileRoute } from './file-route.js';
@@ -197,8 +197,12 @@ function registerTorrentRoutes(app: FastifyInstance, session: Session, opts: Api
               items: {
                 type: 'object',
                 additionalProperties: false,
-                required: ['index', 'wanted'],
-                properties: { index: { type: 'integer', minimum: 0 }, wanted: { type: 'boolean' } },
+                required: ['index'],
+                properties: {
+                  index: { type: 'integer', minimum: 0 },
+                  wanted: { type: 'boolean' },
+                  priority: { type: 'string', enum: ['high', 'normal', 'low'] },
+                },
               },
             },
           },
@@ -209,7 +213,7 @@ function registerTorrentRoutes(app: FastifyInstance, session: Session, opts: Api
       const b = req.body as {
         downloadLimit?: number | null;
         uploadLimit?: number | null;
-        files?: { index: number; wanted: boolean }[];
+        files?: { index: number; wanted?: boolean; priority?: FilePriority }[];
       };
       const id = entry(req).id;
       if (b.files !== undefined) await session.setFiles(id, b.files);

@@ -94,6 +94,7 @@ function fileProgress(e: TorrentEntry) {
       done: held,
       progress: f.length === 0 ? 1 : held / f.length,
       wanted: !e.unwanted.has(index),
+      priority: (['low', 'normal', 'high'] as const)[e.priorities.get(index) ?? 1],
     };
   });
 }

@@ -286,3 +286,18 @@ export function holdsWanted(have: Bitfield, wanted: Bitfield | null): boolean {
   for (let i = 0; i < have.length; i++) if (wanted.has(i) && !have.has(i)) return false;
   return true;
 }
+
+/** Each piece's priority from its files' (2 high, 1 normal, 0 low): the highest of the files it touches. */
+export function piecePriorities(
+  m: Pick<Metainfo, 'files' | 'pieceLength' | 'pieceCount'>,
+  filePriority: readonly number[],
+): Uint8Array {
+  const out = new Uint8Array(m.pieceCount);
+  m.files.forEach((f, i) => {
+    if (f.length === 0) return;
+    const p = filePriority[i] ?? 1;
+    const last = Math.floor((f.offset + f.length - 1) / m.pieceLength);
+    for (let k = Math.floor(f.offset / m.pieceLength); k <= last; k++) out[k] = Math.max(out[k] as number, p);
+  });
+  return out;
+}

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Bitfield } from '../core/bitfield.js';
 import { BufferPool } from '../core/buffer-pool.js';
 import { type CloseCode, mayRedial } from '../core/errors.js';
-import { bytesHeld, holdsWanted, type Metainfo, wantedPieces } from '../core/metainfo.js';
+import { bytesHeld, holdsWanted, type Metainfo, piecePriorities, wantedPieces } from '../core/metainfo.js';
 import { burstFor, TokenBucket } from '../core/token-bucket.js';
 import { type Admit, SharedListener } from '../net/shared-listener.js';
 import type { PeerLinks } from '../net/tcp-links.js';
@@ -157,6 +157,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const { blocks, have, pool } = await this.#openStore();
     this.downloaded = 0;
     this.core = this.#makeCore(have);
+    const pri = this.opts.filePriorities;
+    if (pri?.some((p) => p !== 1)) this.core.picker.setPriorities(piecePriorities(this.meta, pri));
     this.#tcp = this.#makeLinks(pool);
     this.#interp = new CommandInterpreter(this.core, {
       transport: this.#tcp,

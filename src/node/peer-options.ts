@@ -53,6 +53,8 @@ export interface PeerNodeOpts {
    * file verified). Pieces they share with wanted files are fetched whole (docs/peer.md).
    */
   unwantedFiles?: readonly number[];
+  /** File priorities by index: 2 high, 1 normal (default), 0 low; high pieces are picked first. */
+  filePriorities?: readonly number[];
   /**
    * Encrypted connections (MSE/PE): `prefer` (default) dials encrypted first and plain when that
    * fails, and accepts both; `require` only RC4 both ways; `disable` plain only. With a shared

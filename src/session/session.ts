@@ -14,7 +14,7 @@ import type { PeerNodeOpts } from '../node/peer-options.js';
 import type { EncryptionMode } from '../wire/mse.js';
 import { activeSet, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_CONNECTIONS_TOTAL } from './queue.js';
 import type { StateStore, StoredTorrent } from './state-store.js';
-import { TorrentEntry, type TorrentPeerOpts } from './torrent-entry.js';
+import { type FilePriority, PRIORITY, TorrentEntry, type TorrentPeerOpts } from './torrent-entry.js';
 
 /**
  * A session: many torrents in one process, sharing one TCP listener (an incoming handshake goes
@@ -175,6 +175,7 @@ export class Session extends EventEmitter<SessionEvents> {
       e.downloadedBefore = r.downloaded;
       e.downloadLimit = r.downloadLimit;
       e.unwanted = new Set((r.unwanted ?? []).filter((i) => i < meta.files.length));
+      e.priorities = new Map((r.priorities ?? []).filter(([i]) => i < meta.files.length));
       e.uploadLimit = r.uploadLimit;
       e.limits.down.set(r.downloadLimit, this.clock.now());
       e.limits.up.set(r.uploadLimit, this.clock.now());
@@ -296,7 +297,10 @@ export class Session extends EventEmitter<SessionEvents> {
    * File selection: which files are wanted. A running torrent's peer restarts with the new choice
    * (what it verified is kept; a file chosen again that had pieces set aside fetches those again).
    */
-  async setFiles(id: string, files: readonly { index: number; wanted: boolean }[]): Promise<TorrentEntry> {
+  async setFiles(
+    id: string,
+    files: readonly { index: number; wanted?: boolean; priority?: FilePriority }[],
+  ): Promise<TorrentEntry> {
     const e = this.get(id);
     const n = e.meta.files.length;
     const bad = files.filter((f) => f.index >= n).map((f) => f.index);
@@ -306,13 +310,20 @@ export class Session extends EventEmitter<SessionEvents> {
         `no file ${bad.join(', ')} in ${e.meta.name} (its files are 0 to ${n - 1})`,
       );
     const next = new Set(e.unwanted);
-    for (const f of files) f.wanted ? next.delete(f.index) : next.add(f.index);
+    const pri = new Map(e.priorities);
+    for (const f of files) {
+      if (f.wanted !== undefined) f.wanted ? next.delete(f.index) : next.add(f.index);
+      if (f.priority !== undefined) {
+        const p = PRIORITY[f.priority];
+        p === 1 ? pri.delete(f.index) : pri.set(f.index, p);
+      }
+    }
     if (next.size === n) throw new SwarmshareError('ERR_VALIDATION', 'that leaves no file wanted');
-    const changed = next.size !== e.unwanted.size || [...next].some((i) => !e.unwanted.has(i));
-    if (!changed) return e;
-    const running = e.node !== null;
-    if (running) await this.#stopNode(e);
+    const key = (u: Set<number>, p: Map<number, number>) => JSON.stringify([[...u].sort(), [...p].sort()]);
+    if (key(next, pri) === key(e.unwanted, e.priorities)) return e;
+    if (e.node !== null) await this.#stopNode(e);
     e.unwanted = next;
+    e.priorities = pri;
     e.dirty = true;
     this.emit('state', e);
     this.#reconcile();
@@ -350,6 +361,8 @@ export class Session extends EventEmitter<SessionEvents> {
       ...e.peerOpts,
       mode: e.peerOpts.mode ?? 'download',
       unwantedFiles: e.unwanted.size > 0 ? [...e.unwanted] : e.peerOpts.unwantedFiles,
+      filePriorities:
+        e.priorities.size > 0 ? e.meta.files.map((_, i) => e.priorities.get(i) ?? 1) : undefined,
       meta: e.meta,
       dir: e.downloadDir,
       host: this.opts.host,

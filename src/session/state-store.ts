@@ -33,6 +33,8 @@ export interface ResumeData {
   uploadLimit: number | null;
   /** File selection: indexes of the files not wanted (absent: every file). */
   unwanted?: number[];
+  /** File priorities other than normal, as [index, 2 high | 0 low] pairs. */
+  priorities?: [number, number][];
 }
 
 /** One torrent found in the state folder. */
@@ -150,6 +152,16 @@ export function checkResume(v: unknown, id: string): ResumeData {
     !(Array.isArray(r.unwanted) && r.unwanted.every((i) => Number.isInteger(i) && i >= 0))
   )
     throw new Error('bad file selection');
+  if (
+    r.priorities !== undefined &&
+    !(
+      Array.isArray(r.priorities) &&
+      r.priorities.every(
+        (p) => Array.isArray(p) && Number.isInteger(p[0]) && p[0] >= 0 && (p[1] === 0 || p[1] === 2),
+      )
+    )
+  )
+    throw new Error('bad file priorities');
   return {
     ...(r as ResumeData),
     downloadLimit: r.downloadLimit ?? null,

@@ -9,6 +9,10 @@ import type { PeerNodeOpts } from '../node/peer-options.js';
 import { type QueuedTorrent, stateOf, type TorrentState } from './queue.js';
 import type { ResumeData } from './state-store.js';
 
+/** File priorities as the API names them, and as the picker counts them. */
+export type FilePriority = 'high' | 'normal' | 'low';
+export const PRIORITY: Record<FilePriority, number> = { high: 2, normal: 1, low: 0 };
+
 /** What one torrent's peer may do differently from the session's defaults (`share`, `get`). */
 export type TorrentPeerOpts = Partial<
   Pick<
@@ -39,6 +43,8 @@ export class TorrentEntry implements QueuedTorrent {
   node: PeerNode | null = null;
   /** File selection: the files not wanted (PATCH files); kept in its resume data. */
   unwanted = new Set<number>();
+  /** File priorities other than normal (2 high, 0 low), by index; kept in its resume data. */
+  priorities = new Map<number, number>();
   /** Readers of its files (streaming), for its running peer. */
   #streams: FileStreams | null = null;
   /** Its running peer's start: open, verified what is on disk, listening (rejects as its start did). */
@@ -190,6 +196,7 @@ export class TorrentEntry implements QueuedTorrent {
       downloadLimit: this.downloadLimit,
       uploadLimit: this.uploadLimit,
       unwanted: [...this.unwanted].sort((a, b) => a - b),
+      priorities: [...this.priorities].sort((a, b) => a[0] - b[0]),
     };
   }
 

@@ -115,6 +115,13 @@ export class PiecePicker {
    * several peers at once once every block is out (endgame style: the fastest answer wins).
    */
   #urgent: number[] = [];
+  /**
+   * File priorities (high, normal, low) as masks of pieces: picking tries the pieces of the first
+   * mask, then the second, then any. Empty without priorities (one pass, as always).
+   */
+  #passes: Uint8Array[] = [];
+  /** The mask of the pass under way (null: every piece). */
+  #mask: Uint8Array | null = null;
 
   constructor(opts: PickerOpts, have?: Bitfield, wanted?: Bitfield) {
     this.#opts = opts;
@@ -180,6 +187,22 @@ export class PiecePicker {
 
   get urgent(): readonly number[] {
     return this.#urgent;
+  }
+
+  /**
+   * Each piece's priority (2 high, 1 normal, 0 low; a piece takes its highest file's), or null for
+   * none: high pieces are picked before normal ones, normal before low; by strategy within each.
+   */
+  setPriorities(priority: Uint8Array | null): void {
+    this.#passes = [];
+    if (priority === null || priority.every((p) => p === 1)) return;
+    const bytes = Bitfield.byteLength(this.#opts.pieceCount);
+    for (const floor of [2, 1]) {
+      const m = new Uint8Array(bytes);
+      for (let i = 0; i < this.#opts.pieceCount; i++)
+        if ((priority[i] ?? 1) >= floor) m[i >>> 3] = (m[i >>> 3] as number) | (0x80 >>> (i & 7));
+      this.#passes.push(m);
+    }
   }
 
   #pickUrgent(
@@ -288,6 +311,16 @@ export class PiecePicker {
   }
 
   #choosePiece(peer: PieceSet): number {
+    for (const mask of this.#passes) {
+      this.#mask = mask;
+      const i = this.#choosePieceOnce(peer);
+      this.#mask = null;
+      if (i !== -1) return i;
+    }
+    return this.#choosePieceOnce(peer);
+  }
+
+  #choosePieceOnce(peer: PieceSet): number {
     const bytes = peer.bytes;
     if (bytes !== undefined && this.strategy !== 'sequential')
       return this.#choosePieceIn(bytes, peer.offset ?? 0);
@@ -324,6 +357,7 @@ export class PiecePicker {
     const mine = this.have.bytes;
     const act = this.#activeBits;
     const skip = this.#skipBits;
+    const mask = this.#mask;
     const rng = this.#opts.rng;
     const bytes = mine.length;
     if (this.strategy === 'random') {
@@ -338,6 +372,7 @@ export class PiecePicker {
           ~(act[j] as number) &
           ~(skip[j] as number) &
           0xff;
+        if (mask !== null) c &= mask[j] as number;
         if (k === 0) c &= 0xff >>> (start & 7);
         else if (k === bytes) c &= ~(0xff >>> (start & 7)) & 0xff;
         if (c !== 0) return j * 8 + Math.clz32(c) - 24;
@@ -352,6 +387,7 @@ export class PiecePicker {
     for (let j = 0; j < bytes; j++) {
       let c =
         (theirs[at + j] as number) & ~(mine[j] as number) & ~(act[j] as number) & ~(skip[j] as number) & 0xff;
+      if (mask !== null) c &= mask[j] as number;
       while (c !== 0) {
         const bit = Math.clz32(c) - 24;
         c &= ~(0x80 >>> bit);
@@ -363,7 +399,14 @@ export class PiecePicker {
   }
 
   #candidate(i: number, peer: PieceSet): boolean {
-    return peer.has(i) && !this.have.has(i) && !this.active.has(i) && !this.#skips(i);
+    const m = this.#mask;
+    return (
+      peer.has(i) &&
+      !this.have.has(i) &&
+      !this.active.has(i) &&
+      !this.#skips(i) &&
+      (m === null || ((m[i >>> 3] as number) & (0x80 >>> (i & 7))) !== 0)
+    );
   }
 
   // ---- outcomes ---------------------------------------------------------------------

@@ -277,6 +277,8 @@ describe('swarmshare daemon', () => {
     // y.bin is file 1 (create lists a folder's files by name).
     expect((await patch([{ index: 1, wanted: false }])).status).toBe(200);
     expect((await patch([{ index: 9, wanted: false }])).status).toBe(400);
+    expect((await patch([{ index: 2, priority: 'high' } as never])).status).toBe(200);
+    expect((await patch([{ index: 2, priority: 'urgent' } as never])).status).toBe(400);
     expect((await cli(['resume', hex])).code).toBe(0);
     const seeding = async () =>
       (await list()).find((t) => t.id === hex)?.state === 'seeding' ? true : undefined;
@@ -284,13 +286,13 @@ describe('swarmshare daemon', () => {
     const detail = async () =>
       (
         (await (await fetch(`${api}/api/v1/torrents/${hex}`)).json()) as {
-          torrent: { files: { path: string; wanted: boolean; progress: number }[] };
+          torrent: { files: { path: string; wanted: boolean; progress: number; priority: string }[] };
         }
       ).torrent;
-    expect((await detail()).files.map((f) => [f.path, f.wanted, f.progress === 1])).toEqual([
-      ['x.bin', true, true],
-      ['y.bin', false, false],
-      ['z.bin', true, true],
+    expect((await detail()).files.map((f) => [f.path, f.wanted, f.progress === 1, f.priority])).toEqual([
+      ['x.bin', true, true, 'normal'],
+      ['y.bin', false, false, 'normal'],
+      ['z.bin', true, true, 'high'],
     ]);
     expect((await list()).find((t) => t.id === hex)?.progress).toBe(1);
     const got = join(dir, 'dl', 'album');

@@ -63,4 +63,24 @@ describe('the picker with urgent pieces', () => {
     expect(p.complete).toBe(true);
     expect(p.have.complete).toBe(false);
   });
+
+  it('file priorities: high pieces before normal, normal before low; by strategy within each', () => {
+    const p = make();
+    const peer = full();
+    const pri = new Uint8Array(40).fill(1);
+    for (const i of [30, 31]) pri[i] = 2;
+    for (let i = 0; i < 20; i++) pri[i] = 0;
+    p.setPriorities(pri);
+    const order: number[] = [];
+    for (let link = 1; link <= 40; link++) {
+      const r = p.pick(link, peer, 2, never);
+      if (r.length === 0) break;
+      order.push(r[0]?.index as number);
+    }
+    expect(order.slice(0, 2).sort()).toEqual([30, 31]);
+    // Then the normal pieces (20-39 but 30, 31), and only then the low ones (0-19).
+    expect(order.slice(2, 20).every((i) => i >= 20)).toBe(true);
+    expect(order.slice(20).every((i) => i < 20)).toBe(true);
+    expect(new Set(order).size).toBe(40);
+  });
 });
