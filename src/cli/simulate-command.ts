@@ -36,6 +36,7 @@ interface SimCliOpts {
   superSeed?: boolean;
   fast?: boolean;
   malicious?: number;
+  streamers?: number;
   meanStay?: number;
   seed?: number;
   report?: string;
@@ -72,6 +73,7 @@ export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenar
   if (o.superSeed) s.superSeed = true;
   if (o.fast) s.fast = true;
   if (o.malicious !== undefined) s.malicious = o.malicious;
+  if (o.streamers !== undefined) s.streamers = o.streamers;
   if (o.meanStay !== undefined) s.meanStaySeconds = o.meanStay;
   if (o.seed !== undefined) s.seed = o.seed;
   if (o.maxWall !== undefined) s.maxWallMs = o.maxWall * 1000;
@@ -97,6 +99,7 @@ async function readScenario(path: string): Promise<Partial<Scenario>> {
       'blockSize',
       'pipeline',
       'malicious',
+      'streamers',
       'meanStaySeconds',
       'maxWallMs',
     ]),
@@ -152,6 +155,11 @@ export function registerSimulateCommand(program: Command): void {
       'peers speak the fast extension (BEP 6): allowed-fast pieces for choked newcomers, rejects',
     )
     .option('--malicious <fraction>', 'share of the peers (0..1) that serve corrupt data', fractionOption)
+    .option(
+      '--streamers <fraction>',
+      'share of the peers (0..1) that stream the file: the next 16 MiB ahead of each reader fetched first',
+      fractionOption,
+    )
     .option(
       '--mean-stay <seconds>',
       'peers leave at random, after this mean stay (exponential)',

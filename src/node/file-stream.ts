@@ -1,21 +1,18 @@
 import { extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pieceSize } from '../core/metainfo.js';
+import { streamWindowPieces } from '../swarm/picker.js';
 import type { PeerNode } from './peer-node.js';
 
 /**
  * Reading a torrent's file while it downloads (streaming): a byte range as a stream whose reads
  * wait for the pieces under them. Each open reader keeps a window of deadlines ahead of it (the
- * next WINDOW_BYTES of its range): those pieces are asked for before any other, nearest first, the
+ * next 16 MiB of its range (STREAM_WINDOW_BYTES, swarm/picker.ts)): those pieces are asked for before any other, nearest first, the
  * readers taking turns (PiecePicker.setUrgent); the rest of the torrent stays rarest-first. A seek
  * is a new range, so it moves the window; a reader that goes away frees its window. A piece that
  * does not arrive within READ_WAIT_MS ends the stream with an error (the response is cut short).
  */
 
-/** How far ahead of a reader its pieces have deadlines. */
-export const WINDOW_BYTES = 16 * 1024 * 1024;
-export const MIN_WINDOW_PIECES = 4;
-export const MAX_WINDOW_PIECES = 64;
 /** How long a read waits for the piece under it. */
 export const READ_WAIT_MS = 60_000;
 /** Bytes handed on at once. */
@@ -137,10 +134,7 @@ export class FileStreams {
   #update(): void {
     const meta = this.node.meta;
     const have = this.node.core.have;
-    const size = Math.max(
-      MIN_WINDOW_PIECES,
-      Math.min(MAX_WINDOW_PIECES, Math.ceil(WINDOW_BYTES / meta.pieceLength)),
-    );
+    const size = streamWindowPieces(meta.pieceLength);
     const windows = [...this.#readers.values()].map((r) => {
       const w: number[] = [];
       for (let p = r.piece; p <= Math.min(r.last, r.piece + size - 1); p++) if (!have.has(p)) w.push(p);

@@ -51,6 +51,12 @@ export interface Scenario {
   seedsLeaveAtMs?: number;
   /** Share of the arriving peers (0..1) that serve corrupt data. */
   malicious?: number;
+  /**
+   * Share of the arriving peers (0..1) that stream the file: each reads it from the start, the
+   * next 16 MiB of pieces ahead of its read position (the first it lacks) asked for first, as a
+   * `get --serve` reader does (node/file-stream.ts).
+   */
+  streamers?: number;
   /** Peers leave at random (before or after completing): mean stay in seconds (exponential). */
   meanStaySeconds?: number;
   /** Connections per peer at most. */
@@ -123,6 +129,8 @@ export function scenarioProblem(s: Scenario): string | null {
   if (s.malicious !== undefined && !(s.malicious >= 0 && s.malicious < 1))
     return 'malicious must be in [0, 1)';
   if (s.meanStaySeconds !== undefined && !(s.meanStaySeconds > 0)) return 'meanStaySeconds must be positive';
+  if (s.streamers !== undefined && !(s.streamers >= 0 && s.streamers <= 1))
+    return 'streamers must be in [0, 1]';
   return null;
 }
 

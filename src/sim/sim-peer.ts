@@ -101,6 +101,9 @@ export class SimPeer implements Driver {
   failedPieces = 0;
   /** When the peer's first piece verified (null: none yet). */
   firstPieceAt: number | null = null;
+  /** It streams the file (scenario `streamers`), and the first piece its reader lacks. */
+  streams = false;
+  streamAt = 0;
 
   constructor(
     spec: SimPeerSpec,

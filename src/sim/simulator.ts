@@ -2,6 +2,7 @@ import { Bitfield } from '../core/bitfield.js';
 import { seededRandom } from '../core/rng.js';
 import { nodeHasher } from '../net/system.js';
 import { runCommands } from '../swarm/interpreter.js';
+import { streamWindowPieces } from '../swarm/picker.js';
 import { applyAnnounce } from '../tracker/announce.js';
 import { defaultLimits } from '../tracker/limits.js';
 import { SwarmRegistry } from '../tracker/registry.js';
@@ -118,6 +119,9 @@ class Simulation {
   makePeer(n: number, seed: boolean): SimPeer {
     const { s, net, copies } = this;
     const malicious = !seed && n < this.maliciousCount;
+    // Streamers spread evenly over the honest peers (and so over the capacity classes).
+    const share = s.streamers ?? 0;
+    const streamer = !seed && !malicious && share > 0 && Math.floor((n + 1) * share) > Math.floor(n * share);
     const peerId = new Uint8Array(20);
     Buffer.from(`-SM0001-${String(n).padStart(12, '0')}`, 'latin1').copy(peerId);
     const cls: CapacityClass = seed
@@ -160,6 +164,8 @@ class Simulation {
         onPieceVerified: (i) => {
           copies[i] = (copies[i] as number) + 1;
           if (p.firstPieceAt === null) p.firstPieceAt = net.time;
+          // A streamer's window moves on after the core is done with this event.
+          if (streamer) net.queue.push(net.time, () => this.streamWindow(p));
         },
         complete: () => {
           if (!p.seed && p.doneAt === null) {
@@ -175,8 +181,24 @@ class Simulation {
       p,
     );
     this.all.push(p);
+    if (streamer) {
+      p.streams = true;
+      this.streamWindow(p);
+    }
     if (p.core.have.count > 0) for (let i = 0; i < s.pieces; i++) copies[i] = (copies[i] as number) + 1;
     return p;
+  }
+
+  /** A streamer's deadlines: the pieces from the first it lacks to 16 MiB on (node/file-stream.ts's window). */
+  streamWindow(p: SimPeer): void {
+    if (p.gone || p.core.complete) return;
+    const { s } = this;
+    const have = p.core.have;
+    while (p.streamAt < s.pieces && have.has(p.streamAt)) p.streamAt++;
+    const size = streamWindowPieces(s.pieceSize);
+    const urgent: number[] = [];
+    for (let i = p.streamAt; i < Math.min(s.pieces, p.streamAt + size); i++) if (!have.has(i)) urgent.push(i);
+    runCommands(p, p.core.setUrgent(urgent, this.net.time));
   }
 
   announce(p: SimPeer, event: 'started' | 'stopped' | 'empty'): void {

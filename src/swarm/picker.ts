@@ -91,6 +91,15 @@ export interface PickerOpts {
   blockLength?: number;
 }
 
+/**
+ * A streaming reader's window of deadlines, in pieces: the next 16 MiB ahead of it, 4 to 64
+ * pieces (node/file-stream.ts for real readers, the simulator's `streamers`).
+ */
+export const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+export function streamWindowPieces(pieceLength: number): number {
+  return Math.max(4, Math.min(64, Math.ceil(STREAM_WINDOW_BYTES / pieceLength)));
+}
+
 /** Urgent pieces asked of several peers at once when late (all their blocks out, none back). */
 export const URGENT_DUPLICATES = 2;
 

@@ -108,6 +108,17 @@ describe('simulator', () => {
     expect(r3.completionMs).not.toEqual(r1.completionMs);
   });
 
+  it('streamers (a share of peers asking for the pieces ahead of their reader first): deterministic, every peer completes, the run changes', () => {
+    const streaming = { ...small, streamers: 0.25 };
+    const r1 = runSimulation(streaming);
+    const r2 = runSimulation(streaming);
+    expect(r2.events).toBe(r1.events);
+    expect(r2.completionMs).toEqual(r1.completionMs);
+    expect(r1.completionMs.every((t) => t !== null)).toBe(true);
+    expect(r1.completionMs).not.toEqual(runSimulation(small).completionMs);
+    expect(scenarioProblem({ ...small, streamers: 1.5 })).toMatch(/streamers must be in \[0, 1\]/);
+  });
+
   it('every peer completes, and never faster than the lower bound allows', () => {
     const r = runSimulation(small);
     expect(r.completionMs.every((t) => t !== null)).toBe(true);
