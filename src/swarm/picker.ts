@@ -100,9 +100,6 @@ export function streamWindowPieces(pieceLength: number): number {
   return Math.max(4, Math.min(64, Math.ceil(STREAM_WINDOW_BYTES / pieceLength)));
 }
 
-/** Urgent pieces asked of several peers at once when late (all their blocks out, none back). */
-export const URGENT_DUPLICATES = 2;
-
 export class PiecePicker {
   readonly have: Bitfield;
   /** How many connected peers hold each piece. */
@@ -120,8 +117,9 @@ export class PiecePicker {
   #skipped = 0;
   /**
    * Pieces with a deadline (readers streaming a file), the most urgent first: picked before
-   * anything else, from any peer that has them; the first URGENT_DUPLICATES of them are asked of
-   * several peers at once once every block is out (endgame style: the fastest answer wins).
+   * anything else, from any peer that has them. Not asked of two peers at once: in the simulator
+   * that let a 512 KiB/s streamer's duplicates hold slow links, and one peer finished 55% late
+   * (docs/simulator.md).
    */
   #urgent: number[] = [];
   /**
@@ -221,14 +219,11 @@ export class PiecePicker {
     max: number,
     already: (index: number, begin: number) => boolean,
   ): void {
-    let n = 0;
     for (const i of this.#urgent) {
       if (out.length >= max) return;
       if (this.have.has(i) || !peer.has(i)) continue;
       const a = this.active.get(i) ?? (this.#skips(i) ? undefined : this.#activate(i));
-      if (a === undefined) continue;
-      this.#takeFrom(a, link, out, max, a.unrequested === 0 && n < URGENT_DUPLICATES, already);
-      n++;
+      if (a !== undefined) this.#takeFrom(a, link, out, max, false, already);
     }
   }
 

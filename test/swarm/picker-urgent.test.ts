@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
-import { PiecePicker, URGENT_DUPLICATES } from '../../src/swarm/picker.js';
+import { PiecePicker } from '../../src/swarm/picker.js';
 import { rng } from '../support/core-pipe.js';
 
 /** Deadlines in the picker (streaming): urgent pieces first, late ones asked twice, the rest rarest-first. */
@@ -36,17 +36,15 @@ describe('the picker with urgent pieces', () => {
     expect(r.map((b) => b.index)).toEqual([12, 12, 13, 13, 14, 14]);
   });
 
-  it('a late urgent piece (every block out) is asked of a second link; verified pieces leave the list', () => {
+  it('urgent pieces whose blocks are all out are not asked again; the next link gets the next ones; verified pieces leave the list', () => {
     const p = make();
     const peer = full();
-    p.setUrgent([5, 6, 7]);
-    expect(p.pick(1, peer, 6, never).map((b) => b.index)).toEqual([5, 5, 6, 6, 7, 7]);
-    // Link 2: the first URGENT_DUPLICATES urgent pieces again (endgame style), then new pieces.
-    const again = p.pick(2, peer, 2 * URGENT_DUPLICATES, never).map((b) => b.index);
-    expect(again).toEqual([5, 5, 6, 6]);
+    p.setUrgent([5, 6, 7, 8]);
+    expect(p.pick(1, peer, 4, never).map((b) => b.index)).toEqual([5, 5, 6, 6]);
+    expect(p.pick(2, peer, 4, never).map((b) => b.index)).toEqual([7, 7, 8, 8]);
     for (const begin of [0, 16384]) p.received(5, begin, 1);
     p.verified(5);
-    expect(p.urgent).toEqual([6, 7]);
+    expect(p.urgent).toEqual([6, 7, 8]);
   });
 
   it('never picks a piece outside the wanted set, urgent or not; done means every wanted piece', () => {
