@@ -10,13 +10,13 @@
  * first second; the download time unchanged by readers.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/node/create-torrent.js';
 import { aria2Flags } from '../test/support/proc.js';
+import { writeRandomFile } from './random-file.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -153,14 +153,7 @@ async function readAt(url: string, rate: number, seconds: number) {
 async function main(): Promise<void> {
   mkdirSync(join(dir, 'src'), { recursive: true });
   const file = join(dir, 'src', 'movie.bin');
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.allocUnsafe(16 * 2 ** 20);
-  for (let left = SIZE; left > 0; left -= chunk.length) {
-    randomFillSync(chunk);
-    writeSync(fd, chunk, 0, Math.min(chunk.length, left));
-  }
-  fsyncSync(fd);
-  closeSync(fd);
+  writeRandomFile(file, SIZE);
   const torrent = join(dir, 'movie.torrent');
   execFileSync('node', [
     cli,

@@ -13,14 +13,14 @@
  * seconds per GiB (from /proc, over the leecher's run) and peak RSS too.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/node/create-torrent.js';
 import { startTracker } from '../src/tracker-server/server.js';
 import { aria2Flags } from '../test/support/proc.js';
+import { writeRandomFile } from './random-file.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -158,16 +158,7 @@ async function runSize(SIZE: number): Promise<Row[]> {
   mkdirSync(join(dir, 'src'), { recursive: true });
   const file = join(dir, 'src', 'payload.bin');
   console.log(`making a ${(SIZE / 2 ** 20).toFixed(0)} MiB file in ${dir}`);
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.allocUnsafe(16 * 2 ** 20);
-  for (let left = SIZE; left > 0; left -= chunk.length) {
-    randomFillSync(chunk);
-    writeSync(fd, chunk, 0, Math.min(chunk.length, left));
-  }
-  // On disk before anything is measured: otherwise the kernel writes this file back (30 s after
-  // it was made) in the middle of the runs, and whichever runs then pays for it.
-  fsyncSync(fd);
-  closeSync(fd);
+  writeRandomFile(file, SIZE);
   const tracker = await startTracker({ port: 0 }, { interval: 5 });
   const announce = `${tracker.url}/announce`;
   const torrent = join(dir, 'payload.torrent');

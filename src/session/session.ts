@@ -319,7 +319,8 @@ export class Session extends EventEmitter<SessionEvents> {
       }
     }
     if (next.size === n) throw new SwarmshareError('ERR_VALIDATION', 'that leaves no file wanted');
-    const key = (u: Set<number>, p: Map<number, number>) => JSON.stringify([[...u].sort(), [...p].sort()]);
+    const key = (u: ReadonlySet<number>, p: ReadonlyMap<number, number>) =>
+      JSON.stringify([[...u].sort(), [...p].sort()]);
     if (key(next, pri) === key(e.unwanted, e.priorities)) return e;
     if (e.node !== null) await this.#stopNode(e);
     e.unwanted = next;

@@ -42,7 +42,7 @@ export class TorrentEntry implements QueuedTorrent {
   error: string | null = null;
   node: PeerNode | null = null;
   /** File selection: the files not wanted (PATCH files); kept in its resume data. */
-  unwanted = new Set<number>();
+  unwanted: ReadonlySet<number> = new Set<number>();
   /** File priorities other than normal (2 high, 0 low), by index; kept in its resume data. */
   priorities = new Map<number, number>();
   /** Readers of its files (streaming), for its running peer. */
@@ -112,10 +112,17 @@ export class TorrentEntry implements QueuedTorrent {
     return this.node?.core?.have ?? this.have;
   }
 
-  /** The pieces touching a wanted file; null: every piece. */
+  /** The pieces touching a wanted file; null: every piece (made once per choice: `unwanted` is replaced, never changed). */
   get wanted(): Bitfield | null {
-    return this.unwanted.size === 0 ? null : wantedPieces(this.meta, this.unwanted);
+    if (this.unwanted.size === 0) return null;
+    if (this.#wantedFor !== this.unwanted) {
+      this.#wantedFor = this.unwanted;
+      this.#wanted = wantedPieces(this.meta, this.unwanted);
+    }
+    return this.#wanted;
   }
+  #wantedFor: ReadonlySet<number> | null = null;
+  #wanted: Bitfield | null = null;
 
   /** Every wanted piece verified and, while its peer runs, its files under their final names. */
   get complete(): boolean {
