@@ -14,6 +14,7 @@ import type { FilePriority, TorrentEntry } from '../session/torrent-entry.js';
 import { type AccessOpts, checkAccess } from './access.js';
 import { type AddBody, addTorrent } from './add.js';
 import { ID, registerFileRoute } from './file-route.js';
+import { registerTransmissionRpc } from './transmission-rpc.js';
 import { sessionView, torrentDetail, torrentSummary } from './views.js';
 
 /**
@@ -86,6 +87,7 @@ export function buildApi(session: Session, opts: ApiOpts): FastifyInstance {
     registerSessionRoutes(api, session);
   });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  registerTransmissionRpc(app, session, opts);
   return app;
 }
 
@@ -268,6 +270,7 @@ function registerSessionRoutes(app: FastifyInstance, session: Session): void {
             downloadLimit: LIMIT,
             uploadLimit: LIMIT,
             maxActive: { type: 'integer', minimum: 1, maximum: 10_000 },
+            downloadDir: { type: 'string', minLength: 1, maxLength: 4096 },
           },
         },
       },

@@ -68,7 +68,7 @@ export function torrentDetail(s: Session, e: TorrentEntry) {
 }
 
 /** Each file's bytes held verified (a piece counts for the bytes of it that fall in the file). */
-function fileProgress(e: TorrentEntry) {
+export function fileProgress(e: TorrentEntry) {
   const m = e.meta;
   const have = e.pieces;
   let offset = 0;
@@ -119,6 +119,6 @@ export function sessionView(s: Session) {
     downloaded,
     uploaded,
     uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
-    settings: { ...s.settings, downloadDir: s.opts.downloadDir },
+    settings: { ...s.settings },
   };
 }

@@ -5,7 +5,11 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { DhtUdp } from '../net/dht-udp.js';
 import { MAX_CONNECTIONS } from '../node/peer-node.js';
 import { DEFAULT_MAX_CONNECTIONS_TOTAL } from '../session/queue.js';
+import type { SessionSettings } from '../session/settings.js';
 import type { EncryptionMode } from '../wire/mse.js';
+
+type SessionSettingName = keyof SessionSettings;
+
 import { collect, intOption, portOption, sizeOption } from './options.js';
 import {
   addDhtOptions,
@@ -92,10 +96,16 @@ export function registerDaemonCommand(program: Command): void {
     .option('--upload-limit <rate>', 'global upload limit; none by default', sizeOption)
     .addOption(minIntervalOption())
     .addOption(encryptionOption());
-  addDhtOptions(cmd).action(daemonAction);
+  addDhtOptions(cmd).action((o: DaemonFlags) => daemonAction(o, fixedSettings(cmd)));
 }
 
-async function daemonAction(o: DaemonFlags): Promise<void> {
+/** Settings given on the command line: they win over those saved through the API. */
+function fixedSettings(cmd: Command): SessionSettingName[] {
+  const names: SessionSettingName[] = ['downloadLimit', 'uploadLimit', 'maxActive', 'downloadDir'];
+  return names.filter((k) => cmd.getOptionValueSource(k) === 'cli');
+}
+
+async function daemonAction(o: DaemonFlags, fixed: SessionSettingName[]): Promise<void> {
   const auth = await apiAuth(o);
   if (!isLoopback(o.apiHost) && auth === undefined)
     throw new Error(`the API on ${o.apiHost} is reachable by others: give --api-auth or --api-auth-file`);
@@ -117,6 +127,7 @@ async function daemonAction(o: DaemonFlags): Promise<void> {
     maxConnectionsTotal: o.maxConnectionsTotal,
     downloadLimit: o.downloadLimit ?? null,
     uploadLimit: o.uploadLimit ?? null,
+    fixed,
     dht,
     minAnnounceIntervalMs: o.minAnnounceInterval * 1000,
     encryption: o.encryption,
@@ -137,7 +148,7 @@ async function daemonAction(o: DaemonFlags): Promise<void> {
   console.log(`API:       http://${shown}:${apiPort}/api/v1  (OpenAPI: /api/v1/openapi.json)`);
   console.log(`Peers:     ${o.host}:${session.port}  (one listener for every torrent)`);
   console.log(`State:     ${stateDir}  (${session.torrents.size} torrents)`);
-  console.log(`Downloads: ${resolve(o.downloadDir)}`);
+  console.log(`Downloads: ${session.settings.downloadDir}`);
   stopOnSignals(async () => {
     await app.close();
     await session.stop();

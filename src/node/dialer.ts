@@ -25,6 +25,8 @@ export interface LinkedPeer {
   pieces: number;
   peerChoking: boolean;
   amChoking: boolean;
+  /** The link runs over MSE/PE (RC4 or an obfuscated handshake). */
+  encrypted: boolean;
 }
 
 /** What the dialer reads of its peer: links, core, options, clock, and whether it is stopping. */
@@ -210,6 +212,7 @@ export class Dialer {
         pieces: st.pieces,
         peerChoking: st.peerChoking,
         amChoking: st.amChoking,
+        encrypted: l.sock.viaMse === true,
       });
     }
     return out;

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
 import type { Cancel, Clock, Timers } from '../core/deps.js';
 import { SwarmshareError } from '../core/errors.js';
@@ -13,8 +12,15 @@ import { MAX_CONNECTIONS, type PeerDht, PeerNode } from '../node/peer-node.js';
 import type { PeerNodeOpts } from '../node/peer-options.js';
 import type { EncryptionMode } from '../wire/mse.js';
 import { activeSet, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_CONNECTIONS_TOTAL } from './queue.js';
+import { mergeSaved, numberTorrents, type SessionSettings } from './settings.js';
 import type { StateStore, StoredTorrent } from './state-store.js';
-import { type FilePriority, PRIORITY, TorrentEntry, type TorrentPeerOpts } from './torrent-entry.js';
+import {
+  type FilePriority,
+  PRIORITY,
+  sampleRates,
+  TorrentEntry,
+  type TorrentPeerOpts,
+} from './torrent-entry.js';
 
 /**
  * A session: many torrents in one process, sharing one TCP listener (an incoming handshake goes
@@ -30,21 +36,15 @@ export const SAVE_EVERY_MS = 30_000;
 /** Rates are sampled, and progress events sent, this often. */
 export const SAMPLE_MS = 1000;
 
-export interface SessionSettings {
-  /** Global download and upload limits, bytes/s (null: none). */
-  downloadLimit: number | null;
-  uploadLimit: number | null;
-  /** Downloads running at once. */
-  maxActive: number;
-}
-
-export interface SessionOpts extends Partial<SessionSettings> {
+export interface SessionOpts extends Partial<Omit<SessionSettings, 'downloadDir'>> {
   /** Where torrents and their resume data are kept; without one, nothing outlives the process (`share`, `get`). */
   state?: StateStore;
   /** swarmshare's version, for the API. */
   version?: string;
-  /** Where new torrents download unless told otherwise. */
+  /** Where new torrents download unless told otherwise (a saved setting replaces it, unless fixed). */
   downloadDir: string;
+  /** Settings given for this run (command-line flags): they win over the saved ones. */
+  fixed?: readonly (keyof SessionSettings)[];
   host: string;
   /** TCP port for peers (0 picks one). */
   port: number;
@@ -66,6 +66,7 @@ export interface SessionOpts extends Partial<SessionSettings> {
 export interface AddOpts {
   paused?: boolean;
   downloadDir?: string;
+  labels?: string[];
   /** How this torrent's peer runs, beyond the session's defaults (not kept across restarts). */
   peer?: TorrentPeerOpts;
 }
@@ -81,6 +82,8 @@ export interface SessionEvents {
   refused: [code: string, remote: string];
 }
 
+export type { SessionSettings };
+
 export class Session extends EventEmitter<SessionEvents> {
   readonly opts: SessionOpts;
   readonly listener: SharedListener;
@@ -95,6 +98,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #cancels: Cancel[] = [];
   #stopping = false;
   #nextPosition = 0;
+  #nextRpcId = 1;
   readonly startedAt: number;
 
   constructor(opts: SessionOpts) {
@@ -112,6 +116,7 @@ export class Session extends EventEmitter<SessionEvents> {
       downloadLimit: opts.downloadLimit ?? null,
       uploadLimit: opts.uploadLimit ?? null,
       maxActive: opts.maxActive ?? DEFAULT_MAX_ACTIVE,
+      downloadDir: resolve(opts.downloadDir),
     };
     this.#down = new AdjustablePacer(this.settings.downloadLimit, this.clock.now());
     this.#up = new AdjustablePacer(this.settings.uploadLimit, this.clock.now());
@@ -142,8 +147,10 @@ export class Session extends EventEmitter<SessionEvents> {
   async start(): Promise<void> {
     const state = this.opts.state;
     await state?.open();
+    if (state !== undefined) this.#useSaved(await state.loadSettings());
     await this.listener.listen(this.opts.port);
     for (const s of (await state?.loadTorrents()) ?? []) await this.#restore(s);
+    this.#nextRpcId = numberTorrents(this.torrents.values());
     this.#cancels.push(this.#timers.every(SAMPLE_MS, () => this.#sample()));
     if (state !== undefined)
       this.#cancels.push(
@@ -163,22 +170,15 @@ export class Session extends EventEmitter<SessionEvents> {
     const r = s.resume;
     if (r === null) this.#log(`state: ${s.problem ?? 'no resume data'}; ${meta.name} will be re-checked`);
     const e = new TorrentEntry(meta, s.torrent, {
-      downloadDir: r?.downloadDir ?? resolve(this.opts.downloadDir),
+      downloadDir: r?.downloadDir ?? this.settings.downloadDir,
       addedAt: r?.addedAt ?? this.clock.now(),
       paused: r?.paused ?? false,
       position: r?.position ?? this.#nextPosition,
     });
     this.#nextPosition = Math.max(this.#nextPosition, e.position + 1);
+    e.rpcId = r?.rpcId ?? 0;
     if (r !== null) {
-      e.completedAt = r.completedAt;
-      e.uploadedBefore = r.uploaded;
-      e.downloadedBefore = r.downloaded;
-      e.downloadLimit = r.downloadLimit;
-      e.unwanted = new Set((r.unwanted ?? []).filter((i) => i < meta.files.length));
-      e.priorities = new Map((r.priorities ?? []).filter(([i]) => i < meta.files.length));
-      e.uploadLimit = r.uploadLimit;
-      e.limits.down.set(r.downloadLimit, this.clock.now());
-      e.limits.up.set(r.uploadLimit, this.clock.now());
+      e.applyResume(r, this.clock.now());
       e.trusted = await e.trustedPieces(r);
       if (e.trusted === null)
         this.#log(`state: ${meta.name}: its files changed since they were recorded; re-checking`);
@@ -208,12 +208,14 @@ export class Session extends EventEmitter<SessionEvents> {
     const existing = this.torrents.get(meta.infoHashHex);
     if (existing !== undefined) return { entry: existing, created: false };
     const e = new TorrentEntry(meta, bytes, {
-      downloadDir: resolve(o.downloadDir ?? this.opts.downloadDir),
+      downloadDir: resolve(o.downloadDir ?? this.settings.downloadDir),
       addedAt: this.clock.now(),
       paused: o.paused === true,
       position: this.#nextPosition++,
       peer: o.peer,
     });
+    e.rpcId = this.#nextRpcId++;
+    if (o.labels !== undefined) e.labels = o.labels;
     const state = this.opts.state;
     if (state !== undefined) {
       await state.saveTorrent(e.id, bytes);
@@ -270,12 +272,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.torrents.delete(id);
     await this.#stopNode(e);
     await this.opts.state?.remove(id);
-    if (deleteData) {
-      // Only the torrent's own name (final or partial) inside its folder: paths were checked when parsed.
-      for (const finished of [true, false]) await rm(e.basePath(finished), { recursive: true, force: true });
-      // And the parts file of files not chosen (file selection).
-      await rm(join(e.downloadDir, `.${e.meta.name}.parts`), { force: true });
-    }
+    if (deleteData) await e.deleteData();
     this.emit('removed', id);
     this.#reconcile();
   }
@@ -333,11 +330,29 @@ export class Session extends EventEmitter<SessionEvents> {
 
   async setSettings(s: Partial<SessionSettings>): Promise<SessionSettings> {
     Object.assign(this.settings, Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)));
+    this.settings.downloadDir = resolve(this.settings.downloadDir);
     this.#down.set(this.settings.downloadLimit, this.clock.now());
     this.#up.set(this.settings.uploadLimit, this.clock.now());
     await this.opts.state?.saveSettings(this.settings);
     this.#reconcile();
     return this.settings;
+  }
+
+  /** Saved settings (settings.json), where valid and not fixed for this run. */
+  #useSaved(saved: { settings: Record<string, unknown> | null; problem: string | null }): void {
+    if (saved.problem !== null) this.#log(`state: ${saved.problem}; the settings are the defaults`);
+    Object.assign(this.settings, mergeSaved(this.settings, saved.settings, this.opts.fixed ?? []));
+    this.#down.set(this.settings.downloadLimit, this.clock.now());
+    this.#up.set(this.settings.uploadLimit, this.clock.now());
+  }
+
+  /** Its labels (Transmission's `labels`), kept in its resume data. */
+  setLabels(id: string, labels: readonly string[]): TorrentEntry {
+    const e = this.get(id);
+    e.labels = [...labels];
+    e.dirty = true;
+    this.emit('state', e);
+    return e;
   }
 
   /** Whether its peer runs (or is starting). */
@@ -443,27 +458,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #sample(): void {
-    const now = this.clock.now();
-    const moving: TorrentEntry[] = [];
-    for (const e of this.torrents.values()) {
-      const dt = (now - e.lastSample.at) / 1000;
-      const down = e.downloaded;
-      const up = e.uploaded;
-      if (e.lastSample.at > 0 && dt > 0) {
-        e.rateDown = Math.max(0, (down - e.lastSample.down) / dt);
-        e.rateUp = Math.max(0, (up - e.lastSample.up) / dt);
-      }
-      e.lastSample = { at: now, down, up };
-      const node = e.node;
-      if (node === null) continue;
-      // A seed with no links is not active: no progress event, no peers to sample.
-      if (node.connections === 0 && e.complete && e.rateDown === 0 && e.rateUp === 0) {
-        if (e.peerSamples.size > 0) e.peerSamples = new Map();
-        continue;
-      }
-      moving.push(e);
-      e.samplePeers(dt);
-    }
+    const moving = sampleRates(this.torrents.values(), this.clock.now());
     if (moving.length > 0) this.emit('progress', moving);
   }
 

@@ -35,6 +35,10 @@ export interface ResumeData {
   unwanted?: number[];
   /** File priorities other than normal, as [index, 2 high | 0 low] pairs. */
   priorities?: [number, number][];
+  /** Its number in Transmission's RPC (stays the same across restarts). */
+  rpcId?: number;
+  /** Its labels (absent: none). */
+  labels?: string[];
 }
 
 /** One torrent found in the state folder. */

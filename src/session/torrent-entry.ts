@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bitfield } from '../core/bitfield.js';
 import { bytesHeld, holdsWanted, type Metainfo, pieceSize, wantedPieces } from '../core/metainfo.js';
@@ -38,6 +38,10 @@ export class TorrentEntry implements QueuedTorrent {
   completedAt: number | null;
   paused: boolean;
   position: number;
+  /** Its number in Transmission's RPC, given when added and kept in its resume data. */
+  rpcId = 0;
+  /** Free-form labels (Transmission's `labels`), kept in its resume data. */
+  labels: string[] = [];
   /** Why it stopped, when an error stopped it. */
   error: string | null = null;
   node: PeerNode | null = null;
@@ -74,6 +78,8 @@ export class TorrentEntry implements QueuedTorrent {
   readonly trackers = new Map<string, { peers: number; error: string | null; at: number }>();
   /** Per linked peer (by address), what it had sent and been sent at the last sample, for rates. */
   peerSamples = new Map<string, { down: number; up: number; rateDown: number; rateUp: number }>();
+  /** When bytes last moved either way (ms; its add until then). */
+  activityAt = 0;
   /** Bytes/s over the last few seconds, sampled by the session. */
   rateDown = 0;
   rateUp = 0;
@@ -95,6 +101,7 @@ export class TorrentEntry implements QueuedTorrent {
     this.addedAt = o.addedAt;
     this.paused = o.paused;
     this.position = o.position;
+    this.activityAt = o.addedAt;
     this.completedAt = null;
     this.have = new Bitfield(meta.pieceCount);
     this.uploadedBefore = 0;
@@ -166,6 +173,13 @@ export class TorrentEntry implements QueuedTorrent {
     return join(this.downloadDir, finished ? this.meta.name : `${this.meta.name}.part`);
   }
 
+  /** Deletes its data: only its own name (final or partial) in its folder, and its parts file. */
+  async deleteData(): Promise<void> {
+    // Paths were checked when the .torrent was parsed: nothing outside the folder is named.
+    for (const finished of [true, false]) await rm(this.basePath(finished), { recursive: true, force: true });
+    await rm(join(this.downloadDir, `.${this.meta.name}.parts`), { force: true });
+  }
+
   filePaths(finished: boolean): string[] {
     const base = this.basePath(finished);
     return this.meta.multiFile ? this.meta.files.map((f) => join(base, ...f.path)) : [base];
@@ -204,7 +218,24 @@ export class TorrentEntry implements QueuedTorrent {
       uploadLimit: this.uploadLimit,
       unwanted: [...this.unwanted].sort((a, b) => a - b),
       priorities: [...this.priorities].sort((a, b) => a[0] - b[0]),
+      rpcId: this.rpcId,
+      labels: this.labels,
     };
+  }
+
+  /** What its resume data says of it, taken back at a restart (pieces aside: see trustedPieces). */
+  applyResume(r: ResumeData, now: number): void {
+    const nFiles = this.meta.files.length;
+    this.completedAt = r.completedAt;
+    this.uploadedBefore = r.uploaded;
+    this.downloadedBefore = r.downloaded;
+    this.downloadLimit = r.downloadLimit;
+    this.uploadLimit = r.uploadLimit;
+    this.unwanted = new Set((r.unwanted ?? []).filter((i) => i < nFiles));
+    this.priorities = new Map((r.priorities ?? []).filter(([i]) => i < nFiles));
+    this.labels = Array.isArray(r.labels) ? r.labels.filter((l) => typeof l === 'string') : [];
+    this.limits.down.set(r.downloadLimit, now);
+    this.limits.up.set(r.uploadLimit, now);
   }
 
   /** Its files' readers (streaming), while its peer runs; null otherwise. */
@@ -262,4 +293,33 @@ export class TorrentEntry implements QueuedTorrent {
   state(running: boolean): TorrentState {
     return stateOf(this, running, this.checking);
   }
+}
+
+/**
+ * Each torrent's rates since its last sample, and its peers' (the session samples every
+ * SAMPLE_MS). Returns the torrents that are active: an idle seed with no link is not (no progress
+ * event, no peers to sample).
+ */
+export function sampleRates(torrents: Iterable<TorrentEntry>, now: number): TorrentEntry[] {
+  const moving: TorrentEntry[] = [];
+  for (const e of torrents) {
+    const dt = (now - e.lastSample.at) / 1000;
+    const down = e.downloaded;
+    const up = e.uploaded;
+    if (e.lastSample.at > 0 && dt > 0) {
+      e.rateDown = Math.max(0, (down - e.lastSample.down) / dt);
+      e.rateUp = Math.max(0, (up - e.lastSample.up) / dt);
+    }
+    if (e.lastSample.at > 0 && (down !== e.lastSample.down || up !== e.lastSample.up)) e.activityAt = now;
+    e.lastSample = { at: now, down, up };
+    const node = e.node;
+    if (node === null) continue;
+    if (node.connections === 0 && e.complete && e.rateDown === 0 && e.rateUp === 0) {
+      if (e.peerSamples.size > 0) e.peerSamples = new Map();
+      continue;
+    }
+    moving.push(e);
+    e.samplePeers(dt);
+  }
+  return moving;
 }

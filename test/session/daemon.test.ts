@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
+import { aria2Seeds as aria2SeedsVia } from '../support/aria2-seed.js';
 import {
   aria2Flags,
   freePort,
@@ -89,41 +90,8 @@ describe('swarmshare daemon', () => {
     return code;
   };
 
-  /** A random file seeded by aria2c through our tracker (a torrent made by swarmshare create). */
-  async function aria2Seeds(name: string, size: number, extra: string[] = []) {
-    const src = join(dir, `src-${name}`);
-    await mkdir(src);
-    await randomFile(join(src, name), size);
-    const torrent = join(dir, `${name}.torrent`);
-    const c = start('node', [
-      CLI,
-      'create',
-      join(src, name),
-      '--tracker',
-      `${tracker.url}/announce`,
-      '--piece-size',
-      '64KiB',
-      '-o',
-      torrent,
-    ]);
-    expect(await c.exited).toBe(0);
-    const out = c.output();
-    const hex = /Info hash: ([0-9a-f]{40})/.exec(out)?.[1] as string;
-    const magnet = /Magnet:\s+(\S+)/.exec(out)?.[1] as string;
-    const seeder = start('aria2c', [
-      ...aria2Flags(src, await freePort()),
-      '--seed-ratio=0.0',
-      '--check-integrity=true',
-      ...extra,
-      torrent,
-    ]);
-    await waitFor(
-      `aria2c seeding ${name}`,
-      () => ((tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 ? true : undefined),
-      30_000,
-    );
-    return { src, torrent, hex, magnet, seeder, file: join(src, name) };
-  }
+  const aria2Seeds = (name: string, size: number, extra: string[] = []) =>
+    aria2SeedsVia(dir, tracker, name, size, extra);
 
   it('downloads three torrents at once from aria2c seeders (one by magnet), seeds to an aria2c leecher, and restarts without re-hashing', async () => {
     const a = await aria2Seeds('a.bin', 3_000_000);
