@@ -8,14 +8,14 @@ import Fastify, {
 } from 'fastify';
 import { httpStatus, isSwarmshareError, SwarmshareError } from '../core/errors.js';
 import { MAX_TORRENT_BYTES } from '../core/metainfo.js';
-import { openEventStream } from '../dashboard/routes.js';
+import { type AssetTable, openEventStream, registerAssets } from '../dashboard/routes.js';
 import type { Session } from '../session/session.js';
 import type { FilePriority, TorrentEntry } from '../session/torrent-entry.js';
 import { type AccessOpts, checkAccess } from './access.js';
 import { type AddBody, addTorrent } from './add.js';
 import { ID, registerFileRoute } from './file-route.js';
 import { registerTransmissionRpc } from './transmission-rpc.js';
-import { sessionView, torrentDetail, torrentSummary } from './views.js';
+import { sessionView, torrentDetail, torrentPieces, torrentSummary } from './views.js';
 
 /**
  * The daemon's REST API over one session (docs/daemon.md): JSON, every body checked by a schema,
@@ -27,6 +27,14 @@ export interface ApiOpts extends AccessOpts {
   /** How long a magnet add waits for its metadata, ms (default METADATA_TIMEOUT_MS, add.ts). */
   metadataTimeoutMs?: number;
 }
+
+/** The web UI's files (public/webui, and the piece grid it shares with the tracker's dashboard). */
+const WEB_UI: AssetTable = {
+  '/': ['webui/index.html', 'text/html; charset=utf-8'],
+  '/webui/app.js': ['webui/app.js', 'text/javascript; charset=utf-8'],
+  '/webui/style.css': ['webui/style.css', 'text/css; charset=utf-8'],
+  '/shared/grid.js': ['shared/grid.js', 'text/javascript; charset=utf-8'],
+};
 
 const LIMIT = { type: ['integer', 'null'], minimum: 0, maximum: 1e12 } as const;
 
@@ -88,6 +96,7 @@ export function buildApi(session: Session, opts: ApiOpts): FastifyInstance {
   });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerTransmissionRpc(app, session, opts);
+  registerAssets(app, WEB_UI);
   return app;
 }
 
@@ -147,6 +156,19 @@ function registerTorrentRoutes(app: FastifyInstance, session: Session, opts: Api
   }));
 
   registerFileRoute(app, session, entry);
+
+  app.get(
+    '/api/v1/torrents/:id/pieces',
+    {
+      schema: {
+        tags: ['torrents'],
+        params: byId,
+        description:
+          'Its piece map: pieces held (base64 bitfield), in flight, availability among linked peers, and their bitfields.',
+      },
+    },
+    async (req) => torrentPieces(entry(req)),
+  );
 
   for (const action of ['pause', 'resume', 'recheck'] as const) {
     app.post(

@@ -122,3 +122,31 @@ export function sessionView(s: Session) {
     settings: { ...s.settings },
   };
 }
+
+/** Peers drawn in a torrent's piece map at most (each row is a bitfield). */
+export const MAX_MAP_PEERS = 50;
+
+/**
+ * A torrent's piece map (the web UI draws it): what we hold, what is in flight, how many linked
+ * peers hold each piece, and each peer's bitfield (the first MAX_MAP_PEERS).
+ */
+export function torrentPieces(e: TorrentEntry) {
+  const core = e.node?.core;
+  const peers = e.node?.peerList(true) ?? [];
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+  return {
+    id: e.id,
+    pieces: e.meta.pieceCount,
+    have: b64(e.pieces.bytes),
+    haveCount: e.pieces.count,
+    wanted: e.wanted === null ? null : b64(e.wanted.bytes),
+    inFlight: core === undefined ? [] : [...core.picker.active.keys()].sort((a, b) => a - b),
+    availability: core === undefined ? null : Array.from(core.picker.availability),
+    totalPeers: peers.length,
+    peers: peers.slice(0, MAX_MAP_PEERS).map((p) => ({
+      address: p.address,
+      client: p.peerId === null ? null : clientName(p.peerId),
+      have: b64(p.have ?? new Uint8Array(0)),
+    })),
+  };
+}

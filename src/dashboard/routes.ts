@@ -26,17 +26,24 @@ export const FEED_INTERVAL_MS = 500;
 /** Live feed connections at most; more get 429. */
 export const MAX_FEED_CLIENTS = 64;
 
-const ASSETS: Record<string, string> = {
-  'index.html': 'text/html; charset=utf-8',
-  'app.js': 'text/javascript; charset=utf-8',
-  'style.css': 'text/css; charset=utf-8',
+/** A page's files: URL path -> [file under public/, content type]. */
+export type AssetTable = Record<string, readonly [file: string, type: string]>;
+
+const JS = 'text/javascript; charset=utf-8';
+const DASHBOARD_ASSETS: AssetTable = {
+  '/': ['dashboard/index.html', 'text/html; charset=utf-8'],
+  '/dashboard/app.js': ['dashboard/app.js', JS],
+  '/dashboard/style.css': ['dashboard/style.css', 'text/css; charset=utf-8'],
+  '/shared/grid.js': ['shared/grid.js', JS],
 };
 
-function loadAssets(): Map<string, Buffer> {
-  const base = new URL('../../public/dashboard/', import.meta.url);
-  const out = new Map<string, Buffer>();
-  for (const name of Object.keys(ASSETS)) out.set(name, readFileSync(new URL(name, base)));
-  return out;
+/** Serves a page's files from the package's public/ folder (read once, no CDN). */
+export function registerAssets(app: FastifyInstance, table: AssetTable): void {
+  const base = new URL('../../public/', import.meta.url);
+  for (const [path, [file, type]] of Object.entries(table)) {
+    const body = readFileSync(new URL(file, base));
+    app.get(path, { schema: { hide: true } }, async (_req, reply) => reply.type(type).send(body));
+  }
 }
 
 const swarmParam = {
@@ -61,13 +68,7 @@ export function openEventStream(reply: FastifyReply): ServerResponse {
 
 /** The page and its script and style (the live tracker and `swarmshare replay` serve the same). */
 export function registerDashboardAssets(app: FastifyInstance): void {
-  const assets = loadAssets();
-  const asset =
-    (name: string) => async (_req: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }) =>
-      reply.type(ASSETS[name] as string).send(assets.get(name) as Buffer);
-  app.get('/', { schema: { hide: true } }, asset('index.html'));
-  app.get('/dashboard/app.js', { schema: { hide: true } }, asset('app.js'));
-  app.get('/dashboard/style.css', { schema: { hide: true } }, asset('style.css'));
+  registerAssets(app, DASHBOARD_ASSETS);
 }
 
 export function registerDashboard(

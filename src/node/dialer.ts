@@ -27,6 +27,8 @@ export interface LinkedPeer {
   amChoking: boolean;
   /** The link runs over MSE/PE (RC4 or an obfuscated handshake). */
   encrypted: boolean;
+  /** Its bitfield (a copy), when asked for (a piece map). */
+  have?: Uint8Array;
 }
 
 /** What the dialer reads of its peer: links, core, options, clock, and whether it is stopping. */
@@ -197,7 +199,7 @@ export class Dialer {
   }
 
   /** The peers we are linked to, with what the core knows of each. */
-  linkedPeers(): LinkedPeer[] {
+  linkedPeers(withPieces = false): LinkedPeer[] {
     const { tcp, core } = this.host;
     const out: LinkedPeer[] = [];
     for (const [id, l] of tcp.links) {
@@ -213,6 +215,7 @@ export class Dialer {
         peerChoking: st.peerChoking,
         amChoking: st.amChoking,
         encrypted: l.sock.viaMse === true,
+        have: withPieces ? Uint8Array.from(core.links.get(id)?.have.bytes ?? []) : undefined,
       });
     }
     return out;

@@ -442,8 +442,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   }
 
   /** The peers we are linked to: address, peer id, direction, bytes each way, what each holds. */
-  peerList(): LinkedPeer[] {
-    return this.#tcp === undefined || this.core === undefined ? [] : this.#dialer.linkedPeers();
+  peerList(withPieces = false): LinkedPeer[] {
+    return this.#tcp === undefined || this.core === undefined ? [] : this.#dialer.linkedPeers(withPieces);
   }
 
   /** Trackers that have not answered yet, neither with peers nor with an error. */

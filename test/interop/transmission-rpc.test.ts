@@ -112,6 +112,7 @@ describe('transmission-remote drives the daemon (and, as a control, transmission
   }, 90_000);
 
   afterAll(async () => {
+    theirs?.child.kill('SIGTERM');
     await stopAll();
     await tracker?.close();
     await rm(dir, { recursive: true, force: true });

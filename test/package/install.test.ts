@@ -76,7 +76,7 @@ describe('the packed package, installed with npm install -g', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
     const html = await page.text();
     expect(html).toContain('dashboard/app.js');
-    for (const asset of ['/dashboard/app.js', '/dashboard/style.css']) {
+    for (const asset of ['/dashboard/app.js', '/dashboard/style.css', '/shared/grid.js']) {
       const r = await fetch(`${url}${asset}`);
       expect(r.status, asset).toBe(200);
       expect((await r.text()).length, asset).toBeGreaterThan(100);
@@ -103,7 +103,7 @@ describe('the packed package, installed with npm install -g', () => {
     expect(d.output()).toContain('Every peer has a verified copy.');
   }, 90_000);
 
-  it('runs the daemon and adds a torrent with the installed CLI; it seeds the file already there', async () => {
+  it('runs the daemon and adds a torrent with the installed CLI; it seeds the file already there; its web UI and RPC answer', async () => {
     const data = join(tmp, 'data');
     await mkdir(data);
     await writeFile(join(data, 'p.bin'), Buffer.alloc(200_000, 9));
@@ -139,6 +139,20 @@ describe('the packed package, installed with npm install -g', () => {
       20_000,
       300,
     );
+    // Its web UI and the files it loads, from the package.
+    const ui = await fetch(`${api}/`);
+    expect(ui.status).toBe(200);
+    const html = await ui.text();
+    expect(html).toContain('/webui/app.js');
+    for (const asset of ['/webui/app.js', '/webui/style.css', '/shared/grid.js']) {
+      const r = await fetch(`${api}${asset}`);
+      expect(r.status, asset).toBe(200);
+      expect((await r.text()).length, asset).toBeGreaterThan(100);
+    }
+    // Transmission's RPC answers its handshake.
+    const rpc = await fetch(`${api}/transmission/rpc`, { method: 'POST', body: '{"method":"session-get"}' });
+    expect(rpc.status).toBe(409);
+    expect(rpc.headers.get('x-transmission-session-id')).toBeTruthy();
     d.child.kill('SIGTERM');
     expect(await d.exited).toBe(0);
   }, 60_000);
