@@ -21,6 +21,13 @@ export const MAX_UNEXPECTED_BLOCKS = 64;
  * instead of piling piece buffers up in memory (a 1 GiB download had 22 MiB waiting for writes).
  */
 export const MAX_VERIFYING_BYTES = 8 * 1024 * 1024;
+/**
+ * When a reader's urgent pieces wait, a link that could serve them keeps this many of its oldest
+ * requests for other pieces (they are likely on the wire already) and cancels the rest, so the
+ * urgent requests queue behind a few blocks at the sender instead of a whole pipeline (128 blocks
+ * at 8 MiB/s are a quarter of a second).
+ */
+export const PREEMPT_KEEP = 4;
 
 export class Downloads {
   readonly assembly: Assembly;
@@ -107,6 +114,34 @@ export class Downloads {
     this.#events.onRequestBlocks?.(l.id, reqs);
   }
 
+  /**
+   * The urgent pieces changed (a reader's window): on each link that has an urgent piece nobody
+   * was asked for yet, requests for pieces without a deadline beyond the PREEMPT_KEEP oldest are
+   * cancelled (back to the picker); then every link is topped up, urgent pieces first.
+   */
+  urgentChanged(now: number, out: Command[]): void {
+    const waiting = this.#picker.urgentWaiting();
+    if (waiting.length > 0) {
+      const urgent = new Set(this.#picker.urgent);
+      for (const l of this.#links.values())
+        if (waiting.some((i) => l.offer.has(i))) this.#preempt(l, urgent, now, out);
+    }
+    this.fillAll(now, out);
+  }
+
+  #preempt(l: Link, urgent: ReadonlySet<number>, now: number, out: Command[]): void {
+    let kept = 0;
+    // Oldest first (the map keeps the order requests were made).
+    for (const [key, r] of l.outstanding) {
+      if (urgent.has(r.index) || kept++ < PREEMPT_KEEP) continue;
+      l.outstanding.delete(key);
+      this.#picker.release(r.index, r.begin, l.id);
+      l.cancelled++;
+      send(l, { type: 'cancel', index: r.index, begin: r.begin, length: r.length }, now, out);
+      this.released = true;
+    }
+  }
+
   /** Every link's pipeline topped up. */
   fillAll(now: number, out: Command[], except?: Link): void {
     for (const l of this.#links.values()) if (l !== except) this.fill(l, now, out);
@@ -131,8 +166,13 @@ export class Downloads {
   ): string | null {
     const key = blockKey(m.index, m.begin);
     const req = l.outstanding.get(key);
-    if (req === undefined || req.index !== m.index || req.length !== m.length)
+    if (req === undefined || req.index !== m.index || req.length !== m.length) {
+      if (l.cancelled > 0) {
+        l.cancelled--;
+        return null;
+      }
       return ++l.unexpected > MAX_UNEXPECTED_BLOCKS ? 'too many rejects of requests we did not make' : null;
+    }
     l.outstanding.delete(key);
     this.#picker.release(m.index, m.begin, l.id);
     this.released = true;
@@ -174,7 +214,12 @@ export class Downloads {
     const key = blockKey(m.index, m.begin);
     const req = l.outstanding.get(key);
     if (req === undefined || req.index !== m.index || req.begin !== m.begin) {
-      // Not asked of this link (or cancelled in endgame): ignore, within reason.
+      // Not asked of this link (or cancelled): ignore, within reason (what we cancelled for a
+      // reader's urgent pieces is not held against the peer).
+      if (l.cancelled > 0) {
+        l.cancelled--;
+        return null;
+      }
       return ++l.unexpected > MAX_UNEXPECTED_BLOCKS ? 'too many blocks nobody asked for' : null;
     }
     if (m.block.length !== req.length)

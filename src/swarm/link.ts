@@ -96,6 +96,8 @@ export class Link {
   rate = 0;
   openedAt: number;
   unexpected = 0;
+  /** Requests we cancelled to make way for urgent ones, whose blocks may still come (not held against the peer). */
+  cancelled = 0;
   /** For an exchange: the only pieces to fetch over this link (null: any). */
   wanted: Bitfield | null;
   /** What to fetch over this link: its pieces (`have` itself), narrowed to `wanted` for an exchange. */

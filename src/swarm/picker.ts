@@ -196,6 +196,14 @@ export class PiecePicker {
     return this.#urgent;
   }
 
+  /** The urgent pieces some of whose blocks nobody has been asked for yet. */
+  urgentWaiting(): number[] {
+    return this.#urgent.filter((i) => {
+      const a = this.active.get(i);
+      return a === undefined ? !this.#skips(i) : a.unrequested > 0;
+    });
+  }
+
   /**
    * Each piece's priority (2 high, 1 normal, 0 low; a piece takes its highest file's), or null for
    * none: high pieces are picked before normal ones, normal before low; by strategy within each.

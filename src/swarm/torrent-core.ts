@@ -122,7 +122,7 @@ export class TorrentCore {
   setUrgent(pieces: readonly number[], now: number): Command[] {
     const out: Command[] = [];
     this.picker.setUrgent(pieces);
-    this.#downloads.fillAll(now, out);
+    this.#downloads.urgentChanged(now, out);
     return out;
   }
 

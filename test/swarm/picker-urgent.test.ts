@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/core/bitfield.js';
+import { PREEMPT_KEEP } from '../../src/swarm/downloads.js';
 import { PiecePicker } from '../../src/swarm/picker.js';
-import { rng } from '../support/core-pipe.js';
+import { type Command, MAX_UNEXPECTED_BLOCKS, TorrentCore } from '../../src/swarm/torrent-core.js';
+import { fullHave, rng } from '../support/core-pipe.js';
 
 /** Deadlines in the picker (streaming): urgent pieces first, late ones asked twice, the rest rarest-first. */
 describe('the picker with urgent pieces', () => {
@@ -80,5 +83,75 @@ describe('the picker with urgent pieces', () => {
     expect(order.slice(2, 20).every((i) => i >= 20)).toBe(true);
     expect(order.slice(20).every((i) => i < 20)).toBe(true);
     expect(new Set(order).size).toBe(40);
+  });
+});
+
+/** On the core: a reader's urgent piece does not wait behind a full pipeline of other requests. */
+describe('urgent pieces preempt queued requests (the core)', () => {
+  const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest();
+  const infoHash = Buffer.alloc(20, 0xbb);
+  const PIECES = 64;
+  const PL = 64 * 1024;
+  const pid = (n: number) => Buffer.from(`-XX0001-${String(n).padStart(12, '0')}`);
+  const sent = (cmds: Command[]) =>
+    cmds.filter((c): c is Extract<Command, { type: 'send' }> => c.type === 'send').map((c) => c.msg);
+
+  function downloading(holdFirst = false) {
+    const have = new Bitfield(PIECES);
+    if (holdFirst) have.set(0);
+    const core = new TorrentCore(
+      {
+        have,
+        infoHash,
+        peerId: pid(0),
+        pieceCount: PIECES,
+        pieceLength: PL,
+        length: PIECES * PL,
+        sha1,
+        pipeline: 32,
+      },
+      rng(5),
+    );
+    core.addLink(1, true, 0, undefined, { ip: '10.0.0.1', listenPort: 6881 });
+    core.message(1, { type: 'handshake', reserved: Buffer.alloc(8), infoHash, peerId: pid(1) }, 0);
+    core.message(1, { type: 'bitfield', bitfield: fullHave(PIECES).bytes }, 1);
+    const reqs = sent(core.message(1, { type: 'unchoke' }, 2)).filter((m) => m.type === 'request');
+    return { core, reqs };
+  }
+
+  it('cancels all but the oldest few requests for other pieces, then asks for the urgent one', () => {
+    const { core, reqs } = downloading();
+    expect(reqs.length).toBe(32);
+    const asked = new Set(reqs.map((r) => (r as { index: number }).index));
+    const target = [...Array(PIECES).keys()].find((i) => i > 0 && !asked.has(i)) as number;
+    const out = sent(core.setUrgent([target], 3));
+    const cancels = out.filter((m) => m.type === 'cancel');
+    const requests = out.filter((m) => m.type === 'request');
+    expect(cancels.length).toBe(32 - PREEMPT_KEEP);
+    // The oldest PREEMPT_KEEP stay asked; the cancelled are the newest.
+    expect(cancels).toEqual(reqs.slice(PREEMPT_KEEP).map((r) => ({ ...(r as object), type: 'cancel' })));
+    // The urgent piece's 4 blocks come first in what is asked next.
+    expect(requests.slice(0, 4).every((m) => (m as { index: number }).index === target)).toBe(true);
+    // Asked again with the same window: nothing more is cancelled.
+    expect(sent(core.setUrgent([target], 4)).filter((m) => m.type === 'cancel')).toEqual([]);
+  });
+
+  it('blocks of cancelled requests that still come are not held against the peer', () => {
+    // We hold piece 0: any block of it is one nobody asked for.
+    const { core, reqs } = downloading(true);
+    const asked = new Set(reqs.map((r) => (r as { index: number }).index));
+    const target = [...Array(PIECES).keys()].find((i) => i > 0 && !asked.has(i)) as number;
+    const cancelled = sent(core.setUrgent([target], 3)).filter((m) => m.type === 'cancel').length;
+    expect(cancelled).toBe(32 - PREEMPT_KEEP);
+    const unasked = (t: number) =>
+      core
+        .message(1, { type: 'piece', index: 0, begin: 0, block: Buffer.alloc(16384) }, t)
+        .some((x) => x.type === 'close');
+    // As many as we cancelled are forgiven, then the usual allowance, then the link closes.
+    let closedAt = -1;
+    for (let i = 0; i < cancelled + MAX_UNEXPECTED_BLOCKS + 5 && closedAt < 0; i++) {
+      if (unasked(10 + i)) closedAt = i;
+    }
+    expect(closedAt).toBe(cancelled + MAX_UNEXPECTED_BLOCKS);
   });
 });
