@@ -92,7 +92,7 @@ async function magnetTorrent(session: Session, link: string, timeoutMs: number):
   });
   try {
     const info = await Promise.race([fetcher.fetch(), timeout]);
-    return torrentFromInfo(info, mg.trackers);
+    return torrentFromInfo(info, mg.trackers, mg.webSeeds);
   } finally {
     clearTimeout(timer);
     fetcher.cancel();

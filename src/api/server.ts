@@ -200,7 +200,16 @@ function registerTorrentRoutes(app: FastifyInstance, session: Session, opts: Api
       return { removed: e.id };
     },
   );
+  registerPatchRoute(app, session, entry, byId);
+}
 
+/** PATCH a torrent: its limits and its file selection. */
+function registerPatchRoute(
+  app: FastifyInstance,
+  session: Session,
+  entry: (req: FastifyRequest) => TorrentEntry,
+  byId: object,
+): void {
   app.patch(
     '/api/v1/torrents/:id',
     {

@@ -22,6 +22,7 @@ export function torrentSummary(s: Session, e: TorrentEntry) {
     pieceLength: e.meta.pieceLength,
     have: e.pieces.count,
     downloaded: e.downloaded,
+    downloadedWebSeed: e.downloadedWebSeed,
     uploaded: e.uploaded,
     rateDownload: Math.round(e.rateDown),
     rateUpload: Math.round(e.rateUp),
@@ -43,6 +44,7 @@ export function torrentDetail(s: Session, e: TorrentEntry) {
     ...torrentSummary(s, e),
     infoHash: e.id,
     private: e.meta.private,
+    webSeeds: e.meta.webSeeds,
     files: fileProgress(e),
     trackers: e.meta.tiers.flatMap((tier, t) =>
       tier.map((url) => {

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { magnetUri } from '../core/metainfo.js';
 import { createTorrent } from '../node/create-torrent.js';
 import { collect, sizeOption } from './options.js';
@@ -11,6 +11,7 @@ interface CreateFlags {
   tracker: string[];
   output?: string;
   private?: boolean;
+  webSeed: string[];
 }
 
 /** `swarmshare create <path>`: a v1 .torrent for a file or folder. */
@@ -24,6 +25,12 @@ export function registerCreateCommand(program: Command): void {
       '--tracker <url[,url...]>',
       'tracker announce URL; repeatable: each is a tier (BEP 12), and URLs joined by commas share one',
       collect,
+      [],
+    )
+    .option(
+      '--web-seed <url>',
+      'an http(s) URL serving the file (or, ending in /, the folder holding it) as a web seed (BEP 19); repeatable',
+      webSeedOption,
       [],
     )
     .option('-o, --output <file>', 'where to write the .torrent (default: <name>.torrent here)')
@@ -41,7 +48,12 @@ async function create(path: string, o: CreateFlags): Promise<void> {
       .map((u) => u.trim())
       .filter((u) => u !== ''),
   );
-  const { bytes, meta } = await createTorrent(path, { pieceLength: o.pieceSize, tiers, private: o.private });
+  const { bytes, meta } = await createTorrent(path, {
+    pieceLength: o.pieceSize,
+    tiers,
+    private: o.private,
+    webSeeds: o.webSeed,
+  });
   const out = resolve(o.output ?? `${meta.name}.torrent`);
   await writeFile(out, bytes);
   console.log(`Torrent:   ${out}`);
@@ -49,5 +61,18 @@ async function create(path: string, o: CreateFlags): Promise<void> {
     `Name:      ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces of ${formatBytes(meta.pieceLength)})`,
   );
   console.log(`Info hash: ${meta.infoHashHex}${meta.private ? ' (private)' : ''}`);
+  for (const w of meta.webSeeds) console.log(`Web seed:  ${w}`);
   console.log(`Magnet:    ${magnetUri(meta)}`);
+}
+
+function webSeedOption(v: string, prev: string[]): string[] {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new InvalidArgumentError(`'${v}' is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new InvalidArgumentError(`a web seed is an http or https URL, not ${u.protocol}`);
+  return [...prev, v];
 }

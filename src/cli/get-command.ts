@@ -142,7 +142,10 @@ async function getAction(torrent: string, o: GetFlags): Promise<void> {
     node.wanted === null
       ? ''
       : `, ${node.core.picker.wantedCount} of ${source.meta.pieceCount} for the chosen files`;
-  console.log(`Done: ${node.store.finalPath} (${heldWanted(node)} pieces verified${picked})`);
+  const web = node.webSeedDownloaded;
+  const fromWeb =
+    web > 0 ? `; ${formatBytes(web)} from web seeds, ${formatBytes(node.downloaded - web)} from peers` : '';
+  console.log(`Done: ${node.store.finalPath} (${heldWanted(node)} pieces verified${picked}${fromWeb})`);
   exitCode = 0;
   if (!o.seed && o.serve === undefined) {
     await session.stop();
@@ -196,9 +199,9 @@ async function torrentSource(path: string, o: GetFlags, run: GetRun): Promise<So
   const { meta, bytes } = await readTorrent(path);
   run.meta = meta;
   const trackers = o.tracker.length > 0 ? o.tracker : meta.trackers;
-  if (trackers.length === 0 && o.peer.length === 0 && !o.dht)
+  if (trackers.length === 0 && o.peer.length === 0 && !o.dht && meta.webSeeds.length === 0)
     throw new Error(
-      'the torrent names no tracker: give one with --tracker, peers with --peer, or leave the DHT on',
+      'the torrent names no tracker and no web seed: give a tracker with --tracker, peers with --peer, or leave the DHT on',
     );
   return { meta, bytes, trackers, peers: o.peer, dht: meta.private ? undefined : await startDht(o) };
 }

@@ -91,6 +91,7 @@ export function describe(m: Metainfo) {
     pieceCount: m.pieceCount,
     private: m.private,
     trackers: m.tiers,
+    webSeeds: m.webSeeds,
     magnet: magnetUri(m),
     files: m.files.map((f, index) => ({
       index,
@@ -113,6 +114,7 @@ function lines(m: Metainfo): string[] {
   if (d.trackers.length === 0) out.push('Trackers:  none');
   for (const [i, tier] of d.trackers.entries())
     out.push(`${i === 0 ? 'Trackers:  ' : '           '}tier ${i + 1}: ${tier.join(', ')}`);
+  for (const [i, w] of d.webSeeds.entries()) out.push(`${i === 0 ? 'Web seeds: ' : '           '}${w}`);
   out.push(`Files:     ${d.files.length}`);
   const width = String(d.files.length - 1).length;
   for (const f of d.files)

@@ -55,7 +55,7 @@ export async function fetchMetadata(
   fetcher.on('tracker', trackerLine);
   fetcher.on('peer-failed', (addr, why) => console.error(`peer ${addr}: ${why}`));
   const info = await fetcher.fetch();
-  const bytes = torrentFromInfo(info, trackers);
+  const bytes = torrentFromInfo(info, trackers, mg.webSeeds);
   const meta = parseTorrent(bytes, nodeHasher.sha1);
   say(`Metadata:  ${meta.name}, verified against the info hash`);
   return { meta, bytes };

@@ -164,7 +164,10 @@ const REFUSED: Record<string, string> = {
   ERR_BAD_HANDSHAKE: 'refused: not a BitTorrent handshake (or encrypted, and we disable encryption)',
 };
 
-/** Connections refused for encryption, and dials whose encrypted handshake failed: said once per peer. */
+/**
+ * Connections refused for encryption, and dials whose encrypted handshake failed: said once per
+ * peer. And what befalls a web seed (backing off, a file dropped, dropped).
+ */
 export function reportRefusals(session: Session, node: PeerNode): void {
   const said = new Set<string>();
   const once = (key: string, line: string) => {
@@ -173,6 +176,7 @@ export function reportRefusals(session: Session, node: PeerNode): void {
     console.error(line);
   };
   node.on('dial-failed', (addr, reason) => once(`dial ${addr}`, `peer ${addr}: ${reason}`));
+  node.on('web-seed', (line) => console.error(line));
   session.on('refused', (code, remote) => {
     const why = REFUSED[code];
     const ip = remote.slice(0, remote.lastIndexOf(':'));

@@ -61,7 +61,7 @@ export function showProgress(
     ? new cliProgress.SingleBar(
         {
           format:
-            '{bar} {percentage}% | {value}/{total} pieces | {rate} | {peers} peers | ETA {eta_formatted}{waiting}',
+            '{bar} {percentage}% | {value}/{total} pieces | {rate} | {peers} peers{web} | ETA {eta_formatted}{waiting}',
           hideCursor: true,
           stream: out,
           etaBuffer: 50,
@@ -69,17 +69,21 @@ export function showProgress(
         cliProgress.Presets.shades_classic,
       )
     : null;
-  bar?.start(total, held(), { rate: '0 B/s', peers: 0, waiting: '' });
+  bar?.start(total, held(), { rate: '0 B/s', peers: 0, waiting: '', web: '' });
+  // Bytes from web seeds (BEP 19), once there are some.
+  const fromWeb = () =>
+    node.webSeedDownloaded > 0 ? `, ${formatBytes(node.webSeedDownloaded)} from web seeds` : '';
   const update = () => {
     const rate = meter.add(Date.now(), node.downloaded);
     const have = held();
     const waiting = waitingFor(node.unansweredTrackers());
-    if (bar) bar.update(have, { rate: `${formatBytes(rate)}/s`, peers: node.connections, waiting });
+    const web = fromWeb();
+    if (bar) bar.update(have, { rate: `${formatBytes(rate)}/s`, peers: node.connections, waiting, web });
     else {
       const pct = ((have / Math.max(total, 1)) * 100).toFixed(1);
       const eta = rate > 0 ? `${Math.ceil(((total - have) * node.meta.pieceLength) / rate)}s` : '?';
       out.write(
-        `${pct}% ${have}/${total} pieces, ${formatBytes(rate)}/s, ${node.connections} peers, ETA ${eta}${waiting}\n`,
+        `${pct}% ${have}/${total} pieces, ${formatBytes(rate)}/s, ${node.connections} peers${web}, ETA ${eta}${waiting}\n`,
       );
     }
   };

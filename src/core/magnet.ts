@@ -1,9 +1,11 @@
 /**
- * Magnet URIs (BEP 9): `magnet:?xt=urn:btih:<40 hex | 32 base32>&dn=<name>&tr=<tracker>&x.pe=<host:port>`.
+ * Magnet URIs (BEP 9): `magnet:?xt=urn:btih:<40 hex | 32 base32>&dn=<name>&tr=<tracker>&x.pe=<host:port>`,
+ * and `ws=<url>` web seeds (BEP 19).
  * Pure: text in, fields out, or an error that says what is wrong.
  */
 
 import { splitHostPort } from './ip.js';
+import { webSeedUrls } from './metainfo.js';
 
 export interface Magnet {
   /** The info hash, 20 bytes. */
@@ -17,6 +19,8 @@ export interface Magnet {
   peers: { host: string; port: number }[];
   /** `xl`: the exact length, when given. */
   length: number | null;
+  /** `ws`: web seeds (BEP 19), http(s) URLs. */
+  webSeeds: string[];
 }
 
 /** Parameters of one magnet read at most (a magnet is a short link; more is not one of ours). */
@@ -57,6 +61,7 @@ export function parseMagnet(text: string): Magnet {
   let length: number | null = null;
   const trackers: string[] = [];
   const peers: Magnet['peers'] = [];
+  const webSeeds: string[] = [];
   const params = text.slice(8).split('&');
   if (params.length > MAX_MAGNET_PARAMS) throw new MagnetError(`more than ${MAX_MAGNET_PARAMS} parameters`);
   for (const p of params) {
@@ -83,6 +88,8 @@ export function parseMagnet(text: string): Magnet {
       if (Number.isSafeInteger(n) && n >= 0) length = n;
     } else if (key === 'tr') {
       if (value !== '' && !trackers.includes(value)) trackers.push(value);
+    } else if (key === 'ws') {
+      webSeeds.push(value);
     } else if (key === 'x.pe') {
       const peer = splitHostPort(value);
       if (peer === null) throw new MagnetError(`x.pe '${value}' is not host:port`);
@@ -91,5 +98,13 @@ export function parseMagnet(text: string): Magnet {
   }
   if (infoHash === null)
     throw new MagnetError('the magnet link has no BitTorrent info hash (xt=urn:btih:...)');
-  return { infoHash, infoHashHex: Buffer.from(infoHash).toString('hex'), name, trackers, peers, length };
+  return {
+    infoHash,
+    infoHashHex: Buffer.from(infoHash).toString('hex'),
+    name,
+    trackers,
+    peers,
+    length,
+    webSeeds: webSeedUrls(webSeeds),
+  };
 }

@@ -39,6 +39,8 @@ export interface Metainfo {
   infoBytes: Uint8Array;
   /** A private torrent (BEP 27: `info.private` is 1): peers come from its trackers only, no PEX or DHT. */
   private: boolean;
+  /** Web seeds (BEP 19 `url-list`): http(s) URLs of the file, or of a folder holding the torrent's folder. */
+  webSeeds: string[];
 }
 
 /** Largest piece length accepted: 64 MiB (clients use 16 KiB to 16 MiB). */
@@ -186,6 +188,13 @@ export function parseTorrent(bytes: Uint8Array, sha1: Sha1): Metainfo {
   }
   if (tiers.length === 0 && trackers[0] !== undefined) tiers.push([trackers[0]]);
   const infoHash = sha1(infoBytes);
+  const urlList = root['url-list'];
+  const webSeeds = webSeedUrls(
+    (Array.isArray(urlList) ? urlList : [urlList])
+      .slice(0, MAX_WEB_SEEDS)
+      .filter((u): u is Uint8Array => u instanceof Uint8Array)
+      .map((u) => text(u, 'url-list')),
+  );
   return {
     infoHash,
     infoHashHex: Buffer.from(infoHash).toString('hex'),
@@ -200,7 +209,26 @@ export function parseTorrent(bytes: Uint8Array, sha1: Sha1): Metainfo {
     tiers,
     infoBytes,
     private: info.private === 1,
+    webSeeds,
   };
+}
+
+/** Web seeds read from a torrent or a magnet link at most (an ISO's mirror list is a few dozen). */
+export const MAX_WEB_SEEDS = 64;
+
+/** The usable web seed URLs: http(s) only, without duplicates (others are ignored, as trackers are). */
+export function webSeedUrls(urls: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const u of urls) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      continue;
+    }
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && !out.includes(u)) out.push(u);
+  }
+  return out.slice(0, MAX_WEB_SEEDS);
 }
 
 export interface BuildTorrentInput {
@@ -216,6 +244,8 @@ export interface BuildTorrentInput {
   creationDate?: number;
   /** A private torrent (BEP 27): `info.private` = 1. */
   private?: boolean;
+  /** Web seeds (BEP 19): written as `url-list`. */
+  webSeeds?: string[];
 }
 
 /** A bencoded v1 .torrent. */
@@ -237,14 +267,19 @@ export function buildTorrent(t: BuildTorrentInput): Uint8Array {
   const first = tiers[0]?.[0];
   if (first !== undefined) root.announce = first;
   if (tiers.length > 1 || (tiers[0]?.length ?? 0) > 1) root['announce-list'] = tiers;
+  if (t.webSeeds !== undefined && t.webSeeds.length > 0)
+    root['url-list'] = t.webSeeds.length === 1 ? t.webSeeds[0] : t.webSeeds;
   if (t.createdBy !== undefined) root['created by'] = t.createdBy;
   if (t.creationDate !== undefined) root['creation date'] = t.creationDate;
   return bencode.encode(root);
 }
 
-export function magnetUri(m: Pick<Metainfo, 'infoHashHex' | 'name' | 'trackers' | 'length'>): string {
+export function magnetUri(
+  m: Pick<Metainfo, 'infoHashHex' | 'name' | 'trackers' | 'length'> & { webSeeds?: readonly string[] },
+): string {
   const parts = [`xt=urn:btih:${m.infoHashHex}`, `dn=${encodeURIComponent(m.name)}`, `xl=${m.length}`];
   for (const t of m.trackers) parts.push(`tr=${encodeURIComponent(t)}`);
+  for (const w of m.webSeeds ?? []) parts.push(`ws=${encodeURIComponent(w)}`);
   return `magnet:?${parts.join('&')}`;
 }
 

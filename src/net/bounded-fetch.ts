@@ -1,4 +1,4 @@
-import type { IncomingMessage, RequestOptions } from 'node:http';
+import type { Agent, IncomingMessage, RequestOptions } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { TrackerError } from './tracker-client-error.js';
 
@@ -31,6 +31,10 @@ export interface BoundedInit {
   body?: string;
   /** The whole request's time limit, redirects and body included (default TRACKER_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** Connections kept alive between requests (default: none, a connection per request). */
+  agent?: Agent;
+  /** What the server is called in errors (default "tracker"). */
+  label?: string;
 }
 
 const SCHEMES = new Set(['http:', 'https:']);
@@ -45,6 +49,16 @@ export async function boundedFetch(
   maxBytes: number,
   init: BoundedInit = {},
 ): Promise<BoundedReply> {
+  if (init.label === undefined) return fetchBounded(url, maxBytes, init);
+  try {
+    return await fetchBounded(url, maxBytes, init);
+  } catch (e) {
+    if (!(e instanceof TrackerError)) throw e;
+    throw new TrackerError(e.message.replace(/^tracker /, `${init.label} `));
+  }
+}
+
+async function fetchBounded(url: string, maxBytes: number, init: BoundedInit): Promise<BoundedReply> {
   const seen = new Set<string>();
   let current = url;
   const deadline = Date.now() + (init.timeoutMs ?? TRACKER_TIMEOUT_MS);
@@ -97,7 +111,9 @@ async function send(target: URL, init: BoundedInit, deadline: number, url: strin
   const headers: Record<string, string | number> = { ...init.headers };
   const body = init.body === undefined ? undefined : Buffer.from(init.body);
   if (body !== undefined) headers['content-length'] = body.length;
-  const opts: RequestOptions = { method: init.method ?? 'GET', headers, agent: false };
+  // A kept-alive agent serves its own scheme only (a redirect to the other one connects afresh).
+  const agent = (init.agent as { protocol?: string } | undefined)?.protocol === target.protocol;
+  const opts: RequestOptions = { method: init.method ?? 'GET', headers, agent: agent ? init.agent : false };
   return new Promise((resolve, reject) => {
     const fail = (why: string) => reject(new TrackerError(`tracker ${originOf(url)} unreachable: ${why}`));
     const req = request(target, opts, (res) => {

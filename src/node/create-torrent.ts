@@ -20,6 +20,8 @@ export interface CreateOpts {
   /** Tracker tiers (BEP 12), when several trackers share a tier; `trackers` then adds tiers after them. */
   tiers?: string[][];
   name?: string;
+  /** Web seeds (BEP 19 `url-list`). */
+  webSeeds?: string[];
   /** A private torrent (BEP 27): peers from its trackers only, never PEX or the DHT. */
   private?: boolean;
   /** SHA-1 (default: node:crypto's). */
@@ -105,6 +107,7 @@ export async function createTorrent(
     tiers: [...(opts.tiers ?? []), ...(opts.trackers ?? []).map((u) => [u])],
     createdBy: 'swarmshare 0.1.0',
     private: opts.private,
+    webSeeds: opts.webSeeds,
     creationDate: Math.floor(Date.now() / 1000),
   });
   return { bytes, meta: parseTorrent(bytes, hasher.sha1) };

@@ -26,10 +26,17 @@ import { newPeerId, systemPeerDeps } from './system-deps.js';
  * A .torrent made of fetched metadata: the info dictionary as it came (its hash is the info hash)
  * and the first tracker as `announce`, so the file works with any client.
  */
-export function torrentFromInfo(info: Uint8Array, trackers: readonly string[]): Uint8Array {
+export function torrentFromInfo(
+  info: Uint8Array,
+  trackers: readonly string[],
+  webSeeds: readonly string[] = [],
+): Uint8Array {
+  const str = (v: string) => `${Buffer.byteLength(v)}:${v}`;
   const first = trackers[0];
-  const announce = first === undefined ? '' : `8:announce${Buffer.byteLength(first)}:${first}`;
-  return Buffer.concat([Buffer.from(`d${announce}4:info`), info, Buffer.from('e')]);
+  const announce = first === undefined ? '' : `8:announce${str(first)}`;
+  // Keys in order (announce, info, url-list): the magnet's web seeds (BEP 19) are kept.
+  const urls = webSeeds.length === 0 ? '' : `8:url-listl${webSeeds.map(str).join('')}e`;
+  return Buffer.concat([Buffer.from(`d${announce}4:info`), info, Buffer.from(`${urls}e`)]);
 }
 
 /** What we hold while the metadata is still coming: nothing (the piece count is unknown). */

@@ -3,17 +3,25 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { PeerNode } from './peer-node.js';
 
 /**
- * A running peer's Prometheus metrics (`share`/`get --metrics-port N`): bytes up and down, peers
+ * A running peer's Prometheus metrics (`share`/`get --metrics-port N`): bytes up and down (down by
+ * source: `peer` or `webseed`), peers
  * connected, pieces verified, pieces that failed their hash. Served at `/metrics` on their own
  * port, bound to the peer's address.
  */
 export function peerMetrics(node: PeerNode): Registry {
   const registry = new Registry();
   const registers = [registry];
-  const down = new Counter({
+  new Counter({
     name: 'swarmshare_peer_downloaded_bytes_total',
-    help: 'Piece bytes received',
+    help: 'Piece bytes received, by source: peers, or web seeds (BEP 19)',
+    labelNames: ['source'],
     registers,
+    collect() {
+      const web = node.webSeedDownloaded;
+      this.reset();
+      this.inc({ source: 'peer' }, Math.max(0, node.downloaded - web));
+      this.inc({ source: 'webseed' }, web);
+    },
   });
   const up = new Counter({
     name: 'swarmshare_peer_uploaded_bytes_total',
@@ -46,7 +54,6 @@ export function peerMetrics(node: PeerNode): Registry {
       this.set(node.core?.have.count ?? 0);
     },
   });
-  node.on('block', (n) => down.inc(n));
   node.on('upload', (n) => up.inc(n));
   node.on('piece', () => verified.inc());
   node.on('piece-failed', () => failed.inc());

@@ -13,12 +13,11 @@ import { CommandInterpreter } from '../swarm/interpreter.js';
 import type { LinkId } from '../swarm/link.js';
 import { TorrentCore } from '../swarm/torrent-core.js';
 import { type AnnounceEvent, Announcer } from './announcer.js';
+import { startDhtRounds } from './dht-rounds.js';
 import { Dialer, type LinkedPeer, type PeerSource } from './dialer.js';
 import { Exchanges } from './exchanges.js';
 import { HashedBlockStore, MAX_WINDOWS, READ_AHEAD } from './fs-block-store.js';
 import {
-  DHT_INTERVAL_MS,
-  DHT_SEARCH_MS,
   type PeerNodeDeps,
   type PeerNodeEvents,
   type PeerNodeOpts,
@@ -27,13 +26,11 @@ import {
 } from './peer-options.js';
 import { newPeerId, systemPeerDeps } from './system-deps.js';
 import { transferStats } from './transfer-stats.js';
+import { createWebSeeds, routeTransport, type WebSeeds } from './web-seed.js';
 
 export { MAX_RETRY_MS, MIN_ANNOUNCE_INTERVAL_MS, REPORT_MS, RETRY_MS } from './announcer.js';
 export type { LinkedPeer, PeerSource } from './dialer.js';
-export { EXCHANGE_IDLE_MS, EXCHANGE_TIMEOUT_MS } from './exchange.js';
 export * from './peer-options.js';
-export { REST_MS } from './peer-set.js';
-export { newPeerId, PEER_ID_PREFIX } from './system-deps.js';
 
 /**
  * A running peer for one torrent: the driver that wires the pure TorrentCore, through the one
@@ -52,6 +49,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   store!: PieceStore & StoreInfo;
   #interp!: CommandInterpreter;
   #tcp!: PeerLinks;
+  #webSeeds: WebSeeds | null = null;
   #ownListener: SharedListener | null = null;
   /** The pieces touching a wanted file; null without file selection (every piece). */
   readonly wanted: Bitfield | null;
@@ -144,6 +142,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     return this.#done;
   }
 
+  /** Bytes the web seeds (BEP 19) sent us. */
+  get webSeedDownloaded(): number {
+    return this.#webSeeds?.downloaded ?? 0;
+  }
+
   get connections(): number {
     return this.#tcp?.links.size ?? 0;
   }
@@ -160,8 +163,19 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const pri = this.opts.filePriorities;
     if (pri?.some((p) => p !== 1)) this.core.picker.setPriorities(piecePriorities(this.meta, pri));
     this.#tcp = this.#makeLinks(pool);
+    this.#webSeeds = this.core.complete
+      ? null
+      : createWebSeeds({
+          meta: this.meta,
+          urls: this.opts.webSeeds ?? this.meta.webSeeds,
+          core: () => this.core,
+          run: (cmds) => this.#interp.run(cmds),
+          now: () => this.#deps.clock.now(),
+          timers: this.#deps.timers,
+          log: (line) => this.emit('web-seed', line),
+        });
     this.#interp = new CommandInterpreter(this.core, {
-      transport: this.#tcp,
+      transport: this.#webSeeds === null ? this.#tcp : routeTransport(this.#tcp, this.#webSeeds),
       store: blocks,
       clock: this.#deps.clock,
       hooks: {
@@ -185,6 +199,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     if (this.core.complete) await this.#onComplete();
     this.#startTrackers();
     this.#startDht();
+    this.#webSeeds?.start();
     // Peers given by the user are dialled like those a tracker names (with or without trackers).
     for (const p of this.opts.peers ?? []) this.#dialer.learn(p, 'given');
     this.#dialer.connectMore();
@@ -364,33 +379,21 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     }
   }
 
-  /** DHT rounds: a lookup that also announces us, now and then periodically (not for a private torrent). */
+  /** DHT rounds (not for a private torrent): dht-rounds.ts. */
   #startDht(): void {
     const dht = this.opts.dht;
     if (dht === undefined || this.meta.private) return;
-    const every = this.opts.dhtIntervalMs ?? DHT_INTERVAL_MS;
-    let running = false;
-    let last = Number.NEGATIVE_INFINITY;
-    const round = () => {
-      if (this.#stopped || running) return;
-      const now = this.#deps.clock.now();
-      // A seed re-announces every period; a download searches at least every DHT_SEARCH_MS.
-      const due = this.core.complete ? every : Math.min(every, DHT_SEARCH_MS);
-      if (now - last < due) return;
-      running = true;
-      last = now;
-      dht.getPeers(this.meta.infoHash, this.port).then(
-        (r) => {
-          running = false;
-          if (!this.#stopped) this.#learnFromPeers(r.peers, 'dht');
-        },
-        () => {
-          running = false;
-        },
-      );
-    };
-    round();
-    this.#cancelDht = this.#deps.timers.every(Math.min(1000, every), round);
+    this.#cancelDht = startDhtRounds({
+      dht,
+      infoHash: this.meta.infoHash,
+      intervalMs: this.opts.dhtIntervalMs,
+      clock: this.#deps.clock,
+      timers: this.#deps.timers,
+      stopped: () => this.#stopped,
+      complete: () => this.core.complete,
+      port: () => this.port,
+      found: (peers) => this.#learnFromPeers(peers, 'dht'),
+    });
   }
 
   #addLink(
@@ -471,6 +474,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.opts.listener?.remove(this.meta.infoHash);
     this.#cancelTick();
     this.#cancelDht();
+    this.#webSeeds?.stop();
     return this.#ownListener?.close() ?? Promise.resolve();
   }
 

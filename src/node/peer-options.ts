@@ -73,6 +73,8 @@ export interface PeerNodeOpts {
    * private torrent.
    */
   dht?: PeerDht;
+  /** Web seeds (BEP 19) to fetch from, instead of the torrent's `url-list` (none: `[]`). */
+  webSeeds?: readonly string[];
   /** DHT announce period, ms (default DHT_INTERVAL_MS; a download searches at least every DHT_SEARCH_MS). */
   dhtIntervalMs?: number;
   /**
@@ -148,6 +150,8 @@ export interface PeerNodeEvents {
   error: [err: Error];
   /** A tracker answered with `peers`, or failed with `error` and is tried again in `retryInMs`. */
   tracker: [url: string, peers: number, error?: string, retryInMs?: number];
+  /** A web seed (BEP 19) backs off, is no longer asked for a file, or is dropped: why. */
+  'web-seed': [message: string];
   'peer-closed': [addr: string, code: string, reason: string];
   /** A dial that failed in its encrypted handshake (MSE/PE). */
   'dial-failed': [addr: string, reason: string];

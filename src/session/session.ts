@@ -451,6 +451,7 @@ export class Session extends EventEmitter<SessionEvents> {
       e.have = new Bitfield(e.meta.pieceCount, Uint8Array.from(node.core.have.bytes));
     e.uploadedBefore += node.uploaded;
     e.downloadedBefore += node.downloaded;
+    e.webSeedBefore += node.webSeedDownloaded;
     await node.stop().catch(() => {});
     // The files are as the peer left them: what it verified may be trusted on the next start.
     e.trusted = e.have.count > 0 ? e.have : null;

@@ -24,6 +24,8 @@ export interface ResumeData {
   position: number;
   uploaded: number;
   downloaded: number;
+  /** Of `downloaded`, the bytes from web seeds (absent: none). */
+  downloadedWebSeed?: number;
   /** Verified pieces, as a base64 bitfield (BEP 3 bit order). */
   have: string;
   /** Each file's size and mtime when `have` was recorded; they must match for `have` to be trusted. */

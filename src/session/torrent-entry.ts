@@ -64,6 +64,8 @@ export class TorrentEntry implements QueuedTorrent {
   /** Totals of earlier runs (a running peer adds its own). */
   uploadedBefore: number;
   downloadedBefore: number;
+  /** Of the bytes downloaded in earlier runs, those from web seeds (BEP 19). */
+  webSeedBefore = 0;
   /** Pieces hashed at the last start (0: resume data trusted). */
   hashChecks = 0;
   downloadLimit: number | null;
@@ -163,6 +165,11 @@ export class TorrentEntry implements QueuedTorrent {
     return this.downloadedBefore + (this.node?.downloaded ?? 0);
   }
 
+  /** Of `downloaded`, the bytes web seeds sent. */
+  get downloadedWebSeed(): number {
+    return this.webSeedBefore + (this.node?.webSeedDownloaded ?? 0);
+  }
+
   /** Bytes of the torrent we hold verified. */
   get bytesDone(): number {
     return bytesHeld(this.meta, this.pieces);
@@ -212,6 +219,7 @@ export class TorrentEntry implements QueuedTorrent {
       position: this.position,
       uploaded: this.uploaded,
       downloaded: this.downloaded,
+      downloadedWebSeed: this.downloadedWebSeed,
       have: Buffer.from(this.pieces.bytes).toString('base64'),
       files,
       downloadLimit: this.downloadLimit,
@@ -229,6 +237,7 @@ export class TorrentEntry implements QueuedTorrent {
     this.completedAt = r.completedAt;
     this.uploadedBefore = r.uploaded;
     this.downloadedBefore = r.downloaded;
+    this.webSeedBefore = Number.isSafeInteger(r.downloadedWebSeed) ? (r.downloadedWebSeed as number) : 0;
     this.downloadLimit = r.downloadLimit;
     this.uploadLimit = r.uploadLimit;
     this.unwanted = new Set((r.unwanted ?? []).filter((i) => i < nFiles));

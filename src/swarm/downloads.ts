@@ -3,6 +3,7 @@ import type { Command, CoreEvents } from './commands.js';
 import { blockKey, type Link, type LinkId, NO_REQUESTS, type OutstandingRequest, send } from './link.js';
 import { type LinkTable, META, REQUESTED_AT } from './link-table.js';
 import type { PiecePicker, PieceSet } from './picker.js';
+import { WebSeedPolicy } from './web-seeds.js';
 
 /**
  * The downloading side of a torrent: our interest in each link, the requests we keep outstanding
@@ -39,6 +40,8 @@ export class Downloads {
   released = false;
   /** We hold every piece (the core sets it as pieces verify). */
   complete = false;
+  /** Which links are web seeds, and what they may be asked for (web-seeds.ts). */
+  readonly webSeeds = new WebSeedPolicy();
   readonly #picker: PiecePicker;
   readonly #table: LinkTable;
   readonly #links: ReadonlyMap<LinkId, Link>;
@@ -89,7 +92,11 @@ export class Downloads {
    */
   fill(l: Link, now: number, out: Command[]): void {
     if (!l.amInterested || this.complete) return;
-    const offer = l.peerChoking ? chokedOffer(l) : l.offer;
+    const offer = l.peerChoking
+      ? chokedOffer(l)
+      : this.webSeeds.links.has(l.id)
+        ? this.webSeeds.offer(l, this.#picker.availability)
+        : l.offer;
     if (offer === null) return;
     const room = this.#pipeline - l.outstanding.size;
     if (room <= 0) return;
@@ -139,6 +146,16 @@ export class Downloads {
       l.cancelled++;
       send(l, { type: 'cancel', index: r.index, begin: r.begin, length: r.length }, now, out);
       this.released = true;
+    }
+  }
+
+  /** A tick: whether peers keep the download going, and the web seeds topped up accordingly. */
+  tickWebSeeds(now: number, out: Command[]): void {
+    if (this.webSeeds.count === 0) return;
+    this.webSeeds.tick(now, this.#links);
+    for (const id of this.webSeeds.links) {
+      const l = this.#links.get(id);
+      if (l !== undefined) this.fill(l, now, out);
     }
   }
 

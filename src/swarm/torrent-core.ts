@@ -1,8 +1,6 @@
 import { Bitfield } from '../core/bitfield.js';
-import type { CloseCode } from '../core/errors.js';
-import { bans } from '../core/errors.js';
-import type { Handshake, Message } from '../wire/messages.js';
-import { speaksExtensions, speaksFast } from '../wire/messages.js';
+import { bans, type CloseCode } from '../core/errors.js';
+import { type Handshake, type Message, speaksExtensions, speaksFast } from '../wire/messages.js';
 import { Choking } from './choking.js';
 import { type Command, type CoreEvents, NO_COMMANDS } from './commands.js';
 import { type CoreOpts, type ResolvedCoreOpts, resolveCoreOpts } from './core-opts.js';
@@ -52,6 +50,8 @@ export { MAX_PEER_REQUESTS } from './serving.js';
  * STATE.md beside this file.
  */
 
+const WANTS_EITHER = AM_INTERESTED | PEER_INTERESTED;
+
 export class TorrentCore {
   readonly opts: ResolvedCoreOpts;
   readonly #requestLimits: RequestLimits;
@@ -61,6 +61,8 @@ export class TorrentCore {
   readonly links: ReadonlyMap<LinkId, Link> = this.#links.byId;
   readonly events: CoreEvents;
   readonly #downloads: Downloads;
+  /** Web seeds: a driver adds a link's id once it is one (it has every piece, BEP 19). */
+  readonly webSeeds: Downloads['webSeeds'];
   /** The super-seeding policy (only a core made to super-seed has one). */
   readonly #superSeed: SuperSeed | null;
   readonly banned = new Set<string>();
@@ -101,6 +103,7 @@ export class TorrentCore {
     this.#fast = { ...this.opts, have: this.picker.have, sha1: opts.sha1 ?? null };
     this.#avail = this.picker.availability;
     this.#downloads = new Downloads(this.picker, this.#table, this.links, this.opts, events);
+    this.webSeeds = this.#downloads.webSeeds;
     // Only a super-seed counts offers (a large simulated swarm has one among thousands of peers).
     this.#superSeed = this.opts.superSeed ? new SuperSeed(opts.pieceCount, this.#avail, rng) : null;
     const infoHashHex = Buffer.from(opts.infoHash).toString('hex');
@@ -182,10 +185,7 @@ export class TorrentCore {
   /** Whether either side of the link wants something of the other (no allocation: a driver may ask often). */
   linkWanted(link: LinkId): boolean {
     const slot = this.#table.slotOf(link);
-    return (
-      slot >= 0 &&
-      ((this.#table.meta[slot * META + FLAGS] as number) & (AM_INTERESTED | PEER_INTERESTED)) !== 0
-    );
+    return slot >= 0 && ((this.#table.meta[slot * META + FLAGS] as number) & WANTS_EITHER) !== 0;
   }
 
   linkStats(link: LinkId) {
@@ -471,6 +471,7 @@ export class TorrentCore {
       out.push(...this.#close(l, 'ERR_TIMEOUT', why)),
     );
     if (this.#choking.due(now)) this.#chokeRound(now, out);
+    this.#downloads.tickWebSeeds(now, out);
     if (this.#extLinks && this.#ext.pex) pexRound(this.links, now, this.opts.pexIntervalMs, out);
     return out;
   }

@@ -256,6 +256,7 @@ describe('a session and its API, in process', () => {
         '/api/v1/torrents',
         '/api/v1/torrents/{id}',
         '/api/v1/torrents/{id}/files/{index}',
+        '/api/v1/torrents/{id}/pieces',
         '/api/v1/torrents/{id}/pause',
         '/api/v1/torrents/{id}/recheck',
         '/api/v1/torrents/{id}/resume',
