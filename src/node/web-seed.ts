@@ -267,7 +267,10 @@ export class WebSeeds implements Transport {
     const err = e instanceof SeedError ? e : new SeedError(e.message, 'backoff', -1);
     // The run's blocks go back to the picker (a fast peer's reject, BEP 6).
     for (const b of run) this.#host.deliver(link, { type: 'reject', ...b });
-    if (err.action === 'backoff') return this.#backOff(s, err.message);
+    if (err.action === 'backoff') {
+      this.#backOff(s, err.message);
+      return;
+    }
     const tries = (s.retries.get(err.file) ?? 0) + 1;
     s.retries.set(err.file, tries);
     if (err.action === 'retry' && tries < MAX_FILE_RETRIES) return;
