@@ -1,11 +1,14 @@
 /**
- * npm run bench:transfer [-- --sizes 256MiB,1GiB --piece-size 1MiB]
+ * npm run bench:transfer [-- --sizes 256MiB,1GiB --piece-size 1MiB --web-seed-only]
  *
  * One seeder -> one leecher over loopback, for each size, in the same run:
  *   1. swarmshare share -> swarmshare get
  *   2. aria2c seeder -> aria2c leecher (the baseline)
  *   3. the same, with the downloaded file synced to disk after (as `get` syncs before its rename)
  *   4. swarmshare share -> get, RC4 both ways (--encryption require), our RC4 and OpenSSL's
+ *   5. a web seed alone (BEP 19): nginx serving the file, `get` of a torrent that names it (no
+ *      tracker, no peer), against curl fetching the same file from the same nginx (and curl, then
+ *      sync: as durable as `get`)
  * beside the floor: SHA-1 and page-cache writes of the same bytes without a network, with and
  * without the final fsync.
  * Both through our tracker, both leechers timed with GNU time: wall-clock MiB/s (leecher start to
@@ -19,13 +22,16 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/node/create-torrent.js';
 import { startTracker } from '../src/tracker-server/server.js';
-import { aria2Flags } from '../test/support/proc.js';
+import { startNginx } from '../test/support/nginx.js';
+import { aria2Flags, stopAll } from '../test/support/proc.js';
 import { writeRandomFile } from './random-file.js';
 
 const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: '256MiB,1GiB' },
     'piece-size': { type: 'string', default: '1MiB' },
+    /** Only the web seed rows (5), with their floor. */
+    'web-seed-only': { type: 'boolean', default: false },
   },
 });
 const SIZES = (args.sizes as string).split(',').map((x) => parseSize(x.trim()));
@@ -35,6 +41,8 @@ const cli = join(root, 'dist', 'cli', 'main.js');
 for (const [cmd, pkg] of [
   ['aria2c', 'aria2'],
   ['/usr/bin/time', 'time'],
+  ['nginx', 'nginx'],
+  ['curl', 'curl'],
 ]) {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
@@ -198,71 +206,116 @@ async function runSize(SIZE: number): Promise<Row[]> {
       torrent,
     ]);
   try {
-    // 1. swarmshare -> swarmshare
-    await pair(
-      'swarmshare share -> swarmshare get',
-      background('node', [cli, 'share', torrent, '--dir', join(dir, 'src'), '--tracker', announce]),
-      () => timed('node', [cli, 'get', torrent, '-o', join(dir, 'ss-out'), '--host', '127.0.0.2']),
-    );
-    rmSync(join(dir, 'ss-out'), { recursive: true, force: true });
-    await sleep(500);
-    // 2. aria2c -> aria2c
-    await pair('aria2c -> aria2c', aria2Seed(), () =>
-      timed('aria2c', [...aria2Flags(join(dir, 'aria-out'), 36882), '--seed-time=0', torrent]),
-    );
-    rmSync(join(dir, 'aria-out'), { recursive: true, force: true });
-    await sleep(500);
-    // 3. the same, then the file synced to disk (what `get` does before it renames the download):
-    // the same durability, timed together (GNU time counts the shell's children: aria2c and sync).
-    const synced = join(dir, 'aria-out', 'payload.bin');
-    await pair('aria2c -> aria2c, then sync (durable, as get)', aria2Seed(), () =>
-      timed('sh', [
-        '-c',
-        `aria2c "$@" && sync "${synced}"`,
-        'sh',
-        ...aria2Flags(join(dir, 'aria-out'), 36882),
-        '--seed-time=0',
-        torrent,
-      ]),
-    );
-    // 4. swarmshare -> swarmshare, RC4 both ways (--encryption require on both sides): with our
-    // TypeScript RC4, then with OpenSSL's (Node started with its legacy provider loaded).
-    for (const [label, flags] of [
-      ['RC4 in TypeScript', []],
-      ['RC4 from OpenSSL (--openssl-legacy-provider)', ['--openssl-legacy-provider']],
-    ] as const) {
+    if (!args['web-seed-only']) {
+      // 1. swarmshare -> swarmshare
+      await pair(
+        'swarmshare share -> swarmshare get',
+        background('node', [cli, 'share', torrent, '--dir', join(dir, 'src'), '--tracker', announce]),
+        () => timed('node', [cli, 'get', torrent, '-o', join(dir, 'ss-out'), '--host', '127.0.0.2']),
+      );
       rmSync(join(dir, 'ss-out'), { recursive: true, force: true });
       await sleep(500);
-      await pair(
-        `swarmshare, --encryption require both sides, ${label}`,
-        background('node', [
-          ...flags,
-          cli,
-          'share',
+      // 2. aria2c -> aria2c
+      await pair('aria2c -> aria2c', aria2Seed(), () =>
+        timed('aria2c', [...aria2Flags(join(dir, 'aria-out'), 36882), '--seed-time=0', torrent]),
+      );
+      rmSync(join(dir, 'aria-out'), { recursive: true, force: true });
+      await sleep(500);
+      // 3. the same, then the file synced to disk (what `get` does before it renames the download):
+      // the same durability, timed together (GNU time counts the shell's children: aria2c and sync).
+      const synced = join(dir, 'aria-out', 'payload.bin');
+      await pair('aria2c -> aria2c, then sync (durable, as get)', aria2Seed(), () =>
+        timed('sh', [
+          '-c',
+          `aria2c "$@" && sync "${synced}"`,
+          'sh',
+          ...aria2Flags(join(dir, 'aria-out'), 36882),
+          '--seed-time=0',
           torrent,
-          '--dir',
-          join(dir, 'src'),
-          '--tracker',
-          announce,
-          '--encryption',
-          'require',
         ]),
-        () =>
-          timed('node', [
+      );
+      // 4. swarmshare -> swarmshare, RC4 both ways (--encryption require on both sides): with our
+      // TypeScript RC4, then with OpenSSL's (Node started with its legacy provider loaded).
+      for (const [label, flags] of [
+        ['RC4 in TypeScript', []],
+        ['RC4 from OpenSSL (--openssl-legacy-provider)', ['--openssl-legacy-provider']],
+      ] as const) {
+        rmSync(join(dir, 'ss-out'), { recursive: true, force: true });
+        await sleep(500);
+        await pair(
+          `swarmshare, --encryption require both sides, ${label}`,
+          background('node', [
             ...flags,
             cli,
-            'get',
+            'share',
             torrent,
-            '-o',
-            join(dir, 'ss-out'),
-            '--host',
-            '127.0.0.2',
+            '--dir',
+            join(dir, 'src'),
+            '--tracker',
+            announce,
             '--encryption',
             'require',
           ]),
-      );
+          () =>
+            timed('node', [
+              ...flags,
+              cli,
+              'get',
+              torrent,
+              '-o',
+              join(dir, 'ss-out'),
+              '--host',
+              '127.0.0.2',
+              '--encryption',
+              'require',
+            ]),
+        );
+      }
     }
+    // 5. a web seed alone: nginx serving the file; `get` of a torrent naming it, against curl.
+    rmSync(join(dir, 'ss-out'), { recursive: true, force: true });
+    const nginx = await startNginx(join(dir, 'nginx'), join(dir, 'src'));
+    const wsTorrent = join(dir, 'payload-ws.torrent');
+    execFileSync('node', [
+      cli,
+      'create',
+      file,
+      '--piece-size',
+      args['piece-size'] as string,
+      '--web-seed',
+      `${nginx.url}/payload.bin`,
+      '-o',
+      wsTorrent,
+    ]);
+    const none = { seedCpu: 0, seedRssKiB: 0 };
+    await settle();
+    const curlOut = join(dir, 'curl.bin');
+    rows.push({
+      name: 'web seed: curl from nginx',
+      leecher: await timed('curl', ['-s', '-o', curlOut, `${nginx.url}/payload.bin`]),
+      ...none,
+    });
+    rmSync(curlOut, { force: true });
+    await settle();
+    rows.push({
+      name: 'web seed: curl from nginx, then sync (durable, as get)',
+      leecher: await timed('sh', [
+        '-c',
+        `curl -s -o "${curlOut}" "$1" && sync "${curlOut}"`,
+        'sh',
+        `${nginx.url}/payload.bin`,
+      ]),
+      ...none,
+    });
+    rmSync(curlOut, { force: true });
+    await settle();
+    rows.push({
+      name: 'web seed: swarmshare get from nginx alone',
+      leecher: await timed('node', [cli, 'get', wsTorrent, '-o', join(dir, 'ss-out'), '--no-dht']),
+      ...none,
+    });
   } finally {
+    await stopAll();
     await tracker.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -296,8 +349,17 @@ async function main(): Promise<void> {
       `${(size / 2 ** 20).toFixed(0)} MiB: encrypted (RC4) / plain speed: TypeScript RC4 ${(a.leecher.wall / e1.leecher.wall).toFixed(2)}x, OpenSSL RC4 ${(a.leecher.wall / e2.leecher.wall).toFixed(2)}x (goal >= 0.8x); leecher CPU s/GiB plain ${cpu(a.leecher).toFixed(2)}, TypeScript RC4 ${cpu(e1.leecher).toFixed(2)}, OpenSSL RC4 ${cpu(e2.leecher).toFixed(2)}`,
     );
   }
+  for (const [size, rows] of all) {
+    const get = rows.find((r) => r.name === 'web seed: swarmshare get from nginx alone');
+    const curl = rows.find((r) => r.name === 'web seed: curl from nginx');
+    const curlSync = rows.find((r) => r.name === 'web seed: curl from nginx, then sync (durable, as get)');
+    if (!get || !curl || !curlSync) continue;
+    console.log(
+      `${(size / 2 ** 20).toFixed(0)} MiB: web seed alone, get / curl speed ${(curl.leecher.wall / get.leecher.wall).toFixed(2)}x (goal >= 0.8x), get / (curl + sync) ${(curlSync.leecher.wall / get.leecher.wall).toFixed(2)}x`,
+    );
+  }
   for (const [size, [, , a, b, c]] of all) {
-    if (!a || !b || !c) continue;
+    if (!a || !b || !c || args['web-seed-only']) continue;
     const mib = `${(size / 2 ** 20).toFixed(0)} MiB`;
     console.log(
       `${mib}: speed swarmshare / aria2c ${(b.leecher.wall / a.leecher.wall).toFixed(2)}x (goal >= 3x); leecher CPU per GiB ${((a.leecher.user + a.leecher.sys) / (b.leecher.user + b.leecher.sys)).toFixed(2)}x aria2c's (goal <= 1x), ${((a.leecher.user + a.leecher.sys) / (c.leecher.user + c.leecher.sys)).toFixed(2)}x aria2c's + sync; seeder CPU per GiB ${(a.seedCpu / b.seedCpu).toFixed(2)}x aria2c's; peak RSS leecher ${(a.leecher.maxRssKiB / 1024).toFixed(0)} MiB, seeder ${(a.seedRssKiB / 1024).toFixed(0)} MiB (goal <= 100)`,

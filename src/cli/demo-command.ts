@@ -27,6 +27,7 @@ export const PICK_TIMEOUT_S = 15;
 
 interface DemoCliOpts {
   trackerless?: boolean;
+  webSeed?: boolean;
   encryption: EncryptionMode;
   file?: string;
   dir?: string;
@@ -121,9 +122,13 @@ function summary(r: DemoReport): string[] {
         (r.ratioToBound !== null ? `; actual / bound = ${r.ratioToBound.toFixed(2)}` : ''),
     );
   }
-  lines.push(
-    `Origin uploaded ${formatBytes(r.originUploadedBytes)} (${(r.originUploadedBytes / r.file.size).toFixed(2)}x the file)`,
-  );
+  const copies = (r.originUploadedBytes / r.file.size).toFixed(2);
+  if (r.origin === 'web seed') {
+    const fromPeers = r.peers.reduce((n, p) => n + p.bytesFromPeers, 0);
+    lines.push(
+      `Origin (a web seed, HTTP) sent ${formatBytes(r.originUploadedBytes)} (${copies}x the file); the peers sent each other ${formatBytes(fromPeers)}`,
+    );
+  } else lines.push(`Origin uploaded ${formatBytes(r.originUploadedBytes)} (${copies}x the file)`);
   if (r.discovery === 'dht') {
     lines.push(
       'Trackerless: the peers found each other through the DHT. Links each opened, by how it found the peer:',
@@ -226,6 +231,10 @@ export function registerDemoCommand(program: Command): void {
       'no tracker: the peers find each other through a DHT on loopback (rarest-first, in-process peers)',
     )
     .option(
+      '--web-seed',
+      'the origin is an HTTP server (a web seed, BEP 19, at the same upload cap) instead of peer1 (rarest-first)',
+    )
+    .option(
       '--linger <time>',
       'keep the swarm and its dashboard up this long after it completes (default with --open in a terminal: until Ctrl-C)',
       durationOption,
@@ -235,7 +244,8 @@ export function registerDemoCommand(program: Command): void {
 
 async function demoAction(o: DemoCliOpts, cmd: Command): Promise<void> {
   // Trackerless swarms trade rarest-first (the random strategy's exchanges need the chunk-map tracker).
-  if (o.trackerless && cmd.getOptionValueSource('strategy') === 'default') o.strategy = 'rarest-first';
+  if ((o.trackerless || o.webSeed) && cmd.getOptionValueSource('strategy') === 'default')
+    o.strategy = 'rarest-first';
   const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
   const logMode = o.log === true || !tty;
   const run = await startRun(o, await chooseFile(o, tty), logMode);
@@ -303,6 +313,7 @@ async function startRun(o: DemoCliOpts, file: string, logMode: boolean): Promise
     trackerPort: o.port,
     trackerless: o.trackerless === true,
     encryption: o.encryption,
+    webSeed: o.webSeed === true,
   });
 }
 

@@ -36,6 +36,9 @@ export interface DemoReport {
   totalMs: number | null;
   lowerBoundMs: number | null;
   ratioToBound: number | null;
+  /** The origin: peer1 (a BitTorrent peer), or an HTTP server (a web seed, `demo --web-seed`). */
+  origin: 'peer' | 'web seed';
+  /** What the origin sent (the HTTP server's body bytes, for a web seed). */
   originUploadedBytes: number;
   success: boolean;
   peers: PeerReport[];
@@ -66,6 +69,8 @@ export interface ReportInput {
   downloadRate?: number;
   trackerUrl: string;
   discovery: 'tracker' | 'dht';
+  /** The HTTP origin's count of bytes sent (`demo --web-seed`). */
+  webOrigin?: { bytesSent: number };
   file: DemoReport['file'];
 }
 
@@ -81,8 +86,11 @@ export function sha256File(path: string): Promise<string> {
 
 export async function buildReport(members: readonly Member[], r: ReportInput): Promise<DemoReport> {
   const originKey = members.find((m) => m.role === 'origin')?.node.peerIdKey ?? '';
+  // A web seed's link has a peer id of ours (node/web-seed.ts): its bytes came from the origin.
+  const fromOrigin = (id: string) =>
+    r.webOrigin === undefined ? id === originKey : id.startsWith('-WS0001-');
   const peers: PeerReport[] = [];
-  for (const m of members) peers.push(await peerReport(m, r, originKey));
+  for (const m of members) peers.push(await peerReport(m, r, fromOrigin));
   const survivors = peers.filter((p) => !p.killed && p.role !== 'origin');
   const success = survivors.length > 0 && survivors.every((p) => p.completed && p.verified);
   const doneTimes = members.filter((m) => m.doneAt !== null).map((m) => (m.doneAt as number) - r.t0);
@@ -99,20 +107,26 @@ export async function buildReport(members: readonly Member[], r: ReportInput): P
     totalMs,
     lowerBoundMs,
     ratioToBound: totalMs !== null && lowerBoundMs ? totalMs / lowerBoundMs : null,
-    originUploadedBytes: members.find((m) => m.role === 'origin')?.node.uploaded ?? 0,
+    origin: r.webOrigin === undefined ? 'peer' : 'web seed',
+    originUploadedBytes:
+      r.webOrigin?.bytesSent ?? members.find((m) => m.role === 'origin')?.node.uploaded ?? 0,
     success,
     peers,
   };
 }
 
-async function peerReport(m: Member, r: ReportInput, originKey: string): Promise<PeerReport> {
+async function peerReport(
+  m: Member,
+  r: ReportInput,
+  isOrigin: (peerIdKey: string) => boolean,
+): Promise<PeerReport> {
   // Every copy is checked, the origin's too: a peer is verified only by its file's bytes.
   const verified =
     m.complete && (await sha256File(join(r.out, m.name, r.file.name)).catch(() => '')) === r.file.sha256;
   let fromOrigin = 0;
   let fromPeers = 0;
   for (const [id, n] of m.node.receivedFrom) {
-    if (id === originKey) fromOrigin += n;
+    if (isOrigin(id)) fromOrigin += n;
     else fromPeers += n;
   }
   return {

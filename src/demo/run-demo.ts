@@ -17,6 +17,7 @@ import {
   type PeerReport,
   sha256File,
 } from './demo-report.js';
+import { startWebOrigin, type WebOrigin } from './web-origin.js';
 
 export type { DemoReport, DemoStrategy, PeerReport } from './demo-report.js';
 
@@ -60,6 +61,11 @@ export interface DemoOpts {
   trackerless?: boolean;
   /** Encrypted connections between the peers (MSE/PE; default prefer). */
   encryption?: EncryptionMode;
+  /**
+   * The origin is an HTTP server (a web seed, BEP 19, at the same upload cap) instead of peer1:
+   * the other peers start from it and offload it to each other.
+   */
+  webSeed?: boolean;
 }
 
 export interface DemoRun {
@@ -88,6 +94,8 @@ interface DemoSetup {
   fileSha: string;
   size: number;
   box: ReportBox;
+  /** The HTTP origin (`webSeed`), else null. */
+  web: WebOrigin | null;
 }
 
 export async function startDemo(o: DemoOpts): Promise<DemoRun> {
@@ -97,6 +105,10 @@ export async function startDemo(o: DemoOpts): Promise<DemoRun> {
   if (o.trackerless && (o.strategy !== 'rarest-first' || o.processes)) {
     await tracker.close();
     throw new Error('--trackerless needs the rarest-first strategy and in-process peers (no --processes)');
+  }
+  if (o.webSeed && (o.originLeavesAfter !== undefined || o.strategy !== 'rarest-first')) {
+    await tracker.close();
+    throw new Error('--web-seed needs the rarest-first strategy, and its origin does not leave');
   }
   const swarm = new DemoSwarm(o, await describeFile(o, out, tracker, box));
   await swarm.startPeers();
@@ -156,15 +168,17 @@ async function describeFile(
   const originFile = join(out, 'peer1', name);
   // Trackerless: the first node of the swarm's DHT; the torrent names no tracker.
   const dhtBoot = o.trackerless ? await DhtUdp.start({ host: '127.0.0.1', port: 0, bootstrap: [] }) : null;
+  const size = (await stat(originFile)).size;
+  const web = o.webSeed ? await startWebOrigin(originFile, size, o.uploadRate) : null;
   const { bytes, meta } = await createTorrent(originFile, {
     pieceLength: o.pieceSize,
     trackers: dhtBoot === null ? [tracker.url] : [],
+    webSeeds: web === null ? undefined : [web.url],
   });
   const torrentPath = join(out, `${name}.torrent`);
   await writeFile(torrentPath, bytes);
   const fileSha = await sha256File(originFile);
-  const size = (await stat(originFile)).size;
-  return { out, name, tracker, dhtBoot, meta, torrentPath, fileSha, size, box };
+  return { out, name, tracker, dhtBoot, meta, torrentPath, fileSha, size, box, web };
 }
 
 /** The running swarm: its members, the schedule of faults, completion and the report. */
@@ -189,9 +203,10 @@ class DemoSwarm {
     });
   }
 
-  /** Origin first, as in the original; then the nine empty peers. */
+  /** Origin first, as in the original (or the HTTP origin, already serving); then the nine empty peers. */
   async startPeers(): Promise<void> {
-    await this.addPeer('peer1', 'origin');
+    if (this.s.web === null) await this.addPeer('peer1', 'origin');
+    else this.o.log(`Origin: a web seed (HTTP) at ${this.s.web.url}`);
     for (let i = 2; i <= this.o.peers; i++) await this.addPeer(`peer${i}`, 'peer');
   }
 
@@ -337,6 +352,7 @@ class DemoSwarm {
       downloadRate: o.downloadRate,
       trackerUrl: s.tracker.url,
       discovery: s.dhtBoot === null ? 'tracker' : 'dht',
+      webOrigin: s.web === null ? undefined : { bytesSent: s.web.bytesSent },
       file: {
         name: s.name,
         size: s.size,
@@ -358,6 +374,7 @@ class DemoSwarm {
     await Promise.all(this.live().map((m) => m.node.stop().catch(() => {})));
     await this.s.tracker.close();
     await this.s.dhtBoot?.close();
+    await this.s.web?.close();
   }
 
   run(): DemoRun {

@@ -35,6 +35,8 @@ export interface BoundedInit {
   agent?: Agent;
   /** What the server is called in errors (default "tracker"). */
   label?: string;
+  /** Aborts the request (and the reading of its reply). */
+  signal?: AbortSignal;
 }
 
 const SCHEMES = new Set(['http:', 'https:']);
@@ -113,7 +115,12 @@ async function send(target: URL, init: BoundedInit, deadline: number, url: strin
   if (body !== undefined) headers['content-length'] = body.length;
   // A kept-alive agent serves its own scheme only (a redirect to the other one connects afresh).
   const agent = (init.agent as { protocol?: string } | undefined)?.protocol === target.protocol;
-  const opts: RequestOptions = { method: init.method ?? 'GET', headers, agent: agent ? init.agent : false };
+  const opts: RequestOptions = {
+    method: init.method ?? 'GET',
+    headers,
+    agent: agent ? init.agent : false,
+    signal: init.signal,
+  };
   return new Promise((resolve, reject) => {
     const fail = (why: string) => reject(new TrackerError(`tracker ${originOf(url)} unreachable: ${why}`));
     const req = request(target, opts, (res) => {

@@ -173,6 +173,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
           now: () => this.#deps.clock.now(),
           timers: this.#deps.timers,
           log: (line) => this.emit('web-seed', line),
+          only:
+            !this.opts.dht && !this.opts.peers?.length && !(this.opts.trackers ?? this.meta.trackers).length,
         });
     this.#interp = new CommandInterpreter(this.core, {
       transport: this.#webSeeds === null ? this.#tcp : routeTransport(this.#tcp, this.#webSeeds),
@@ -198,7 +200,20 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.core.listenPort = this.port;
     if (this.core.complete) await this.#onComplete();
     this.#startTrackers();
-    this.#startDht();
+    // DHT rounds (not for a private torrent): dht-rounds.ts.
+    const dht = this.meta.private ? undefined : this.opts.dht;
+    if (dht !== undefined)
+      this.#cancelDht = startDhtRounds({
+        dht,
+        infoHash: this.meta.infoHash,
+        intervalMs: this.opts.dhtIntervalMs,
+        clock: this.#deps.clock,
+        timers: this.#deps.timers,
+        stopped: () => this.#stopped,
+        complete: () => this.core.complete,
+        port: () => this.port,
+        found: (peers) => this.#learnFromPeers(peers, 'dht'),
+      });
     this.#webSeeds?.start();
     // Peers given by the user are dialled like those a tracker names (with or without trackers).
     for (const p of this.opts.peers ?? []) this.#dialer.learn(p, 'given');
@@ -377,23 +392,6 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         .run(json as JsonTrackerClient, this.opts.exchange.maxChunks)
         .catch((e: Error) => this.#fail(e));
     }
-  }
-
-  /** DHT rounds (not for a private torrent): dht-rounds.ts. */
-  #startDht(): void {
-    const dht = this.opts.dht;
-    if (dht === undefined || this.meta.private) return;
-    this.#cancelDht = startDhtRounds({
-      dht,
-      infoHash: this.meta.infoHash,
-      intervalMs: this.opts.dhtIntervalMs,
-      clock: this.#deps.clock,
-      timers: this.#deps.timers,
-      stopped: () => this.#stopped,
-      complete: () => this.core.complete,
-      port: () => this.port,
-      found: (peers) => this.#learnFromPeers(peers, 'dht'),
-    });
   }
 
   #addLink(

@@ -44,6 +44,13 @@ interface Block {
   length: number;
 }
 
+/** A range request in flight: its blocks, those the core cancelled, and how to abort it. */
+interface Run {
+  blocks: Block[];
+  cancelled: number;
+  abort: AbortController;
+}
+
 /** What the web seeds need of their peer: the core's side of a link, time, and where to tell. */
 export interface WebSeedHost {
   /** A web seed's link opens with the pieces it can serve (null: every piece). */
@@ -59,11 +66,15 @@ export interface WebSeedHost {
 class Seed {
   readonly url: string;
   link: LinkId;
-  /** Requests not yet sent over HTTP, and runs in flight. */
+  /** Requests not yet sent over HTTP. */
   queue: Block[] = [];
+  /** Range requests in flight. */
+  readonly runs = new Set<Run>();
   busy = 0;
   /** Backing off: the core is told we choke, nothing is fetched. */
   choked = false;
+  /** A pump is queued for after the current batch of requests. */
+  pumpQueued = false;
   backoffMs = 0;
   dead = false;
   readonly deadFiles = new Set<number>();
@@ -123,6 +134,7 @@ export class WebSeeds implements Transport {
 
   stop(): void {
     this.#stopped = true;
+    for (const s of this.#seeds) for (const r of s.runs) r.abort.abort();
     for (const c of this.#timers) c();
     this.#agent.destroy();
     this.#httpsAgent?.destroy();
@@ -144,10 +156,24 @@ export class WebSeeds implements Transport {
     if (s === undefined || s.dead) return;
     if (msg.type === 'request') {
       s.queue.push({ index: msg.index, begin: msg.begin, length: msg.length });
-      this.#pump(s);
+      // The core asks for a pipeline's worth at once: pumped after them all, so runs coalesce.
+      if (!s.pumpQueued) {
+        s.pumpQueued = true;
+        queueMicrotask(() => {
+          s.pumpQueued = false;
+          this.#pump(s);
+        });
+      }
     } else if (msg.type === 'cancel') {
-      // Not yet asked over HTTP: dropped; in flight: it comes anyway (the core forgives it).
+      // Not yet asked over HTTP: dropped. In flight: it comes anyway (the core forgives it),
+      // unless every block of its range was cancelled: then the request is aborted.
       s.queue = s.queue.filter((b) => b.index !== msg.index || b.begin !== msg.begin);
+      for (const r of s.runs)
+        if (
+          r.blocks.some((b) => b.index === msg.index && b.begin === msg.begin) &&
+          ++r.cancelled >= r.blocks.length
+        )
+          r.abort.abort();
     }
   }
 
@@ -156,6 +182,7 @@ export class WebSeeds implements Transport {
     this.#byLink.delete(link);
     if (s === undefined || s.link !== link) return;
     s.queue = [];
+    for (const r of s.runs) r.abort.abort();
     // Done (we hold every wanted piece) or stopping: nothing to say.
     if (code === 'ERR_NOT_NEEDED' || this.#stopped) return;
     s.dead = true;
@@ -185,10 +212,13 @@ export class WebSeeds implements Transport {
       s.queue = s.queue.slice(run.length);
       s.busy++;
       const link = s.link;
-      void this.#fetchRun(s, run)
+      const r: Run = { blocks: run, cancelled: 0, abort: new AbortController() };
+      s.runs.add(r);
+      void this.#fetchRun(s, r)
         .then((data) => this.#delivered(s, link, run, data))
-        .catch((e: Error) => this.#failed(s, link, run, e))
+        .catch((e: Error) => (r.abort.signal.aborted ? undefined : this.#failed(s, link, run, e)))
         .finally(() => {
+          s.runs.delete(r);
           s.busy--;
           this.#pump(s);
         });
@@ -196,7 +226,8 @@ export class WebSeeds implements Transport {
   }
 
   /** The bytes of a run of blocks: one range request per file it spans. */
-  async #fetchRun(s: Seed, run: Block[]): Promise<Buffer> {
+  async #fetchRun(s: Seed, r: Run): Promise<Buffer> {
+    const run = r.blocks;
     const first = run[0] as Block;
     const last = run[run.length - 1] as Block;
     const start = this.#offset(first);
@@ -204,12 +235,22 @@ export class WebSeeds implements Transport {
     const parts: Uint8Array[] = [];
     for (const seg of segments(this.#meta, start, end)) {
       if (s.deadFiles.has(seg.file)) throw new SeedError('file dropped', 'drop-file', seg.file);
-      parts.push(await this.#fetchRange(s, seg));
+      parts.push(await this.#fetchRange(s, seg, r.abort.signal));
     }
-    return Buffer.concat(parts);
+    return parts.length === 1
+      ? Buffer.from(
+          (parts[0] as Uint8Array).buffer,
+          (parts[0] as Uint8Array).byteOffset,
+          (parts[0] as Uint8Array).length,
+        )
+      : Buffer.concat(parts);
   }
 
-  async #fetchRange(s: Seed, seg: { file: number; offset: number; length: number }): Promise<Uint8Array> {
+  async #fetchRange(
+    s: Seed,
+    seg: { file: number; offset: number; length: number },
+    signal: AbortSignal,
+  ): Promise<Uint8Array> {
     const url = webSeedFileUrl(s.url, this.#meta, seg.file);
     const fileLength = (this.#meta.files[seg.file] as { length: number }).length;
     const agent = url.startsWith('https:') ? (this.#httpsAgent ?? undefined) : this.#agent;
@@ -220,6 +261,7 @@ export class WebSeeds implements Transport {
         timeoutMs: WEB_SEED_TIMEOUT_MS,
         agent,
         label: 'web seed',
+        signal,
       });
     } catch (e) {
       // Too long a body is a bad reply for this file; anything else (refused, timed out, a
@@ -273,7 +315,10 @@ export class WebSeeds implements Transport {
     }
     const tries = (s.retries.get(err.file) ?? 0) + 1;
     s.retries.set(err.file, tries);
-    if (err.action === 'retry' && tries < MAX_FILE_RETRIES) return;
+    if (err.action === 'retry' && tries < MAX_FILE_RETRIES) {
+      this.#host.log(`web seed ${s.url}: ${err.message}; retried (${tries} of ${MAX_FILE_RETRIES})`);
+      return;
+    }
     this.#dropFile(s, err.file, err.message);
   }
 
@@ -373,8 +418,15 @@ export function createWebSeeds(o: {
   now: () => number;
   timers: Timers;
   log: (line: string) => void;
+  /** No tracker, DHT or peer will bring peers: the web seeds are the only source. */
+  only: boolean;
 }): WebSeeds | null {
   if (o.urls.length === 0) return null;
+  const policy = o.core().webSeeds;
+  policy.only = o.only;
+  policy.self = Buffer.from(o.core().opts.peerId).toString('latin1');
+  // Peers of our own kind (the same client name and version) take their share of the web seeds.
+  policy.kin = policy.self.slice(0, 8);
   const tell = (link: LinkId, msg: Message | Handshake) => o.run(o.core().message(link, msg, o.now()));
   return new WebSeeds(o.meta, o.urls, {
     timers: o.timers,

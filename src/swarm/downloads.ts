@@ -3,7 +3,7 @@ import type { Command, CoreEvents } from './commands.js';
 import { blockKey, type Link, type LinkId, NO_REQUESTS, type OutstandingRequest, send } from './link.js';
 import { type LinkTable, META, REQUESTED_AT } from './link-table.js';
 import type { PiecePicker, PieceSet } from './picker.js';
-import { WebSeedPolicy } from './web-seeds.js';
+import { WEB_SEED_PIPELINE, WEB_SEED_SHARED_BYTES, WebSeedPolicy } from './web-seeds.js';
 
 /**
  * The downloading side of a torrent: our interest in each link, the requests we keep outstanding
@@ -46,6 +46,7 @@ export class Downloads {
   readonly #table: LinkTable;
   readonly #links: ReadonlyMap<LinkId, Link>;
   readonly #pipeline: number;
+  readonly #blockLength: number;
   readonly #events: CoreEvents;
   /** Pieces handed to the driver for a verdict, and how many may be at once (MAX_VERIFYING_BYTES). */
   #verifying = 0;
@@ -62,6 +63,7 @@ export class Downloads {
     this.#table = table;
     this.#links = links;
     this.#pipeline = opts.pipeline;
+    this.#blockLength = opts.blockLength;
     this.#events = events;
     this.assembly = new Assembly(opts.pieceLength, opts.blockLength, opts.assemble);
     this.#maxVerifying = Math.max(2, Math.floor(MAX_VERIFYING_BYTES / opts.pieceLength));
@@ -92,21 +94,29 @@ export class Downloads {
    */
   fill(l: Link, now: number, out: Command[]): void {
     if (!l.amInterested || this.complete) return;
+    const webSeed = this.webSeeds.links.has(l.id);
+    if (webSeed) this.webSeeds.own(this.#links, this.#picker.have.length);
     const offer = l.peerChoking
       ? chokedOffer(l)
-      : this.webSeeds.links.has(l.id)
+      : webSeed
         ? this.webSeeds.offer(l, this.#picker.availability)
         : l.offer;
     if (offer === null) return;
-    const room = this.#pipeline - l.outstanding.size;
+    const alone = webSeed && this.webSeeds.alone(now, this.#links);
+    const room = (webSeed ? this.#webSeedPipeline(alone) : this.#pipeline) - l.outstanding.size;
     if (room <= 0) return;
     if (this.#verifying >= this.#maxVerifying) {
       // The driver is behind: the next verdict refills every link.
       this.released = true;
       return;
     }
-    const reqs = this.#picker.pick(l.id, offer, room, (index, begin) =>
-      l.outstanding.has(blockKey(index, begin)),
+    // A web seed alone reads the file in order: long ranges, sequential writes.
+    const reqs = this.#picker.pick(
+      l.id,
+      offer,
+      room,
+      (index, begin) => l.outstanding.has(blockKey(index, begin)),
+      alone,
     );
     if (reqs.length === 0) return;
     for (const r of reqs) {
@@ -149,10 +159,16 @@ export class Downloads {
     }
   }
 
+  /** A web seed's pipeline: deep when it is alone, about a piece when peers share the work. */
+  #webSeedPipeline(alone: boolean): number {
+    if (alone) return WEB_SEED_PIPELINE;
+    return Math.max(16, Math.ceil(WEB_SEED_SHARED_BYTES / this.#blockLength));
+  }
+
   /** A tick: whether peers keep the download going, and the web seeds topped up accordingly. */
   tickWebSeeds(now: number, out: Command[]): void {
     if (this.webSeeds.count === 0) return;
-    this.webSeeds.tick(now, this.#links);
+    this.webSeeds.tick(now, this.#links, this.#picker.have.length);
     for (const id of this.webSeeds.links) {
       const l = this.#links.get(id);
       if (l !== undefined) this.fill(l, now, out);

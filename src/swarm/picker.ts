@@ -246,6 +246,7 @@ export class PiecePicker {
     peer: PieceSet,
     max: number,
     already: (index: number, begin: number) => boolean,
+    inOrder = false,
   ): BlockRequest[] {
     const out: BlockRequest[] = [];
     if (max <= 0) return out;
@@ -256,7 +257,7 @@ export class PiecePicker {
       if (out.length >= max) return out;
     }
     while (out.length < max) {
-      const index = this.#choosePiece(peer);
+      const index = inOrder ? this.#chooseInOrder(peer) : this.#choosePiece(peer);
       if (index === -1) break;
       const a = this.#activate(index);
       this.#takeFrom(a, link, out, max, false, already);
@@ -319,6 +320,17 @@ export class PiecePicker {
       else if (typeof owners === 'number') a.owners[b] = new Set([owners, link]);
       else owners.add(link);
       out.push({ index: a.index, begin, length: Math.min(this.blockLength, a.size - begin) });
+    }
+  }
+
+  /** The first candidate piece (priorities first), whatever the strategy: a web seed alone reads its file in order. */
+  #chooseInOrder(peer: PieceSet): number {
+    const strategy = this.strategy;
+    this.strategy = 'sequential';
+    try {
+      return this.#choosePiece(peer);
+    } finally {
+      this.strategy = strategy;
     }
   }
 

@@ -106,6 +106,30 @@ describe('swarmshare demo without a terminal', () => {
     expect(r.out).toMatch(/^ {2}peer2 +dht \d+, pex \d+, tracker 0; incoming \d+$/m);
   }, 90_000);
 
+  it('--web-seed: the origin is an HTTP server; the peers start from it and pass pieces on; the summary counts both', async () => {
+    const r = await demo('web-seed', ['--web-seed', '--peers', '6']);
+    expect(r.code, r.out.slice(-2000)).toBe(0);
+    expect(r.report).toMatchObject({ success: true, origin: 'web seed', strategy: 'rarest-first' });
+    // Five downloading peers, no peer1: the origin is not a peer.
+    expect(r.report.peers.map((p: { name: string }) => p.name)).not.toContain('peer1');
+    expect(r.report.peers).toHaveLength(5);
+    let fromOrigin = 0;
+    let fromPeers = 0;
+    for (const p of r.report.peers) {
+      expect(p).toMatchObject({ completed: true, verified: true });
+      fromOrigin += p.bytesFromOrigin;
+      fromPeers += p.bytesFromPeers;
+    }
+    // Every piece came from the origin at least once (it sent what the peers got from it, and more
+    // only for ranges cut short), and the peers passed pieces on to each other.
+    expect(fromOrigin).toBeGreaterThanOrEqual(r.report.file.size);
+    expect(r.report.originUploadedBytes).toBeGreaterThanOrEqual(fromOrigin);
+    expect(fromPeers).toBeGreaterThan(0);
+    expect(r.out).toMatch(
+      /Origin \(a web seed, HTTP\) sent .* \(\d+\.\d+x the file\); the peers sent each other/,
+    );
+  }, 90_000);
+
   it('--processes: each peer in its own OS process, all complete, none left running', async () => {
     const r = await demo('processes', ['--processes', '--strategy', 'rarest-first', '--peers', '5']);
     expect(r.code, r.out.slice(-2000)).toBe(0);

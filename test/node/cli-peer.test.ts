@@ -200,7 +200,9 @@ describe('swarmshare create/share/get: bad input gets a clear message and a non-
     expect(bad.code).toBe(1);
     expect(bad.out).toContain("'somehost:1' is not IP:PORT");
     const none = await run(['get', join(dir, 'direct.torrent'), '--no-dht']);
-    expect(none.out).toContain('give one with --tracker, peers with --peer, or leave the DHT on');
+    expect(none.out).toContain(
+      'names no tracker and no web seed: give a tracker with --tracker, peers with --peer, or leave the DHT on',
+    );
   }, 60_000);
 
   it('get: no peer ever shows up -> exit 3 after --timeout, partial kept', async () => {

@@ -82,7 +82,7 @@ describe('url-list and ws=', () => {
   });
 });
 
-describe('a web seed on the core: peers preferred', () => {
+describe('a web seed on the core: peers preferred, the origin shared', () => {
   const PIECES = 32;
   const PL = 32 * 1024;
   const infoHash = Buffer.alloc(20, 0xcc);
@@ -93,12 +93,14 @@ describe('a web seed on the core: peers preferred', () => {
       .map((c) => c.msg)
       .filter((m): m is Extract<typeof m, { type: 'request' }> => m.type === 'request');
   const FAST = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 4]);
+  const WS = 2 ** 30;
 
-  function setup() {
+  /** A core with one peer (its id, the pieces it has) and a web seed, as node/web-seed.ts opens one. */
+  function setup(me: string, peer: string, peerHas: number[]) {
     const core = new TorrentCore(
       {
         infoHash,
-        peerId: pid('-SS-me'),
+        peerId: pid(me),
         pieceCount: PIECES,
         pieceLength: PL,
         length: PIECES * PL,
@@ -107,20 +109,48 @@ describe('a web seed on the core: peers preferred', () => {
       },
       rng(9),
     );
-    // A peer with the first half, unchoking us.
+    core.webSeeds.self = pid(me).toString('latin1');
+    core.webSeeds.kin = '-SS0001-';
     core.addLink(1, true, 0, undefined, { ip: '10.0.0.1', listenPort: 6881 });
-    core.message(1, { type: 'handshake', reserved: new Uint8Array(8), infoHash, peerId: pid('-XX-peer') }, 0);
-    const half = new Bitfield(PIECES);
-    for (let i = 0; i < PIECES / 2; i++) half.set(i);
-    core.message(1, { type: 'bitfield', bitfield: half.bytes }, 0);
-    // A web seed, as node/web-seed.ts opens one.
-    const WS = 2 ** 30;
+    core.message(1, { type: 'handshake', reserved: new Uint8Array(8), infoHash, peerId: pid(peer) }, 0);
+    core.message(1, { type: 'bitfield', bitfield: Bitfield.fromIndices(PIECES, peerHas).bytes }, 0);
     core.addLink(WS, false, 0);
     core.message(WS, { type: 'handshake', reserved: FAST, infoHash, peerId: pid('-WS0001-') }, 0);
     core.webSeeds.links.add(WS);
     core.message(WS, { type: 'haveAll' }, 0);
-    return { core, WS };
+    return core;
   }
+  const half = [...Array(PIECES / 2).keys()];
+
+  it('is asked only for pieces no linked peer has, about one piece at a time', () => {
+    const core = setup('-SS0001-me', '-XX0001-other', half);
+    const first = requests(core.message(WS, { type: 'unchoke' }, 1), WS);
+    expect(first.length).toBeGreaterThan(0);
+    expect(first.length).toBeLessThanOrEqual(16);
+    expect(first.every((r) => r.index >= PIECES / 2)).toBe(true);
+  });
+
+  it('peers of our own kind share the origin: each piece is one downloader`s to fetch from it', () => {
+    // What the web seed may be asked for, piece by piece (the picker's view of its offer).
+    const owned = (me: string, other: string) => {
+      const core = setup(me, other, []);
+      core.tick(1);
+      const offer = core.webSeeds.offer(
+        core.links.get(WS) as NonNullable<ReturnType<typeof core.links.get>>,
+        core.picker.availability,
+      );
+      return new Set([...Array(PIECES).keys()].filter((i) => offer.has(i)));
+    };
+    const a = owned('-SS0001-aaaa', '-SS0001-bbbb');
+    const b = owned('-SS0001-bbbb', '-SS0001-aaaa');
+    expect(a.size).toBeGreaterThan(0);
+    expect(b.size).toBeGreaterThan(0);
+    // Each piece is one of theirs: the two sets split the torrent.
+    for (const i of a) expect(b.has(i)).toBe(false);
+    expect(a.size + b.size).toBe(PIECES);
+    // Without kin (another client), every piece is ours to take.
+    expect(owned('-SS0001-aaaa', '-XX0001-bbbb').size).toBe(PIECES);
+  });
 
   /** The peer unchokes us and sends 8 blocks a second for a window and a bit; returns the time after. */
   function peerSends(core: TorrentCore, from: number): number {
@@ -144,32 +174,20 @@ describe('a web seed on the core: peers preferred', () => {
     return t;
   }
 
-  it('is asked for anything while peers send too little, then only for pieces no peer has', () => {
-    const { core, WS } = setup();
-    // At first nothing came from peers: it may be asked for any piece.
-    const first = requests(core.message(WS, { type: 'unchoke' }, 1), WS);
-    expect(first.length).toBe(8);
-    expect(core.webSeeds.fallback).toBe(true);
-    // The peer sends 8 blocks a second (128 KiB/s, over WEB_SEED_MIN_PEER_RATE) for a whole window.
+  it('when peers have every piece: nothing while they keep the download going, anything once they go quiet', () => {
+    const core = setup('-SS0001-me', '-XX0001-seed', [...Array(PIECES).keys()]);
+    expect(requests(core.message(WS, { type: 'unchoke' }, 1), WS)).toEqual([]);
+    // 8 blocks a second (128 KiB/s, over WEB_SEED_MIN_PEER_RATE) for a whole window: still nothing.
     expect(8 * 16384).toBeGreaterThan(WEB_SEED_MIN_PEER_RATE);
-    const t = peerSends(core, 10);
-    expect(core.webSeeds.fallback).toBe(false);
-    // Its first requests answered (and rejected: nothing new) — new ones are for the second half only.
-    for (const r of first)
-      core.message(WS, { type: 'reject', index: r.index, begin: r.begin, length: r.length }, t);
-    const next = requests(core.tick(t + 1), WS);
-    expect(next.length).toBeGreaterThan(0);
-    expect(next.every((r) => r.index >= PIECES / 2)).toBe(true);
-  });
-
-  it('a peer gone quiet puts the web seed back to anything', () => {
-    const { core } = setup();
     let t = peerSends(core, 10);
     expect(core.webSeeds.fallback).toBe(false);
-    for (let s = 0; s <= WEB_SEED_WINDOW_MS; s += 1000) {
+    // The peer goes quiet: within a window the web seed is asked for pieces again.
+    let asked = 0;
+    for (let s = 0; s <= WEB_SEED_WINDOW_MS + 1000; s += 1000) {
       t += 1000;
-      core.tick(t);
+      asked += requests(core.tick(t), WS).length;
     }
     expect(core.webSeeds.fallback).toBe(true);
+    expect(asked).toBeGreaterThan(0);
   });
 });
