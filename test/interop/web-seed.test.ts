@@ -59,10 +59,25 @@ describe('web seeds (BEP 19)', () => {
     expect(info.out).toContain(`Web seeds: ${nginx.url}/alone.bin`);
     const before = await nginx.bytesSent();
     const out = join(dir, 'out-alone');
-    const r = await run(['get', t, '-o', out, '--no-dht']);
-    expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/from web seeds/);
+    // Seeding after, with its metrics: the bytes by source.
+    const g = start('node', [CLI, 'get', t, '-o', out, '--no-dht', '--seed', '--metrics-port', '0']);
+    const url = await waitFor(
+      'the metrics URL',
+      () => /Metrics: +(http:\/\/\S+)/.exec(g.output())?.[1],
+      20_000,
+    );
+    await waitFor(
+      'the download',
+      () => (g.output().includes('Seeding (Ctrl-C to stop)') ? true : undefined),
+      30_000,
+    );
+    expect(g.output()).toMatch(/; 2\.9 MiB from web seeds, 0 B from peers/);
     expect(await sha256File(join(out, 'alone.bin'))).toBe(await sha256File(join(www, 'alone.bin')));
+    const metrics = await (await fetch(url)).text();
+    expect(metrics).toMatch(/^swarmshare_peer_downloaded_bytes_total\{source="webseed"\} 3000000$/m);
+    expect(metrics).toMatch(/^swarmshare_peer_downloaded_bytes_total\{source="peer"\} 0$/m);
+    g.child.kill('SIGINT');
+    await g.exited;
     // The origin sent one copy (no block asked twice).
     expect((await nginx.bytesSent()) - before).toBe(3_000_000);
   }, 90_000);

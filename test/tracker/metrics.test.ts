@@ -124,7 +124,8 @@ describe('peer --metrics-port', () => {
     );
     await waitFor('the download', () => g.output().includes('Seeding (Ctrl-C to stop)'), 30_000);
     const m = await (await fetch(url)).text();
-    expect(sample(m, 'swarmshare_peer_downloaded_bytes_total')).toBe(300_000);
+    expect(sample(m, 'swarmshare_peer_downloaded_bytes_total{source="peer"}')).toBe(300_000);
+    expect(sample(m, 'swarmshare_peer_downloaded_bytes_total{source="webseed"}')).toBe(0);
     expect(sample(m, 'swarmshare_peer_pieces_verified_total')).toBe(10);
     expect(sample(m, 'swarmshare_peer_pieces')).toBe(10);
     expect(sample(m, 'swarmshare_peer_hash_failures_total')).toBe(0);
