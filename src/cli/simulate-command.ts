@@ -251,6 +251,15 @@ function reportLines(s: Scenario, r: SimReport): string[] {
   out.push(
     `Origin load: ${r.originLoad.toFixed(2)}x the file; upload utilization ${(r.uploadUtilization * 100).toFixed(1)}%`,
   );
+  const ss = r.seedSends;
+  if (ss.total > 0)
+    out.push(
+      `Seed sends: ${ss.total} pieces; every piece once after ${ss.coveredAfter ?? '-'} sends${ss.coveredAtMs === null ? '' : ` (${sec(ss.coveredAtMs)} s)`}; pieces sent 1x, 2x, ...: ${Object.entries(
+        ss.copies,
+      )
+        .map(([c, n]) => `${c}x ${n}`)
+        .join(', ')}`,
+    );
   out.push(
     `Events: ${r.events} in ${sec(r.wallMs)} s wall (${((r.events / r.wallMs) * 1000).toFixed(0)}/s), peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
   );

@@ -17,6 +17,16 @@ export interface SimReport {
   ratioToBound: number | null;
   /** Bytes the initial seeds uploaded, over the file size. */
   originLoad: number;
+  /**
+   * What the seeds sent, piece by piece: sends in all, how many it took (and when) until every
+   * piece had been sent once (null: never), and how many pieces were sent 1, 2, 3... times.
+   */
+  seedSends: {
+    total: number;
+    coveredAfter: number | null;
+    coveredAtMs: number | null;
+    copies: Record<number, number>;
+  };
   /** Bytes uploaded over (capacity x time) for all peers, up to the last completion. */
   uploadUtilization: number;
   /** Samples of piece availability: copies of the rarest and mean piece among live peers. */
@@ -78,6 +88,25 @@ function firstPieceStats(leechers: readonly SimPeer[]): SimReport['firstPiece'] 
   };
 }
 
+/** The seeds' piece sends in time order: how long until each piece had gone out once, and the copies. */
+function seedSendStats(all: readonly SimPeer[], pieces: number): SimReport['seedSends'] {
+  const sends = all.flatMap((p) => p.sends ?? []).sort((a, b) => a.at - b.at);
+  const times = new Uint32Array(pieces);
+  let covered = 0;
+  let coveredAfter: number | null = null;
+  let coveredAtMs: number | null = null;
+  for (const [k, x] of sends.entries()) {
+    if ((times[x.index] as number) === 0 && ++covered === pieces) {
+      coveredAfter = k + 1;
+      coveredAtMs = x.at;
+    }
+    times[x.index] = (times[x.index] as number) + 1;
+  }
+  const copies: Record<number, number> = {};
+  for (const c of times) if (c > 0) copies[c] = (copies[c] ?? 0) + 1;
+  return { total: sends.length, coveredAfter, coveredAtMs, copies };
+}
+
 export function buildReport(s: Scenario, t: RunTotals): SimReport {
   const { all, done, honest } = t;
   const F = s.pieces * s.pieceSize;
@@ -120,6 +149,7 @@ export function buildReport(s: Scenario, t: RunTotals): SimReport {
     failedPieces: all.reduce((a, p) => a + p.failedPieces, 0),
     departedIncomplete: t.departed,
     originLoad: all.filter((p) => p.seed).reduce((a, p) => a + p.uploaded, 0) / F,
+    seedSends: seedSendStats(all, s.pieces),
     uploadUtilization: lastCompletion ? uploadedAll / ((capacity * lastCompletion) / 1000) : 0,
     availability: t.availability,
     events: t.events,

@@ -85,6 +85,8 @@ export class SimPeer implements Driver {
   joinedAt: number;
   doneAt: number | null = null;
   readonly seed: boolean;
+  /** A seed's piece sends in order (a piece's first block read): what the seed spent its upload on. */
+  readonly sends: { index: number; at: number }[] | null;
   gone = false;
   uploaded = 0;
   /** Piece bytes that arrived. */
@@ -115,6 +117,7 @@ export class SimPeer implements Driver {
   ) {
     this.n = spec.n;
     this.seed = spec.seed;
+    this.sends = spec.seed ? [] : null;
     this.malicious = spec.malicious;
     this.peerId = spec.peerId;
     this.peerIdKey = Buffer.from(spec.peerId).toString('latin1');
@@ -152,7 +155,8 @@ export class SimPeer implements Driver {
     this.#net.unlink(this, link);
   }
 
-  read(_index: number, _begin: number, length: number): Uint8Array {
+  read(index: number, begin: number, length: number): Uint8Array {
+    if (begin === 0) this.sends?.push({ index, at: this.now() });
     return this.#zero.subarray(0, length);
   }
 
