@@ -108,6 +108,22 @@ describe('simulator', () => {
     expect(r3.completionMs).not.toEqual(r1.completionMs);
   });
 
+  it('says what the seed sent: its piece sends agree with its upload, every piece went out, super-seeding sends each once first', () => {
+    for (const superSeed of [false, true]) {
+      const r = runSimulation({ ...small, superSeed });
+      const ss = r.seedSends;
+      // Pieces moved whole: the seed's upload is its sends times the piece size.
+      expect(ss.total).toBe(Math.round((r.originLoad * small.pieces * small.pieceSize) / small.pieceSize));
+      expect(Object.values(ss.copies).reduce((a, b) => a + b, 0)).toBe(small.pieces);
+      expect(Object.entries(ss.copies).reduce((a, [c, n]) => a + Number(c) * n, 0)).toBe(ss.total);
+      expect(ss.coveredAfter).not.toBeNull();
+      expect(ss.coveredAfter as number).toBeGreaterThanOrEqual(small.pieces);
+      expect(ss.coveredAfter as number).toBeLessThanOrEqual(ss.total);
+      // A super-seed offers the pieces given out least: every piece once before any twice.
+      if (superSeed) expect(ss.coveredAfter).toBe(small.pieces);
+    }
+  });
+
   it('streamers (a share of peers asking for the pieces ahead of their reader first): deterministic, every peer completes, the run changes', () => {
     const streaming = { ...small, streamers: 0.25 };
     const r1 = runSimulation(streaming);
