@@ -10,6 +10,8 @@
 
 /** Seconds between choking rounds (BEP 3 clients use 10 s). */
 export const CHOKE_ROUND_MS = 10_000;
+/** A round comes this soon after the last when a peer we unchoke has lost interest (its slot idle). */
+export const STALE_ROUND_MS = 2500;
 /** Rounds between optimistic unchoke rotations: 3 rounds = 30 s. */
 export const OPTIMISTIC_ROUNDS = 3;
 

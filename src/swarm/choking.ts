@@ -1,4 +1,4 @@
-import { CHOKE_ROUND_MS, chooseUnchoked, OPTIMISTIC_ROUNDS } from './choker.js';
+import { CHOKE_ROUND_MS, chooseUnchoked, OPTIMISTIC_ROUNDS, STALE_ROUND_MS } from './choker.js';
 import type { Link, LinkId } from './link.js';
 
 /**
@@ -13,6 +13,8 @@ export class Choking {
   #optimistic: LinkId | null = null;
   /** Links we do not choke. */
   unchoked = 0;
+  /** A peer we unchoke lost interest: its slot is wasted until a round gives it to another. */
+  stale = false;
   readonly #slots: number;
   readonly #rng: () => number;
 
@@ -26,8 +28,10 @@ export class Choking {
     return this.unchoked < this.#slots + 1;
   }
 
+  /** A round is due every CHOKE_ROUND_MS, and sooner (after STALE_ROUND_MS) when a slot went stale. */
   due(now: number): boolean {
-    return now - this.#lastRound >= CHOKE_ROUND_MS;
+    const since = now - this.#lastRound;
+    return since >= CHOKE_ROUND_MS || (this.stale && since >= STALE_ROUND_MS);
   }
 
   /** `link` is gone. */
@@ -50,6 +54,7 @@ export class Choking {
   ): void {
     const seconds = Math.max(1, (now - this.#lastRound) / 1000);
     this.#lastRound = now;
+    this.stale = false;
     const candidates = [];
     for (const l of links.values()) {
       l.rate = (seeding ? l.roundUp : l.roundDown) / (Number.isFinite(seconds) ? seconds : 1);

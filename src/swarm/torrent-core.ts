@@ -217,6 +217,7 @@ export class TorrentCore {
       case 'keepAlive':
       case 'port':
       case 'unknown':
+      case 'have': // a handshaken link's have is #onHave's; before the handshake, closed above
         break;
       case 'extended': {
         const bad = onExtended(l, m.ext, m.payload, this.#ext, now, out);
@@ -250,9 +251,6 @@ export class TorrentCore {
         if (bad !== null) return this.#close(l, 'ERR_PROTOCOL', bad);
         break;
       }
-      case 'have':
-        // Only before the handshake (a handshaken link's have is #onHave's): the check above closes.
-        break;
       case 'choke':
         l.peerChoking = true;
         // BEP 3: a choke discards every request we had outstanding there. A fast peer (BEP 6)
@@ -273,6 +271,7 @@ export class TorrentCore {
         break;
       case 'notInterested':
         l.peerInterested = false;
+        if (!l.amChoking) this.#choking.stale = true;
         break;
       case 'request':
         return this.#onRequest(l, m, now);
