@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { createTorrent, parseSize } from '../src/node/create-torrent.js';
 import { startTracker } from '../src/tracker-server/server.js';
 import { aria2Flags, freePort } from '../test/support/proc.js';
+import { stopChild } from './children.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,14 +51,7 @@ function background(cmd: string, argv: string[]): ChildProcess {
   return c;
 }
 
-async function stop(c: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const done = new Promise<void>((r) => c.once('exit', () => r()));
-  c.kill(signal);
-  const t = setTimeout(() => c.kill('SIGKILL'), 15_000);
-  await done;
-  clearTimeout(t);
-}
+const stop = (c: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') => stopChild(c, signal, 15_000);
 
 function procStatus(pid: number, key: string): number {
   const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/node/create-torrent.js';
 import { aria2Flags } from '../test/support/proc.js';
+import { stopChild } from './children.js';
 import { writeRandomFile } from './random-file.js';
 
 const { values: args } = parseArgs({
@@ -50,14 +51,7 @@ function background(cmd: string, argv: string[]): ChildProcess & { out: () => st
   return Object.assign(c, { out: () => out });
 }
 
-async function stop(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null) return;
-  await new Promise<void>((r) => {
-    c.once('exit', () => r());
-    c.kill('SIGINT');
-    setTimeout(() => c.kill('SIGKILL'), 5000).unref();
-  });
-}
+const stop = (c: ChildProcess) => stopChild(c, 'SIGINT');
 
 async function until<T>(what: string, f: () => T | undefined, ms: number): Promise<T> {
   const end = now() + ms;

@@ -24,6 +24,7 @@ import { parseSize } from '../src/node/create-torrent.js';
 import { startTracker } from '../src/tracker-server/server.js';
 import { startNginx } from '../test/support/nginx.js';
 import { aria2Flags, stopAll } from '../test/support/proc.js';
+import { stopChild } from './children.js';
 import { writeRandomFile } from './random-file.js';
 
 const { values: args } = parseArgs({
@@ -106,14 +107,7 @@ function peakRss(pid: number | undefined): number {
   }
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((r) => {
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-  });
-}
+const stop = (child: ChildProcess) => stopChild(child);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

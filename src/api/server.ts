@@ -8,7 +8,7 @@ import Fastify, {
 } from 'fastify';
 import { httpStatus, isSwarmshareError, SwarmshareError } from '../core/errors.js';
 import { MAX_TORRENT_BYTES } from '../core/metainfo.js';
-import { type AssetTable, openEventStream, registerAssets } from '../dashboard/routes.js';
+import { type AssetTable, GRID_ASSETS, openEventStream, registerAssets } from '../dashboard/routes.js';
 import type { Session } from '../session/session.js';
 import type { FilePriority, TorrentEntry } from '../session/torrent-entry.js';
 import { type AccessOpts, checkAccess } from './access.js';
@@ -33,7 +33,7 @@ const WEB_UI: AssetTable = {
   '/': ['webui/index.html', 'text/html; charset=utf-8'],
   '/webui/app.js': ['webui/app.js', 'text/javascript; charset=utf-8'],
   '/webui/style.css': ['webui/style.css', 'text/css; charset=utf-8'],
-  '/shared/grid.js': ['shared/grid.js', 'text/javascript; charset=utf-8'],
+  ...GRID_ASSETS,
 };
 
 const LIMIT = { type: ['integer', 'null'], minimum: 0, maximum: 1e12 } as const;

@@ -37,6 +37,8 @@ export interface FieldContext {
   session: Session;
   /** Limits set while disabled (kB/s), remembered as Transmission does; by torrent id. */
   remembered: Map<string, { down: number; up: number }>;
+  /** One torrent's files and error, worked out once for all the fields asked (torrentFields). */
+  memo?: { files?: ReturnType<typeof filesOf>; error?: { error: number; errorString: string } };
 }
 
 type Field = (e: TorrentEntry, c: FieldContext) => unknown;
@@ -188,8 +190,8 @@ const FIELDS: Record<string, Field> = {
   hashString: (e) => e.id,
   name: (e) => e.meta.name,
   status: (e, c) => statusOf(e, c.session),
-  error: (e) => errorOf(e).error,
-  errorString: (e) => errorOf(e).errorString,
+  error: (e, c) => errorMemo(e, c).error,
+  errorString: (e, c) => errorMemo(e, c).errorString,
   totalSize: (e) => e.meta.length,
   sizeWhenDone: (e) => e.wantedBytes.size,
   leftUntilDone: left,
@@ -234,11 +236,11 @@ const FIELDS: Record<string, Field> = {
       beginPiece,
       endPiece,
     })),
-  fileStats: (e) =>
-    filesOf(e).map(({ bytesCompleted, wanted, priority }) => ({ bytesCompleted, wanted, priority })),
+  fileStats: (e, c) =>
+    filesMemo(e, c).map(({ bytesCompleted, wanted, priority }) => ({ bytesCompleted, wanted, priority })),
   'file-count': (e) => e.meta.files.length,
-  wanted: (e) => filesOf(e).map((f) => f.wanted),
-  priorities: (e) => filesOf(e).map((f) => f.priority),
+  wanted: (e, c) => filesMemo(e, c).map((f) => f.wanted),
+  priorities: (e, c) => filesMemo(e, c).map((f) => f.priority),
   'primary-mime-type': (e) => {
     const biggest = [...e.meta.files].sort((a, b) => b.length - a.length)[0];
     return contentType(biggest?.path.at(-1) ?? e.meta.name);
@@ -266,7 +268,20 @@ export const SERVED_FIELDS = Object.keys(FIELDS);
 
 /** One torrent as `torrent-get` answers it: the asked fields in the order asked. */
 export function torrentFields(e: TorrentEntry, fields: readonly string[], c: FieldContext): unknown[] {
-  return fields.map((f) => (Object.hasOwn(FIELDS, f) ? (FIELDS[f] as Field)(e, c) : undefined));
+  const one = { ...c, memo: {} };
+  return fields.map((f) => (Object.hasOwn(FIELDS, f) ? (FIELDS[f] as Field)(e, one) : undefined));
+}
+
+function filesMemo(e: TorrentEntry, c: FieldContext) {
+  const m = c.memo ?? {};
+  m.files ??= filesOf(e);
+  return m.files;
+}
+
+function errorMemo(e: TorrentEntry, c: FieldContext) {
+  const m = c.memo ?? {};
+  m.error ??= errorOf(e);
+  return m.error;
 }
 
 /** The asked fields that we serve. */

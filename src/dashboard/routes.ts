@@ -30,11 +30,17 @@ export const MAX_FEED_CLIENTS = 64;
 export type AssetTable = Record<string, readonly [file: string, type: string]>;
 
 const JS = 'text/javascript; charset=utf-8';
+/** The piece grid's script and style, shared by the dashboard and the daemon's web UI. */
+export const GRID_ASSETS: AssetTable = {
+  '/shared/grid.js': ['shared/grid.js', JS],
+  '/shared/grid.css': ['shared/grid.css', 'text/css; charset=utf-8'],
+};
+
 const DASHBOARD_ASSETS: AssetTable = {
   '/': ['dashboard/index.html', 'text/html; charset=utf-8'],
   '/dashboard/app.js': ['dashboard/app.js', JS],
   '/dashboard/style.css': ['dashboard/style.css', 'text/css; charset=utf-8'],
-  '/shared/grid.js': ['shared/grid.js', JS],
+  ...GRID_ASSETS,
 };
 
 /** Serves a page's files from the package's public/ folder (read once, no CDN). */

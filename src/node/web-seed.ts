@@ -197,8 +197,9 @@ export class WebSeeds implements Transport {
 
   /** Sends runs of adjacent requested blocks as range requests, WEB_SEED_CONNECTIONS at once. */
   #pump(s: Seed): void {
+    // Sorted once: what is left after a run is taken stays in order.
+    s.queue.sort((a, b) => this.#offset(a) - this.#offset(b));
     while (!this.#stopped && !s.dead && !s.choked && s.busy < WEB_SEED_CONNECTIONS && s.queue.length > 0) {
-      s.queue.sort((a, b) => this.#offset(a) - this.#offset(b));
       const run: Block[] = [s.queue[0] as Block];
       let end = this.#offset(run[0] as Block) + (run[0] as Block).length;
       let bytes = (run[0] as Block).length;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
 import { aria2Seeds } from '../support/aria2-seed.js';
 import { freePort, type Started, sha256File, start, stopAll, waitFor } from '../support/proc.js';
+import { startTransmission } from '../support/transmission.js';
 
 /**
  * Transmission's own command-line remote (Debian's transmission-remote 3.00) drives swarmshare's
@@ -74,30 +75,7 @@ describe('transmission-remote drives the daemon (and, as a control, transmission
       '1',
     ]);
     // Transmission's daemon with nothing leaving loopback, RPC without auth on 127.0.0.1.
-    const cfg = join(dir, 'cfg');
-    await mkdir(cfg);
-    await mkdir(join(dir, 'tr-dl'));
-    theirsRpc = await freePort();
-    await writeFile(
-      join(cfg, 'settings.json'),
-      JSON.stringify({
-        'bind-address-ipv4': '127.0.0.2',
-        'peer-port': await freePort('127.0.0.2'),
-        'peer-port-random-on-start': false,
-        'rpc-port': theirsRpc,
-        'rpc-bind-address': '127.0.0.1',
-        'rpc-authentication-required': false,
-        'rpc-whitelist': '127.0.0.1',
-        'rpc-whitelist-enabled': true,
-        'dht-enabled': false,
-        'lpd-enabled': false,
-        'pex-enabled': false,
-        'utp-enabled': false,
-        'port-forwarding-enabled': false,
-        'download-dir': join(dir, 'tr-dl'),
-      }),
-    );
-    theirs = start('transmission-daemon', ['-f', '-g', cfg]);
+    ({ daemon: theirs, rpc: theirsRpc } = await startTransmission(dir));
     for (const port of [oursRpc, theirsRpc])
       await waitFor(
         `RPC on ${port}`,

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, randomFile, type Started, sha256File, start, stopAll, waitFor } from '../support/proc.js';
+import { randomFile, type Started, sha256File, start, stopAll, waitFor } from '../support/proc.js';
+import { startTransmission } from '../support/transmission.js';
 
 /**
  * Transmission (Debian's transmission-daemon 3.00) and swarmshare, both ways, on loopback.
@@ -28,37 +29,8 @@ describe('swarmshare and Transmission trade both ways (loopback)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ss-transmission-'));
-    const cfg = join(dir, 'cfg');
-    await mkdir(cfg);
-    await mkdir(join(dir, 'tr-dl'));
-    rpc = await freePort();
-    peerPort = await freePort('127.0.0.2');
     // Nothing leaves loopback: no DHT, LPD, PEX, uTP, port mapping; RPC on 127.0.0.1 only.
-    await writeFile(
-      join(cfg, 'settings.json'),
-      JSON.stringify({
-        'bind-address-ipv4': '127.0.0.2',
-        'bind-address-ipv6': '::1',
-        'peer-port': peerPort,
-        'peer-port-random-on-start': false,
-        'rpc-port': rpc,
-        'rpc-bind-address': '127.0.0.1',
-        'rpc-authentication-required': false,
-        'rpc-whitelist': '127.0.0.1',
-        'rpc-whitelist-enabled': true,
-        'dht-enabled': false,
-        'lpd-enabled': false,
-        'pex-enabled': false,
-        'utp-enabled': false,
-        'port-forwarding-enabled': false,
-        'download-dir': join(dir, 'tr-dl'),
-        'incomplete-dir-enabled': false,
-        'speed-limit-up-enabled': false,
-        'speed-limit-down-enabled': false,
-        'rename-partial-files': false,
-      }),
-    );
-    daemon = start('transmission-daemon', ['-f', '-g', cfg]);
+    ({ daemon, rpc, peerPort } = await startTransmission(dir));
     await waitFor(
       'transmission-daemon to answer RPC',
       async () =>

@@ -4,8 +4,9 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWebOrigin } from '../../src/demo/web-origin.js';
+import { startWebOrigin, type WebOrigin } from '../../src/demo/web-origin.js';
 import { type RunningTracker, startTracker } from '../../src/tracker-server/server.js';
+import { aria2Seeds } from '../support/aria2-seed.js';
 import { type Nginx, startNginx } from '../support/nginx.js';
 import { aria2Flags, freePort, randomFile, sha256File, start, stopAll, waitFor } from '../support/proc.js';
 
@@ -100,76 +101,42 @@ describe('web seeds (BEP 19)', () => {
   }, 90_000);
 
   it('uses a web seed beside an aria2c peer; completes byte-identical with bytes from both', async () => {
-    const src = join(dir, 'src-both');
-    await mkdir(src);
-    await randomFile(join(src, 'both.bin'), 12_000_000);
     // An origin slower than the peer (1 MiB/s in all: nginx's limit_rate lets a short range go at
     // once), so that both are used: the demo's origin server.
-    const slow = await startWebOrigin(join(src, 'both.bin'), 12_000_000, 1024 * 1024);
-    const t = join(dir, 'both.torrent');
-    const hex = await create(join(src, 'both.bin'), t, [
-      '--web-seed',
-      slow.url,
-      '--tracker',
-      `${tracker.url}/announce`,
-    ]);
-    const seeder = start('aria2c', [
-      ...aria2Flags(src, await freePort()),
-      '--seed-ratio=0.0',
-      '--check-integrity=true',
-      t,
-    ]);
-    await waitFor(
-      'aria2c seeding',
-      () => ((tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 ? true : undefined),
-      30_000,
-    );
+    let slow: WebOrigin | undefined;
+    const a = await aria2Seeds(dir, tracker, 'both.bin', 12_000_000, [], async (file) => {
+      slow = await startWebOrigin(file, 12_000_000, 1024 * 1024);
+      return ['--web-seed', slow.url];
+    });
     const out = join(dir, 'out-both');
-    const r = await run(['get', t, '-o', out, '--no-dht', '--min-announce-interval', '1']);
+    const r = await run(['get', a.torrent, '-o', out, '--no-dht', '--min-announce-interval', '1']);
     expect(r.code, r.out).toBe(0);
-    expect(await sha256File(join(out, 'both.bin'))).toBe(await sha256File(join(src, 'both.bin')));
+    expect(await sha256File(join(out, 'both.bin'))).toBe(await sha256File(a.file));
     const m = /; (\S+ \S+) from web seeds, (\S+ \S+) from peers/.exec(r.out);
     expect(m, r.out).not.toBeNull();
     expect(m?.[1]).not.toMatch(/^0 B/);
     expect(m?.[2]).not.toMatch(/^0 B/);
-    expect(slow.bytesSent).toBeLessThan(12_000_000);
-    await slow.close();
-    seeder.child.kill('SIGTERM');
-    await seeder.exited;
+    expect(slow?.bytesSent).toBeLessThan(12_000_000);
+    await slow?.close();
+    a.seeder.child.kill('SIGTERM');
+    await a.seeder.exited;
   }, 120_000);
 
   it('drops a web seed whose bytes fail their hash, says why, and completes from an aria2c peer', async () => {
-    const src = join(dir, 'src-bad');
-    await mkdir(src);
-    await randomFile(join(src, 'bad.bin'), 2_000_000);
-    const wrong = Buffer.from(await readFile(join(src, 'bad.bin')));
-    for (let i = 0; i < wrong.length; i += 4096) wrong[i] = (wrong[i] as number) ^ 0xff;
-    await writeFile(join(www, 'bad.bin'), wrong);
-    const t = join(dir, 'bad.torrent');
-    const hex = await create(join(src, 'bad.bin'), t, [
-      '--web-seed',
-      `${nginx.url}/bad.bin`,
-      '--tracker',
-      `${tracker.url}/announce`,
-    ]);
-    const seeder = start('aria2c', [
-      ...aria2Flags(src, await freePort()),
-      '--seed-ratio=0.0',
-      '--check-integrity=true',
-      t,
-    ]);
-    await waitFor(
-      'aria2c seeding',
-      () => ((tracker.registry.swarmById(hex)?.seeds ?? 0) >= 1 ? true : undefined),
-      30_000,
-    );
+    // nginx serves a copy with a byte changed every 4 KiB.
+    const a = await aria2Seeds(dir, tracker, 'bad.bin', 2_000_000, [], async (file) => {
+      const wrong = Buffer.from(await readFile(file));
+      for (let i = 0; i < wrong.length; i += 4096) wrong[i] = (wrong[i] as number) ^ 0xff;
+      await writeFile(join(www, 'bad.bin'), wrong);
+      return ['--web-seed', `${nginx.url}/bad.bin`];
+    });
     const out = join(dir, 'out-bad');
-    const r = await run(['get', t, '-o', out, '--no-dht', '--min-announce-interval', '1']);
+    const r = await run(['get', a.torrent, '-o', out, '--no-dht', '--min-announce-interval', '1']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(new RegExp(`web seed ${nginx.url}/bad.bin dropped: .*hash`, 'i'));
-    expect(await sha256File(join(out, 'bad.bin'))).toBe(await sha256File(join(src, 'bad.bin')));
-    seeder.child.kill('SIGTERM');
-    await seeder.exited;
+    expect(await sha256File(join(out, 'bad.bin'))).toBe(await sha256File(a.file));
+    a.seeder.child.kill('SIGTERM');
+    await a.seeder.exited;
   }, 120_000);
 
   it('aria2c downloads a torrent made by `create --web-seed` from the web seed alone', async () => {

@@ -76,7 +76,12 @@ describe('the packed package, installed with npm install -g', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
     const html = await page.text();
     expect(html).toContain('dashboard/app.js');
-    for (const asset of ['/dashboard/app.js', '/dashboard/style.css', '/shared/grid.js']) {
+    for (const asset of [
+      '/dashboard/app.js',
+      '/dashboard/style.css',
+      '/shared/grid.js',
+      '/shared/grid.css',
+    ]) {
       const r = await fetch(`${url}${asset}`);
       expect(r.status, asset).toBe(200);
       expect((await r.text()).length, asset).toBeGreaterThan(100);
@@ -144,7 +149,7 @@ describe('the packed package, installed with npm install -g', () => {
     expect(ui.status).toBe(200);
     const html = await ui.text();
     expect(html).toContain('/webui/app.js');
-    for (const asset of ['/webui/app.js', '/webui/style.css', '/shared/grid.js']) {
+    for (const asset of ['/webui/app.js', '/webui/style.css', '/shared/grid.js', '/shared/grid.css']) {
       const r = await fetch(`${api}${asset}`);
       expect(r.status, asset).toBe(200);
       expect((await r.text()).length, asset).toBeGreaterThan(100);

@@ -8,7 +8,8 @@ const CLI = 'dist/cli/main.js';
 
 /**
  * A random file in `dir/src-<name>`, a torrent for it made by `swarmshare create` (announcing to
- * `tracker`, 64 KiB pieces), and aria2c seeding it: back once the tracker counts the seed.
+ * `tracker`, 64 KiB pieces, and what `createArgs` adds once the file exists), and aria2c seeding
+ * it: back once the tracker counts the seed.
  */
 export async function aria2Seeds(
   dir: string,
@@ -16,6 +17,7 @@ export async function aria2Seeds(
   name: string,
   size: number,
   extra: string[] = [],
+  createArgs: (file: string) => Promise<string[]> | string[] = () => [],
 ) {
   const src = join(dir, `src-${name}`);
   await mkdir(src);
@@ -31,6 +33,7 @@ export async function aria2Seeds(
     '64KiB',
     '-o',
     torrent,
+    ...(await createArgs(join(src, name))),
   ]);
   expect(await c.exited).toBe(0);
   const out = c.output();
