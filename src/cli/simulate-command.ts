@@ -71,7 +71,7 @@ export function scenarioFrom(o: SimCliOpts, fromFile: Partial<Scenario>): Scenar
   if (o.seedsLeaveAt !== undefined) s.seedsLeaveAtMs = o.seedsLeaveAt * 1000;
   if (o.maxConnections !== undefined) s.maxConnections = o.maxConnections;
   if (o.superSeed) s.superSeed = true;
-  if (o.fast) s.fast = true;
+  if (o.fast === false) s.fast = false;
   if (o.malicious !== undefined) s.malicious = o.malicious;
   if (o.streamers !== undefined) s.streamers = o.streamers;
   if (o.meanStay !== undefined) s.meanStaySeconds = o.meanStay;
@@ -151,8 +151,8 @@ export function registerSimulateCommand(program: Command): void {
     .option('--max-connections <n>', 'connections per peer', positiveOption)
     .option('--super-seed', 'the initial seeds super-seed (BEP 16)')
     .option(
-      '--fast',
-      'peers speak the fast extension (BEP 6): allowed-fast pieces for choked newcomers, rejects',
+      '--no-fast',
+      'peers do not speak the fast extension (BEP 6: have all/none, rejects, allowed-fast pieces, suggestions), which they do by default',
     )
     .option('--malicious <fraction>', 'share of the peers (0..1) that serve corrupt data', fractionOption)
     .option(

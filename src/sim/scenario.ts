@@ -69,7 +69,10 @@ export interface Scenario {
   pipeline?: number;
   /** Regular unchoke slots per peer (plus one optimistic). */
   uploadSlots: number;
-  /** Peers speak the fast extension (BEP 6): have all/none, rejects, allowed-fast sets for newcomers. */
+  /**
+   * Peers speak the fast extension (BEP 6), as the real peer does by default: have all/none,
+   * rejects, allowed-fast sets for newcomers, a seed's suggestions. Default true; false: plain BEP 3.
+   */
   fast?: boolean;
   /** The initial seeds super-seed (BEP 16). */
   superSeed: boolean;

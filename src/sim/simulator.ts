@@ -101,7 +101,7 @@ class Simulation {
       this.zero,
       this.infoHash,
       recorder === undefined ? null : { pairKey: PAIR_KEY },
-      s.fast === true,
+      s.fast !== false,
     );
     this.pipeline = s.pipeline ?? Math.max(1, Math.round((256 * 1024) / this.blockSize));
     this.copies = new Uint32Array(s.pieces);
@@ -150,8 +150,8 @@ class Simulation {
         uploadSlots: s.uploadSlots,
         superSeed: seed && s.superSeed,
         blockLength: this.blockSize,
-        fast: s.fast === true,
-        sha1: s.fast === true ? nodeHasher.sha1 : undefined,
+        fast: s.fast !== false,
+        sha1: s.fast !== false ? nodeHasher.sha1 : undefined,
         // Links never outnumber the connection cap here.
         linkSlots: s.maxConnections,
         // A malicious peer claims every piece (and serves garbage).

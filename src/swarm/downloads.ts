@@ -1,6 +1,14 @@
 import { Assembly } from './assembly.js';
 import type { Command, CoreEvents } from './commands.js';
-import { blockKey, type Link, type LinkId, NO_REQUESTS, type OutstandingRequest, send } from './link.js';
+import {
+  blockKey,
+  type Link,
+  type LinkId,
+  NO_REQUESTS,
+  NO_SUGGESTIONS,
+  type OutstandingRequest,
+  send,
+} from './link.js';
 import { type LinkTable, META, REQUESTED_AT } from './link-table.js';
 import type { PiecePicker, PieceSet } from './picker.js';
 import { WEB_SEED_PIPELINE, WEB_SEED_SHARED_BYTES, WebSeedPolicy } from './web-seeds.js';
@@ -29,6 +37,8 @@ export const MAX_VERIFYING_BYTES = 8 * 1024 * 1024;
  * at 8 MiB/s are a quarter of a second).
  */
 export const PREEMPT_KEEP = 4;
+/** A peer's suggestions we keep at most (the newest). */
+export const MAX_SUGGESTED = 4;
 
 export class Downloads {
   readonly assembly: Assembly;
@@ -89,6 +99,20 @@ export class Downloads {
   }
 
   /**
+   * `l` suggests we fetch `index` from it (BEP 6; a seed sends its least-sent pieces): taken
+   * before rarest-first when we lack it and nobody is fetching it.
+   */
+  suggested(l: Link, index: number, now: number, out: Command[]): void {
+    if (index >= this.#picker.availability.length || this.#picker.have.has(index) || !l.offer.has(index))
+      return;
+    if (l.suggested.includes(index)) return;
+    if (l.suggested === NO_SUGGESTIONS) l.suggested = [];
+    l.suggested.push(index);
+    if (l.suggested.length > MAX_SUGGESTED) l.suggested.shift();
+    if (!l.peerChoking) this.fill(l, now, out);
+  }
+
+  /**
    * Tops `l`'s pipeline up with what the picker gives it (while the peer chokes us: from the
    * pieces it allowed us, BEP 6).
    */
@@ -117,7 +141,12 @@ export class Downloads {
       room,
       (index, begin) => l.outstanding.has(blockKey(index, begin)),
       alone,
+      l.suggested,
     );
+    if (l.suggested.length > 0) {
+      const p = this.#picker;
+      l.suggested = l.suggested.filter((i) => !p.have.has(i) && !p.active.has(i));
+    }
     if (reqs.length === 0) return;
     for (const r of reqs) {
       if (l.outstanding === NO_REQUESTS) l.outstanding = new Map();

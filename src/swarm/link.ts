@@ -56,6 +56,8 @@ class EmptyMap<V> extends Map<number, V> {
 }
 export const NO_READS: Map<number, number> = new EmptyMap<number>();
 export const NO_OFFERS: Set<number> = new EmptySet();
+/** No suggestions (shared, never changed). */
+export const NO_SUGGESTIONS: number[] = Object.freeze([]) as unknown as number[];
 export const NO_REQUESTS: Map<number, OutstandingRequest> = new EmptyMap();
 
 /** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
@@ -105,6 +107,8 @@ export class Link {
   exchangeDone = false;
   /** Super-seeding: pieces offered to this peer and not yet reported done. */
   offered: Set<number> = NO_OFFERS;
+  /** Pieces this peer suggested we fetch from it (BEP 6), oldest first; taken before rarest-first. */
+  suggested: number[] = NO_SUGGESTIONS;
 
   constructor(t: LinkTable, id: LinkId, outgoing: boolean, now: number, wanted: Bitfield | null) {
     this.#t = t;

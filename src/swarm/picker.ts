@@ -238,8 +238,8 @@ export class PiecePicker {
   /**
    * Up to `max` block requests for link `link`, whose pieces are `peer`. `already` tells which
    * blocks this link has outstanding (never asked twice of one link). Partly requested pieces come
-   * first, then a new piece by strategy; when nothing is left unrequested (endgame), blocks
-   * outstanding elsewhere are requested again.
+   * first, then those the peer suggested (BEP 6), then a new piece by strategy; when nothing is
+   * left unrequested (endgame), blocks outstanding elsewhere are requested again.
    */
   pick(
     link: number,
@@ -247,6 +247,7 @@ export class PiecePicker {
     max: number,
     already: (index: number, begin: number) => boolean,
     inOrder = false,
+    suggested: readonly number[] = [],
   ): BlockRequest[] {
     const out: BlockRequest[] = [];
     if (max <= 0) return out;
@@ -255,6 +256,11 @@ export class PiecePicker {
       if (a.unrequested === 0 || !peer.has(a.index)) continue;
       this.#takeFrom(a, link, out, max, false, already);
       if (out.length >= max) return out;
+    }
+    for (const i of suggested) {
+      if (out.length >= max) return out;
+      if (this.have.has(i) || this.active.has(i) || this.#skips(i) || !peer.has(i)) continue;
+      this.#takeFrom(this.#activate(i), link, out, max, false, already);
     }
     while (out.length < max) {
       const index = inOrder ? this.#chooseInOrder(peer) : this.#choosePiece(peer);
@@ -327,11 +333,9 @@ export class PiecePicker {
   #chooseInOrder(peer: PieceSet): number {
     const strategy = this.strategy;
     this.strategy = 'sequential';
-    try {
-      return this.#choosePiece(peer);
-    } finally {
-      this.strategy = strategy;
-    }
+    const i = this.#choosePiece(peer); // throws nothing
+    this.strategy = strategy;
+    return i;
   }
 
   #choosePiece(peer: PieceSet): number {

@@ -11,21 +11,31 @@ import { NO_OFFERS } from './link.js';
 /** Pieces a super-seed offers each peer at once. */
 export const SUPER_SEED_OFFERS = 2;
 
+const EMPTY = new Uint16Array(0);
+
 export class SuperSeed {
   readonly #pieceCount: number;
-  /** Per piece: offers peers reported done (copies given out)... */
-  readonly #given: Uint16Array;
+  /**
+   * Per piece: offers peers reported done (copies given out)... (made on the first offer: every
+   * core has a SuperSeed, few ever offer)
+   */
+  #given: Uint16Array = EMPTY;
   /** ...and offers outstanding at peers we unchoke (an offer to a choked peer is not on its way). */
-  readonly #live: Uint16Array;
+  #live: Uint16Array = EMPTY;
   readonly #availability: Uint16Array;
   readonly #rng: () => number;
 
   constructor(pieceCount: number, availability: Uint16Array, rng: () => number) {
     this.#pieceCount = pieceCount;
-    this.#given = new Uint16Array(pieceCount);
-    this.#live = new Uint16Array(pieceCount);
     this.#availability = availability;
     this.#rng = rng;
+  }
+
+  /** The counts, made on first use. */
+  #counts(): void {
+    if (this.#given !== EMPTY) return;
+    this.#given = new Uint16Array(this.#pieceCount);
+    this.#live = new Uint16Array(this.#pieceCount);
   }
 
   /**
@@ -35,6 +45,7 @@ export class SuperSeed {
    * for its turn. Records the offer; -1 when there is nothing to offer.
    */
   next(l: Link): number {
+    this.#counts();
     let best = -1;
     let bestKey = Number.POSITIVE_INFINITY;
     const n = this.#pieceCount;
@@ -47,6 +58,7 @@ export class SuperSeed {
       if (key < bestKey) {
         bestKey = key;
         best = i;
+        if (key === 0) break; // none lower: sent by nobody, held by none of our peers
       }
     }
     if (best === -1) return -1;
@@ -60,6 +72,23 @@ export class SuperSeed {
   reported(l: Link, index: number): boolean {
     if (!l.offered.delete(index)) return false;
     this.#given[index] = (this.#given[index] as number) + 1;
+    if (!l.amChoking) this.#live[index] = (this.#live[index] as number) - 1;
+    return true;
+  }
+
+  /**
+   * We serve `l` a block of `index` (`first`: the piece's first block, counted as a copy given
+   * out): true when the piece was our offer (a new one is due).
+   */
+  served(l: Link, index: number, first: boolean): boolean {
+    this.#counts();
+    if (first) this.#given[index] = (this.#given[index] as number) + 1;
+    return this.withdrawn(l, index);
+  }
+
+  /** Our offer of `index` to `l` ends without a copy from us (it has the piece from elsewhere): true when it was one. */
+  withdrawn(l: Link, index: number): boolean {
+    if (!l.offered.delete(index)) return false;
     if (!l.amChoking) this.#live[index] = (this.#live[index] as number) - 1;
     return true;
   }

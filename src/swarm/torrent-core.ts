@@ -31,8 +31,8 @@ import {
   WAS_INTERESTED,
 } from './link-table.js';
 import { PiecePicker } from './picker.js';
+import { SeedOffers } from './seed-offers.js';
 import { MAX_PEER_REQUESTS, type RequestLimits, requestLimits, takeRequest } from './serving.js';
-import { SUPER_SEED_OFFERS, SuperSeed } from './super-seed.js';
 import { linkTimers, tellLinks } from './table-loops.js';
 
 export type { Command, CoreEvents } from './commands.js';
@@ -63,8 +63,8 @@ export class TorrentCore {
   readonly #downloads: Downloads;
   /** Web seeds: a driver adds a link's id once it is one (it has every piece, BEP 19). */
   readonly webSeeds: Downloads['webSeeds'];
-  /** The super-seeding policy (only a core made to super-seed has one). */
-  readonly #superSeed: SuperSeed | null;
+  /** What we offer each peer as a seed (seed-offers.ts). */
+  readonly #offers: SeedOffers;
   readonly banned = new Set<string>();
   /** What the extension protocol needs (BEP 10: metadata to serve, PEX, our port). */
   readonly #ext: ExtendedContext;
@@ -104,8 +104,7 @@ export class TorrentCore {
     this.#avail = this.picker.availability;
     this.#downloads = new Downloads(this.picker, this.#table, this.links, this.opts, events);
     this.webSeeds = this.#downloads.webSeeds;
-    // Only a super-seed counts offers (a large simulated swarm has one among thousands of peers).
-    this.#superSeed = this.opts.superSeed ? new SuperSeed(opts.pieceCount, this.#avail, rng) : null;
+    this.#offers = new SeedOffers(this.opts.superSeed, opts.pieceCount, this.#avail, rng);
     const infoHashHex = Buffer.from(opts.infoHash).toString('hex');
     this.#who = { infoHashHex, self: Buffer.from(opts.peerId).toString('latin1'), banned: this.banned };
     this.#completeSent = this.picker.complete;
@@ -170,7 +169,7 @@ export class TorrentCore {
     this.#downloads.releaseAll(l);
     if (l.handshaken) this.picker.removeAvailability(l.have);
     if (!l.amChoking) {
-      this.#superSeed?.count(l, -1);
+      this.#offers.choked(l);
       this.#choking.unchoked--;
     }
     this.#links.delete(l);
@@ -325,12 +324,12 @@ export class TorrentCore {
         if ((flags & AM_INTERESTED) === 0) this.#downloads.updateInterest(l, now, out);
         else this.#downloads.fill(l, now, out);
       }
-      // Super-seeding: the peer got the piece we offered it; offer the next.
-      if (this.#superSeeding) {
+      // A seed's offer (seed-offers.ts) the peer now holds: the next one.
+      if (complete) {
         l ??= this.#bySlot[slot] as Link;
-        if ((this.#superSeed as SuperSeed).reported(l, index)) {
+        if (l.offered.has(index)) {
           if (out === NO_COMMANDS) out = [];
-          this.#offer(l, now, out);
+          this.#offers.reported(l, index, now, out);
         }
       }
     }
@@ -374,7 +373,12 @@ export class TorrentCore {
       send(l, { type: 'reject', index: m.index, begin: m.begin, length: m.length }, now, out);
       return out;
     }
-    if (r === 'read') return [{ type: 'read', link: l.id, index: m.index, begin: m.begin, length: m.length }];
+    if (r === 'read') {
+      const out: Command[] = [];
+      if (this.#complete) this.#offers.served(l, m.index, m.begin, now, out);
+      out.push({ type: 'read', link: l.id, index: m.index, begin: m.begin, length: m.length });
+      return out;
+    }
     return this.#close(l, r.code, r.reason);
   }
 
@@ -443,15 +447,7 @@ export class TorrentCore {
   }
 
   get #superSeeding(): boolean {
-    return this.#superSeed !== null && this.#complete;
-  }
-
-  /** Super-seeding: offer `l` its next piece (super-seed.ts). False when there is nothing to offer. */
-  #offer(l: Link, now: number, out: Command[]): boolean {
-    const i = (this.#superSeed as SuperSeed).next(l);
-    if (i === -1) return false;
-    send(l, { type: 'have', index: i }, now, out);
-    return true;
+    return this.opts.superSeed && this.#complete;
   }
 
   #ban(peerId: string, index: number, out: Command[]): void {
@@ -482,7 +478,7 @@ export class TorrentCore {
     this.#choking.round(this.links, now, this.complete, wants, {
       unchoke: (l) => this.#unchoke(l, now, out),
       choke: (l) => {
-        this.#superSeed?.count(l, -1);
+        this.#offers.choked(l);
         send(l, { type: 'choke' }, now, out);
         dropPendingReads(l, now, out);
       },
@@ -492,8 +488,8 @@ export class TorrentCore {
   #unchoke(l: Link, now: number, out: Command[]): void {
     l.amChoking = false;
     this.#choking.unchoked++;
-    this.#superSeed?.count(l, 1);
+    this.#offers.unchoking(l, this.#complete, now, out);
     send(l, { type: 'unchoke' }, now, out);
-    if (this.#superSeeding) while (l.offered.size < SUPER_SEED_OFFERS && this.#offer(l, now, out));
+    this.#offers.unchoked(l, this.#complete, now, out);
   }
 }

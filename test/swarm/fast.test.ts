@@ -15,9 +15,10 @@ const FAST = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0x04]);
 const PLAIN = Buffer.alloc(8);
 const pid = (n: number) => Buffer.from(`-XX0001-${String(n).padStart(12, '0')}`);
 
-function core(have: boolean, uploadSlots = 4) {
+/** A core holding every piece (`true`), none, or every piece but the last ('almost': a peer, not a seed). */
+function core(have: boolean | 'almost', uploadSlots = 4) {
   const bits = new Bitfield(PIECES);
-  if (have) for (let i = 0; i < PIECES; i++) bits.set(i);
+  if (have !== false) for (let i = 0; i < (have === 'almost' ? PIECES - 1 : PIECES); i++) bits.set(i);
   return new TorrentCore(
     {
       infoHash,
@@ -86,11 +87,15 @@ describe('fast extension (BEP 6)', () => {
   });
 
   it('a newcomer gets its allowed-fast set; while choked it is served those pieces and rejected the rest', () => {
-    const seed = core(true);
+    // A peer that is not a seed gives allowed-fast pieces (a seed does not: its upload is the swarm's scarcest).
+    const seed = core('almost');
     seed.addLink(1, false, 0, undefined, { ip: '80.4.4.200' });
     seed.message(1, hs(FAST, 1), 0);
     const allowed = sent(seed.message(1, { type: 'haveNone' }, 1), 1);
-    const expected = allowedFastSet('80.4.4.200', infoHash, PIECES, ALLOWED_FAST_K, sha1);
+    const expected = allowedFastSet('80.4.4.200', infoHash, PIECES, ALLOWED_FAST_K, sha1).filter(
+      (i) => i !== PIECES - 1,
+    );
+    expect(expected.length).toBeGreaterThan(5);
     expect(allowed).toEqual(expected.map((index) => ({ type: 'allowedFast', index })));
     const inSet = expected[0] as number;
     const outside = [...Array(PIECES).keys()].find((i) => !expected.includes(i)) as number;
@@ -126,8 +131,8 @@ describe('fast extension (BEP 6)', () => {
     expect(me.linkStats(1)?.outstanding).toBe(more.length + 1);
   });
 
-  it('a choking seed rejects the requests it had accepted, except allowed-fast ones', () => {
-    const seed = core(true, 1);
+  it('a choking peer rejects the requests it had accepted, except allowed-fast ones', () => {
+    const seed = core('almost', 1);
     const cmds: Command[] = [];
     for (const n of [1, 2, 3]) {
       seed.addLink(n, false, 0, undefined, { ip: `10.0.${n}.1` });
@@ -154,5 +159,80 @@ describe('fast extension (BEP 6)', () => {
     expect(rejects.map((m) => (m as { index: number }).index).sort()).toEqual(
       [40, 41, 42].filter((i) => !allowed.has(i)),
     );
+  });
+});
+
+describe('suggestions (BEP 6): a seed sends each piece once before any twice', () => {
+  it('a seed suggests its least-sent pieces before it unchokes, and a new one as each is asked for', () => {
+    const seed = core(true, 4);
+    const suggested = new Map<number, number[]>();
+    const take = (n: number, cmds: Command[]) => {
+      const msgs = sent(cmds, n);
+      for (const m of msgs) if (m.type === 'suggest') suggested.get(n)?.push(m.index);
+      return msgs;
+    };
+    const peers = [1, 2, 3, 4];
+    for (const n of peers) {
+      suggested.set(n, []);
+      seed.addLink(n, false, 0, undefined, { ip: `10.0.${n}.1` });
+      seed.message(n, hs(FAST, n), 0);
+      expect(types(take(n, seed.message(n, { type: 'haveNone' }, 0)))).toEqual([]); // no allowed-fast set from a seed
+      // Interested: unchoked at once (a slot is free), the suggestions first.
+      expect(types(take(n, seed.message(n, { type: 'interested' }, 0)))).toEqual([
+        'suggest',
+        'suggest',
+        'unchoke',
+      ]);
+    }
+    // Each peer asks for its oldest open suggestion, round after round: every piece goes out once.
+    const asked: number[] = [];
+    for (let round = 0; asked.length < PIECES; round++) {
+      expect(round).toBeLessThan(PIECES);
+      for (const n of peers) {
+        const index = suggested.get(n)?.shift() as number;
+        asked.push(index);
+        const out = seed.message(n, { type: 'request', index, begin: 0, length: 16384 }, 1 + round);
+        expect(out.at(-1)).toEqual({ type: 'read', link: n, index, begin: 0, length: 16384 });
+        expect(types(take(n, out.slice(0, -1)))).toEqual(['suggest']);
+      }
+    }
+    expect(asked.length).toBe(PIECES);
+    expect(new Set(asked).size).toBe(PIECES);
+    // A peer that has a suggested piece from elsewhere (its have) gets another suggestion instead.
+    const open = suggested.get(1)?.[0] as number;
+    expect(open).toBeDefined();
+    const next = sent(seed.message(1, { type: 'have', index: open }, 100), 1);
+    expect(next).toHaveLength(1);
+    expect(next[0]).toMatchObject({ type: 'suggest' });
+    expect((next[0] as { index: number }).index).not.toBe(open);
+  });
+
+  it('a peer asks for a suggested piece first; suggestions of pieces it holds are ignored', () => {
+    const me = core('almost');
+    me.addLink(1, true, 0, undefined, { ip: '10.0.0.1', listenPort: 6881 });
+    me.message(1, hs(FAST, 1), 0);
+    me.message(1, { type: 'haveAll' }, 1);
+    // We hold 0..62 and lack 63: a suggestion of 5 is nothing to us.
+    expect(me.message(1, { type: 'suggest', index: 5 }, 2)).toEqual([]);
+    const reqs = sent(me.message(1, { type: 'unchoke' }, 3), 1);
+    expect(reqs.every((m) => m.type === 'request' && m.index === PIECES - 1)).toBe(true);
+
+    const empty = core(false);
+    empty.addLink(1, true, 0, undefined, { ip: '10.0.0.1', listenPort: 6881 });
+    empty.message(1, hs(FAST, 1), 0);
+    empty.message(1, { type: 'haveAll' }, 1);
+    expect(empty.message(1, { type: 'suggest', index: 37 }, 2)).toEqual([]); // choked: nothing to ask yet
+    expect(empty.message(1, { type: 'suggest', index: 9 }, 2)).toEqual([]);
+    const first = sent(empty.message(1, { type: 'unchoke' }, 3), 1);
+    // Both suggested pieces (2 blocks each) come first, in the order suggested; then rarest-first.
+    expect(first.slice(0, 4)).toEqual([
+      { type: 'request', index: 37, begin: 0, length: 16384 },
+      { type: 'request', index: 37, begin: 16384, length: 16384 },
+      { type: 'request', index: 9, begin: 0, length: 16384 },
+      { type: 'request', index: 9, begin: 16384, length: 16384 },
+    ]);
+    expect(first.length).toBeGreaterThan(4);
+    // A suggestion out of range is ignored, not an offence.
+    expect(empty.message(1, { type: 'suggest', index: PIECES + 5 }, 4)).toEqual([]);
   });
 });
