@@ -7,8 +7,10 @@
  * last completion over the fluid lower bound, beside the binomial-pipeline optimum (k pieces to N
  * peers in about k + log2(N) piece times, equal capacities only) and the target; what the seed
  * sent (copies of the file, sends until every piece went out once); p50 completion; the first
- * piece's p50; upload utilization. `--big` adds 10,000 x 1,000 (minutes of wall time). `--seeds`
- * takes several RNG seeds (comma-separated): one row each.
+ * piece's p50; upload utilization and where the idle uplinks were. Beside each, the same scenario
+ * with plain BEP 3 peers (`fast: false`: no suggestions from the seed, the baseline). `--big` adds
+ * 10,000 x 1,000 (minutes of wall time). `--seeds` takes several RNG seeds (comma-separated): one
+ * row each.
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_SCENARIO, runSimulation, type Scenario } from '../src/sim/simulator.js';
@@ -54,13 +56,14 @@ if (args.big)
 
 console.log(`bench:flash, node ${process.version}: simulate's defaults, RNG seed(s) ${seeds.join(', ')}\n`);
 console.log(
-  '| scenario | seed | last / bound | optimum / bound | target | seed copies | sends until every piece out once | p50 completion | first piece p50 | utilization | wall |',
+  '| scenario | seed | last / bound | plain BEP 3 | optimum / bound | target | seed copies (plain) | sends until every piece out once (plain) | p50 completion | first piece p50 | utilization | uplinks busy / idle: asked elsewhere, want nothing, unchoke nobody, empty | wall |',
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
 for (const row of rows) {
   for (const seed of seeds) {
     const s: Scenario = { ...DEFAULT_SCENARIO, ...row.s, seed };
     const r = runSimulation(s);
+    const plain = runSimulation({ ...s, fast: false });
     const pieceTime = s.pieceSize / (s.capacity[0]?.upload ?? 1);
     const optimum =
       row.equal && r.lowerBoundMs !== null
@@ -68,8 +71,10 @@ for (const row of rows) {
         : null;
     const ss = r.seedSends;
     const sec = (ms: number | null | undefined) => (ms == null ? '-' : `${(ms / 1000).toFixed(1)} s`);
+    const pc = (x: number) => `${(x * 100).toFixed(0)}%`;
+    const u = r.uplinks;
     console.log(
-      `| ${row.name} | ${seed} | ${r.ratioToBound?.toFixed(3) ?? 'incomplete'} | ${optimum?.toFixed(3) ?? '-'} | ${row.target === null ? '-' : `<= ${row.target}`} | ${r.originLoad.toFixed(2)} | ${ss.coveredAfter ?? '-'} (${sec(ss.coveredAtMs)}) | ${sec(r.distribution?.p50)} | ${r.firstPiece === null ? '-' : `${(r.firstPiece.p50 / 1000).toFixed(2)} s`} | ${(r.uploadUtilization * 100).toFixed(1)}% | ${(r.wallMs / 1000).toFixed(1)} s |`,
+      `| ${row.name} | ${seed} | ${r.ratioToBound?.toFixed(3) ?? 'incomplete'} | ${plain.ratioToBound?.toFixed(3) ?? 'incomplete'} | ${optimum?.toFixed(3) ?? '-'} | ${row.target === null ? '-' : `<= ${row.target}`} | ${r.originLoad.toFixed(2)} (${plain.originLoad.toFixed(2)}) | ${ss.coveredAfter ?? '-'} (${plain.seedSends.coveredAfter ?? '-'}) | ${sec(r.distribution?.p50)} | ${r.firstPiece === null ? '-' : `${(r.firstPiece.p50 / 1000).toFixed(2)} s`} | ${(r.uploadUtilization * 100).toFixed(1)}% | ${pc(u.busy)} / ${pc(u.askedElsewhere)}, ${pc(u.notInterested)}, ${pc(u.noneUnchoked)}, ${pc(u.empty)} | ${((r.wallMs + plain.wallMs) / 1000).toFixed(1)} s |`,
     );
   }
 }

@@ -260,6 +260,12 @@ function reportLines(s: Scenario, r: SimReport): string[] {
         .map(([c, n]) => `${c}x ${n}`)
         .join(', ')}`,
     );
+  const u = r.uplinks;
+  const pc = (x: number) => `${(x * 100).toFixed(1)}%`;
+  if (u.samples > 0)
+    out.push(
+      `Uplinks (share of the upload capacity, sampled each second): busy ${pc(u.busy)}; idle: holds nothing ${pc(u.empty)}, unchokes nobody ${pc(u.noneUnchoked)}, unchoked peers want nothing it has ${pc(u.notInterested)}, unchoked peers asked elsewhere ${pc(u.askedElsewhere)}`,
+    );
   out.push(
     `Events: ${r.events} in ${sec(r.wallMs)} s wall (${((r.events / r.wallMs) * 1000).toFixed(0)}/s), peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
   );

@@ -1,6 +1,7 @@
 import { distributionLowerBound } from '../core/lower-bound.js';
 import type { Scenario } from './scenario.js';
 import type { SimPeer } from './sim-peer.js';
+import { type UplinkShares, uplinkShares } from './uplinks.js';
 
 /** A simulation's metrics: piece availability over time, and the report at the end. */
 
@@ -29,6 +30,8 @@ export interface SimReport {
   };
   /** Bytes uploaded over (capacity x time) for all peers, up to the last completion. */
   uploadUtilization: number;
+  /** The uplinks sampled each second: busy, or idle and why (shares of the samples; uplinks.ts). */
+  uplinks: UplinkShares;
   /** Samples of piece availability: copies of the rarest and mean piece among live peers. */
   availability: { timeMs: number; min: number; mean: number; completed: number }[];
   events: number;
@@ -71,6 +74,7 @@ export interface RunTotals {
   peakRssBytes: number;
   virtualMs: number;
   stoppedByWall: boolean;
+  uplinks: UplinkShares;
 }
 
 /** How long after joining the honest leechers verified their first piece (null: none did). */
@@ -151,6 +155,7 @@ export function buildReport(s: Scenario, t: RunTotals): SimReport {
     originLoad: all.filter((p) => p.seed).reduce((a, p) => a + p.uploaded, 0) / F,
     seedSends: seedSendStats(all, s.pieces),
     uploadUtilization: lastCompletion ? uploadedAll / ((capacity * lastCompletion) / 1000) : 0,
+    uplinks: uplinkShares(t.uplinks),
     availability: t.availability,
     events: t.events,
     wallMs: t.wallMs,

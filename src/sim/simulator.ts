@@ -12,6 +12,7 @@ import type { ReplayRecorder } from './replay.js';
 import { buildReport, type SimReport, sampleAvailability } from './report.js';
 import { type CapacityClass, capacityClass, PAIR_KEY, type Scenario, scenarioProblem } from './scenario.js';
 import { SimPeer } from './sim-peer.js';
+import { emptyUplinkShares, sampleUplinks, UPLINK_SAMPLE_MS } from './uplinks.js';
 
 export type { SimReport } from './report.js';
 export {
@@ -81,6 +82,8 @@ class Simulation {
   readonly honest: number;
   readonly frames: FrameMaker | null;
   stoppedByWall = false;
+  /** The uplinks' samples so far (uplinks.ts). */
+  readonly uplinks = emptyUplinkShares();
 
   constructor(
     readonly s: Scenario,
@@ -298,6 +301,7 @@ class Simulation {
     let nextSampleTime = 0;
     let lastProgress = 0;
     let nextFrameAt = 0;
+    let nextUplinksAt = 0;
     while (queue.size > 0 && run.done + run.departed < this.honest) {
       const t = queue.peekTime();
       if (t > s.maxTimeMs) break;
@@ -323,6 +327,10 @@ class Simulation {
         nextSampleTime = now + SAMPLE_MS;
         this.availability.push(sampleAvailability(this.copies, now, run.done));
         run.peakRss = Math.max(run.peakRss, process.memoryUsage().rss);
+      }
+      if (now >= nextUplinksAt) {
+        nextUplinksAt = now + UPLINK_SAMPLE_MS;
+        sampleUplinks(this.all, now, this.uplinks);
       }
       if (onProgress && (run.events & 0xffff) === 0 && run.done !== lastProgress) {
         lastProgress = run.done;
@@ -359,6 +367,7 @@ class Simulation {
       peakRssBytes: run.peakRss,
       virtualMs: net.time,
       stoppedByWall: this.stoppedByWall,
+      uplinks: this.uplinks,
     });
   }
 }

@@ -97,6 +97,8 @@ export class Link {
   roundUp = 0;
   rate = 0;
   openedAt: number;
+  /** When the peer last said it is not interested in us (openedAt until then). */
+  lostInterestAt: number;
   unexpected = 0;
   /** Requests we cancelled to make way for urgent ones, whose blocks may still come (not held against the peer). */
   cancelled = 0;
@@ -118,6 +120,7 @@ export class Link {
     this.offer = this.have;
     this.outgoing = outgoing;
     this.openedAt = now;
+    this.lostInterestAt = now;
     this.wanted = wanted;
   }
 

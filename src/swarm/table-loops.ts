@@ -16,6 +16,7 @@ import {
   LAST_SENT,
   type LinkTable,
   META,
+  PEER_INTERESTED,
   REQUESTED_AT,
   WAS_INTERESTED,
 } from './link-table.js';
@@ -76,8 +77,20 @@ export function tellLinks(
 }
 
 /**
- * A tick's timers on every link: no handshake in time or silent too long (`timeout`: the core
- * closes it), requests unanswered too long (back to the picker), our own silence (a keep-alive).
+ * A seed closes a link over which neither side has wanted anything for this long (since the link
+ * opened, the peer lost interest, or we completed): the peer is a seed too, or wants nothing we
+ * have. Without it, seeds kept such links for good (have suppression means two peers that both
+ * complete need not learn it of each other), their connection slots full of other seeds while
+ * peers that need them could not link (1,000 peers, two upload classes: fast seeds idle 18% of
+ * the swarm's upload capacity; docs/simulator.md).
+ */
+export const UNWANTED_MS = 10_000;
+
+/**
+ * A tick's timers on every link: no handshake in time or silent too long (`close` with
+ * ERR_TIMEOUT), unwanted by both sides while we seed (`seedSince`: since when, else null; closed
+ * with ERR_NOT_NEEDED), requests unanswered too long (back to the picker), our own silence (a
+ * keep-alive).
  */
 export function linkTimers(
   t: LinkTable,
@@ -85,16 +98,27 @@ export function linkTimers(
   downloads: Downloads,
   now: number,
   out: Command[],
-  timeout: (l: Link, why: string) => void,
+  seedSince: number | null,
+  close: (l: Link, code: 'ERR_TIMEOUT' | 'ERR_NOT_NEEDED', why: string) => void,
 ): void {
   for (let slot = 0; slot < t.used; slot++) {
     const l = bySlot[slot];
     if (l === undefined) continue;
     const m = slot * META;
-    const handshaken = ((t.meta[m + FLAGS] as number) & HANDSHAKEN) !== 0;
+    const flags = t.meta[m + FLAGS] as number;
+    const handshaken = (flags & HANDSHAKEN) !== 0;
     const late = timedOut(l, handshaken, t.meta[m + LAST_RECEIVED] as number, now);
     if (late !== null) {
-      timeout(l, late);
+      close(l, 'ERR_TIMEOUT', late);
+      continue;
+    }
+    if (
+      seedSince !== null &&
+      handshaken &&
+      (flags & (PEER_INTERESTED | AM_INTERESTED)) === 0 &&
+      now - Math.max(seedSince, l.lostInterestAt) >= UNWANTED_MS
+    ) {
+      close(l, 'ERR_NOT_NEEDED', 'neither side has wanted anything of the other for 10 s');
       continue;
     }
     if (now - (t.meta[m + REQUESTED_AT] as number) > REQUEST_TIMEOUT_MS) {

@@ -85,6 +85,8 @@ export class TorrentCore {
   readonly #avail: Uint16Array;
   /** The picker holds every piece (kept here: a `have` asks, and the picker is another object). */
   #complete: boolean;
+  /** Since when we seed (the first tick that found us complete), or null. */
+  #seedSince: number | null = null;
 
   constructor(opts: CoreOpts, rng: () => number, events: CoreEvents = {}) {
     this.opts = resolveCoreOpts(opts);
@@ -270,6 +272,7 @@ export class TorrentCore {
         break;
       case 'notInterested':
         l.peerInterested = false;
+        l.lostInterestAt = now;
         if (!l.amChoking) this.#choking.stale = true;
         break;
       case 'request':
@@ -462,8 +465,9 @@ export class TorrentCore {
   /** Call every second or so: choking rounds, request and idle timeouts, keep-alives. */
   tick(now: number): Command[] {
     const out: Command[] = [];
-    linkTimers(this.#table, this.#bySlot, this.#downloads, now, out, (l, why) =>
-      out.push(...this.#close(l, 'ERR_TIMEOUT', why)),
+    this.#seedSince = this.#complete ? (this.#seedSince ?? now) : null;
+    linkTimers(this.#table, this.#bySlot, this.#downloads, now, out, this.#seedSince, (l, code, why) =>
+      out.push(...this.#close(l, code, why)),
     );
     if (this.#choking.due(now)) this.#chokeRound(now, out);
     this.#downloads.tickWebSeeds(now, out);

@@ -124,6 +124,17 @@ describe('simulator', () => {
     }
   });
 
+  it('says where the upload capacity went: busy, or idle and why; busy agrees with the utilization', () => {
+    const r = runSimulation({ ...DEFAULT_SCENARIO, peers: 200, pieces: 50, seed: 5 });
+    const u = r.uplinks;
+    expect(u.samples).toBeGreaterThan(200 * 10);
+    const sum = u.busy + u.empty + u.noneUnchoked + u.notInterested + u.askedElsewhere;
+    expect(sum).toBeCloseTo(1, 9);
+    expect(Math.abs(u.busy - r.uploadUtilization)).toBeLessThan(0.08);
+    // Before the first pieces spread, most peers hold nothing: a flash crowd's start shows.
+    expect(u.empty).toBeGreaterThan(0.01);
+  });
+
   it('streamers (a share of peers asking for the pieces ahead of their reader first): deterministic, every peer completes, the run changes', () => {
     const streaming = { ...small, streamers: 0.25 };
     const r1 = runSimulation(streaming);

@@ -236,3 +236,25 @@ describe('suggestions (BEP 6): a seed sends each piece once before any twice', (
     expect(empty.message(1, { type: 'suggest', index: PIECES + 5 }, 4)).toEqual([]);
   });
 });
+
+describe('a seed and a peer that want nothing of each other', () => {
+  it('a seed closes a link neither side has wanted anything over for 10 s; a peer that wants stays', () => {
+    const seed = core(true);
+    for (const n of [1, 2]) {
+      seed.addLink(n, false, 0, undefined, { ip: `10.0.${n}.1` });
+      seed.message(n, hs(FAST, n), 0);
+      seed.message(n, { type: 'haveNone' }, 0);
+    }
+    seed.message(1, { type: 'interested' }, 0);
+    // Link 2 wants nothing (a peer that selected no files, say); link 1 is downloading.
+    const closes = (cmds: Command[]) => cmds.filter((c) => c.type === 'close');
+    expect(closes(seed.tick(1_000))).toEqual([]);
+    expect(closes(seed.tick(9_000))).toEqual([]);
+    expect(closes(seed.tick(11_500))).toEqual([expect.objectContaining({ link: 2, code: 'ERR_NOT_NEEDED' })]);
+    expect(seed.linkStats(2)).toBeUndefined();
+    // Link 1 loses interest at 12 s: closed 10 s later, not before.
+    seed.message(1, { type: 'notInterested' }, 12_000);
+    expect(closes(seed.tick(20_000))).toEqual([]);
+    expect(closes(seed.tick(22_500))).toEqual([expect.objectContaining({ link: 1, code: 'ERR_NOT_NEEDED' })]);
+  });
+});
