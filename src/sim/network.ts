@@ -23,11 +23,13 @@ const MIN_RTO_MS = 200;
  * control messages, a piece (the network's), a peer's once-a-second tick, its announce (the
  * swarm's).
  */
-export const EVENT_KINDS = 4;
+export const EVENT_KINDS = 5;
 export const CONTROL_EVENT = 0;
 export const PIECE_EVENT = 1;
 export const TICK_EVENT = 2;
 export const ANNOUNCE_EVENT = 3;
+/** A piece left its sender's uplink (or was dropped): the sender's core reads the next (sendAhead). */
+export const SENT_EVENT = 4;
 
 export interface NetworkModel {
   /** One-way latency between any two peers, ms. */
@@ -136,7 +138,10 @@ export class SimNetwork implements SimLinks {
 
   deliver(from: SimPeer, link: LinkId, m: Message | 'handshake'): void {
     const to = from.endPeer[link];
-    if (to === undefined) return;
+    if (to === undefined) {
+      if (m !== 'handshake' && m.type === 'piece') this.#sent(from, link, m, this.time);
+      return;
+    }
     const until = from.endDataUntil;
     const now = this.time;
     const loss = this.#loss;
@@ -175,12 +180,18 @@ export class SimNetwork implements SimLinks {
     const lost = loss > 0 ? this.#poisson(Math.ceil(bytes / MSS) * loss) : 0;
     const depart = Math.max(now, from.upBusy) + ((bytes + lost * MSS) * 1000) / from.upload;
     from.upBusy = depart;
+    this.#sent(from, link, m, depart);
     from.uploaded += m.block.length;
     const arrive = Math.max(depart + this.#latency + lost * 2 * this.#latency, until[link] as number);
     at = Number.isFinite(to.download) ? Math.max(arrive, to.downBusy) + (bytes * 1000) / to.download : arrive;
     if (Number.isFinite(to.download)) to.downBusy = at;
     until[link] = at;
     this.queue.pushCode(at, this.#record(from, link, m) * EVENT_KINDS + PIECE_EVENT);
+  }
+
+  /** The sender's core hears at `at` that the piece is gone (its uplink takes the next). */
+  #sent(from: SimPeer, link: LinkId, m: Message, at: number): void {
+    this.queue.pushCode(at, this.#record(from, link, m) * EVENT_KINDS + SENT_EVENT);
   }
 
   /**
@@ -241,6 +252,12 @@ export class SimNetwork implements SimLinks {
       case PIECE_EVENT:
         this.arrivePiece(x);
         return true;
+      case SENT_EVENT: {
+        const from = this.#recFrom[x] as SimPeer;
+        this.#release(x);
+        if (!from.gone) runCommands(from, from.core.blockSent(this.time));
+        return true;
+      }
       default:
         return false;
     }

@@ -150,6 +150,9 @@ class Simulation {
         strategy: s.strategy,
         assemble: false,
         pipeline: this.pipeline,
+        // The uplink takes one block at a time; the rest of the requests wait in the core, where
+        // a cancel takes them back (send-queue.ts).
+        sendAhead: 1,
         uploadSlots: s.uploadSlots,
         superSeed: seed && s.superSeed,
         blockLength: this.blockSize,

@@ -66,6 +66,13 @@ export interface CoreOpts {
    * no slots.
    */
   linkSlots?: number;
+  /**
+   * Blocks handed to the driver ahead of the wire at most (send-queue.ts); the rest of the
+   * requests we accepted wait in the core, where a cancel still takes them back. Default
+   * unbounded (every request read at once). A driver that sets it calls `blockSent` as each
+   * piece message leaves (or is dropped).
+   */
+  sendAhead?: number;
 }
 
 /** The options with their defaults filled in. */
@@ -89,5 +96,6 @@ export function resolveCoreOpts(opts: CoreOpts): ResolvedCoreOpts {
     private: opts.private ?? false,
     fast: opts.fast ?? true,
     pexIntervalMs: opts.pexIntervalMs ?? PEX_INTERVAL_MS,
+    sendAhead: opts.sendAhead ?? Number.POSITIVE_INFINITY,
   };
 }

@@ -51,11 +51,21 @@ export class SeedOffers {
     if (this.superSeed ? c.reported(l, index) : c.withdrawn(l, index)) this.#offer(l, now, out);
   }
 
-  /** We serve `l` a block of `index` (`begin` 0: a copy of the piece given out); suggesting seeds only. */
-  served(l: Link, index: number, begin: number, now: number, out: Command[]): void {
+  /**
+   * `l` asks us for a block of `index` (`begin` 0: a copy of the piece given out, counted at once
+   * so that the next suggestion is another piece); a suggestion taken is replaced. Suggesting
+   * seeds only.
+   */
+  requested(l: Link, index: number, begin: number, now: number, out: Command[]): void {
     if (this.superSeed) return;
-    this.#counts.served(l, index, begin === 0);
+    if (begin === 0) this.#counts.gave(index, 1);
+    this.#counts.withdrawn(l, index);
     this.#topUp(l, now, out);
+  }
+
+  /** A request we counted was dropped unsent (cancelled, choked, its link gone): not a copy after all. */
+  dropped(index: number, begin: number): void {
+    if (!this.superSeed && begin === 0) this.#counts.gave(index, -1);
   }
 
   #topUp(l: Link, now: number, out: Command[]): void {

@@ -76,14 +76,11 @@ export class SuperSeed {
     return true;
   }
 
-  /**
-   * We serve `l` a block of `index` (`first`: the piece's first block, counted as a copy given
-   * out): true when the piece was our offer (a new one is due).
-   */
-  served(l: Link, index: number, first: boolean): boolean {
+  /** A copy of `index` goes out (suggestions: asked of us), or does not after all (`delta` -1). */
+  gave(index: number, delta: 1 | -1): void {
     this.#counts();
-    if (first) this.#given[index] = (this.#given[index] as number) + 1;
-    return this.withdrawn(l, index);
+    const g = this.#given[index] as number;
+    if (delta > 0 || g > 0) this.#given[index] = g + delta;
   }
 
   /** Our offer of `index` to `l` ends without a copy from us (it has the piece from elsewhere): true when it was one. */

@@ -32,6 +32,7 @@ import {
 } from './link-table.js';
 import { PiecePicker } from './picker.js';
 import { SeedOffers } from './seed-offers.js';
+import { SendQueue } from './send-queue.js';
 import { MAX_PEER_REQUESTS, type RequestLimits, requestLimits, takeRequest } from './serving.js';
 import { linkTimers, tellLinks } from './table-loops.js';
 
@@ -65,6 +66,8 @@ export class TorrentCore {
   readonly webSeeds: Downloads['webSeeds'];
   /** What we offer each peer as a seed (seed-offers.ts). */
   readonly #offers: SeedOffers;
+  /** The requests we accepted, read as the uplink takes them (send-queue.ts). */
+  readonly #sendQueue: SendQueue;
   readonly banned = new Set<string>();
   /** What the extension protocol needs (BEP 10: metadata to serve, PEX, our port). */
   readonly #ext: ExtendedContext;
@@ -107,6 +110,9 @@ export class TorrentCore {
     this.#downloads = new Downloads(this.picker, this.#table, this.links, this.opts, events);
     this.webSeeds = this.#downloads.webSeeds;
     this.#offers = new SeedOffers(this.opts.superSeed, opts.pieceCount, this.#avail, rng);
+    this.#sendQueue = new SendQueue(this.opts.sendAhead, this.#requestLimits, events, (i, b) => {
+      if (this.#complete) this.#offers.dropped(i, b);
+    });
     const infoHashHex = Buffer.from(opts.infoHash).toString('hex');
     this.#who = { infoHashHex, self: Buffer.from(opts.peerId).toString('latin1'), banned: this.banned };
     this.#completeSent = this.picker.complete;
@@ -369,34 +375,19 @@ export class TorrentCore {
   }
 
   #onRequest(l: Link, m: { index: number; begin: number; length: number }, now: number): Command[] {
-    const r = takeRequest(l, m, this.#requestLimits);
-    if (r === 'drop') return [];
-    if (r === 'reject') {
-      const out: Command[] = [];
-      send(l, { type: 'reject', index: m.index, begin: m.begin, length: m.length }, now, out);
-      return out;
-    }
-    if (r === 'read') {
-      const out: Command[] = [];
-      if (this.#complete) this.#offers.served(l, m.index, m.begin, now, out);
-      out.push({ type: 'read', link: l.id, index: m.index, begin: m.begin, length: m.length });
-      return out;
-    }
-    return this.#close(l, r.code, r.reason);
+    const out: Command[] = [];
+    const bad = this.#sendQueue.request(l, m, this.links, this.#complete ? this.#offers : null, now, out);
+    return bad === null ? out : this.#close(l, bad.code, bad.reason);
   }
 
   /** Storage read a block we were asked for: send it unless cancelled or choked since. */
   readDone(link: LinkId, index: number, begin: number, block: Uint8Array, now: number): Command[] {
-    const l = this.links.get(link);
-    if (l === undefined) return [];
-    const key = blockKey(index, begin);
-    if (!l.pendingReads.delete(key) || (l.amChoking && l.allowedOut?.has(index) !== true)) return [];
-    const out: Command[] = [];
-    send(l, { type: 'piece', index, begin, block }, now, out);
-    l.uploaded += block.length;
-    l.roundUp += block.length;
-    this.events.onUpload?.(link, block.length);
-    return out;
+    return this.#sendQueue.readDone(this.links, link, index, begin, block, now);
+  }
+
+  /** A paced driver (opts.sendAhead) sent, or dropped, a piece message: the next requests are read. */
+  blockSent(_now: number): Command[] {
+    return this.#sendQueue.blockSent(this.links);
   }
 
   #onPiece(l: Link, m: { index: number; begin: number; block: Uint8Array }, now: number): Command[] {
