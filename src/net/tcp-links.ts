@@ -40,6 +40,8 @@ export interface TcpLinksHandlers {
   incoming(link: LinkId, ip: string): void;
   /** Piece bytes written to a socket. */
   uploaded(bytes: number): void;
+  /** A piece message given to `send` has gone: written to its socket, or dropped with its link (once each). */
+  pieceGone?(): void;
 }
 
 /** A connection being made (TcpLinks.dial). */
@@ -272,11 +274,13 @@ export class TcpLinks implements PeerLinks {
       const cancel = this.#o.timers.after(wait, () => {
         this.#waiting.delete(cancel);
         if (sock !== undefined && !sock.closed) this.#sendCounted(sock, msg);
+        this.#h.pieceGone?.();
       });
       this.#waiting.add(cancel);
     } else {
       const sock = this.#out(link);
       if (sock !== undefined) this.#sendCounted(sock, msg);
+      if (msg.type === 'piece') this.#h.pieceGone?.();
     }
   }
 

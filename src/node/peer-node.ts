@@ -22,6 +22,7 @@ import {
   type PeerNodeEvents,
   type PeerNodeOpts,
   type StoreInfo,
+  sendAheadFor,
   TICK_MS,
 } from './peer-options.js';
 import { newPeerId, systemPeerDeps } from './system-deps.js';
@@ -272,6 +273,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         private: m.private,
         sha1: this.#deps.hasher.sha1,
         pexIntervalMs: this.opts.pexIntervalMs,
+        sendAhead: sendAheadFor(this.opts),
       },
       this.#deps.rng,
       {
@@ -324,8 +326,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         },
         gone: (id) => {
           this.core.removeLink(id);
-          // An exchange ends with its link, whoever closed it.
-          this.#exchanges.ended(id);
+          this.#exchanges.ended(id); // an exchange ends with its link, whoever closed it
         },
         accept: (ip) => this.#dialer.acceptable(ip),
         // In exchange mode a peer fetches only through its own exchanges; incoming links just serve.
@@ -337,6 +338,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
           this.uploaded += n;
           this.emit('upload', n);
         },
+        pieceGone: () => queueMicrotask(() => this.#interp.run(this.core.blockSent(clock.now()))),
       },
     );
   }

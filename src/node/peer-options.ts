@@ -140,6 +140,21 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 export const TICK_MS = 1_000;
 /** A link is not judged useless before it has been open this long (its handshake and bitfield). */
 export const SETTLE_MS = 3_000;
+/**
+ * Blocks read ahead of the wire when the uplink is paced (256 KiB: an eighth of a second at
+ * 2 MiB/s; enough reads in flight to keep a fast uplink busy). The rest of the requests we
+ * accepted wait in the core, where a cancel takes them back (swarm/send-queue.ts).
+ */
+export const PACED_SEND_AHEAD = 16;
+
+/**
+ * The core's sendAhead: PACED_SEND_AHEAD when the uplink is paced (a cap of ours or the
+ * session's; requests then wait in the core, and the links say when each piece has gone), else
+ * none (every request read at once).
+ */
+export function sendAheadFor(o: PeerNodeOpts): number | undefined {
+  return o.upBucket !== undefined || o.uploadRate !== undefined ? PACED_SEND_AHEAD : undefined;
+}
 
 export interface PeerNodeEvents {
   piece: [index: number, have: number, total: number];

@@ -92,18 +92,19 @@ export function runCommands(d: Driver, cmds: readonly Command[]): void {
 
 function read(d: Driver, link: LinkId, index: number, begin: number, length: number): void {
   let block: Uint8Array | Promise<Uint8Array>;
+  // A failed read frees its place in the send queue all the same (core.blockSent).
+  const failed = (e: Error) => {
+    d.error?.(e, false);
+    runCommands(d, d.core.blockSent(d.now()));
+  };
   try {
     block = d.read(index, begin, length);
   } catch (e) {
-    d.error?.(e as Error, false);
+    failed(e as Error);
     return;
   }
   if (block instanceof Uint8Array) runCommands(d, d.core.readDone(link, index, begin, block, d.now()));
-  else
-    block.then(
-      (b) => runCommands(d, d.core.readDone(link, index, begin, b, d.now())),
-      (e: Error) => d.error?.(e, false),
-    );
+  else block.then((b) => runCommands(d, d.core.readDone(link, index, begin, b, d.now())), failed);
 }
 
 function verify(d: Driver, index: number, data: Uint8Array): void {
