@@ -1,5 +1,5 @@
 import type { Command } from './commands.js';
-import { type Link, send } from './link.js';
+import { type Link, NO_OFFERS, send } from './link.js';
 import { SUPER_SEED_OFFERS, SuperSeed } from './super-seed.js';
 
 /** Suggestions a seed keeps open per peer it unchokes. */
@@ -40,9 +40,14 @@ export class SeedOffers {
     if (seeding && this.superSeed) this.#topUp(l, now, out);
   }
 
-  /** We choke `l`, or it is gone: its offers are no longer on their way. */
+  /**
+   * We choke `l`, or it is gone: its offers are no longer on their way. Suggestions lapse (the
+   * peer drops them when choked; the next unchoke brings new ones); a super-seed's offers stand
+   * (the peer believes we hold those pieces).
+   */
   choked(l: Link): void {
     this.#counts.count(l, -1);
+    if (!this.superSeed) l.offered = NO_OFFERS;
   }
 
   /** `l` has `index` now: a super-seed's offer was given out; a suggestion is withdrawn. Either way, a new offer. */

@@ -14,7 +14,7 @@ import {
   haveMessage,
   offerAllowedFast,
 } from './fast.js';
-import { blockKey, handshakeRefusal, Link, type LinkId, Links, send } from './link.js';
+import { blockKey, handshakeRefusal, Link, type LinkId, Links, NO_SUGGESTIONS, send } from './link.js';
 import {
   AM_INTERESTED,
   COUNT,
@@ -260,6 +260,7 @@ export class TorrentCore {
       }
       case 'choke':
         l.peerChoking = true;
+        l.suggested = NO_SUGGESTIONS; // a seed's suggestions lapse with its unchoke
         // BEP 3: a choke discards every request we had outstanding there. A fast peer (BEP 6)
         // rejects those it will not serve instead, and may still serve allowed-fast pieces.
         if (!l.fast) {

@@ -258,3 +258,23 @@ describe('a seed and a peer that want nothing of each other', () => {
     expect(closes(seed.tick(22_500))).toEqual([expect.objectContaining({ link: 1, code: 'ERR_NOT_NEEDED' })]);
   });
 });
+
+describe('suggestions lapse with a choke', () => {
+  it('a peer the seed chokes gets fresh suggestions with its next unchoke', () => {
+    const seed = core(true, 4);
+    seed.addLink(1, false, 0, undefined, { ip: '10.0.1.1' });
+    seed.message(1, hs(FAST, 1), 0);
+    seed.message(1, { type: 'haveNone' }, 0);
+    expect(types(sent(seed.message(1, { type: 'interested' }, 0), 1))).toEqual([
+      'suggest',
+      'suggest',
+      'unchoke',
+    ]);
+    // It loses interest: the next round (2.5 s later) chokes it.
+    seed.message(1, { type: 'notInterested' }, 1_000);
+    expect(types(sent(seed.tick(4_000), 1))).toContain('choke');
+    // Interested again: unchoked at once, with two suggestions again (the old ones lapsed).
+    const again = sent(seed.message(1, { type: 'interested' }, 5_000), 1);
+    expect(types(again)).toEqual(['suggest', 'suggest', 'unchoke']);
+  });
+});
