@@ -77,9 +77,10 @@ export function tellLinks(
 }
 
 /**
- * A seed closes a link over which neither side has wanted anything for this long (since the link
- * opened, the peer lost interest, or we completed): the peer is a seed too, or wants nothing we
- * have. Without it, seeds kept such links for good (have suppression means two peers that both
+ * A seed closes a link over which neither side has wanted anything for this long, the peer
+ * having been interested once (since it lost interest, or we completed): the peer is a seed too,
+ * or wants nothing we have. A peer never interested yet is left alone (Transmission checks a
+ * torrent it was just given before it says anything). Without it, seeds kept such links for good (have suppression means two peers that both
  * complete need not learn it of each other), their connection slots full of other seeds while
  * peers that need them could not link (1,000 peers, two upload classes: fast seeds idle 18% of
  * the swarm's upload capacity; docs/simulator.md).
@@ -114,8 +115,8 @@ export function linkTimers(
     }
     if (
       seedSince !== null &&
-      handshaken &&
-      (flags & (PEER_INTERESTED | AM_INTERESTED)) === 0 &&
+      (flags & (HANDSHAKEN | WAS_INTERESTED | PEER_INTERESTED | AM_INTERESTED)) ===
+        (HANDSHAKEN | WAS_INTERESTED) &&
       now - Math.max(seedSince, l.lostInterestAt) >= UNWANTED_MS
     ) {
       close(l, 'ERR_NOT_NEEDED', 'neither side has wanted anything of the other for 10 s');

@@ -238,24 +238,29 @@ describe('suggestions (BEP 6): a seed sends each piece once before any twice', (
 });
 
 describe('a seed and a peer that want nothing of each other', () => {
-  it('a seed closes a link neither side has wanted anything over for 10 s; a peer that wants stays', () => {
+  it('a seed closes a link 10 s after the peer lost interest; a peer never interested yet, or interested, stays', () => {
     const seed = core(true);
-    for (const n of [1, 2]) {
+    for (const n of [1, 2, 3]) {
       seed.addLink(n, false, 0, undefined, { ip: `10.0.${n}.1` });
       seed.message(n, hs(FAST, n), 0);
       seed.message(n, { type: 'haveNone' }, 0);
     }
+    // 1 downloads; 2 has said nothing yet (a client still checking its files); 3 was interested, then not.
     seed.message(1, { type: 'interested' }, 0);
-    // Link 2 wants nothing (a peer that selected no files, say); link 1 is downloading.
+    seed.message(3, { type: 'interested' }, 0);
+    seed.message(3, { type: 'notInterested' }, 500);
     const closes = (cmds: Command[]) => cmds.filter((c) => c.type === 'close');
     expect(closes(seed.tick(1_000))).toEqual([]);
     expect(closes(seed.tick(9_000))).toEqual([]);
-    expect(closes(seed.tick(11_500))).toEqual([expect.objectContaining({ link: 2, code: 'ERR_NOT_NEEDED' })]);
-    expect(seed.linkStats(2)).toBeUndefined();
-    // Link 1 loses interest at 12 s: closed 10 s later, not before.
-    seed.message(1, { type: 'notInterested' }, 12_000);
-    expect(closes(seed.tick(20_000))).toEqual([]);
-    expect(closes(seed.tick(22_500))).toEqual([expect.objectContaining({ link: 1, code: 'ERR_NOT_NEEDED' })]);
+    // The first tick found us seeding at 1 s: 3 goes at 11 s, 2 and 1 stay.
+    expect(closes(seed.tick(11_500))).toEqual([expect.objectContaining({ link: 3, code: 'ERR_NOT_NEEDED' })]);
+    expect(seed.linkStats(3)).toBeUndefined();
+    expect(closes(seed.tick(40_000))).toEqual([]);
+    // Link 1 loses interest at 41 s: closed 10 s later, not before.
+    seed.message(1, { type: 'notInterested' }, 41_000);
+    expect(closes(seed.tick(50_000))).toEqual([]);
+    expect(closes(seed.tick(51_500))).toEqual([expect.objectContaining({ link: 1, code: 'ERR_NOT_NEEDED' })]);
+    expect(seed.linkStats(2)).toBeDefined();
   });
 });
 
