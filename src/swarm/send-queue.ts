@@ -9,12 +9,12 @@ import { type RequestLimits, takeRequest } from './serving.js';
  * most `ahead` blocks are handed to the driver (read, or sent and not yet on the wire) at once;
  * the rest wait here, where a `cancel` (or our choke) still takes them back. A driver that paces
  * its uplink (a rate cap, the simulator's link capacities) says when each block has gone
- * (`sent`); without pacing `ahead` is unbounded and every request is read at once.
+ * (`blockSent`); without pacing `ahead` is unbounded and every request is read at once.
  *
  * Why: when blocks are committed to the uplink as soon as they are asked for, nothing asked can
  * be taken back, so endgame's duplicate requests all go out. In the simulator (1,000 peers, two
  * upload classes) that wasted a third of the slow peers' uploads; with requests held here the
- * same swarm finished at 1.38x the lower bound instead of 2.00x (docs/simulator.md).
+ * same swarm finished at 1.34x the lower bound instead of 2.00x (docs/simulator.md).
  */
 export class SendQueue {
   readonly #ahead: number;
