@@ -275,7 +275,7 @@ describe('suggestions lapse with a choke', () => {
       'suggest',
       'unchoke',
     ]);
-    // It loses interest: the next round (2.5 s later) chokes it.
+    // It loses interest: the next round (a tick later) chokes it.
     seed.message(1, { type: 'notInterested' }, 1_000);
     expect(types(sent(seed.tick(4_000), 1))).toContain('choke');
     // Interested again: unchoked at once, with two suggestions again (the old ones lapsed).
