@@ -296,9 +296,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   /** The torrent's TCP links (rate caps as token buckets), their events handed to the core. */
   #makeLinks(pool: BufferPool): PeerLinks {
     const clock = this.#deps.clock;
-    const now = clock.now();
-    // Bursts of a quarter second's worth (at least one block) keep the pace smooth.
-    const bucket = (rate: number | undefined) => (rate ? new TokenBucket(rate, burstFor(rate), now) : null);
+    const bucket = (rate?: number) => (rate ? new TokenBucket(rate, burstFor(rate), clock.now()) : null);
     return this.#deps.links(
       {
         host: this.host,
@@ -338,7 +336,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
           this.uploaded += n;
           this.emit('upload', n);
         },
-        pieceGone: () => queueMicrotask(() => this.#interp.run(this.core.blockSent(clock.now()))),
+        pieceGone: sendAheadFor(this.opts)
+          ? () => queueMicrotask(() => this.#interp.run(this.core.blockSent(clock.now())))
+          : undefined,
       },
     );
   }

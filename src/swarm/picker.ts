@@ -27,7 +27,7 @@ export interface SizedPieceSet extends PieceSet {
   readonly length: number;
 }
 
-/** No links (shared, never changed): what most received blocks have to cancel. */
+/** An empty list (shared, never changed): the links most received blocks have to cancel; no suggestions. */
 const NO_LINKS: number[] = Object.freeze([]) as unknown as number[];
 
 function ownedBy(owners: number | Set<number> | undefined, link: number): boolean {
@@ -247,7 +247,7 @@ export class PiecePicker {
     max: number,
     already: (index: number, begin: number) => boolean,
     inOrder = false,
-    suggested: readonly number[] = [],
+    suggested: readonly number[] = NO_LINKS,
   ): BlockRequest[] {
     const out: BlockRequest[] = [];
     if (max <= 0) return out;

@@ -18,27 +18,33 @@ import { type RequestLimits, takeRequest } from './serving.js';
  */
 export class SendQueue {
   readonly #ahead: number;
+  readonly #links: ReadonlyMap<LinkId, Link>;
   readonly #limits: RequestLimits;
   readonly #events: CoreEvents;
   readonly #dropped: (index: number, begin: number) => void;
   /** Blocks handed to the driver and not yet gone. */
   #out = 0;
   /** Queued requests in order: link ids and block keys, consumed from `#head`. */
-  #links: LinkId[] = [];
+  #ids: LinkId[] = [];
   #keys: number[] = [];
   #head = 0;
 
-  /** `dropped`: a request we accepted goes unsent after all (cancelled, choked, its link gone). */
+  /**
+   * `links`: the torrent's links by id (the core's map); `dropped`: a request we accepted goes
+   * unsent after all (cancelled, choked, its link gone).
+   */
   constructor(
     ahead: number,
+    links: ReadonlyMap<LinkId, Link>,
     limits: RequestLimits,
     events: CoreEvents,
     dropped: (index: number, begin: number) => void,
   ) {
     this.#ahead = ahead;
-    this.#dropped = dropped;
+    this.#links = links;
     this.#limits = limits;
     this.#events = events;
+    this.#dropped = dropped;
   }
 
   /**
@@ -48,7 +54,6 @@ export class SendQueue {
   request(
     l: Link,
     m: { index: number; begin: number; length: number },
-    links: ReadonlyMap<LinkId, Link>,
     offers: SeedOffers | null,
     now: number,
     out: Command[],
@@ -58,21 +63,15 @@ export class SendQueue {
       send(l, { type: 'reject', index: m.index, begin: m.begin, length: m.length }, now, out);
     if (r !== 'read') return r === 'drop' || r === 'reject' ? null : r;
     offers?.requested(l, m.index, m.begin, now, out);
-    this.push(l, blockKey(m.index, m.begin));
-    this.pump(links, out);
+    this.#ids.push(l.id);
+    this.#keys.push(blockKey(m.index, m.begin));
+    this.#pump(out);
     return null;
   }
 
   /** Storage read a block we were asked for: sent unless cancelled or choked since; then the next. */
-  readDone(
-    links: ReadonlyMap<LinkId, Link>,
-    link: LinkId,
-    index: number,
-    begin: number,
-    block: Uint8Array,
-    now: number,
-  ): Command[] {
-    const l = links.get(link);
+  readDone(link: LinkId, index: number, begin: number, block: Uint8Array, now: number): Command[] {
+    const l = this.#links.get(link);
     const out: Command[] = [];
     if (
       l?.pendingReads.delete(blockKey(index, begin)) &&
@@ -85,65 +84,41 @@ export class SendQueue {
       // A paced driver says when the block has left (blockSent).
       if (Number.isFinite(this.#ahead)) return out;
     } else this.#dropped(index, begin);
-    this.done();
-    this.pump(links, out);
-    return out;
+    return this.blockSent(out);
   }
 
-  /** A paced driver sent, or dropped, a piece message: the next requests are read. */
-  blockSent(links: ReadonlyMap<LinkId, Link>): Command[] {
-    const out: Command[] = [];
-    this.done();
-    this.pump(links, out);
-    return out;
-  }
-
-  /** Blocks handed to the driver and not yet gone (tests, the simulator's checks). */
-  get handedOut(): number {
-    return this.#out;
-  }
-
-  /** A request `l` made for the block `key` (already in `l.pendingReads`): read when the uplink has room. */
-  push(l: Link, key: number): void {
-    this.#links.push(l.id);
-    this.#keys.push(key);
-  }
-
-  /** A block we handed out is gone (sent, or dropped: its link closed, the request was cancelled). */
-  done(): void {
+  /** A block we handed out is gone (sent, or dropped: its link closed, the read failed): the next requests are read. */
+  blockSent(out: Command[] = []): Command[] {
     if (this.#out > 0) this.#out--;
+    this.#pump(out);
+    return out;
   }
 
   /**
    * Reads for the queued requests while fewer than `ahead` blocks are out; a request no longer in
    * its link's `pendingReads` (cancelled, choked, the link gone) is skipped.
    */
-  pump(links: ReadonlyMap<LinkId, Link>, out: Command[]): void {
+  #pump(out: Command[]): void {
     const keys = this.#keys;
     while (this.#out < this.#ahead && this.#head < keys.length) {
-      const id = this.#links[this.#head] as LinkId;
+      const link = this.#ids[this.#head] as LinkId;
       const key = keys[this.#head] as number;
       this.#head++;
-      const length = links.get(id)?.pendingReads.get(key);
-      if (length === undefined) {
-        this.#dropped(Math.floor(key / 4096), (key % 4096) * 16384);
-        continue;
+      const index = Math.floor(key / 4096);
+      const begin = (key % 4096) * 16384;
+      const length = this.#links.get(link)?.pendingReads.get(key);
+      if (length === undefined) this.#dropped(index, begin);
+      else {
+        this.#out++;
+        out.push({ type: 'read', link, index, begin, length });
       }
-      this.#out++;
-      out.push({
-        type: 'read',
-        link: id,
-        index: Math.floor(key / 4096),
-        begin: (key % 4096) * 16384,
-        length,
-      });
     }
     if (this.#head === keys.length) {
       this.#head = 0;
-      this.#links = [];
+      this.#ids = [];
       this.#keys = [];
     } else if (this.#head > 1024 && this.#head * 2 > keys.length) {
-      this.#links = this.#links.slice(this.#head);
+      this.#ids = this.#ids.slice(this.#head);
       this.#keys = keys.slice(this.#head);
       this.#head = 0;
     }

@@ -77,13 +77,11 @@ export function tellLinks(
 }
 
 /**
- * A seed closes a link over which neither side has wanted anything for this long, the peer
- * having been interested once (since it lost interest, or we completed): the peer is a seed too,
- * or wants nothing we have. A peer never interested yet is left alone (Transmission checks a
- * torrent it was just given before it says anything). Without it, seeds kept such links for good (have suppression means two peers that both
- * complete need not learn it of each other), their connection slots full of other seeds while
- * peers that need them could not link (1,000 peers, two upload classes: fast seeds idle 18% of
- * the swarm's upload capacity; docs/simulator.md).
+ * A seed closes a link over which neither side has wanted anything for this long (since the peer
+ * lost interest, or we completed), once the peer has been interested: it is a seed too, or wants
+ * nothing we have. Have suppression means two peers that both complete need not learn it of each
+ * other, and such links held seeds' connection slots for good. A peer never interested yet is left
+ * alone (Transmission says nothing while it checks a torrent it was just given).
  */
 export const UNWANTED_MS = 10_000;
 
@@ -119,7 +117,7 @@ export function linkTimers(
         (HANDSHAKEN | WAS_INTERESTED) &&
       now - Math.max(seedSince, l.lostInterestAt) >= UNWANTED_MS
     ) {
-      close(l, 'ERR_NOT_NEEDED', 'neither side has wanted anything of the other for 10 s');
+      close(l, 'ERR_NOT_NEEDED', `neither side has wanted anything of the other for ${UNWANTED_MS / 1000} s`);
       continue;
     }
     if (now - (t.meta[m + REQUESTED_AT] as number) > REQUEST_TIMEOUT_MS) {

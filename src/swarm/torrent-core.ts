@@ -33,7 +33,7 @@ import {
 import { PiecePicker } from './picker.js';
 import { SeedOffers } from './seed-offers.js';
 import { SendQueue } from './send-queue.js';
-import { MAX_PEER_REQUESTS, type RequestLimits, requestLimits, takeRequest } from './serving.js';
+import { MAX_PEER_REQUESTS, requestLimits } from './serving.js';
 import { linkTimers, tellLinks } from './table-loops.js';
 
 export type { Command, CoreEvents } from './commands.js';
@@ -55,7 +55,6 @@ const WANTS_EITHER = AM_INTERESTED | PEER_INTERESTED;
 
 export class TorrentCore {
   readonly opts: ResolvedCoreOpts;
-  readonly #requestLimits: RequestLimits;
   readonly picker: PiecePicker;
   readonly #links = new Links();
   /** The links by id, in the order they opened. */
@@ -103,14 +102,14 @@ export class TorrentCore {
     this.events = events;
     this.picker = new PiecePicker({ ...this.opts, rng }, opts.have, opts.wanted);
     this.#table = new LinkTable(opts.pieceCount, opts.linkSlots);
-    this.#requestLimits = requestLimits(this.picker, this.opts.blockLength);
     this.#mine = this.picker.have.bytes;
     this.#fast = { ...this.opts, have: this.picker.have, sha1: opts.sha1 ?? null };
     this.#avail = this.picker.availability;
     this.#downloads = new Downloads(this.picker, this.#table, this.links, this.opts, events);
     this.webSeeds = this.#downloads.webSeeds;
     this.#offers = new SeedOffers(this.opts.superSeed, opts.pieceCount, this.#avail, rng);
-    this.#sendQueue = new SendQueue(this.opts.sendAhead, this.#requestLimits, events, (i, b) => {
+    const limits = requestLimits(this.picker, this.opts.blockLength);
+    this.#sendQueue = new SendQueue(this.opts.sendAhead, this.links, limits, events, (i, b) => {
       if (this.#complete) this.#offers.dropped(i, b);
     });
     const infoHashHex = Buffer.from(opts.infoHash).toString('hex');
@@ -377,18 +376,18 @@ export class TorrentCore {
 
   #onRequest(l: Link, m: { index: number; begin: number; length: number }, now: number): Command[] {
     const out: Command[] = [];
-    const bad = this.#sendQueue.request(l, m, this.links, this.#complete ? this.#offers : null, now, out);
+    const bad = this.#sendQueue.request(l, m, this.#complete ? this.#offers : null, now, out);
     return bad === null ? out : this.#close(l, bad.code, bad.reason);
   }
 
   /** Storage read a block we were asked for: send it unless cancelled or choked since. */
   readDone(link: LinkId, index: number, begin: number, block: Uint8Array, now: number): Command[] {
-    return this.#sendQueue.readDone(this.links, link, index, begin, block, now);
+    return this.#sendQueue.readDone(link, index, begin, block, now);
   }
 
   /** A paced driver (opts.sendAhead) sent, or dropped, a piece message: the next requests are read. */
   blockSent(_now: number): Command[] {
-    return this.#sendQueue.blockSent(this.links);
+    return this.#sendQueue.blockSent();
   }
 
   #onPiece(l: Link, m: { index: number; begin: number; block: Uint8Array }, now: number): Command[] {
