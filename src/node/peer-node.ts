@@ -468,7 +468,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.#dialer.connectMore();
   }
 
-  /** Stops listening, ticking and searching the DHT: the first step of stopping either way. */
+  /** Stops listening (done once the links close), ticking and searching the DHT: the first step of stopping. */
   #halt(): Promise<void> {
     this.#stopped = true;
     this.opts.listener?.remove(this.meta.infoHash);
@@ -491,10 +491,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   /** Leaves the trackers (event=stopped, bounded in time), closes every connection and the store. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
-    await this.#halt();
+    const halted = this.#halt(); // awaited after our links close, or two peers wait on each other
     await this.#announcer?.stop();
     await this.#tcp?.closeAll();
-    await this.store?.close();
+    await Promise.all([halted, this.store?.close()]);
     this.#rejectDone(new Error('stopped before the download completed'));
   }
 }

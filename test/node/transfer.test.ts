@@ -93,6 +93,36 @@ describe('PeerNode over real TCP', () => {
     });
   }
 
+  it('a seed stops at once while a leecher still holds the connection it dialled', async () => {
+    // The seed's listener closes only once its sockets have: it used to wait for that before
+    // closing its own links, so it hung as long as the leecher stayed (a 50-peer demo never ended).
+    const { dir, meta } = await setup(1_500_000);
+    const t = await tracker();
+    const seed = new PeerNode({
+      meta,
+      dir: join(dir, 'seed'),
+      mode: 'seed',
+      trackers: [t.url],
+      uploadRate: 64 * 1024,
+    });
+    cleanup.push(() => seed.stop());
+    await seed.start();
+    const leech = node(meta, join(dir, 'out'), 'download', t.url, '127.0.0.2');
+    const firstPiece = new Promise((r) => leech.once('piece', r));
+    await leech.start();
+    await Promise.race([
+      firstPiece,
+      new Promise((_, r) => setTimeout(() => r(new Error('no piece in 20 s')), 20_000)),
+    ]);
+    expect(seed.connections).toBe(1);
+    const stopped = await Promise.race([
+      seed.stop().then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('still stopping after 5 s'), 5000)),
+    ]);
+    expect(stopped).toBe('stopped');
+    expect(seed.connections).toBe(0);
+  });
+
   it('resumes: keeps verified pieces on disk, fetches only the missing and the corrupt ones', async () => {
     const pl = 64 * 1024;
     const { dir, data, meta } = await setup(20 * pl + 500, pl);
