@@ -11,6 +11,7 @@ import {
 } from './link.js';
 import { type LinkTable, META, REQUESTED_AT } from './link-table.js';
 import type { PiecePicker, PieceSet } from './picker.js';
+import { RARE_COPIES } from './send-queue.js';
 import { WEB_SEED_PIPELINE, WEB_SEED_SHARED_BYTES, WebSeedPolicy } from './web-seeds.js';
 
 /**
@@ -114,9 +115,10 @@ export class Downloads {
 
   /**
    * Tops `l`'s pipeline up with what the picker gives it (while the peer chokes us: from the
-   * pieces it allowed us, BEP 6).
+   * pieces it allowed us, BEP 6). `rare`: a piece it just announced that few peers hold
+   * (RARE_COPIES), asked for even when the pipeline is full, up to twice its depth.
    */
-  fill(l: Link, now: number, out: Command[]): void {
+  fill(l: Link, now: number, out: Command[], rare = -1): void {
     if (!l.amInterested || this.complete) return;
     const webSeed = this.webSeeds.links.has(l.id);
     if (webSeed) this.webSeeds.own(this.#links, this.#picker.have.length);
@@ -127,7 +129,12 @@ export class Downloads {
         : l.offer;
     if (offer === null) return;
     const alone = webSeed && this.webSeeds.alone(now, this.#links);
-    const room = (webSeed ? this.#webSeedPipeline(alone) : this.#pipeline) - l.outstanding.size;
+    let room = (webSeed ? this.#webSeedPipeline(alone) : this.#pipeline) - l.outstanding.size;
+    let pickFrom = offer;
+    if (room <= 0 && rare >= 0 && !l.peerChoking && this.#jumps(l, rare)) {
+      room = Math.ceil(this.#picker.pieceSize(rare) / this.#blockLength);
+      pickFrom = { has: (i) => i === rare && offer.has(i) };
+    }
     if (room <= 0) return;
     if (this.#verifying >= this.#maxVerifying) {
       // The driver is behind: the next verdict refills every link.
@@ -137,7 +144,7 @@ export class Downloads {
     // A web seed alone reads the file in order: long ranges, sequential writes.
     const reqs = this.#picker.pick(
       l.id,
-      offer,
+      pickFrom,
       room,
       (index, begin) => l.outstanding.has(blockKey(index, begin)),
       alone,
@@ -158,6 +165,20 @@ export class Downloads {
       send(l, { type: 'request', index: r.index, begin: r.begin, length: r.length }, now, out);
     }
     this.#events.onRequestBlocks?.(l.id, reqs);
+  }
+
+  /**
+   * Whether `rare`, a piece few peers hold that `l` just announced, is asked of it beyond the
+   * pipeline: nobody is fetching it yet, and no request we have there is for a piece only `l`
+   * holds (a super-seed's offers are such: fetched both at once from it, two were sent twice).
+   * Simulator, 1,000 x 100: 1.278x the bound without that condition, 1.287x with it, 1.304x if
+   * every request there had to be for a common piece.
+   */
+  #jumps(l: Link, rare: number): boolean {
+    if (l.outstanding.size >= 2 * this.#pipeline || this.#picker.active.has(rare)) return false;
+    for (const r of l.outstanding.values())
+      if ((this.#picker.availability[r.index] as number) <= 1) return false;
+    return true;
   }
 
   /**
@@ -297,8 +318,10 @@ export class Downloads {
       for (const other of r.cancel) {
         const o = this.#links.get(other);
         if (o === undefined) continue;
-        if (o.outstanding.delete(key))
+        if (o.outstanding.delete(key)) {
+          o.cancelled++; // its piece or reject may still come
           send(o, { type: 'cancel', index: m.index, begin: m.begin, length: req.length }, now, out);
+        }
         this.fill(o, now, out);
       }
       if (r.pieceDone) {

@@ -100,7 +100,7 @@ export class Link {
   /** When the peer last said it is not interested in us (openedAt until then). */
   lostInterestAt: number;
   unexpected = 0;
-  /** Requests we cancelled to make way for urgent ones, whose blocks may still come (not held against the peer). */
+  /** Requests we cancelled (endgame, urgent pieces) whose piece or reject may still come: not held against the peer. */
   cancelled = 0;
   /** For an exchange: the only pieces to fetch over this link (null: any). */
   wanted: Bitfield | null;

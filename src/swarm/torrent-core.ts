@@ -32,7 +32,7 @@ import {
 } from './link-table.js';
 import { PiecePicker } from './picker.js';
 import { SeedOffers } from './seed-offers.js';
-import { SendQueue } from './send-queue.js';
+import { RARE_COPIES, SendQueue } from './send-queue.js';
 import { MAX_PEER_REQUESTS, requestLimits } from './serving.js';
 import { linkTimers, tellLinks } from './table-loops.js';
 
@@ -109,7 +109,7 @@ export class TorrentCore {
     this.webSeeds = this.#downloads.webSeeds;
     this.#offers = new SeedOffers(this.opts.superSeed, opts.pieceCount, this.#avail, rng);
     const limits = requestLimits(this.picker, this.opts.blockLength);
-    this.#sendQueue = new SendQueue(this.opts.sendAhead, this.links, limits, events, (i, b) => {
+    this.#sendQueue = new SendQueue(this.opts.sendAhead, this.links, limits, this.#avail, events, (i, b) => {
       if (this.#complete) this.#offers.dropped(i, b);
     });
     const infoHashHex = Buffer.from(opts.infoHash).toString('hex');
@@ -284,7 +284,9 @@ export class TorrentCore {
       case 'request':
         return this.#onRequest(l, m, now);
       case 'cancel':
-        l.pendingReads.delete(blockKey(m.index, m.begin));
+        // BEP 6: a fast peer hears the piece or, if it was not sent yet, a reject.
+        if (l.pendingReads.delete(blockKey(m.index, m.begin)) && l.fast)
+          send(l, { ...m, type: 'reject' }, now, out);
         break;
       case 'piece':
         return this.#onPiece(l, m, now);
@@ -331,7 +333,7 @@ export class TorrentCore {
         l ??= this.#bySlot[slot] as Link;
         out = [];
         if ((flags & AM_INTERESTED) === 0) this.#downloads.updateInterest(l, now, out);
-        else this.#downloads.fill(l, now, out);
+        else this.#downloads.fill(l, now, out, (this.#avail[index] as number) <= RARE_COPIES ? index : -1);
       }
       // A seed's offer (seed-offers.ts) the peer now holds: the next one.
       if (complete) {
@@ -386,8 +388,8 @@ export class TorrentCore {
   }
 
   /** A paced driver (opts.sendAhead) sent, or dropped, a piece message: the next requests are read. */
-  blockSent(_now: number): Command[] {
-    return this.#sendQueue.blockSent();
+  blockSent(now: number): Command[] {
+    return this.#sendQueue.blockSent(now);
   }
 
   #onPiece(l: Link, m: { index: number; begin: number; block: Uint8Array }, now: number): Command[] {
