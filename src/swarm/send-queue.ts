@@ -133,9 +133,7 @@ export class SendQueue {
       const k = this.#next(now);
       if (k < 0) break;
       const key = keys[k] as number;
-      keys[k] = TAKEN;
-      if (k === this.#head) this.#head++;
-      else this.#holes++;
+      this.#take(k);
       this.#out++;
       const link = this.#ids[k] as LinkId;
       const length = this.#links.get(link)?.pendingReads.get(key) as number;
@@ -146,32 +144,48 @@ export class SendQueue {
 
   /**
    * The entry to read next (-1: none): the oldest if it has waited SERVE_WITHIN_MS, else the
-   * rarest piece's if it is rare, the oldest of equals. Requests no longer in their link's `pendingReads`
-   * (cancelled, choked, the link gone) are dropped on the way.
+   * rarest piece's if it is rare, else the oldest. One that is no longer in its link's
+   * `pendingReads` (cancelled, choked, the link gone) is dropped, and the choice made again.
    */
   #next(now: number): number {
+    for (;;) {
+      const k = this.#choose(now);
+      if (k < 0) return -1;
+      const key = this.#keys[k] as number;
+      if (this.#links.get(this.#ids[k] as LinkId)?.pendingReads.has(key) === true) return k;
+      this.#take(k);
+      this.#dropped(Math.floor(key / 4096), (key % 4096) * 16384);
+    }
+  }
+
+  /** The choice, on the queue's arrays alone (a real peer's queue holds thousands of blocks). */
+  #choose(now: number): number {
     const keys = this.#keys;
     let best = -1;
-    let bestCopies = Number.POSITIVE_INFINITY;
+    let bestCopies = COMMON;
+    let first = -1;
     for (let k = this.#head; k < keys.length; k++) {
       const key = keys[k] as number;
       if (key === TAKEN) continue;
-      if (this.#links.get(this.#ids[k] as LinkId)?.pendingReads.has(key) !== true) {
-        keys[k] = TAKEN;
-        if (k === this.#head) this.#head++;
-        else this.#holes++;
-        this.#dropped(Math.floor(key / 4096), (key % 4096) * 16384);
-        continue;
+      if (first < 0) {
+        if (now - (this.#at[k] as number) >= SERVE_WITHIN_MS) return k;
+        first = k;
       }
-      if (best < 0 && now - (this.#at[k] as number) >= SERVE_WITHIN_MS) return k;
-      const c = this.#avail[Math.floor(key / 4096)] as number;
-      const copies = c <= RARE_COPIES ? c : COMMON;
+      const copies = this.#avail[Math.floor(key / 4096)] as number;
       if (copies < bestCopies) {
+        if (copies === 0) return k;
         best = k;
         bestCopies = copies;
       }
     }
-    return best;
+    return best >= 0 ? best : first;
+  }
+
+  /** Marks entry `k` read or dropped. */
+  #take(k: number): void {
+    this.#keys[k] = TAKEN;
+    if (k === this.#head) this.#head++;
+    else this.#holes++;
   }
 
   /** Taken entries leave the arrays: all at once when the queue empties, else when they are most of it. */
