@@ -33,7 +33,7 @@ export interface TcpLinksHandlers {
   /** The core closed `link`. */
   closedByCore(link: LinkId, l: TcpLink, code: CloseCode, reason: string): void;
   /** `link`'s socket is gone (whoever closed it). */
-  gone(link: LinkId): void;
+  gone(link: LinkId, l: TcpLink): void;
   /** An incoming connection: whether to take it. */
   accept(ip: string): boolean;
   /** A new incoming link (`accept` said yes), from `ip`. */
@@ -175,7 +175,7 @@ export class TcpLinks implements PeerLinks {
         onWireError: (e) => this.#h.wireError(id, entry, e),
         onClose: () => {
           this.links.delete(id);
-          this.#h.gone(id);
+          this.#h.gone(id, entry);
         },
       },
       borrowed,

@@ -1,4 +1,4 @@
-import { LinkError } from '../core/errors.js';
+import { type CloseCode, LinkError, mayRedial } from '../core/errors.js';
 import type { PeerLinks } from '../net/tcp-links.js';
 import type { PeerAddress } from '../net/tracker-client.js';
 import type { LinkId } from '../swarm/link.js';
@@ -116,10 +116,39 @@ export class Dialer {
     );
   }
 
-  /** Addresses we are linked to or dialling. */
+  /**
+   * Addresses we are linked to or dialling: a link's address, and where its peer listens (for a
+   * peer that dialled us, the port its extension handshake names). Without the latter we dialled
+   * peers already linked to us, the duplicate was closed, and PEX named them again: a 50-peer
+   * demo opened 130,000 connections, its CPU spent on handshakes.
+   */
   busy(): (addr: string) => boolean {
-    const connected = new Set([...this.host.tcp.links.values()].map((l) => l.addr));
+    const connected = new Set<string>();
+    for (const [id, l] of this.host.tcp.links) {
+      connected.add(l.addr);
+      const at = this.host.core.links.get(id)?.listen;
+      if (at) connected.add(`${at.ip}:${at.port}`);
+    }
     return (addr) => connected.has(addr) || this.#connecting.has(addr);
+  }
+
+  /**
+   * A link's socket is gone: a peer we dialled that closed before its handshake (at its connection
+   * cap, most likely) rests for REST_MS. Dialled again at once, 49 peers at their caps took 110,000
+   * connections in a minute from each other in the 50-peer demo.
+   */
+  gone(id: LinkId, l: { addr: string; outgoing: boolean }): void {
+    if (l.outgoing && this.host.core.linkStats(id)?.handshaken !== true)
+      this.peers.rest(l.addr, this.host.now());
+  }
+
+  /**
+   * The core closed a link: a peer that broke the rules is not dialled again; one we dialled that
+   * may be (already linked, neither side needing the other, silent) rests for REST_MS first.
+   */
+  closed(l: { addr: string; outgoing: boolean }, code: CloseCode): void {
+    if (!mayRedial(code)) this.peers.ban(l.addr);
+    else if (l.outgoing) this.peers.rest(l.addr, this.host.now());
   }
 
   connectMore(): void {

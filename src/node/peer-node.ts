@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Bitfield } from '../core/bitfield.js';
 import { BufferPool } from '../core/buffer-pool.js';
-import { type CloseCode, mayRedial } from '../core/errors.js';
+import type { CloseCode } from '../core/errors.js';
 import { bytesHeld, holdsWanted, type Metainfo, piecePriorities, wantedPieces } from '../core/metainfo.js';
 import { burstFor, TokenBucket } from '../core/token-bucket.js';
 import { type Admit, SharedListener } from '../net/shared-listener.js';
@@ -312,17 +312,17 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       {
         message: (id, msg) => this.#interp.run(this.core.message(id, msg, clock.now())),
         wireError: (id, l, e) => {
-          // A peer that breaks the protocol is not dialled again.
-          this.#dialer.peers.ban(l.addr);
+          this.#dialer.peers.ban(l.addr); // it broke the protocol: not dialled again
           this.emit('peer-closed', l.addr, e.code, e.message);
           this.core.removeLink(id);
           this.#tcp.drop(id);
         },
         closedByCore: (_id, l, code: CloseCode, reason) => {
-          if (!mayRedial(code)) this.#dialer.peers.ban(l.addr);
+          this.#dialer.closed(l, code);
           this.emit('peer-closed', l.addr, code, reason);
         },
-        gone: (id) => {
+        gone: (id, l) => {
+          this.#dialer.gone(id, l);
           this.core.removeLink(id);
           this.#exchanges.ended(id); // an exchange ends with its link, whoever closed it
         },

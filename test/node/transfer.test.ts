@@ -278,4 +278,54 @@ describe('connection limit', () => {
     ]);
     expect(sha(await readFile(join(dir, 'out', 'file.bin')))).toBe(sha(data));
   }, 40_000);
+
+  it('dials no peer already linked by its own dial, and rests one that refused it at its cap', async () => {
+    const { dir, meta } = await setup(400_000);
+    const t = await tracker();
+    const url = `${t.url}/announce`;
+    const peer = (name: string, host: string, o: { seed?: boolean; max?: number; rate?: number } = {}) => {
+      const n = new PeerNode({
+        minAnnounceIntervalMs: 1000,
+        meta,
+        dir: join(dir, o.seed ? 'seed' : name),
+        mode: o.seed ? 'seed' : 'download',
+        trackers: [url],
+        host,
+        maxConnections: o.max,
+        uploadRate: o.rate,
+      });
+      cleanup.push(() => n.stop());
+      return n;
+    };
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // Two empty peers: one dials the other, which then hears of it from the tracker every second.
+    const a = peer('a', '127.0.0.40');
+    const b = peer('b', '127.0.0.41');
+    await a.start();
+    await b.start();
+    await waitFor(
+      'a and b linked',
+      () => (a.connections === 1 && b.connections === 1 ? true : undefined),
+      10_000,
+    );
+    await pause(4000);
+    // Before: the peer dialled back, its duplicate was closed, and it dialled again each second.
+    expect(a.partnersFound.tracker + b.partnersFound.tracker).toBe(1);
+    expect(a.connections + b.connections).toBe(2);
+    await a.stop();
+    await b.stop();
+    // A seed at its cap (one link, a slow one so it lasts) refuses a second leecher: that one
+    // dials it once, then rests it (it dialled it again each second).
+    const full = peer('seed', '127.0.0.42', { seed: true, max: 1, rate: 16 * 1024 });
+    await full.start();
+    const x = peer('x', '127.0.0.43');
+    await x.start();
+    await waitFor('x linked to the seed', () => (full.connections === 1 ? true : undefined), 10_000);
+    const y = peer('y', '127.0.0.44');
+    await y.start();
+    await pause(4000);
+    expect(full.connections).toBe(1);
+    // Its dials that connected: x once, the seed once (closed unanswered).
+    expect(y.partnersFound.tracker).toBe(2);
+  }, 30_000);
 });
