@@ -83,8 +83,6 @@ export function registerDhtCommand(program: Command): void {
           queriesPerSecond: o.rateLimit === 0 ? null : o.rateLimit,
           log: (line) => console.error(line),
         });
-        console.log(`DHT node ${Buffer.from(d.node.id).toString('hex')} on udp://${o.host}:${d.port}`);
-        if (state !== null) console.log(`State:    ${o.state} (${state.nodes.length} nodes)`);
         d.bootstrap().catch(() => {});
         // Saves run one after another: two at once (a periodic one and the one at exit) would write
         // the same temporary file and the second rename would find it gone.
@@ -121,6 +119,9 @@ export function registerDhtCommand(program: Command): void {
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
+        // Said once the signals are handled: a SIGINT sent on this line found no handler and killed it.
+        console.log(`DHT node ${Buffer.from(d.node.id).toString('hex')} on udp://${o.host}:${d.port}`);
+        if (state !== null) console.log(`State:    ${o.state} (${state.nodes.length} nodes)`);
       },
     );
 }

@@ -138,6 +138,8 @@ export class Dialer {
    * connections in a minute from each other in the 50-peer demo.
    */
   gone(id: LinkId, l: { addr: string; outgoing: boolean }): void {
+    // A peer the user named is redialled as before (it may be starting: a client checking its copy).
+    if (this.#sourceOf.get(l.addr) === 'given') return;
     if (l.outgoing && this.host.core.linkStats(id)?.handshaken !== true)
       this.peers.rest(l.addr, this.host.now());
   }

@@ -127,9 +127,10 @@ describe('streaming while downloading (get --serve)', () => {
       '8',
       join(src, 'clip.webm'),
     ]);
-    // About 2.5 MB (noise keeps it from compressing; 500 kbit/s) at 128 KiB/s: some 20 s to download
-    // whole, faster than it plays, so the browser starts once it has a little.
-    const { get, url } = await streamed('clip.webm', src, '128K');
+    // About 2.5 MB (noise keeps it from compressing; 500 kbit/s) at 80 KiB/s: some 30 s to download
+    // whole, a little faster than it plays, so the browser starts once it has a little (at 128 KiB/s
+    // a loaded machine once finished the download before Chromium had played a second).
+    const { get, url } = await streamed('clip.webm', src, '80K');
     let browser: Browser | undefined;
     try {
       browser = await chromium.launch({
