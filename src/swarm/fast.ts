@@ -3,7 +3,7 @@ import { parseIp } from '../core/ip.js';
 import type { Message } from '../wire/messages.js';
 import type { Command } from './commands.js';
 import type { Downloads } from './downloads.js';
-import { type Link, send } from './link.js';
+import { keyBegin, keyIndex, type Link, send } from './link.js';
 
 /**
  * The fast extension (BEP 6), between peers that both set its reserved bit: have all / have none
@@ -134,9 +134,9 @@ export function dropPendingReads(l: Link, now: number, out: Command[]): void {
     return;
   }
   for (const [key, length] of l.pendingReads) {
-    const index = Math.floor(key / 4096);
+    const index = keyIndex(key);
     if (l.allowedOut?.has(index) === true) continue;
     l.pendingReads.delete(key);
-    send(l, { type: 'reject', index, begin: (key % 4096) * 16384, length }, now, out);
+    send(l, { type: 'reject', index, begin: keyBegin(key), length }, now, out);
   }
 }

@@ -62,6 +62,9 @@ export const NO_REQUESTS: Map<number, OutstandingRequest> = new EmptyMap();
 
 /** One number for (index, begin): begin is a multiple of 16 KiB below 64 MiB, so 2^12 blocks per piece. */
 export const blockKey = (index: number, begin: number) => index * 4096 + begin / 16384;
+/** A block key's piece index and byte offset. */
+export const keyIndex = (key: number) => Math.floor(key / 4096);
+export const keyBegin = (key: number) => (key % 4096) * 16384;
 
 export class Link {
   readonly id: LinkId;

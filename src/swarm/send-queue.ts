@@ -1,6 +1,6 @@
 import type { CloseCode } from '../core/errors.js';
 import type { Command, CoreEvents } from './commands.js';
-import { blockKey, type Link, type LinkId, send } from './link.js';
+import { blockKey, keyBegin, keyIndex, type Link, type LinkId, send } from './link.js';
 import type { SeedOffers } from './seed-offers.js';
 import { type RequestLimits, takeRequest } from './serving.js';
 
@@ -137,7 +137,7 @@ export class SendQueue {
       this.#out++;
       const link = this.#ids[k] as LinkId;
       const length = this.#links.get(link)?.pendingReads.get(key) as number;
-      out.push({ type: 'read', link, index: Math.floor(key / 4096), begin: (key % 4096) * 16384, length });
+      out.push({ type: 'read', link, index: keyIndex(key), begin: keyBegin(key), length });
     }
     this.#compact();
   }
@@ -154,7 +154,7 @@ export class SendQueue {
       const key = this.#keys[k] as number;
       if (this.#links.get(this.#ids[k] as LinkId)?.pendingReads.has(key) === true) return k;
       this.#take(k);
-      this.#dropped(Math.floor(key / 4096), (key % 4096) * 16384);
+      this.#dropped(keyIndex(key), keyBegin(key));
     }
   }
 
@@ -171,7 +171,7 @@ export class SendQueue {
         if (now - (this.#at[k] as number) >= SERVE_WITHIN_MS) return k;
         first = k;
       }
-      const copies = this.#avail[Math.floor(key / 4096)] as number;
+      const copies = this.#avail[keyIndex(key)] as number;
       if (copies < bestCopies) {
         if (copies === 0) return k;
         best = k;
